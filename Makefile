@@ -1,0 +1,32 @@
+# Two commands for a newcomer on a fresh Debian machine:
+#   make demo   install everything, start PostGIS, load the demo sub-district, open the dashboard
+#   make test   the same setup (browser included) and the whole suite against a separate test database
+SHELL := /bin/bash
+PORT ?= 8501
+VENV := .venv/bin
+
+.PHONY: demo test setup bench clean-db help
+help:
+	@echo "make demo | make test | make bench"
+
+setup:
+	scripts/bootstrap.sh system
+	scripts/bootstrap.sh python
+	scripts/bootstrap.sh web
+	scripts/bootstrap.sh db
+
+demo: setup
+	$(VENV)/wangge demo load
+	$(VENV)/wangge status
+	$(VENV)/streamlit run app.py --server.port $(PORT) --server.headless true
+
+test:
+	BROWSER=1 scripts/bootstrap.sh system
+	scripts/bootstrap.sh python
+	scripts/bootstrap.sh web
+	WANGGE_DB_NAME=wangge_test scripts/bootstrap.sh db
+	WANGGE_DB_NAME=wangge_test $(VENV)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	WANGGE_DB_NAME=wangge_bench scripts/bootstrap.sh db
+	WANGGE_DB_NAME=wangge_bench $(VENV)/python -m bench.run_all

@@ -1,0 +1,188 @@
+"""Reading vector files as they come from the field: GeoJSON, GeoPackage, Shapefile
+(often GBK), CSV/Excel with coordinate columns.
+
+The reader's job ends at "a frame of features in the file's own CRS, with text decoded":
+validation against a layer and reprojection belong to the importer. Problems that make
+the whole file unreadable raise ``ImportFailed`` naming the file (and the row, for text
+that will not decode).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from gis.crs import CRSProblem, SourceCRS, parse_crs
+from gis.problems import ImportFailed, Problem
+
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "东经")
+LAT_NAMES = ("lat", "latitude", "y", "纬度", "北纬")
+# Tried in order when a file does not say its encoding. GB18030 is a superset of GBK.
+FALLBACK_ENCODINGS = ("utf-8", "gb18030")
+
+
+@dataclass
+class Source:
+    path: Path
+    frame: gpd.GeoDataFrame
+    crs: SourceCRS | None
+    encoding: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def read_vector(
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    crs: str | None = None,
+    encoding: str | None = None,
+) -> Source:
+    path = Path(path)
+    if not path.exists():
+        raise ImportFailed([Problem(path.name, "文件不存在 / file not found")])
+    suffix = "".join(path.suffixes[-2:]).lower() if path.name.lower().endswith(".osm.pbf") else path.suffix.lower()
+    try:
+        declared = parse_crs(crs)
+    except CRSProblem as exc:
+        raise ImportFailed([Problem(path.name, str(exc))]) from exc
+
+    if suffix in (".csv", ".txt", ".xlsx", ".xls"):
+        return _read_table(path, declared, encoding)
+    if suffix == ".osm.pbf":
+        raise ImportFailed([Problem(path.name, "OSM extracts are imported with `wangge import-osm`")])
+
+    notes: list[str] = []
+    if suffix == ".shp":
+        encoding = encoding or _shapefile_encoding(path, notes)
+    elif suffix in (".geojson", ".json"):
+        _check_text(path, encoding or "utf-8")
+    try:
+        frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding) if encoding else pyogrio.read_dataframe(path, layer=layer)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise ImportFailed([Problem(path.name, f"无法读取 / cannot read: {exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ImportFailed([Problem(path.name, f"文本编码错误 / undecodable text ({encoding}): {exc.reason}")]) from exc
+
+    file_crs = parse_crs(frame.crs) if frame.crs is not None else None
+    if declared and file_crs and not declared.shift and not declared.crs.equals(file_crs.crs):
+        notes.append(f"file says {file_crs.label}, using the declared {declared.label}")
+    return Source(path, frame, declared or file_crs, encoding, notes)
+
+
+def _read_table(path: Path, declared: SourceCRS | None, encoding: str | None) -> Source:
+    """CSV/Excel: points from longitude/latitude columns; rows without both have no geometry."""
+    notes: list[str] = []
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        df = pd.read_excel(path, dtype=str)
+    else:
+        raw = path.read_bytes()
+        encoding = encoding or _guess_encoding(raw, path)
+        text = raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+        from io import StringIO
+
+        df = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+        if encoding != "utf-8":
+            notes.append(f"text decoded as {encoding}")
+    df.columns = [str(c).strip() for c in df.columns]
+    lon_col = _find(df.columns, LON_NAMES)
+    lat_col = _find(df.columns, LAT_NAMES)
+    geometry = np.full(len(df), None, dtype=object)
+    problems: list[Problem] = []
+    if lon_col and lat_col:
+        lon = pd.to_numeric(df[lon_col], errors="coerce")
+        lat = pd.to_numeric(df[lat_col], errors="coerce")
+        bad = (lon.isna() & df[lon_col].notna()) | (lat.isna() & df[lat_col].notna())
+        for i in np.flatnonzero(bad.to_numpy()):
+            problems.append(Problem(path.name, f"坐标不是数字 / coordinate is not a number: {df[lon_col].iloc[i]!r}, {df[lat_col].iloc[i]!r}", row=int(i) + 1))
+        ok = (lon.notna() & lat.notna()).to_numpy()
+        geometry[ok] = shapely.points(lon[ok].to_numpy(), lat[ok].to_numpy())
+        df = df.drop(columns=[lon_col, lat_col])
+    elif lon_col or lat_col:
+        problems.append(Problem(path.name, "只有经度或纬度一列 / only one of the longitude/latitude columns is present"))
+    if problems:
+        raise ImportFailed(problems)
+    has_points = any(g is not None for g in geometry)
+    if has_points and declared is None:
+        raise ImportFailed([Problem(path.name, "CSV/Excel 不带坐标系 / the table carries no CRS: pass --crs EPSG:4326 (or gcj02, bd09, EPSG:4490)")])
+    frame = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geometry), crs=declared.crs if declared else None)
+    return Source(path, frame, declared, encoding, notes)
+
+
+def _find(columns, names: tuple[str, ...]) -> str | None:
+    lowered = {str(c).strip().lower(): c for c in columns}
+    for n in names:
+        if n in lowered:
+            return lowered[n]
+    return None
+
+
+def _guess_encoding(raw: bytes, path: Path) -> str:
+    for enc in FALLBACK_ENCODINGS:
+        try:
+            raw.decode(enc)
+            return enc
+        except UnicodeDecodeError:
+            continue
+    # Name the line the first encoding fails on: that is the row the user must fix.
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ImportFailed([Problem(path.name, "文本既不是 UTF-8 也不是 GBK / text is neither UTF-8 nor GBK", row=max(line - 1, 1))]) from exc
+    return "utf-8"
+
+
+def _check_text(path: Path, encoding: str) -> None:
+    raw = path.read_bytes()
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ImportFailed([Problem(path.name, f"文本不是 {encoding} / text is not valid {encoding} (line {line})")]) from exc
+
+
+def _dbf_records(dbf: Path) -> list[bytes]:
+    """Raw records of a dBase table (the attribute part of a shapefile)."""
+    data = dbf.read_bytes()
+    count, header_len, record_len = struct.unpack("<IHH", data[4:12])
+    return [data[header_len + i * record_len: header_len + (i + 1) * record_len] for i in range(count)]
+
+
+def _shapefile_encoding(path: Path, notes: list[str]) -> str:
+    """The encoding of a shapefile's attributes: its .cpg if any, else UTF-8 if every record
+    decodes, else GBK/GB18030 (Chinese desktop GIS writes GBK without a .cpg); otherwise
+    the first row that decodes under neither is named."""
+    cpg = path.with_suffix(".cpg")
+    dbf = path.with_suffix(".dbf")
+    if not dbf.exists():
+        return "utf-8"
+    records = _dbf_records(dbf)
+    candidates: tuple[str, ...] = FALLBACK_ENCODINGS
+    if cpg.exists():
+        declared = cpg.read_text(errors="replace").strip() or "utf-8"
+        candidates = ({"936": "gbk", "cp936": "gbk"}.get(declared.lower(), declared),)
+    first_bad: int | None = None
+    for enc in candidates:
+        bad = None
+        for i, rec in enumerate(records):
+            try:
+                rec.decode(enc)
+            except (UnicodeDecodeError, LookupError):
+                bad = i
+                break
+        if bad is None:
+            if enc != "utf-8":
+                notes.append(f"attributes decoded as {enc}")
+            return enc
+        first_bad = bad if first_bad is None else min(first_bad, bad)
+    raise ImportFailed([Problem(path.name, f"属性文本无法解码 / attribute text does not decode as {' or '.join(candidates)}", row=(first_bad or 0) + 1)])

@@ -1,0 +1,118 @@
+"""One settings object for the whole platform.
+
+Every rule the code applies is a named setting here, with the default from
+``shared/standards.md`` (the mark after each value says how sure that default is), so a
+sub-district whose local rules differ changes an environment variable, not code.
+Environment variables win over ``.env``, which wins over the defaults below.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="WANGGE_", env_file=ROOT / ".env", extra="ignore", populate_by_name=True
+    )
+
+    # --- database -------------------------------------------------------------------
+    db_host: str = "localhost"
+    db_port: int = 5432
+    db_name: str = "wangge"
+    db_owner: str = "wangge_owner"
+    db_owner_password: str = ""
+    db_app_user: str = "wangge_app"
+    db_app_password: str = ""
+    # A full URL overrides the parts above. DATABASE_URL is the app's (unprivileged)
+    # connection; OWNER_DATABASE_URL the schema owner's, used only for migrations/imports.
+    database_url_override: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "WANGGE_DATABASE_URL")
+    )
+    owner_database_url_override: str | None = Field(
+        default=None, validation_alias=AliasChoices("OWNER_DATABASE_URL", "WANGGE_OWNER_DATABASE_URL")
+    )
+
+    # --- coordinates (standards §7) -----------------------------------------------------
+    storage_srid: int = 4326  # WGS-84 stored; CGCS2000 (4490) input is accepted and reprojected
+    # Metric CRS for lengths and areas; 0 = chosen from the data's location
+    # (CGCS2000 3-degree Gauss-Krüger zone inside China, UTM elsewhere).
+    metric_srid: int = 0
+
+    # --- administrative defaults for imports that carry no codes (OSM extracts) ---------
+    default_district_code: str = "420106"
+    default_subdistrict_code: str = "420106010"
+    camera_centre_code: str = "42010601"  # GB/T 28181 8-digit centre code for generated device IDs
+
+    # --- grids (standards §2) -----------------------------------------------------------
+    grid_households_min: int = 300  # [practice]
+    grid_households_max: int = 500  # [practice]
+    grid_residents_max: int = 2500  # [practice]
+    grid_code_layout: str = "15"  # "14" national (6+3+3+2) [verify] or "15" DB11/T 2157-2023 (6+3+3+3) [std]
+    grid_sliver_m2: float = 50.0
+
+    # --- staffing (standards §2) --------------------------------------------------------
+    households_per_worker: int = 400  # [std] seed plan, Chifeng
+    max_grids_per_worker: int = 2
+    worker_max_distance_m: float = 2000.0
+
+    # --- life circles and facilities (standards §4) -------------------------------------
+    walking_speed_m_per_min: float = 70.0
+    life_circle_5_m: float = 300.0
+    life_circle_10_m: float = 500.0
+    life_circle_15_m: float = 1000.0
+    service_space_m2_per_100_households: float = 30.0  # [std] 完整社区 2022
+    service_space_new_m2_per_100_households: float = 20.0  # [std] seed plan
+    community_office_min_m2: float = 200.0  # [std]
+    one_stop_centre_min_m2: float = 50.0  # [std]
+
+    # --- cameras (standards §5) ---------------------------------------------------------
+    camera_detail_level: str = "observation"  # DORI level used for the view range
+    camera_sensor_width_px: int = 1920
+
+    # --- dashboard ----------------------------------------------------------------------
+    language: str = "zh"
+    basemap: str = "none"  # none | tianditu | osm | amap
+    tianditu_key: str = ""
+
+    @property
+    def database_url(self) -> str:
+        """The application's connection: a role that owns nothing (row-level security holds)."""
+        if self.database_url_override:
+            return _with_driver(self.database_url_override)
+        return _url(self.db_app_user, self.db_app_password, self.db_host, self.db_port, self.db_name)
+
+    @property
+    def owner_database_url(self) -> str:
+        """The schema owner's connection, for migrations and bulk imports."""
+        if self.owner_database_url_override:
+            return _with_driver(self.owner_database_url_override)
+        if self.database_url_override:  # a single URL given: use it for everything
+            return _with_driver(self.database_url_override)
+        return _url(self.db_owner, self.db_owner_password, self.db_host, self.db_port, self.db_name)
+
+
+def _with_driver(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs (what users paste) and use psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _url(user: str, password: str, host: str, port: int, name: str) -> str:
+    from sqlalchemy.engine import URL
+
+    return URL.create(
+        "postgresql+psycopg", username=user, password=password or None, host=host, port=port, database=name
+    ).render_as_string(hide_password=False)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

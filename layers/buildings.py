@@ -1,0 +1,86 @@
+"""Buildings (楼栋) with households and residents, and their per-building group counts.
+
+Group counts (standards §3) live in their own table, ``building_groups``: they are the
+sensitive part, so row-level security and grants can treat them apart from footprints.
+Counts only, never person records.
+"""
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from gis.problems import Problem
+from layers.base import Field, ImportContext, LayerSpec, copy_rows
+from layers.vocab import BUILDING_USES, GROUPS
+
+GROUP_ALIASES: dict[str, tuple[str, ...]] = {
+    "elderly_65": ("老年人", "65岁以上", "elderly"), "elderly_alone": ("独居老人",), "disabled": ("残疾人",),
+    "dibao": ("低保", "低保户"), "floating": ("流动人口",), "rental": ("出租屋", "出租户"),
+    "released": ("刑满释放", "刑满释放人员"), "corrections": ("社区矫正", "矫正对象"),
+    "at_risk_youth": ("重点青少年",), "party_members": ("党员",), "volunteers": ("志愿者",),
+}
+
+# A building belongs to the current grid holding most of its footprint (issue: grids).
+# Polygon-first join; the intersection area is computed only for buildings not wholly
+# inside one grid.
+ASSIGN_GRIDS = """
+UPDATE buildings b SET grid_id = pick.grid_id, community_code = pick.community_code
+FROM (
+  SELECT DISTINCT ON (b.id) b.id, g.id AS grid_id, g.community_code
+  FROM grids g JOIN buildings b ON g.valid_to IS NULL AND ST_Intersects(g.geom, b.geom)
+  WHERE b.grid_id IS NULL AND b.id > :since
+  ORDER BY b.id, CASE WHEN ST_Within(b.geom, g.geom) THEN 'Infinity'::float8
+                      ELSE ST_Area(ST_Intersection(g.geom, b.geom)) END DESC, g.id
+) pick
+WHERE b.id = pick.id
+"""
+ASSIGN_COMMUNITIES = """
+UPDATE buildings b SET community_code = c.code
+FROM communities c
+WHERE b.community_code IS NULL AND b.id > :since AND ST_Contains(c.geom, ST_PointOnSurface(b.geom))
+"""
+
+
+def _prepare(frame: pd.DataFrame, ctx: ImportContext, problems: list[Problem]) -> pd.DataFrame:
+    over = (frame["residents"].fillna(0) > 0) & (frame["households"].fillna(0) == 0)
+    for i in over[over].index:
+        ctx.notes.append(f"row {int(i) + 1}: residents without households")
+    return frame
+
+
+def _write_groups(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) -> None:
+    cols = [g.code for g in GROUPS]
+    if not any(frame[c].notna().any() for c in [*cols, "grid_code"]):
+        return
+    conn.execute(text("CREATE TEMP TABLE _stage_groups (source_id text, district_code char(6), grid_code text, "
+                      + ", ".join(f"{c} integer" for c in cols) + ") ON COMMIT DROP"))
+    copy_rows(conn, "_stage_groups", frame, ["source_id", "district_code", "grid_code", *cols])
+    conn.execute(text(f"""
+        INSERT INTO building_groups (building_id, district_code, {", ".join(cols)})
+        SELECT b.id, b.district_code, {", ".join(f"coalesce(s.{c}, 0)" for c in cols)}
+        FROM _stage_groups s JOIN buildings b USING (district_code, source_id)
+        WHERE {" OR ".join(f"s.{c} IS NOT NULL" for c in cols)}"""))
+    conn.execute(text("""
+        UPDATE buildings b SET grid_id = g.id, community_code = g.community_code
+        FROM _stage_groups s JOIN grids g ON g.valid_to IS NULL AND g.code = s.grid_code
+        WHERE b.district_code = s.district_code AND b.source_id = s.source_id"""))
+
+
+BUILDINGS = LayerSpec(
+    name="buildings", table="buildings", geom="MultiPolygon", id_field="source_id", zh="楼栋",
+    fields=(
+        Field("source_id", required=True, aliases=("id", "编号", "楼栋编号", "建筑编号", "BUILDING_ID", "osm_id")),
+        Field("name", aliases=("名称", "楼栋名称", "NAME")),
+        Field("address", aliases=("地址", "标准地址", "门牌地址", "ADDRESS")),
+        Field("use", kind="vocab", vocab=BUILDING_USES, default="residential", aliases=("用途", "建筑用途", "类型", "type")),
+        Field("floors", kind="int", min=1, max=200, aliases=("层数", "楼层", "楼层数", "levels", "building:levels", "FLOORS")),
+        Field("height_m", kind="float", min=0.5, max=700, aliases=("高度", "height")),
+        Field("households", kind="int", min=0, max=100000, default=0, aliases=("户数", "住户数", "HOUSEHOLDS")),
+        Field("residents", kind="int", min=0, max=500000, default=0, aliases=("人口", "人数", "居住人口", "实有人口", "RESIDENTS")),
+        Field("community_code", pattern=r"[0-9]{12}", aliases=("社区编码",)),
+        Field("grid_code", pattern=r"[0-9]{14,15}", aliases=("网格编码",), store=False),
+        *(Field(g.code, kind="int", min=0, store=False, aliases=(g.zh, *GROUP_ALIASES[g.code])) for g in GROUPS),
+    ),
+    prepare=_prepare, after_write=_write_groups,
+    after_sql=(ASSIGN_COMMUNITIES, ASSIGN_GRIDS),
+)

@@ -1,0 +1,77 @@
+"""Cadres (干部/网格员) and their assignments to grids and buildings.
+
+An assignment is never overwritten: ending one sets ``valid_to`` so that "who was
+responsible for this grid on that day" stays answerable.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from gis.problems import ImportFailed, Problem
+from layers.base import Field, ImportContext, LayerSpec, copy_rows
+from layers.vocab import CADRE_ROLES
+
+CADRES = LayerSpec(
+    name="cadres", table="cadres", geom="Point", id_field="cadre_no", zh="干部", geom_required=False,
+    fields=(
+        Field("cadre_no", required=True, aliases=("编号", "工号", "人员编号", "id")),
+        Field("name", required=True, aliases=("姓名", "名字", "NAME")),
+        Field("role", kind="vocab", vocab=CADRE_ROLES, required=True, aliases=("角色", "职务", "岗位")),
+        Field("community_code", pattern=r"[0-9]{12}", aliases=("社区编码", "所属社区")),
+        Field("phone", pattern=r"[0-9+ -]{5,20}", aliases=("电话", "手机", "联系电话", "联系方式")),
+        Field("active", kind="bool", default=True, aliases=("在岗",)),
+    ),
+)
+
+
+def _prepare_assignments(frame: pd.DataFrame, ctx: ImportContext, problems: list[Problem]) -> pd.DataFrame:
+    kinds = frame["target_type"].fillna("grid").str.lower().map({"grid": "grid", "网格": "grid", "building": "building", "楼栋": "building"})
+    for i in frame.index[kinds.isna()]:
+        problems.append(Problem(ctx.file, f"target_type 须为 grid 或 building / got {frame.at[i, 'target_type']!r}", row=int(i) + 1))
+    frame["target_type"] = kinds
+    frame["valid_from"] = frame["valid_from"].where(frame["valid_from"].notna(), date.today())
+    frame["row"] = range(1, len(frame) + 1)
+    return frame
+
+
+def _write_assignments(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) -> None:
+    """Resolve cadre numbers, grid codes and building IDs to rows; any that do not resolve
+    stop the whole import, by row."""
+    conn.execute(text("""CREATE TEMP TABLE _stage_assign (row integer, cadre_no text, target_type text, target text,
+                         role text, valid_from date, district_code char(6)) ON COMMIT DROP"""))
+    copy_rows(conn, "_stage_assign", frame, ["row", "cadre_no", "target_type", "target", "role", "valid_from", "district_code"])
+    missing = conn.execute(text("""
+        SELECT s.row, s.cadre_no, s.target_type, s.target, c.id IS NULL AS no_cadre
+        FROM _stage_assign s
+        LEFT JOIN cadres c ON c.cadre_no = s.cadre_no AND c.district_code = s.district_code
+        LEFT JOIN grids g ON s.target_type = 'grid' AND g.code = s.target AND g.valid_to IS NULL
+        LEFT JOIN buildings b ON s.target_type = 'building' AND b.source_id = s.target AND b.district_code = s.district_code
+        WHERE c.id IS NULL OR (g.id IS NULL AND b.id IS NULL) ORDER BY s.row""")).all()
+    if missing:
+        raise ImportFailed([
+            Problem(ctx.file, f"干部编号不存在 / no cadre {m.cadre_no!r}" if m.no_cadre else f"目标不存在 / no current {m.target_type} {m.target!r}", row=m.row, source_id=m.cadre_no)
+            for m in missing
+        ])
+    conn.execute(text("""
+        INSERT INTO assignments (cadre_id, grid_id, building_id, district_code, role, valid_from)
+        SELECT c.id, g.id, b.id, s.district_code, coalesce(s.role, c.role), s.valid_from
+        FROM _stage_assign s
+        JOIN cadres c ON c.cadre_no = s.cadre_no AND c.district_code = s.district_code
+        LEFT JOIN grids g ON s.target_type = 'grid' AND g.code = s.target AND g.valid_to IS NULL
+        LEFT JOIN buildings b ON s.target_type = 'building' AND b.source_id = s.target AND b.district_code = s.district_code"""))
+
+
+ASSIGNMENTS = LayerSpec(
+    name="assignments", table="assignments", geom=None, id_field="cadre_no", zh="分配", geom_required=False,
+    fields=(
+        Field("cadre_no", required=True, aliases=("干部编号", "编号", "工号")),
+        Field("target_type", aliases=("对象类型",), store=False),
+        Field("target", required=True, aliases=("对象", "网格编码", "楼栋编号", "grid_code"), store=False),
+        Field("role", kind="vocab", vocab=CADRE_ROLES, aliases=("角色", "职务")),
+        Field("valid_from", kind="date", aliases=("开始日期", "起始日期")),
+    ),
+    prepare=_prepare_assignments, after_write=_write_assignments, unique_id=False, direct_copy=False,
+)

@@ -1,0 +1,59 @@
+"""Export any layer to GeoJSON, GeoPackage or CSV (geometry as WKT; points also as lon/lat)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+from sqlalchemy import Connection, text
+
+from layers.importer import LAYERS, layer_spec
+
+CURRENT = {"grids": "WHERE valid_to IS NULL", "assignments": "WHERE valid_to IS NULL"}
+
+
+def read_layer(conn: Connection, name: str, where: str = "", params: dict | None = None) -> gpd.GeoDataFrame:
+    """A layer as a GeoDataFrame in EPSG:4326, without the tile copy of its geometry."""
+    spec = layer_spec(name)
+    cols = [r[0] for r in conn.execute(text(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND column_name <> 'geom_3857' ORDER BY ordinal_position"),
+        {"t": spec.table})]
+    clause = where or CURRENT.get(spec.table, "")
+    sql = f"SELECT {', '.join(cols)} FROM {spec.table} {clause} ORDER BY 1"
+    if "geom" in cols:
+        return gpd.read_postgis(text(sql), conn, geom_col="geom", params=params)
+    import pandas as pd
+
+    return gpd.GeoDataFrame(pd.read_sql(text(sql), conn, params=params))
+
+
+def export_layer(conn: Connection, name: str, path: str | Path) -> int:
+    path = Path(path)
+    frame = read_layer(conn, name)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        out = frame.drop(columns=[frame.geometry.name]) if "geom" in frame else frame
+        if "geom" in frame:
+            pts = frame.geom_type == "Point"
+            if pts.all():
+                out["lon"], out["lat"] = frame.geometry.x.round(7), frame.geometry.y.round(7)
+            else:
+                out["wkt"] = frame.geometry.to_wkt(rounding_precision=7)
+        out.to_csv(path, index=False, encoding="utf-8-sig")
+    elif suffix in (".geojson", ".json"):
+        frame.to_file(path, driver="GeoJSON")
+    elif suffix == ".gpkg":
+        frame.to_file(path, driver="GPKG", layer=layer_spec(name).name)
+    else:
+        raise ValueError(f"unsupported export format {suffix!r}: use .geojson, .gpkg or .csv")
+    return len(frame)
+
+
+def status(conn: Connection) -> list[dict]:
+    """Rows per layer and when each was last imported."""
+    rows = []
+    for spec in LAYERS.values():
+        clause = CURRENT.get(spec.table, "")
+        n = conn.execute(text(f"SELECT count(*) FROM {spec.table} {clause}")).scalar_one()
+        last = conn.execute(text("SELECT max(at) FROM audit_log WHERE action = 'import' AND table_name = :t"), {"t": spec.table}).scalar_one()
+        rows.append({"layer": spec.name, "zh": spec.zh, "rows": int(n), "last_import": last.isoformat(timespec="seconds") if last else None})
+    return rows
