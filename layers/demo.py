@@ -3,6 +3,7 @@ demo exercises exactly the code paths real data takes."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from sqlalchemy import Connection, text
 
@@ -35,10 +36,10 @@ def clear(conn: Connection) -> None:
     conn.execute(text("TRUNCATE assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, subdistricts, districts RESTART IDENTITY CASCADE"))
 
 
-def load(force: bool = False, progress: Callable[[str], None] | None = None) -> list[ImportReport] | None:
+def load(force: bool = False, progress: Callable[[str], None] | None = None, conn: Connection | None = None) -> list[ImportReport] | None:
     """Load the demo in one transaction; with data already there, do nothing unless forced."""
     reports: list[ImportReport] = []
-    with transaction(owner=True) as conn:
+    with (nullcontext(conn) if conn is not None else transaction(owner=True)) as conn:
         if is_loaded(conn):
             if not force:
                 return None

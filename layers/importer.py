@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,10 +83,19 @@ def import_file(
         file=source.name, district_code=district_code or get_settings().default_district_code,
         repair=repair, skip_invalid=skip_invalid, replace=replace, notes=list(source.notes),
     )
+    with _atomic(conn) as c:
+        return import_frame(spec, source.frame, source.crs, ctx, c, mapping=mapping, actor=actor)
+
+
+@contextmanager
+def _atomic(conn: Connection | None) -> Iterator[Connection]:
+    """Its own transaction, or a savepoint inside the caller's: a failed import leaves no trace either way."""
     if conn is None:
         with transaction(owner=True) as own:
-            return import_frame(spec, source.frame, source.crs, ctx, own, mapping=mapping, actor=actor)
-    return import_frame(spec, source.frame, source.crs, ctx, conn, mapping=mapping, actor=actor)
+            yield own
+    else:
+        with conn.begin_nested():
+            yield conn
 
 
 def import_frame(
@@ -237,6 +248,7 @@ def import_osm(
     repair: bool = False,
     actor: str | None = None,
     progress=None,
+    conn: Connection | None = None,
 ) -> list[ImportReport]:
     """Every layer an OSM extract holds, in one transaction: all of them land or none."""
     from gis.osm import read_osm
@@ -246,7 +258,7 @@ def import_osm(
     frames = read_osm(path, subdistrict_code=subdistrict_code, camera_centre_code=settings.camera_centre_code)
     reports: list[ImportReport] = []
     failures: list[Problem] = []
-    with transaction(owner=True) as conn:
+    with _atomic(conn) as conn:
         for name, gdf in frames.items():
             ctx = ImportContext(file=f"{Path(path).name} [{name}]", district_code=subdistrict_code[:6],
                                 repair=repair, skip_invalid=skip_invalid)

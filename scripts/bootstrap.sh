@@ -49,8 +49,8 @@ step_python() {
   if [ "$(cat "$STAMPS/python" 2>/dev/null)" != "$want" ] || ! [ -x .venv/bin/wangge ]; then
     say "installing Python packages (requirements.txt)"
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -r requirements.txt
-    .venv/bin/pip install -q --no-deps -e .
+    .venv/bin/pip install -q -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
+    .venv/bin/pip install -q --no-deps -e . 2>&1 | { grep -vE "WARNING: Location|editable|!!|\*\*\*|Please be careful|name as your package|with strategy|^ *$" || true; }
     echo "$want" > "$STAMPS/python"
   else
     say "Python packages up to date"

@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 from shapely import affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
-from shapely.ops import split
+from shapely.ops import nearest_points, split
 
 SRC_NAME = "wuhan-wuchang-streets.gpkg"
 METRIC_CRS = 4547          # CGCS2000 3-degree Gauss-Kruger, CM 114E: metres for Wuhan
@@ -62,6 +62,7 @@ GIVEN = ("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英�
          "欣颖佳俊峰斌丹萍鑫波海林宁慧云亮成荣新凯志燕梅莉晶蕾楠倩帆昊博睿楚汉江")
 DIRS = ["北", "东北", "东", "东南", "南", "西南", "西", "西北"]
 DIR_TYPE = [4, 6, 1, 5, 3, 7, 2, 8]       # GB/T 28181 DirectionType for N, NE, E, ...
+DEVICE_PREFIX = "42010601" + "00" + "131" + "0"   # centre code, industry, type, network
 LENS = {102: (30, 45), 79: (40, 65), 51: (60, 90), 38: (80, 120)}  # HFOV -> view distance
 
 
@@ -375,7 +376,7 @@ def make_building(b: Block, bi: int, k: int, fp: Polygon, n: int, roads_main, rn
         floors, use = int(rng.integers(1, 3)), str(rng.choice(["commercial", "public"]))
         hh = 0
     elif kind in FLOORS:
-        floors = int(rng.choice(*FLOORS[kind]))
+        floors = int(rng.choice(FLOORS[kind][0], p=FLOORS[kind][1]))
         use = "residential"
         if kind == "walkup" and fp.distance(roads_main) < 30 and rng.random() < 0.6:
             use = "mixed"                                   # shops on the ground floor
@@ -482,3 +483,386 @@ def to_wgs(geoms, precision: bool = True) -> np.ndarray:
 def multi(g) -> MultiPolygon:
     parts = [p for p in shapely.get_parts(g) if p.geom_type == "Polygon"]
     return MultiPolygon(parts)
+
+
+# --------------------------------------------------------------------------- main
+def build(src: Path, seed: int) -> dict:
+    """Run the whole pipeline; return layers (EPSG:4326 GeoDataFrames) and CSV frames."""
+    rng = np.random.default_rng(seed)
+    osm = gpd.read_file(src, layer="roads")
+    roads = osm.to_crs(METRIC_CRS)
+    region = select_region(make_blocks(roads))
+    region = list(shapely.coverage_clean(region, gap_width=1.0))
+    blocks = [Block(g, parent=p) for p, r in enumerate(region) for g in subdivide(r, rng)]
+    geoms = shapely.coverage_clean([b.geom for b in blocks], gap_width=1.0)
+    for b, g in zip(blocks, geoms):
+        b.geom = max(shapely.get_parts(g), key=lambda q: q.area)
+    adj = adjacency([b.geom for b in blocks])
+    xy = shapely.get_coordinates(shapely.centroid([b.geom for b in blocks]))
+    road_cls = roads["highway"].to_numpy()
+    main_lines = shapely.union_all(roads.geometry.values[np.isin(road_cls, ["trunk", "primary"])])
+    # land use: coherent per superblock, with dedicated (专属) units spread out
+    pkind = rng.choice(["old", "walkup", "tower", "commercial"], len(region), p=[.3, .45, .2, .05])
+    for b in blocks:
+        b.kind = pkind[b.parent] if rng.random() < 0.7 else str(rng.choice(["walkup", "tower", "old"]))
+        if b.geom.distance(main_lines) < 25 and rng.random() < 0.25:
+            b.kind = "commercial"
+    chosen: list[int] = []
+    for kind, lo, hi in (("park", 9e3, 16e3), ("hospital", 9e3, 16e3), ("middle_school", 9e3, 16e3),
+                         ("school", 7e3, 16e3), ("school", 7e3, 16e3), ("mega", 3e3, 7e3),
+                         ("industrial", 6e3, 16e3)):
+        cand = [i for i, b in enumerate(blocks) if lo <= b.geom.area <= hi and i not in chosen
+                and all(np.hypot(*(xy[i] - xy[j])) > 450 for j in chosen)]
+        i = int(rng.choice(cand))
+        blocks[i].kind = kind
+        chosen.append(i)
+    # streets and addresses: each block takes a door number on its nearest named street
+    road_names = name_streets(roads)
+    named = [i for i, n in enumerate(road_names) if n]
+    stree = shapely.STRtree(roads.geometry.values[named])
+    used_numbers: set = set()
+    for b in blocks:
+        j = named[int(stree.query_nearest(b.geom.centroid)[0])]
+        b.street = road_names[j]
+        line = roads.geometry.values[j]
+        num = 2 * int(line.project(b.geom.centroid) / 25) + 1 + int(rng.random() < 0.5)
+        while (b.street, num) in used_numbers:
+            num += 2
+        used_numbers.add((b.street, num))
+        b.number = num
+    # buildings
+    half = np.array([ROAD_HALF_WIDTH.get(c, 4) for c in road_cls], float)
+    road_buf = shapely.buffer(roads.geometry.values, half)
+    brow = building_rows(blocks, road_buf, main_lines, rng)
+    hh_block = np.zeros(len(blocks))
+    for r in brow:
+        hh_block[r["block"]] += r["households"]
+    # communities, then grids inside each community
+    comms = partition(list(range(len(blocks))), adj, hh_block, xy, N_COMMUNITIES)
+    cxy = np.array([np.average(xy[c], 0) for c in comms])
+    comms = [comms[i] for i in reading_order(cxy, 1000.0)]
+    grid_rows, block_grid = [], {}
+    for ci, cb in enumerate(comms):
+        ccode = f"{SUBDISTRICT_CODE}{ci + 1:03d}"
+        special = [i for i in cb if blocks[i].kind in ("park", "hospital", "school",
+                                                        "middle_school", "mega")]
+        groups = [[i] for i in special]
+        for comp in components(sorted(set(cb) - set(special)), adj):
+            k = max(1, int(round(hh_block[comp].sum() / HH_PER_GRID)))
+            groups += partition(comp, adj, hh_block, xy, k)
+        gxy = np.array([np.average(xy[g], 0) for g in groups])
+        for si, gi in enumerate(reading_order(gxy, 300.0)):
+            g = groups[gi]
+            code = f"{ccode}{si + 1:03d}"
+            gtype = "专属" if blocks[g[0]].kind in ("park", "hospital", "school",
+                                                   "middle_school") else "综合"
+            for i in g:
+                block_grid[i] = code
+            grid_rows.append(dict(code=code, name=f"{COMMUNITY_NAMES[ci]}第{si + 1:02d}网格",
+                                  grid_type=gtype, community_code=ccode, blocks=g,
+                                  households=int(hh_block[g].sum())))
+    # geometry in EPSG:4326: clean coverage of blocks, grids and communities are its unions
+    wgs = shapely.coverage_clean(to_wgs([b.geom for b in blocks]), gap_width=1e-6)
+    grids = gpd.GeoDataFrame(grid_rows, geometry=[multi(shapely.coverage_union_all(wgs[r["blocks"]]))
+                                                 for r in grid_rows], crs=4326)
+    comm_rows = [dict(code=f"{SUBDISTRICT_CODE}{ci + 1:03d}", name=COMMUNITY_NAMES[ci],
+                      subdistrict_code=SUBDISTRICT_CODE) for ci in range(len(comms))]
+    communities = gpd.GeoDataFrame(comm_rows, geometry=[multi(shapely.coverage_union_all(
+        grids.geometry.values[grids.community_code == r["code"]])) for r in comm_rows], crs=4326)
+    boundary = multi(shapely.coverage_union_all(communities.geometry.values))
+    subdistrict = gpd.GeoDataFrame([dict(code=SUBDISTRICT_CODE, name=SUBDISTRICT_NAME, **DISTRICT)],
+                                   geometry=[boundary], crs=4326)
+    # buildings table
+    bld = pd.DataFrame(brow)
+    bld.insert(0, "source_id", [f"B{i + 1:06d}" for i in range(len(bld))])
+    bld["address"] = [f"武昌区{blocks[b].street}{blocks[b].number}号{k}栋" for b, k in zip(bld.block, bld.k)]
+    bld["grid_code"] = [block_grid[b] for b in bld.block]
+    bld["community_code"] = bld.grid_code.str[:12]
+    bgeom = [MultiPolygon([g]) for g in to_wgs(bld.pop("geometry"))]
+    bpts = shapely.point_on_surface(bgeom)
+    kinds = np.array([b.kind for b in blocks])
+    fac = facilities(bld, bpts, kinds, comms, rng)
+    cams = cameras(roads, road_names, blocks, fac, communities, rng)
+    cadres, assign = staffing(grids, bld, bpts, rng)
+    cols = ["source_id", "address", "floors", "use", "households", "residents", "elderly_65",
+            "elderly_alone", "disabled", "dibao", "floating", "rental", "released",
+            "corrections", "at_risk_youth", "party_members", "volunteers"]
+    keep = shapely.intersects(roads.geometry.values, shapely.buffer(
+        shapely.union_all([b.geom for b in blocks]), 30))
+    road_out = gpd.GeoDataFrame(dict(
+        source_id=[f"R{i + 1:05d}" for i in range(int(keep.sum()))],
+        name=np.asarray(road_names, dtype=object)[keep], road_class=road_cls[keep],
+        walkable=~np.isin(road_cls[keep], ["trunk", "trunk_link"])),
+        geometry=osm.geometry.values[keep], crs=4326)
+    return dict(subdistrict=subdistrict, communities=communities,
+                grids=grids.drop(columns=["blocks", "households"]),
+                buildings=gpd.GeoDataFrame(bld[cols], geometry=bgeom, crs=4326),
+                cameras=cams, facilities=fac, roads=road_out, cadres=cadres, assignments=assign,
+                _grid_households=grids[["code", "households"]], _buildings_full=bld)
+
+
+def pick(mask: np.ndarray, rng, used: set) -> int:
+    """A random building index from `mask` not yet hosting a facility."""
+    idx = [i for i in np.flatnonzero(mask) if i not in used]
+    i = int(idx[int(rng.integers(len(idx)))])
+    used.add(i)
+    return i
+
+
+def facilities(bld: pd.DataFrame, bpts: np.ndarray, kinds: np.ndarray, comms, rng) -> gpd.GeoDataFrame:
+    """Community and sub-district facilities on buildings, with gaps planted on purpose.
+
+    Planted: communities 003 and 007 have no service station; 004 no health station;
+    002 and 006 have only a small station, below 30 m2 of service space per 100 households.
+    """
+    rows, used = [], set()
+    host = bld.use.isin(["public", "commercial", "mixed", "office"]).to_numpy()
+    r10 = lambda lo, hi: float(round(rng.uniform(lo, hi) / 10) * 10)
+    for ci in range(len(comms)):
+        cc, cn = f"{SUBDISTRICT_CODE}{ci + 1:03d}", COMMUNITY_NAMES[ci]
+        inc = (bld.community_code == cc).to_numpy()
+        low, nost = ci + 1 in (2, 6), ci + 1 in (3, 7)
+        plan = [("community_service_station", f"{cn}党群服务中心",
+                 r10(260, 360) if low else r10(600, 1000), None)] if not nost else []
+        if ci + 1 != 4:
+            plan.append(("health_station", f"{cn}卫生服务站", r10(120, 250), None))
+        if not low:
+            plan += [("elderly_day_care", f"{cn}老年人日间照料中心", r10(350, 750), int(rng.integers(30, 61))),
+                     ("culture_station", f"{cn}文化活动室", r10(900, 1200) if nost else r10(400, 1200), None)]
+        classes = int(rng.integers(6, 13))
+        plan += [("kindergarten", f"{cn.removesuffix('社区')}幼儿园", classes * 280.0, classes * 30),
+                 ("pharmacy", f"{['老百姓', '益丰', '国大', '同仁堂', '九州通'][ci % 5]}大药房({cn.removesuffix('社区')}店)",
+                  r10(80, 200), None)]
+        for cat, name, area, cap in plan:
+            rows.append((cat, name, area, cap, pick(inc & host if (inc & host).any() else inc, rng, used)))
+    is_kind = lambda k: np.isin(bld.block.to_numpy(), np.flatnonzero(kinds == k))
+    sub = [("subdistrict_service_centre", "紫阳街道党群服务中心", r10(700, 1500), None, host),
+           ("health_centre", "紫阳街社区卫生服务中心", r10(1700, 2000), None, host),
+           ("police", "紫阳派出所", r10(1500, 3000), None, host),
+           ("police", "首义路警务室", r10(60, 120), None, host),
+           ("middle_school", "武昌区紫阳中学", r10(12000, 18000), 1500, is_kind("middle_school"))]
+    for n, school in enumerate(["紫阳路小学", "首义路小学"]):
+        sub.append(("primary_school", school, r10(8000, 12000), 1350 + 450 * n,
+                    is_kind("school") & (bld.block.to_numpy() == sorted(set(bld.block[is_kind("school")]))[n])))
+    for name in ["老百姓大药房(武珞路店)", "同仁堂药店(紫阳路店)"]:
+        sub.append(("pharmacy", name, r10(80, 200), None, host))
+    rows += [(c, n, a, cap, pick(m, rng, used)) for c, n, a, cap, m in sub]
+    status = ["open"] * len(rows)
+    for i in (3, 11):                       # two planned facilities
+        status[i] = "planned"
+    return gpd.GeoDataFrame(dict(
+        source_id=[f"F{i + 1:04d}" for i in range(len(rows))], name=[r[1] for r in rows],
+        category=[r[0] for r in rows], floor_area=[r[2] for r in rows],
+        capacity=pd.array([r[3] for r in rows], dtype="Int64"), status=status),
+        geometry=shapely.set_precision(bpts[[r[4] for r in rows]], 1e-7), crs=4326)
+
+
+def cameras(roads, names, blocks, fac, communities, rng) -> gpd.GeoDataFrame:
+    """Cameras at junctions (looking down a street), compound gates and indoors.
+
+    Planted gap: inside communities 003 and 007 only the boundary streets keep cameras.
+    """
+    rank = {"trunk": 5, "primary": 4, "secondary": 3, "tertiary": 2}
+    inc: dict[tuple, list] = {}
+    for i, (g, c) in enumerate(zip(roads.geometry.values, roads.highway)):
+        xy = np.asarray(g.coords)
+        for end, nxt in ((xy[0], xy[1]), (xy[-1], xy[-2])):
+            key = (round(end[0], 1), round(end[1], 1))
+            inc.setdefault(key, []).append((-rank.get(c, 1), bearing(*(nxt - end)), i))
+    area = shapely.union_all([b.geom for b in blocks]).buffer(10)
+    nodes = sorted((sum(-r for r, _, _ in v[:3]) * -1, k) for k, v in inc.items()
+                   if len(v) >= 3 and area.contains(Point(k)))
+    sites: list = []
+    for score, k in nodes:
+        if all(np.hypot(k[0] - s[1][0], k[1] - s[1][1]) > 40 for s in sites) and len(sites) < 115:
+            sites.append((-score, k))
+    cams = []   # (x, y, azimuth or None, name, ptz, room, point_type, hfov)
+    for score, k in sites:
+        edges = sorted(inc[k])
+        nm = [names[i] for _, _, i in edges if names[i]]
+        nm = list(dict.fromkeys(nm))
+        label = f"{nm[0]}与{nm[1]}口" if len(nm) > 1 else (f"{nm[0]}路口" if nm else "无名路口")
+        if rng.random() < 0.12:
+            cams.append((k[0] + 3, k[1] + 3, None, f"{label}-球机", 1, 1, 1 if score >= 7 else 2, 79))
+            continue
+        for _, az, i in edges[:2 if score >= 7 else 1]:
+            off = np.radians(az + 150)
+            cams.append((k[0] + 5 * np.sin(off), k[1] + 5 * np.cos(off), az,
+                         f"{label}-{DIRS[octant(az)]}", 3, 1, 1 if score >= 7 else 2,
+                         int(rng.choice(list(LENS), p=[.25, .35, .25, .15]))))
+    street_geom = {n: shapely.union_all(roads.geometry.values[np.asarray(names) == n])
+                   for n in sorted(set(names) - {""})}
+    for b in blocks:
+        if b.kind in ("walkup", "tower", "old", "mega", "school", "hospital") and rng.random() < 0.45:
+            line = street_geom[b.street]
+            gate, on = nearest_points(b.geom.boundary, line)
+            v = np.subtract(b.geom.centroid.coords[0], gate.coords[0])
+            gx, gy = np.asarray(gate.coords[0]) + v / max(np.hypot(*v), 1e-9) * 3
+            az = bearing(*-v)
+            cams.append((gx, gy, az, f"{b.street}{b.number}号大门-{DIRS[octant(az)]}", 3, 1, 3,
+                         int(rng.choice([102, 79]))))
+    fm = gpd.GeoSeries(fac.geometry.values, crs=4326).to_crs(METRIC_CRS).values
+    for (cat, nm), p in zip(fac[["category", "name"]].itertuples(index=False), fm):
+        if cat in ("community_service_station", "health_station", "police", "health_centre"):
+            az = float(rng.integers(0, 8) * 45)
+            cams.append((p.x, p.y, az, f"{nm}大厅", 2, 2, 3, 102))
+    pts = to_wgs(shapely.points([(c[0], c[1]) for c in cams]))
+    keep = np.ones(len(cams), bool)
+    cm = communities.to_crs(METRIC_CRS)
+    for serial in (3, 7):                   # planted gap: strip the interior streets
+        poly = cm.geometry.values[serial - 1]
+        inner = shapely.contains(poly.buffer(-25), shapely.points([(c[0], c[1]) for c in cams]))
+        keep &= ~inner | (np.cumsum(inner) == 1)
+    cams = [c for c, k in zip(cams, keep) if k]
+    pts = pts[keep]
+    n = len(cams)
+    off = set(rng.choice(n, size=max(1, round(0.03 * n)), replace=False).tolist())
+    hf = np.array([c[7] for c in cams], float)
+    return gpd.GeoDataFrame(dict(
+        device_id=[f"{DEVICE_PREFIX}{i + 1:06d}" for i in range(n)],
+        name=[c[3] for c in cams], civil_code=SUBDISTRICT_CODE,
+        direction_type=pd.array([DIR_TYPE[octant(c[2])] if c[2] is not None else None
+                                 for c in cams], dtype="Int64"),
+        azimuth=[round(c[2], 1) if c[2] is not None else np.nan for c in cams], hfov=hf,
+        vfov=np.round(np.degrees(2 * np.arctan(np.tan(np.radians(hf / 2)) * 9 / 16)), 1),
+        max_view_distance=[float(rng.integers(60, 101)) if c[4] == 1 else
+                           float(rng.integers(*LENS[c[7]])) for c in cams],
+        ptz_type=[c[4] for c in cams], room_type=[c[5] for c in cams],
+        point_type=[c[6] for c in cams],
+        status=["offline" if i in off else "online" for i in range(n)]), geometry=pts, crs=4326)
+
+
+def staffing(grids: gpd.GeoDataFrame, bld: pd.DataFrame, bpts: np.ndarray, rng):
+    """Cadres and their assignments, with staffing gaps planted on purpose.
+
+    Planted: 5 comprehensive grids without a full-time worker, 3 full-time workers
+    carrying two grids (over 400 households), 2 workers assigned nowhere and one
+    worker living more than 2 km from their grid.
+    """
+    people, assign = [], []
+    names_used: set = set()
+    phones: set = set()
+    sw = 1 / np.arange(1, len(SURNAMES) + 1)
+
+    def person(role: str, cc: str, pt: Point) -> str:
+        while True:
+            nm = rng.choice(list(SURNAMES), p=sw / sw.sum()) + "".join(
+                rng.choice(list(GIVEN), size=int(rng.choice([1, 2], p=[.3, .7]))))
+            if nm not in names_used:
+                break
+        while True:
+            ph = str(rng.choice(["13", "15", "18"])) + "".join(map(str, rng.integers(0, 10, 9)))
+            if ph not in phones:
+                break
+        names_used.add(nm)
+        phones.add(ph)
+        no = f"C{len(people) + 1:04d}"
+        people.append(dict(cadre_no=no, name=nm, role=role, community_code=cc, phone=ph,
+                           lon=round(pt.x, 7), lat=round(pt.y, 7)))
+        return no
+
+    def home(mask, grid: str | None = None) -> Point:
+        idx = np.flatnonzero(mask)
+        if len(idx) == 0:                   # a park grid may hold no building at all
+            return shapely.point_on_surface(grids.geometry.values[gc.index(grid)])
+        return bpts[idx[int(rng.integers(len(idx)))]]
+
+    def link(no, kind, target, role, day="2026-01-01"):
+        assign.append(dict(cadre_no=no, target_type=kind, target=target, role=role, valid_from=day))
+
+    gc = grids.code.tolist()
+    ingrid = {g: (bld.grid_code == g).to_numpy() for g in gc}
+    comms = sorted(grids.community_code.unique())
+    hh = dict(zip(grids.code, grids.households))
+    comp = [g for g in gc if grids.grid_type[gc.index(g)] == "综合" and hh[g] > 0]
+    empty = sorted(rng.choice(comp, 5, replace=False).tolist())
+    rest = [g for g in comp if g not in empty]
+    doubles = []
+    for g in rest:                                  # adjacent serials in one community
+        nxt = f"{g[:12]}{int(g[12:]) + 1:03d}"
+        if len(doubles) < 3 and nxt in rest and not any({g, nxt} & set(d) for d in doubles) \
+                and rng.random() < 0.3:
+            doubles.append((g, nxt))
+    carried = {g for d in doubles for g in d}
+    far_grid = str(rng.choice([g for g in rest if g not in carried]))
+    for cc in comms:
+        incc = (bld.community_code == cc).to_numpy()
+        person("community_secretary", cc, home(incc))
+        chief = person("grid_chief", cc, home(incc))
+        for g in gc:
+            if g.startswith(cc):
+                link(chief, "grid", g, "grid_chief")
+    for g in gc:
+        if g in empty or g in carried:
+            continue
+        if g == far_grid:
+            c = gpd.GeoSeries([home(ingrid[g], g)], crs=4326).to_crs(METRIC_CRS).values[0]
+            pt = gpd.GeoSeries([Point(c.x + 2600, c.y - 900)], crs=METRIC_CRS).to_crs(4326).values[0]
+        else:
+            pt = home(ingrid[g], g)
+        link(person("full_time_worker", g[:12], pt), "grid", g, "full_time_worker")
+    for a, b in doubles:
+        no = person("full_time_worker", a[:12], home(ingrid[a]))
+        link(no, "grid", a, "full_time_worker")
+        link(no, "grid", b, "full_time_worker", "2026-03-01")
+    for cc in comms[:2]:
+        person("full_time_worker", cc, home((bld.community_code == cc).to_numpy()))
+    for n in range(0, len(comms), 2):               # one police officer per two communities
+        cs = comms[n:n + 2]
+        no = person("police_officer", cs[0], home((bld.community_code == cs[0]).to_numpy()))
+        for g in gc:
+            if g[:12] in cs:
+                link(no, "grid", g, "police_officer")
+    for g in gc:
+        if rng.random() < 0.55:
+            link(person("part_time_worker", g[:12], home(ingrid[g], g)), "grid", g, "part_time_worker")
+        link(person("party_member", g[:12], home(ingrid[g], g)), "grid", g, "party_member")
+        for _ in range(int(rng.integers(1, 4))):
+            link(person("volunteer", g[:12], home(ingrid[g], g)), "grid", g, "volunteer", "2026-02-01")
+    big = np.flatnonzero((bld.households >= 40).to_numpy())
+    for i in sorted(rng.choice(big, size=int(len(big) * 0.35), replace=False).tolist()):
+        no = person("building_head", bld.community_code.iat[i], bpts[i])
+        link(no, "building", bld.source_id.iat[i], "building_head")
+    return pd.DataFrame(people), pd.DataFrame(assign)
+
+
+def write(out: Path, res: dict) -> None:
+    """Write demo.gpkg (fresh file, fixed layer order) and the two CSV files."""
+    gpkg = out / "demo.gpkg"
+    gpkg.unlink(missing_ok=True)
+    for layer in ("subdistrict", "communities", "grids", "buildings", "cameras", "facilities", "roads"):
+        res[layer].to_file(gpkg, layer=layer, driver="GPKG", engine="pyogrio")
+    for name in ("cadres", "assignments"):
+        res[name].to_csv(out / f"{name}.csv", index=False, encoding="utf-8", lineterminator="\n")
+
+
+def summary(res: dict) -> str:
+    """Counts as a Markdown table, for the README and the console."""
+    b, hh = res["buildings"], res["_grid_households"].households
+    rows = [("communities", len(res["communities"])), ("grids", len(res["grids"])),
+            ("  of which 专属", int((res["grids"].grid_type == "专属").sum())),
+            ("buildings", len(b)), ("households", int(b.households.sum())),
+            ("residents", int(b.residents.sum())), ("cameras", len(res["cameras"])),
+            ("facilities", len(res["facilities"])), ("roads", len(res["roads"])),
+            ("cadres", len(res["cadres"])), ("assignments", len(res["assignments"])),
+            ("households per grid min/median/max", f"{hh.min()} / {int(hh.median())} / {hh.max()}"),
+            ("grids > 500 / < 300 households", f"{int((hh > 500).sum())} / {int((hh < 300).sum())}")]
+    return "\n".join(["| item | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("source", nargs="?", type=Path, default=None,
+                    help="street GeoPackage (default: $WANGGE_SHARED_DIR or ../shared/data)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    ap.add_argument("--seed", type=int, default=SEED)
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    res = build((args.source or default_source()).resolve(), args.seed)
+    write(args.out, res)
+    print(summary(res))
+    print(f"written to {args.out} in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
