@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.measure import refresh_metric_srids
 from gis.problems import Problem
 from layers.base import Field, ImportContext, LayerSpec
 
@@ -24,7 +25,7 @@ def _ensure_district(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) 
     for _, row in frame.drop_duplicates("district_code").iterrows():
         conn.execute(
             text("""INSERT INTO districts (code, name, city_name, province_name)
-                    VALUES (:c, coalesce(:n, :c), :city, :prov)
+                    VALUES (CAST(:c AS text), coalesce(CAST(:n AS text), CAST(:c AS text)), :city, :prov)
                     ON CONFLICT (code) DO UPDATE SET name = coalesce(:n, districts.name),
                       city_name = coalesce(:city, districts.city_name), province_name = coalesce(:prov, districts.province_name)"""),
             {"c": row["district_code"], "n": row.get("district_name"), "city": row.get("city_name"), "prov": row.get("province_name")},
@@ -56,9 +57,9 @@ def ensure_parents(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) ->
     placeholder district and sub-district named by code, and say so."""
     for sub in sorted({c for c in frame["subdistrict_code"].dropna()}):
         created = conn.execute(
-            text("""WITH d AS (INSERT INTO districts (code, name) VALUES (left(:s, 6), left(:s, 6))
+            text("""WITH d AS (INSERT INTO districts (code, name) VALUES (left(CAST(:s AS text), 6), left(CAST(:s AS text), 6))
                                ON CONFLICT DO NOTHING RETURNING 1),
-                         s AS (INSERT INTO subdistricts (code, district_code, name) VALUES (:s, left(:s, 6), :s)
+                         s AS (INSERT INTO subdistricts (code, district_code, name) VALUES (CAST(:s AS text), left(CAST(:s AS text), 6), CAST(:s AS text))
                                ON CONFLICT DO NOTHING RETURNING 1)
                     SELECT (SELECT count(*) FROM s)"""),
             {"s": sub},
@@ -76,6 +77,7 @@ COMMUNITIES = LayerSpec(
         Field("source_id", aliases=("osm_id", "源ID")),
     ),
     prepare=_prepare_community, before_write=ensure_parents, district_from_code=True, has_serial_id=False,
+    after_write=lambda conn, frame, ctx: refresh_metric_srids(conn),
     after_sql=(
         # Keep the sub-district outline equal to the union of its communities when it has none.
         """UPDATE subdistricts s SET geom = u.geom
