@@ -43,7 +43,7 @@ def test_device_id(device_id, ok):
 
 def test_direction_type_and_azimuth_agree():
     assert azimuth_of(1) == 90.0 and azimuth_of(8) == 315.0
-    assert direction_of(100.0) == 1 and direction_of(350.0) == 4 and direction_of(200.0) == 7
+    assert direction_of(100.0) == 1 and direction_of(350.0) == 4 and direction_of(200.0) == 3 and direction_of(215.0) == 7
 
 
 def test_vocab_accepts_code_chinese_english():

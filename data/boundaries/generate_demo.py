@@ -36,7 +36,7 @@ MIN_BLOCK_WIDTH = 20.0     # m: 2*area/perimeter below this = median strip betwe
 REGION_AREA = 2.6e6        # m2 of blocks grown from the seed: a compact inner-city 街道
 REGION_SEED_XY = (530_250.0, 3_380_700.0)   # EPSG:4547, west-central Wuchang
 MAX_BLOCK_AREA = 15_000.0  # m2: superblocks are cut into compounds (小区) of at most this
-HH_PER_GRID = 460          # target households per comprehensive grid (band 300-500)
+HH_PER_GRID = 450          # target households per comprehensive grid (band 300-500)
 N_COMMUNITIES = 8
 SETBACK = 5.0              # m between a building and its block edge
 ROAD_HALF_WIDTH = {"trunk": 18, "trunk_link": 8, "primary": 14, "primary_link": 7,
@@ -280,8 +280,8 @@ def name_streets(roads: gpd.GeoDataFrame) -> list[str]:
 
 # --------------------------------------------------------------------------- buildings
 SPECS = {  # depth W, length L, gap between rows, gap along a row (metres)
-    "walkup": ((10, 13), (30, 60), (16, 22), (8, 14)),
-    "tower": ((15, 18), (24, 40), (30, 40), (16, 26)),
+    "walkup": ((10, 13), (30, 60), (20, 26), (8, 14)),
+    "tower": ((15, 18), (20, 32), (38, 50), (20, 30)),
     "old": ((9, 12), (12, 20), (3, 5), (2.5, 4)),
     "commercial": ((14, 18), (25, 60), (14, 20), (10, 16)),
     "industrial": ((15, 18), (30, 60), (12, 18), (10, 14)),
@@ -353,7 +353,7 @@ def building_rows(blocks: list[Block], road_buf, roads_main, rng) -> list[dict]:
             feet = feet[:3]
         if b.kind in ("walkup", "tower", "old", "commercial"):   # shops, substations...
             taken = shapely.union_all([f.buffer(4) for f in feet]) if feet else Polygon()
-            for _ in range(12 if b.kind == "old" else 5):
+            for _ in range(30 if b.kind == "old" else 20):
                 p = shapely.line_interpolate_point(area.exterior, rng.random(), normalized=True)
                 v = np.subtract(area.centroid.coords[0], p.coords[0])
                 p = affinity.translate(p, *(v / max(np.hypot(*v), 1e-9) * 8))
@@ -502,9 +502,10 @@ def build(src: Path, seed: int) -> dict:
     road_cls = roads["highway"].to_numpy()
     main_lines = shapely.union_all(roads.geometry.values[np.isin(road_cls, ["trunk", "primary"])])
     # land use: coherent per superblock, with dedicated (专属) units spread out
-    pkind = rng.choice(["old", "walkup", "tower", "commercial"], len(region), p=[.3, .45, .2, .05])
+    pkind = rng.choice(["old", "walkup", "tower", "commercial"], len(region), p=[.4, .45, .08, .07])
     for b in blocks:
-        b.kind = pkind[b.parent] if rng.random() < 0.7 else str(rng.choice(["walkup", "tower", "old"]))
+        b.kind = str(pkind[b.parent] if rng.random() < 0.75 else rng.choice(
+            ["walkup", "old", "commercial", "tower"], p=[.45, .35, .12, .08]))
         if b.geom.distance(main_lines) < 25 and rng.random() < 0.25:
             b.kind = "commercial"
     chosen: list[int] = []
