@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     grid_residents_max: int = 2500  # [practice]
     grid_code_layout: str = "15"  # "14" national (6+3+3+2) [verify] or "15" DB11/T 2157-2023 (6+3+3+3) [std]
     grid_sliver_m2: float = 50.0
+    grid_numbering_band_m: float = 300.0  # rows of grids read west→east within bands this tall, north→south
 
     # --- staffing (standards §2) --------------------------------------------------------
     households_per_worker: int = 400  # [std] seed plan, Chifeng
