@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +24,7 @@ from gis.problems import ImportFailed, Problem
 
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "东经")
 LAT_NAMES = ("lat", "latitude", "y", "纬度", "北纬")
+WKT_NAMES = ("wkt", "geometry", "geom", "几何")  # polygons and lines in a table (what `wangge export` writes)
 # Tried in order when a file does not say its encoding. GB18030 is a superset of GBK.
 FALLBACK_ENCODINGS = ("utf-8", "gb18030")
 
@@ -73,7 +75,7 @@ def read_vector(
     except UnicodeDecodeError as exc:
         raise ImportFailed([Problem(path.name, f"文本编码错误 / undecodable text ({encoding}): {exc.reason}")]) from exc
 
-    file_crs = parse_crs(frame.crs) if frame.crs is not None else None
+    file_crs = parse_crs(frame.crs) if getattr(frame, "crs", None) is not None else None  # a table without geometry has none
     if declared and file_crs and not declared.shift and not declared.crs.equals(file_crs.crs):
         notes.append(f"file says {file_crs.label}, using the declared {declared.label}")
     return Source(path, frame, declared or file_crs, encoding, notes)
@@ -87,7 +89,12 @@ def _read_table(path: Path, declared: SourceCRS | None, encoding: str | None) ->
     else:
         raw = path.read_bytes()
         encoding = encoding or _guess_encoding(raw, path)
-        text = raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+        try:
+            text = raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+        except LookupError as exc:
+            raise ImportFailed([Problem(path.name, f"未知编码 / unknown encoding {encoding!r}")]) from exc
+        except UnicodeDecodeError:
+            _undecodable(raw, path, (encoding,), f"文本不是 {encoding} 编码 / text does not decode as {encoding}")
         from io import StringIO
 
         df = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
@@ -109,6 +116,12 @@ def _read_table(path: Path, declared: SourceCRS | None, encoding: str | None) ->
         df = df.drop(columns=[lon_col, lat_col])
     elif lon_col or lat_col:
         problems.append(Problem(path.name, "只有经度或纬度一列 / only one of the longitude/latitude columns is present"))
+    elif wkt_col := _find(df.columns, WKT_NAMES):
+        given = [v if isinstance(v, str) and v.strip() else None for v in df[wkt_col]]
+        geometry = shapely.from_wkt(np.array(given, dtype=object), on_invalid="ignore")
+        for i in np.flatnonzero([g is not None for g in given] & shapely.is_missing(geometry)):
+            problems.append(Problem(path.name, f"不是WKT几何 / not a WKT geometry: {given[i][:40]!r}", row=int(i) + 1, column=wkt_col))
+        df = df.drop(columns=[wkt_col])
     if problems:
         raise ImportFailed(problems)
     has_points = any(g is not None for g in geometry)
@@ -133,13 +146,20 @@ def _guess_encoding(raw: bytes, path: Path) -> str:
             return enc
         except UnicodeDecodeError:
             continue
-    # Name the line the first encoding fails on: that is the row the user must fix.
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ImportFailed([Problem(path.name, "文本既不是 UTF-8 也不是 GBK / text is neither UTF-8 nor GBK", row=max(line - 1, 1))]) from exc
-    return "utf-8"
+    _undecodable(raw, path, FALLBACK_ENCODINGS, "文本既不是 UTF-8 也不是 GBK / text is neither UTF-8 nor GBK")
+
+
+def _undecodable(raw: bytes, path: Path, encodings: tuple[str, ...], why: str) -> NoReturn:
+    """Name the data row the text stops decoding at, under the encoding that gets furthest:
+    a GBK file fails UTF-8 at its first Chinese character, not at the bad bytes."""
+    start = 0
+    for enc in encodings:
+        try:
+            raw.decode(enc)
+        except UnicodeDecodeError as exc:
+            start = max(start, exc.start)
+    line = raw[:start].count(b"\n") + 1  # line 1 is the header
+    raise ImportFailed([Problem(path.name, why, row=max(line - 1, 1))])
 
 
 def _check_text(path: Path, encoding: str) -> None:
@@ -184,5 +204,6 @@ def _shapefile_encoding(path: Path, notes: list[str]) -> str:
             if enc != "utf-8":
                 notes.append(f"attributes decoded as {enc}")
             return enc
-        first_bad = bad if first_bad is None else min(first_bad, bad)
+        # The encoding that decodes furthest is the file's: its first bad record is the one to fix.
+        first_bad = bad if first_bad is None else max(first_bad, bad)
     raise ImportFailed([Problem(path.name, f"属性文本无法解码 / attribute text does not decode as {' or '.join(candidates)}", row=(first_bad or 0) + 1)])

@@ -145,6 +145,7 @@ def check_fields(frame: pd.DataFrame, spec: LayerSpec, ctx: ImportContext, probl
             if f.kind == "int":
                 frac = num.notna().to_numpy() & (num.fillna(0) % 1 != 0).to_numpy()
                 bad(frac, f.name, lambda i, raw=raw, f=f: f"不是整数 / {f.name!r} is not a whole number: {raw.iloc[i]!r}")
+                num = num.where(~frac)  # reported; blank it so the Int64 cast below cannot fail
             if f.min is not None:
                 bad((num < f.min).fillna(False).to_numpy(), f.name, lambda i, num=num, f=f: f"{f.name!r}={num.iloc[i]:g} 小于下限 / below the minimum {f.min:g}")
             if f.max is not None:
@@ -252,7 +253,7 @@ def check_geometry(geoms: np.ndarray, spec: LayerSpec, ids: pd.Series, ctx: Impo
         report(int(i), f"几何无效 / invalid geometry: {reason}{hint}")
     # Normalise kinds: Polygon → MultiPolygon, single-part MultiPoint → Point, lines merged.
     if spec.geom == "MultiPolygon":
-        poly = ok & (types == 3)
+        poly = ok & (shapely.get_type_id(geoms) == 3)  # not `types`: repaired ones are MultiPolygons now
         geoms[poly] = shapely.multipolygons(geoms[poly][:, None]) if poly.any() else geoms[poly]
     elif spec.geom == "Point":
         multi = ok & (types == 4)

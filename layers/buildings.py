@@ -52,6 +52,7 @@ def _write_groups(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) -> 
     cols = [g.code for g in GROUPS]
     if not any(frame[c].notna().any() for c in [*cols, "grid_code"]):
         return
+    conn.execute(text("DROP TABLE IF EXISTS _stage_groups"))  # an earlier import in the same transaction
     conn.execute(text("CREATE TEMP TABLE _stage_groups (source_id text, district_code char(6), grid_code text, "
                       + ", ".join(f"{c} integer" for c in cols) + ") ON COMMIT DROP"))
     copy_rows(conn, "_stage_groups", frame, ["source_id", "district_code", "grid_code", *cols])

@@ -40,6 +40,7 @@ def _prepare_assignments(frame: pd.DataFrame, ctx: ImportContext, problems: list
 def _write_assignments(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) -> None:
     """Resolve cadre numbers, grid codes and building IDs to rows; any that do not resolve
     stop the whole import, by row."""
+    conn.execute(text("DROP TABLE IF EXISTS _stage_assign"))  # an earlier import in the same transaction
     conn.execute(text("""CREATE TEMP TABLE _stage_assign (row integer, cadre_no text, target_type text, target text,
                          role text, valid_from date, district_code char(6)) ON COMMIT DROP"""))
     copy_rows(conn, "_stage_assign", frame, ["row", "cadre_no", "target_type", "target", "role", "valid_from", "district_code"])

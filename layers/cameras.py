@@ -30,7 +30,8 @@ def device_id_problem(device_id: str) -> str | None:
 
 
 def azimuth_of(direction_type: float) -> float | None:
-    return DIRECTION_TYPES[int(direction_type)][1] if pd.notna(direction_type) else None
+    # Codes outside 1-8 are reported by the field check; they give no azimuth.
+    return DIRECTION_TYPES[int(direction_type)][1] if pd.notna(direction_type) and int(direction_type) in DIRECTION_TYPES else None
 
 
 def direction_of(azimuth: float) -> int | None:

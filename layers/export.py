@@ -4,11 +4,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
+import pyogrio
 from sqlalchemy import Connection, text
 
 from layers.importer import LAYERS, layer_spec
 
 CURRENT = {"grids": "WHERE valid_to IS NULL", "assignments": "WHERE valid_to IS NULL"}
+# Assignments point at rows by internal id; the export also names the cadre and the target
+# the way an import file does, so that the file can be read back in.
+ASSIGNMENTS = """
+SELECT a.id, c.cadre_no, CASE WHEN a.grid_id IS NOT NULL THEN 'grid' ELSE 'building' END AS target_type,
+       coalesce(g.code, b.source_id) AS target, a.role, a.valid_from, a.district_code, a.cadre_id, a.grid_id, a.building_id, a.version
+FROM assignments a JOIN cadres c ON c.id = a.cadre_id
+LEFT JOIN grids g ON g.id = a.grid_id LEFT JOIN buildings b ON b.id = a.building_id
+WHERE a.valid_to IS NULL ORDER BY a.id"""
 
 
 def read_layer(conn: Connection, name: str, where: str = "", params: dict | None = None) -> gpd.GeoDataFrame:
@@ -28,7 +38,10 @@ def read_layer(conn: Connection, name: str, where: str = "", params: dict | None
 
 def export_layer(conn: Connection, name: str, path: str | Path) -> int:
     path = Path(path)
-    frame = read_layer(conn, name)
+    if layer_spec(name).table == "assignments":
+        frame = gpd.GeoDataFrame(pd.read_sql(text(ASSIGNMENTS), conn))
+    else:
+        frame = read_layer(conn, name)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         out = frame.drop(columns=[frame.geometry.name]) if "geom" in frame else frame
@@ -41,6 +54,8 @@ def export_layer(conn: Connection, name: str, path: str | Path) -> int:
         out.to_csv(path, index=False, encoding="utf-8-sig")
     elif suffix in (".geojson", ".json"):
         frame.to_file(path, driver="GeoJSON")
+    elif suffix == ".gpkg" and "geom" not in frame:  # an attribute table (assignments)
+        pyogrio.write_dataframe(pd.DataFrame(frame), path, driver="GPKG", layer=layer_spec(name).name)
     elif suffix == ".gpkg":
         frame.to_file(path, driver="GPKG", layer=layer_spec(name).name)
     else:

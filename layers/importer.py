@@ -140,9 +140,11 @@ def import_frame(
         ctx.skipped.extend(sorted(problems, key=lambda p: p.row or 0))
         keep = np.ones(len(frame), dtype=bool)
         keep[np.array(bad_rows) - 1] = False
-        frame, geoms = frame[keep].reset_index(drop=True), geoms[keep]
+        # Keep the source positions as the index: problems found later still name source rows.
+        frame, geoms = frame[keep], geoms[keep]
 
     _check_existing(conn, spec, frame, ctx)
+    _check_communities(conn, spec, frame, ctx)
     if spec.geom:
         frame["geom"] = ewkb_hex(geoms)
     if ctx.replace:
@@ -214,6 +216,21 @@ def _check_existing(conn: Connection, spec: LayerSpec, frame: pd.DataFrame, ctx:
             Problem(ctx.file, f"ID 已存在于{spec.zh}图层 / ID already in layer {spec.name} (use --replace to replace the layer)",
                     row=int(i) + 1, source_id=str(frame.at[i, spec.id_field]))
             for i in rows
+        ])
+
+
+def _check_communities(conn: Connection, spec: LayerSpec, frame: pd.DataFrame, ctx: ImportContext) -> None:
+    """A community code must name a community in the table: a problem by row, not a foreign-key error."""
+    if spec.table == "communities" or "community_code" not in frame or not len(frame):
+        return
+    given = frame["community_code"].dropna().astype(str)
+    known = set(conn.execute(text("SELECT code FROM communities WHERE code = ANY(:c)"), {"c": sorted(set(given))}).scalars())
+    missing = given[~given.isin(known)]
+    if len(missing):
+        raise ImportFailed([
+            Problem(ctx.file, f"社区不存在 / no community {c!r} (import the communities layer first)", row=int(i) + 1,
+                    source_id=str(frame.at[i, spec.id_field]), column="community_code")
+            for i, c in missing.items()
         ])
 
 

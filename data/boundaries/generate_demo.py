@@ -2,12 +2,12 @@
 
 Why: the platform needs a believable Chinese 街道 to demo and test against -- boundaries
 that follow real streets, grids of 300-500 households, coded communities and grids,
-cameras, facilities and cadres -- and no such open data exists.  We therefore take
-real OSM streets (© OpenStreetMap contributors, ODbL 1.0) and *generate* everything
-else inside the blocks they enclose.  Every number is synthetic; see README.md.
+cameras, facilities and cadres -- and no such open data exists.  So we take real OSM
+streets (© OpenStreetMap contributors, ODbL 1.0) and *generate* everything else inside
+the blocks they enclose.  Every attribute is synthetic; see README.md.
 
-Deterministic: one seeded numpy Generator drives all randomness, and every collection
-is sorted before it is used, so the same input gives the same output.
+Deterministic: one seeded numpy Generator drives all randomness and every collection is
+sorted before use, so the same input and seed give the same output.
 
 Usage: python data/boundaries/generate_demo.py [SOURCE.gpkg] [--out DIR] [--seed N]
 """
@@ -23,26 +23,29 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from shapely import affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.ops import nearest_points, split
 
 SRC_NAME = "wuhan-wuchang-streets.gpkg"
-METRIC_CRS = 4547          # CGCS2000 3-degree Gauss-Kruger, CM 114E: metres for Wuhan
+METRIC_CRS = 4547          # CGCS2000 3-degree Gauss-Krueger, CM 114E: metres around Wuhan
 SEED = 20260101
-MIN_BLOCK_AREA = 2_000.0   # m2: smaller faces are slivers (junction islands, ramps)
-MIN_BLOCK_WIDTH = 20.0     # m: 2*area/perimeter below this = median strip between carriageways
-REGION_AREA = 2.6e6        # m2 of blocks grown from the seed: a compact inner-city 街道
+MIN_BLOCK_AREA = 2_000.0   # m2: smaller faces are slivers (junction islands, ramp loops)
+MIN_BLOCK_WIDTH = 20.0     # m: 2*area/perimeter below this = median strip of a dual road
+REGION_AREA = 2.6e6        # m2 of street blocks grown from the seed: a compact inner-city 街道
 REGION_SEED_XY = (530_250.0, 3_380_700.0)   # EPSG:4547, west-central Wuchang
-MAX_BLOCK_AREA = 15_000.0  # m2: superblocks are cut into compounds (小区) of at most this
-HH_PER_GRID = 450          # target households per comprehensive grid (band 300-500)
+MAX_BLOCK_AREA = 8_000.0   # m2: superblocks are cut into compounds (小区) no larger than this
+HH_PER_GRID = 440          # target households per comprehensive grid (band 300-500)
 N_COMMUNITIES = 8
-SETBACK = 5.0              # m between a building and its block edge
+SETBACK = 5.0              # m between buildings and their block edge
 ROAD_HALF_WIDTH = {"trunk": 18, "trunk_link": 8, "primary": 14, "primary_link": 7,
-                   "secondary": 11, "secondary_link": 6, "tertiary": 8, "unclassified": 5,
-                   "residential": 5, "living_street": 4, "pedestrian": 3}
+                   "secondary": 11, "secondary_link": 6, "tertiary": 8}   # others: 4-5 m
+GROUPS = ("elderly_65", "elderly_alone", "disabled", "dibao", "floating", "rental", "released",
+          "corrections", "at_risk_youth", "party_members", "volunteers")   # counts only
 MAIN = ("trunk", "primary", "secondary", "tertiary")
+DEDICATED = ("park", "hospital", "school", "middle_school")               # 专属 grids
 DISTRICT = dict(district_code="420106", district_name="武昌区", city_name="武汉市",
                 province_name="湖北省")
 SUBDISTRICT_CODE, SUBDISTRICT_NAME = "420106010", "紫阳街道"   # illustrative code
@@ -53,37 +56,41 @@ MAIN_NAMES = ("武珞路 中山路 首义路 彭刘杨路 张之洞路 紫阳路
               "都府堤 读书院路 体育街 起义街 首义南路 紫阳西路 大东门路 小东门街 武车路 "
               "宝积路 三层楼路 和平路 友谊路 中华路 自由路 红楼路 湖北路 楚材街 司门口路 "
               "南湖路 蛇山北路 凤凰山路 得胜路 兰亭路 积玉路 彭刘杨西路 复兴东路 大成东路").split()
-MINOR_NAMES = ("花堤 昙华 胭脂 戈甲营 太平 糖坊 马道 三义 高家 棋盘 福寿 仁寿 吉祥 双柏 "
-               "新民 永安 后长 西厂 东厂 三道 抚院 青石 月华 云架 铁佛 水陆 黄土 斗级营 "
-               "蛇山 书院 长春 蒲圻 候补 凤凰 白鹭 石灰 梅亭 锦绣 义井 瓦窑").split()
+MINOR_NAMES = ("花堤 昙华 胭脂 戈甲营 太平 糖坊 马道 三义 高家 棋盘 福寿 仁寿 吉祥 双柏 新民 "
+               "永安 后长 西厂 东厂 三道 抚院 青石 月华 云架 铁佛 水陆 黄土 斗级营 蛇山 "
+               "书院 长春 蒲圻 凤凰 白鹭 石灰 梅亭 锦绣 义井 瓦窑").split()
 SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
             "于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江")
 GIVEN = ("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰红建文辉力鹏飞宇婷雪琳晨浩"
          "欣颖佳俊峰斌丹萍鑫波海林宁慧云亮成荣新凯志燕梅莉晶蕾楠倩帆昊博睿楚汉江")
 DIRS = ["北", "东北", "东", "东南", "南", "西南", "西", "西北"]
-DIR_TYPE = [4, 6, 1, 5, 3, 7, 2, 8]       # GB/T 28181 DirectionType for N, NE, E, ...
+DIR_TYPE = [4, 6, 1, 5, 3, 7, 2, 8]       # GB/T 28181 DirectionType of N, NE, E, SE, ...
 DEVICE_PREFIX = "42010601" + "00" + "131" + "0"   # centre code, industry, type, network
-LENS = {102: (30, 45), 79: (40, 65), 51: (60, 90), 38: (80, 120)}  # HFOV -> view distance
+LENS = {102: (30, 46), 79: (40, 66), 51: (60, 91), 38: (80, 121)}   # HFOV -> view range
+# planted gaps (community serials) -- README.md lists them
+NO_STATION, NO_HEALTH, LOW_SERVICE, FEW_CAMERAS, SPLIT_GRID = (3, 7), (4,), (2, 6), (5, 8), (2, 7)
+BIG_GRIDS = (5,)
+PLANNED = {(4, "kindergarten"), (8, "culture_station")}
 
 
 @dataclass
 class Block:
-    """A block of land bounded by streets (or, inside a superblock, by compound walls)."""
-    geom: Polygon                 # territory, EPSG:4547; blocks tile the sub-district
-    kind: str = "walkup"          # walkup/tower/old/commercial/industrial/school/...
-    parent: int = 0               # original street block it was cut from
-    buildings: list = field(default_factory=list)
-    street: str = ""
+    """A piece of land bounded by streets (or, inside a superblock, by compound walls)."""
+    geom: Polygon                 # EPSG:4547; the blocks tile the sub-district exactly
+    parent: int = 0               # index of the street block it was cut from
+    kind: str = "walkup"          # walkup/tower/old/commercial/industrial/mega or DEDICATED
+    street: str = ""              # address street and door number
     number: int = 0
+    feet: list = field(default_factory=list)   # footprints; those from n_main on are sheds
+    n_main: int = 0
 
 
 def default_source() -> Path:
-    """Why: the data lives beside the repo in ../shared, or wherever WANGGE_SHARED_DIR says."""
+    """Why: the data sits beside the repo in ../shared, or wherever WANGGE_SHARED_DIR says."""
     env = os.environ.get("WANGGE_SHARED_DIR")
-    if env:
-        for cand in (Path(env) / "data" / SRC_NAME, Path(env) / SRC_NAME):
-            if cand.exists():
-                return cand
+    for cand in ([Path(env) / "data" / SRC_NAME, Path(env) / SRC_NAME] if env else []):
+        if cand.exists():
+            return cand
     return Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / SRC_NAME
 
 
@@ -93,19 +100,30 @@ def bearing(dx: float, dy: float) -> float:
 
 
 def octant(az: float) -> int:
+    """0..7 = N, NE, E, SE, S, SW, W, NW sector containing azimuth `az`."""
     return int(((az + 22.5) % 360) // 45)
 
 
-# --------------------------------------------------------------------------- blocks
-def make_blocks(roads: gpd.GeoDataFrame) -> list[Polygon]:
-    """Polygonize the noded street network; hand slivers to their nearest real block.
+def junctions(lines) -> dict[tuple, list[tuple[float, int]]]:
+    """Edge ends keyed by node (0.1 m): (outgoing bearing, edge index), sorted."""
+    ends: dict[tuple, list] = {}
+    for i, g in enumerate(lines):
+        c = np.asarray(g.coords)
+        for end, nxt in ((c[0], c[1]), (c[-1], c[-2])):
+            ends.setdefault((round(end[0], 1), round(end[1], 1)), []).append(
+                (bearing(*(nxt - end)), i))
+    return {k: sorted(v) for k, v in sorted(ends.items())}
 
-    Why Voronoi: a median strip between two carriageways is split down its middle
-    between the blocks on either side, so block (and grid) edges fall on the road
-    centre line, as administrative boundaries do, and the blocks still tile the area.
+
+# --------------------------------------------------------------------------- blocks
+def make_blocks(lines) -> list[Polygon]:
+    """Polygonize the noded street network and hand slivers to their nearest real block.
+
+    Why Voronoi: a median strip between two carriageways is split down its middle between
+    the blocks on either side, so block (and grid) edges fall on the road centre line, as
+    administrative boundaries do, and the blocks still tile the area without gaps.
     """
-    noded = shapely.union_all(roads.geometry.values)
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(lines))))
     area = shapely.area(faces)
     thin = (area < MIN_BLOCK_AREA) | (2 * area / shapely.length(faces) < MIN_BLOCK_WIDTH)
     big = list(faces[~thin])
@@ -113,93 +131,79 @@ def make_blocks(roads: gpd.GeoDataFrame) -> list[Polygon]:
     extra: list[list] = [[] for _ in big]
     for cl in shapely.get_parts(shapely.union_all(faces[thin])):
         xy = shapely.get_coordinates(shapely.segmentize(cl.boundary, 3.0))
-        _, first = np.unique(np.round(xy, 3), axis=0, return_index=True)
-        xy = xy[np.sort(first)]
-        pts = shapely.points(xy)
-        hit = tree.query_nearest(pts, max_distance=60.0, all_matches=False)
-        if hit.shape[1] == 0:
-            continue
-        lab = np.full(len(pts), -1)
+        xy = xy[np.sort(np.unique(np.round(xy, 3), axis=0, return_index=True)[1])]
+        hit = tree.query_nearest(shapely.points(xy), max_distance=60.0, all_matches=False)
+        lab = np.full(len(xy), -1)
         lab[hit[0]] = hit[1]
         owners = np.unique(lab[lab >= 0])
-        if len(owners) == 1 or len(xy) < 4:
+        if len(owners) == 1:
             extra[owners[0]].append(cl)
-            continue
-        cells = shapely.get_parts(shapely.voronoi_polygons(
-            shapely.multipoints(xy), extend_to=cl.buffer(100), ordered=True))
-        for o in owners:
-            extra[o].append(shapely.intersection(shapely.union_all(cells[lab == o]), cl))
-    out = []
-    for g, ex in zip(big, extra):
-        u = shapely.union_all([g, *ex]) if ex else g
-        parts = sorted(shapely.get_parts(u), key=lambda p: -p.area)
-        out.append(parts[0])            # stray corner crumbs are left as road space
-    return out
+        elif len(owners) > 1:
+            cells = shapely.get_parts(shapely.voronoi_polygons(
+                shapely.multipoints(xy), extend_to=cl.buffer(100), ordered=True))
+            for o in owners:
+                extra[o].append(shapely.intersection(shapely.union_all(cells[lab == o]), cl))
+    # stray crumbs detached from their block are left as road space
+    return [max(shapely.get_parts(shapely.union_all([g, *ex])), key=lambda p: p.area)
+            for g, ex in zip(big, extra)]
 
 
-def adjacency(geoms: list, min_shared: float = 5.0) -> dict[int, list[int]]:
-    """Blocks are neighbours when they share at least `min_shared` metres of edge."""
-    tree = shapely.STRtree(geoms)
-    a, b = tree.query(shapely.buffer(geoms, 0.5), predicate="intersects")
+def adjacency(geoms) -> dict[int, list[int]]:
+    """Blocks are neighbours when they share at least 5 m of edge (not just a corner)."""
+    a, b = shapely.STRtree(geoms).query(shapely.buffer(geoms, 0.5), predicate="intersects")
     adj: dict[int, list[int]] = {i: [] for i in range(len(geoms))}
-    for i, j in zip(a, b):
-        if i < j and shapely.length(shapely.intersection(
-                geoms[j].boundary, geoms[i].buffer(0.5))) >= min_shared:
-            adj[int(i)].append(int(j))
-            adj[int(j)].append(int(i))
+    for i, j in zip(a.tolist(), b.tolist()):
+        if i < j and shapely.intersection(geoms[j].boundary, geoms[i].buffer(0.5)).length >= 5:
+            adj[i].append(j)
+            adj[j].append(i)
     return {k: sorted(v) for k, v in adj.items()}
 
 
-def select_region(blocks: list[Polygon]) -> list[Polygon]:
-    """Grow a compact, hole-free set of blocks from a seed until it reaches REGION_AREA."""
-    adj = adjacency(blocks)
-    cen = shapely.get_coordinates(shapely.centroid(blocks))
-    d = np.hypot(*(cen - np.array(REGION_SEED_XY)).T)
-    seed = int(np.argmin(d))
-    chosen, heap, total = set(), [(d[seed], seed)], 0.0
-    while heap and total < REGION_AREA:
-        _, i = heapq.heappop(heap)
-        if i in chosen:
-            continue
-        chosen.add(i)
-        total += blocks[i].area
-        for j in adj[i]:
-            if j not in chosen:
-                heapq.heappush(heap, (d[j], j))
-    union = shapely.union_all([blocks[i] for i in sorted(chosen)])
-    filled = shapely.union_all([Polygon(p.exterior) for p in shapely.get_parts(union)])
-    for i in range(len(blocks)):      # take in blocks enclosed by the region
-        if i not in chosen and filled.contains(blocks[i].representative_point()):
-            chosen.add(i)
-    keep = [blocks[i] for i in sorted(chosen)]
-    comp = components(list(range(len(keep))), adjacency(keep))
-    return [keep[i] for i in max(comp, key=len)]
-
-
 def components(nodes: list[int], adj: dict[int, list[int]]) -> list[list[int]]:
-    """Connected components of the block graph restricted to `nodes` (sorted lists)."""
+    """Connected components of the block graph restricted to `nodes`."""
     todo, out = set(nodes), []
-    for n in nodes:
-        if n not in todo:
-            continue
-        comp, stack = [], [n]
-        todo.discard(n)
-        while stack:
-            m = stack.pop()
-            comp.append(m)
-            for k in adj[m]:
-                if k in todo:
-                    todo.discard(k)
-                    stack.append(k)
-        out.append(sorted(comp))
+    for n in sorted(nodes):
+        if n in todo:
+            comp, stack = [], [n]
+            todo.discard(n)
+            while stack:
+                comp.append(m := stack.pop())
+                for k in adj[m]:
+                    if k in todo:
+                        todo.discard(k)
+                        stack.append(k)
+            out.append(sorted(comp))
     return out
 
 
-def subdivide(poly: Polygon, rng: np.random.Generator) -> list[Polygon]:
-    """Cut a superblock into compounds across its long axis, recursively.
+def select_region(blocks: list[Polygon]) -> list[Polygon]:
+    """Grow a compact, hole-free set of blocks from a seed until it reaches REGION_AREA.
 
-    Why: Wuchang superblocks (up to 60 ha) hold many walled compounds reached by lanes
-    that OSM's street layer omits; grids of 300-500 households need that granularity.
+    Why not all blocks: the 8 km2 of blocks in the extract would make a sparse 街道;
+    under 3 km2 with ~28,000 households matches the density of old Wuchang.
+    """
+    adj = adjacency(blocks)
+    d = np.hypot(*(shapely.get_coordinates(shapely.centroid(blocks)) - REGION_SEED_XY).T)
+    chosen, heap, total = set(), [(d.min(), int(np.argmin(d)))], 0.0
+    while heap and total < REGION_AREA:
+        _, i = heapq.heappop(heap)
+        if i not in chosen:
+            chosen.add(i)
+            total += blocks[i].area
+            heap += [(d[j], j) for j in adj[i] if j not in chosen]
+            heapq.heapify(heap)
+    union = shapely.union_all([blocks[i] for i in sorted(chosen)])
+    filled = shapely.union_all([Polygon(p.exterior) for p in shapely.get_parts(union)])
+    chosen |= {i for i, b in enumerate(blocks) if filled.contains(b.representative_point())}
+    keep = [blocks[i] for i in sorted(chosen)]
+    return [keep[i] for i in max(components(list(range(len(keep))), adjacency(keep)), key=len)]
+
+
+def subdivide(poly: Polygon, rng: np.random.Generator) -> list[Polygon]:
+    """Cut a superblock across its long axis, recursively, into compounds.
+
+    Why: Wuchang superblocks (up to 60 ha) hold many walled compounds reached by lanes the
+    OSM street layer omits; grids of 300-500 households need that granularity.
     """
     if poly.area <= MAX_BLOCK_AREA:
         return [poly]
@@ -207,27 +211,26 @@ def subdivide(poly: Polygon, rng: np.random.Generator) -> list[Polygon]:
     e1, e2 = ring[1] - ring[0], ring[2] - ring[1]
     axis = e1 if np.hypot(*e1) >= np.hypot(*e2) else e2
     u = axis / np.hypot(*axis)
-    centre = ring.mean(axis=0)
+    normal = np.array([-u[1], u[0]]) * 5e3
     for t in (rng.uniform(-0.08, 0.08), 0.0, -0.15, 0.15):
-        p = centre + u * t * np.hypot(*axis)
-        cut = LineString([p - [-u[1] * 5e3, u[0] * 5e3], p + [-u[1] * 5e3, u[0] * 5e3]])
-        parts = [g for g in shapely.get_parts(split(poly, cut)) if g.geom_type == "Polygon"]
+        p = ring.mean(axis=0) + axis * t
+        parts = [g for g in shapely.get_parts(split(poly, LineString([p - normal, p + normal])))
+                 if g.geom_type == "Polygon"]
         if len(parts) > 1 and min(g.area for g in parts) >= 3_000:
             return [q for g in parts for q in subdivide(g, rng)]
     return [poly]
 
 
 # --------------------------------------------------------------------------- streets
-def name_streets(roads: gpd.GeoDataFrame) -> list[str]:
-    """Give every OSM edge a street name by chaining edges into strokes.
+def name_streets(roads: gpd.GeoDataFrame, ends: dict) -> list[str]:
+    """Give each OSM edge a street name by chaining edges into strokes.
 
-    Why: the extract has no names.  Edges of the same class that continue each other
-    across a junction (deflection < 40 degrees) form one street; the two carriageways of
-    a dual road get the same name.  Names are illustrative, not the real street names.
+    Why: the extract carries no names.  Same-class edges that continue each other across
+    a junction (deflection < 40 degrees) form one street and both carriageways of a dual
+    road share its name.  The names are illustrative, not the real names of the streets.
     """
-    geoms = list(roads.geometry.values)
-    cls = roads["highway"].tolist()
-    group = [("main" if c in MAIN else "minor") if not c.endswith("_link") else "" for c in cls]
+    geoms, cls = roads.geometry.values, roads["highway"].tolist()
+    group = ["" if c.endswith("_link") else "main" if c in MAIN else "minor" for c in cls]
     parent = list(range(len(geoms)))
 
     def find(i: int) -> int:
@@ -236,65 +239,68 @@ def name_streets(roads: gpd.GeoDataFrame) -> list[str]:
             i = parent[i]
         return i
 
-    ends: dict[tuple, list] = {}
-    for i, g in enumerate(geoms):
-        c = np.asarray(g.coords)
-        for end, nxt in ((c[0], c[1]), (c[-1], c[-2])):
-            key = (round(end[0], 1), round(end[1], 1))
-            ends.setdefault(key, []).append((i, bearing(*(nxt - end))))
-    for key in sorted(ends):
-        inc = ends[key]
-        pairs = sorted((abs(180 - abs(a1 - a2) % 360), i, j) for n, (i, a1) in enumerate(inc)
-                       for (j, a2) in inc[n + 1:] if group[i] and group[i] == group[j])
+    for inc in ends.values():
+        pairs = sorted((abs(180 - abs(a1 - a2) % 360), i, j) for n, (a1, i) in enumerate(inc)
+                       for (a2, j) in inc[n + 1:] if group[i] and group[i] == group[j])
         used: set = set()
         for dev, i, j in pairs:
-            if dev < 40 and i not in used and j not in used:
+            if dev < 40 and not {i, j} & used:
                 used |= {i, j}
                 parent[find(i)] = find(j)
     chains: dict[int, list[int]] = {}
     for i in range(len(geoms)):
         chains.setdefault(find(i), []).append(i)
-    roots = sorted(chains, key=lambda r: (-sum(geoms[i].length for i in chains[r]), r))
-    merged = {r: shapely.union_all([geoms[i] for i in chains[r]]) for r in roots}
-    mains = [r for r in roots if group[r] == "main" and merged[r].length > 150]
-    for n, a in enumerate(mains):            # dual carriageways: same name
-        pa = shapely.line_interpolate_point(shapely.line_merge(merged[a]), np.linspace(0, 1, 12),
-                                            normalized=True)
+    length = {r: sum(geoms[i].length for i in v) for r, v in chains.items()}
+    roots = sorted(chains, key=lambda r: (-length[r], r))
+    merged = {r: shapely.line_merge(shapely.union_all(geoms[chains[r]])) for r in roots}
+    mains = [r for r in roots if group[r] == "main" and length[r] > 150]
+    for n, a in enumerate(mains):            # dual carriageways share one name
+        pa = shapely.line_interpolate_point(merged[a], np.linspace(0, 1, 12), normalized=True)
         for b in mains[n + 1:]:
             if find(a) != find(b) and np.mean(shapely.distance(pa, merged[b]) < 45) > 0.8:
                 parent[find(b)] = find(a)
     names: dict[int, str] = {}
-    n_main = n_minor = 0
+    total: dict[int, float] = {}
     for r in roots:
-        root = find(r)
-        if root in names or not group[r]:
-            continue
-        length = sum(merged[q].length for q in roots if find(q) == root)
-        if group[r] == "main" and length > 150 and n_main < len(MAIN_NAMES):
-            names[root], n_main = MAIN_NAMES[n_main], n_main + 1
-        elif group[r] == "minor" and length > 120 and n_minor < len(MINOR_NAMES):
-            names[root] = MINOR_NAMES[n_minor] + ("巷", "里", "街")[n_minor % 3]
-            n_minor += 1
-    return [names.get(find(i), "") for i in range(len(geoms))]
+        total[find(r)] = total.get(find(r), 0.0) + length[r]
+    n_main = n_minor = 0
+    for r in sorted(total, key=lambda r: (-total[r], r)):
+        if group[r] == "main" and total[r] > 150 and n_main < len(MAIN_NAMES):
+            names[r], n_main = MAIN_NAMES[n_main], n_main + 1
+        elif group[r] == "minor" and total[r] > 120 and n_minor < len(MINOR_NAMES):
+            names[r], n_minor = MINOR_NAMES[n_minor] + "巷里街"[n_minor % 3], n_minor + 1
+    out = [names.get(find(i), "") for i in range(len(geoms))]
+    for _ in range(3):                       # short junction pieces take a neighbour's name
+        for inc in ends.values():
+            for _, i in inc:
+                if not out[i] and group[i]:
+                    out[i] = next((out[j] for _, j in inc if out[j] and group[j] == group[i]), "")
+    return out
 
 
 # --------------------------------------------------------------------------- buildings
 SPECS = {  # depth W, length L, gap between rows, gap along a row (metres)
-    "walkup": ((10, 13), (30, 60), (20, 26), (8, 14)),
-    "tower": ((15, 18), (20, 32), (38, 50), (20, 30)),
+    "walkup": ((10, 13), (14, 32), (22, 28), (6, 12)),
+    "tower": ((15, 18), (20, 32), (50, 65), (28, 40)),
     "old": ((9, 12), (12, 20), (3, 5), (2.5, 4)),
     "commercial": ((14, 18), (25, 60), (14, 20), (10, 16)),
     "industrial": ((15, 18), (30, 60), (12, 18), (10, 14)),
     "school": ((12, 16), (40, 60), (35, 60), (25, 40)),
-    "middle_school": ((12, 16), (40, 60), (35, 60), (25, 40)),
     "hospital": ((16, 18), (40, 60), (20, 30), (15, 20)),
     "park": ((10, 12), (10, 14), (50, 70), (50, 70)),
 }
+FLOORS = {"walkup": ([5, 6, 7, 8, 9], [.08, .45, .32, .10, .05]),
+          "tower": ([18, 24, 26, 28, 30, 32, 33], [.15, .2, .15, .15, .15, .1, .1]),
+          "old": ([1, 2, 3], [.25, .5, .25])}
 
 
 def pack(area: Polygon, angle: float, kind: str, rng: np.random.Generator) -> list[Polygon]:
-    """Lay rectangular footprints in rows across `area`, rotated by `angle` degrees."""
-    (w0, w1), (l0, l1), rowgap, gap = SPECS[kind]
+    """Lay rectangular footprints in rows across `area`, rotated by `angle` degrees.
+
+    Why rows: Chinese compounds are rows of slabs spaced for sunlight (日照间距); rows
+    also make footprints non-overlapping by construction.
+    """
+    (w0, w1), (l0, l1), rowgap, gap = SPECS.get(kind, SPECS["school"])
     origin = area.centroid
     a = affinity.rotate(area, -angle, origin=origin)
     shapely.prepare(a)
@@ -304,8 +310,7 @@ def pack(area: Polygon, angle: float, kind: str, rng: np.random.Generator) -> li
         w, x = rng.uniform(w0, w1), minx + rng.uniform(0, 6)
         while x < maxx:
             for length in (rng.uniform(l0, l1), l0):
-                r = box(x, y, x + length, y + w)
-                if a.contains(r):
+                if a.contains(r := box(x, y, x + length, y + w)):
                     out.append(affinity.rotate(r, angle, origin=origin))
                     x += length + rng.uniform(*gap)
                     break
@@ -315,149 +320,139 @@ def pack(area: Polygon, angle: float, kind: str, rng: np.random.Generator) -> li
     return out
 
 
-def block_angle(poly: Polygon) -> float:
-    """Direction of the block's long side folded into [-45, 45): the street direction."""
+def core(geom: Polygon, setback: float, road_buf, tree) -> Polygon:
+    """Buildable part of a block: set back from its edges and clear of every road."""
+    area = geom.buffer(-setback)
+    if len(near := tree.query(geom)):
+        area = area.difference(shapely.union_all(road_buf[near]))
+    return max(shapely.get_parts(area), key=lambda p: p.area, default=Polygon())
+
+
+def street_angle(poly: Polygon) -> float:
+    """Direction of the block's long side folded into [-45, 45): its street direction."""
     ring = np.asarray(shapely.oriented_envelope(poly).exterior.coords)
-    e = ring[1] - ring[0]
-    return float((np.degrees(np.arctan2(e[1], e[0])) + 45) % 90 - 45)
+    return float((np.degrees(np.arctan2(*(ring[1] - ring[0])[::-1])) + 45) % 90 - 45)
 
 
-FLOORS = {"walkup": ([5, 6, 7, 8, 9], [.08, .45, .32, .10, .05]),
-          "tower": ([18, 24, 26, 28, 30, 32, 33], [.15, .2, .15, .15, .15, .1, .1]),
-          "old": ([1, 2, 3], [.25, .5, .25])}
+def mega_tower(area: Polygon, ang: float) -> Polygon:
+    """The planted single tower: 64 x 30 m, 33 floors, ~800 small flats."""
+    c = area.centroid
+    return affinity.rotate(box(c.x - 32, c.y - 15, c.x + 32, c.y + 15), ang, origin=c)
 
 
-def building_rows(blocks: list[Block], road_buf, roads_main, rng) -> list[dict]:
-    """Fill each block with footprints and give them floors, use and households."""
-    rows: list[dict] = []
-    tree = shapely.STRtree(road_buf)
-    for bi, b in enumerate(blocks):
-        setback = 3.0 if b.kind == "old" else SETBACK
-        near = road_buf[tree.query(b.geom)]
-        area = b.geom.buffer(-setback)
-        if len(near):
-            area = area.difference(shapely.union_all(near))
-        area = max(shapely.get_parts(area), key=lambda p: p.area, default=Polygon())
+def place_buildings(blocks: list[Block], road_buf, tree, rng) -> None:
+    """Fill each block's buildable core with footprints."""
+    for b in blocks:
+        area = core(b.geom, 3.0 if b.kind == "old" else SETBACK, road_buf, tree)
         if area.is_empty or area.area < 300:
             continue
-        ang = 0.0 if (b.kind == "walkup" and rng.random() < 0.3) else block_angle(b.geom)
+        ang = street_angle(b.geom)
+        if b.kind == "walkup" and rng.random() < 0.3:
+            ang = 0.0                                   # south-facing slabs, 坐北朝南
+        c = area.centroid
         if b.kind == "mega":
-            c = area.centroid
-            fp = affinity.rotate(box(c.x - 32, c.y - 15, c.x + 32, c.y + 15), ang, origin=c)
-            feet = [fp] if area.contains(fp) else pack(area, ang, "tower", rng)
+            feet = [mega_tower(area, ang)]
         else:
             feet = pack(area, ang, b.kind, rng)
-        if b.kind in ("school", "middle_school", "hospital"):
-            feet = feet[:6]
-        elif b.kind == "park":
-            feet = feet[:3]
-        if b.kind in ("walkup", "tower", "old", "commercial"):   # shops, substations...
+            feet = feet[:3 if b.kind == "park" else 6] if b.kind in DEDICATED else feet
+        b.n_main = len(feet)
+        if b.kind in ("walkup", "tower", "old", "commercial"):   # shops, sheds, substations
             taken = shapely.union_all([f.buffer(4) for f in feet]) if feet else Polygon()
-            for _ in range(30 if b.kind == "old" else 20):
+            for _ in range(40 if b.kind == "old" else 30):
                 p = shapely.line_interpolate_point(area.exterior, rng.random(), normalized=True)
-                v = np.subtract(area.centroid.coords[0], p.coords[0])
+                v = np.subtract(c.coords[0], p.coords[0])
                 p = affinity.translate(p, *(v / max(np.hypot(*v), 1e-9) * 8))
                 sq = affinity.rotate(box(p.x - 7, p.y - 5, p.x + 7, p.y + 5), ang, origin=p)
                 if area.contains(sq) and not taken.intersects(sq):
                     feet.append(sq)
                     taken = taken.union(sq.buffer(4))
-        for k, fp in enumerate(feet):
-            rows.append(make_building(b, bi, k, fp, len(feet), roads_main, rng))
-    return rows
+        b.feet = feet
 
 
-def make_building(b: Block, bi: int, k: int, fp: Polygon, n: int, roads_main, rng) -> dict:
-    """Floors, use and households for one footprint (households = floor area / 90 m2)."""
-    ancillary = fp.area < 150 and b.kind != "old"
-    kind = b.kind
+def describe(b: Block, fp: Polygon, shed: bool, main_lines, rng) -> dict:
+    """Floors, use, households (floor area / 90 m2) and group counts for one footprint."""
+    kind, hh = b.kind, 0
     if kind == "mega":
         floors, use, hh = 33, "residential", int(round(fp.area * 33 / 80))   # small flats
-    elif ancillary:
+    elif shed and kind != "old":            # in old quarters a shed is one more old house
         floors, use = int(rng.integers(1, 3)), str(rng.choice(["commercial", "public"]))
-        hh = 0
     elif kind in FLOORS:
-        floors = int(rng.choice(FLOORS[kind][0], p=FLOORS[kind][1]))
-        use = "residential"
-        if kind == "walkup" and fp.distance(roads_main) < 30 and rng.random() < 0.6:
-            use = "mixed"                                   # shops on the ground floor
+        floors, use = int(rng.choice(FLOORS[kind][0], p=FLOORS[kind][1])), "residential"
+        if kind == "walkup" and fp.distance(main_lines) < 30 and rng.random() < 0.6:
+            use = "mixed"                               # shops on the ground floor
         hh = int(round(fp.area * (floors - (use == "mixed")) / 90))
     elif kind == "commercial":
         office = rng.random() < 0.35
-        floors = int(rng.integers(8, 25)) if office else int(rng.integers(2, 6))
-        use, hh = ("office" if office else "commercial"), 0
+        floors = int(rng.integers(8, 25) if office else rng.integers(2, 6))
+        use = "office" if office else "commercial"
     else:
-        use = {"school": "school", "middle_school": "school", "hospital": "hospital",
-               "park": "public", "industrial": "industrial"}[kind]
+        use = {"middle_school": "school", "park": "public"}.get(kind, kind)
         floors = {"school": 4, "middle_school": 5, "hospital": int(rng.integers(5, 19)),
                   "park": 1, "industrial": int(rng.integers(1, 4))}[kind]
-        hh = 0
     res = int(round(hh * rng.normal(2.6, 0.15))) if hh else 0
-    old = kind in ("old", "walkup")
-    bn = rng.binomial
-    g = dict(elderly_65=bn(res, 0.19 if old else 0.12), disabled=bn(res, 0.022),
-             dibao=bn(hh, 0.025 if kind == "old" else 0.012),
-             floating=bn(res, 0.22 if kind == "old" else 0.12),
-             rental=bn(hh, 0.30 if kind == "old" else 0.18), released=bn(res, 0.0015),
-             corrections=bn(res, 0.0008), at_risk_youth=bn(res, 0.001),
-             party_members=bn(res, 0.07), volunteers=bn(res, 0.05))
+    old, bn = kind == "old", rng.binomial
+    g = dict(elderly_65=bn(res, 0.19 if kind in ("old", "walkup") else 0.12),
+             disabled=bn(res, 0.022), dibao=bn(hh, 0.025 if old else 0.012),
+             floating=bn(res, 0.22 if old else 0.12), rental=bn(hh, 0.30 if old else 0.18),
+             released=bn(res, 0.0015), corrections=bn(res, 0.0008),
+             at_risk_youth=bn(res, 0.001), party_members=bn(res, 0.07),
+             volunteers=bn(res, 0.05))
     g["elderly_alone"] = bn(g["elderly_65"], 0.13)
-    return dict(block=bi, k=k + 1, geometry=fp, floors=floors, use=use, households=hh,
-                residents=res, **{key: int(v) for key, v in g.items()})
+    return dict(floors=floors, use=use, households=hh, residents=res,
+                **{k: int(v) for k, v in g.items()})
 
 
 # --------------------------------------------------------------------------- partition
-def partition(nodes: list[int], adj, w: np.ndarray, xy: np.ndarray, k: int) -> list[list[int]]:
-    """Split connected `nodes` into k contiguous groups of similar total weight.
+def partition(nodes: list[int], adj, w: np.ndarray, xy: np.ndarray, k: int,
+              shares: np.ndarray | None = None, band=(300, 500)) -> list[list[int]]:
+    """Split connected `nodes` into k contiguous groups whose weights follow `shares`.
 
-    Why not k-means: a grid must be one contiguous piece.  Seeds from weighted k-means,
-    then regions grow one neighbouring block at a time (lightest region first), then
-    boundary blocks move to lighter neighbours while that evens the totals out.
+    Why not k-means: a grid must be one contiguous piece.  Seeds come from weighted
+    k-means, regions then grow one neighbouring block at a time (the one furthest below
+    its target first), then boundary blocks move across while that evens totals out.
     """
     nodes, k = sorted(nodes), min(k, len(nodes))
     if k <= 1:
         return [nodes]
+    share = np.full(k, 1 / k) if shares is None else np.asarray(shares[:k]) / sum(shares[:k])
     p, wt = xy[nodes], w[nodes] + 1.0
-    centres = [p[np.argmin(p[:, 0] - p[:, 1])]]
+    c = [p[np.argmin(p[:, 0] - p[:, 1])]]
     for _ in range(k - 1):
-        centres.append(p[np.argmax(np.min([np.hypot(*(p - c).T) for c in centres], axis=0))])
-    c = np.array(centres)
+        c.append(p[np.argmax(np.min([np.hypot(*(p - q).T) for q in c], axis=0))])
+    c = np.array(c)
     for _ in range(20):
-        lab = np.argmin(np.hypot(p[:, None, 0] - c[None, :, 0], p[:, None, 1] - c[None, :, 1]), 1)
+        lab = np.argmin(np.hypot(p[:, None, 0] - c[:, 0], p[:, None, 1] - c[:, 1]), axis=1)
         c = np.array([np.average(p[lab == j], 0, wt[lab == j]) if (lab == j).any() else c[j]
                       for j in range(k)])
-    seeds: list[int] = []
+    region, tot, heap = {n: -1 for n in nodes}, np.zeros(k), []
     for j in range(k):
-        order = np.argsort(np.hypot(*(p - c[j]).T), kind="stable")
-        seeds.append(next(nodes[i] for i in order if nodes[i] not in seeds))
-    region = {n: -1 for n in nodes}
-    tot = np.zeros(k)
-    heap = []
-    for j, s in enumerate(seeds):
+        s = next(nodes[i] for i in np.argsort(np.hypot(*(p - c[j]).T), kind="stable")
+                 if region[nodes[i]] == -1)
         region[s], tot[j] = j, w[s]
-        heap.append((tot[j], j))
+        heap.append((tot[j] / share[j], j))
     heapq.heapify(heap)
     while heap:
         _, j = heapq.heappop(heap)
-        front = sorted({m for n in nodes if region[n] == j for m in adj[n]
-                        if region.get(m) == -1})
-        if not front:
-            continue
-        m = min(front, key=lambda m: (np.hypot(*(xy[m] - c[j])), m))
-        region[m], tot[j] = j, tot[j] + w[m]
-        heapq.heappush(heap, (tot[j], j))
-    target = tot.sum() / k
-    for _ in range(400):                     # refine: move boundary blocks to lighter side
-        moves = []
+        front = sorted({m for n in nodes if region[n] == j for m in adj[n] if region.get(m) == -1})
+        if front:
+            m = min(front, key=lambda m: (np.hypot(*(xy[m] - c[j])), m))
+            region[m], tot[j] = j, tot[j] + w[m]
+            heapq.heappush(heap, (tot[j] / share[j], j))
+    target = tot.sum() * share
+
+    def cost(t: float, j: int) -> float:     # squared miss, ten times dearer outside the band
+        return (t - target[j]) ** 2 + 10 * (max(0, t - band[1]) ** 2 + max(0, band[0] - t) ** 2)
+
+    for _ in range(400):                     # refine: move boundary blocks to the lighter side
+        moves = set()
         for n in nodes:
             a = region[n]
-            for m in adj[n]:
-                b = region.get(m, a)
-                if b != a and tot[a] > tot[b]:
-                    gain = (tot[a] - target) ** 2 + (tot[b] - target) ** 2 - \
-                        (tot[a] - w[n] - target) ** 2 - (tot[b] + w[n] - target) ** 2
-                    if gain > 1.0:
-                        moves.append((-gain, n, b))
-        for _, n, b in sorted(set(moves)):
+            for b in {region[m] for m in adj[n] if region.get(m, a) != a}:
+                gain = cost(tot[a], a) + cost(tot[b], b) - cost(tot[a] - w[n], a) - \
+                    cost(tot[b] + w[n], b)
+                if gain > 1.0:
+                    moves.add((-gain, n, b))
+        for _, n, b in sorted(moves):
             a = region[n]
             rest = [q for q in nodes if region[q] == a and q != n]
             if rest and len(components(rest, adj)) == 1:
@@ -469,385 +464,384 @@ def partition(nodes: list[int], adj, w: np.ndarray, xy: np.ndarray, k: int) -> l
 
 
 def reading_order(xy: np.ndarray, band: float) -> np.ndarray:
-    """Indices sorted west->east within bands of `band` metres taken from the north."""
-    rowno = np.floor((xy[:, 1].max() - xy[:, 1]) / band)
-    return np.lexsort((xy[:, 0], rowno))
+    """Indices west->east inside bands of `band` metres counted from the north: the
+    standard's serial order (west to east, then north to south)."""
+    return np.lexsort((xy[:, 0], np.floor((xy[:, 1].max() - xy[:, 1]) / band)))
 
 
-def to_wgs(geoms, precision: bool = True) -> np.ndarray:
+def to_wgs(geoms) -> np.ndarray:
     """EPSG:4547 -> EPSG:4326 on a 1e-7 degree (~1 cm) grid, kept valid."""
     g = gpd.GeoSeries(list(geoms), crs=METRIC_CRS).to_crs(4326).values
-    return np.asarray(shapely.make_valid(shapely.set_precision(g, 1e-7)) if precision else g)
+    return np.asarray(shapely.set_precision(g, 1e-7))
 
 
 def multi(g) -> MultiPolygon:
-    parts = [p for p in shapely.get_parts(g) if p.geom_type == "Polygon"]
-    return MultiPolygon(parts)
+    return MultiPolygon([p for p in shapely.get_parts(g) if p.geom_type == "Polygon"])
 
 
-# --------------------------------------------------------------------------- main
+# --------------------------------------------------------------------------- pipeline
+def land_use(blocks: list[Block], n_parent: int, main_lines, road_buf, rtree, rng) -> list[Block]:
+    """Give blocks a use; merge neighbouring compounds into the dedicated units.
+
+    Why per superblock: a real 街道 has whole quarters of walk-ups or old houses, not a
+    salt-and-pepper mix; schools, the hospital and the park sit apart from each other.
+    """
+    pkind = rng.choice(["old", "walkup"], n_parent, p=[.2, .8])
+    for b in blocks:
+        b.kind = str(pkind[b.parent] if rng.random() < 0.65 else rng.choice(
+            ["walkup", "tower", "old", "commercial"], p=[.35, .35, .15, .15]))
+        if b.geom.distance(main_lines) < 25 and rng.random() < 0.12:
+            b.kind = "commercial"
+    adj, xy = adjacency([b.geom for b in blocks]), shapely.get_coordinates(
+        shapely.centroid([b.geom for b in blocks]))
+    chosen: list[int] = []
+    for kind, want in (("park", 16e3), ("hospital", 12e3), ("middle_school", 15e3),
+                       ("school", 10e3), ("school", 10e3), ("mega", 0), ("industrial", 9e3)):
+        cand = [i for i, b in enumerate(blocks) if b.geom.area > 3e3 and b.parent >= 0
+                and all(np.hypot(*(xy[i] - xy[j])) > 450 for j in chosen) and (kind != "mega" or (
+                    a := core(b.geom, SETBACK, road_buf, rtree)).contains(
+                        mega_tower(a, street_angle(b.geom))))]
+        chosen.append(i := int(rng.choice(cand)))
+        unit = [i]                          # merge neighbouring compounds of one superblock
+        while sum(blocks[j].geom.area for j in unit) < want:
+            nb = [j for u in unit for j in adj[u] if j not in unit and blocks[j].parent ==
+                  blocks[i].parent and j not in chosen]
+            if not nb:
+                break
+            unit.append(min(nb, key=lambda j: (np.hypot(*(xy[j] - xy[i])), j)))
+        blocks[i].geom = shapely.union_all([blocks[j].geom for j in unit])
+        blocks[i].kind = kind
+        for j in unit[1:]:
+            blocks[j].parent = -1           # absorbed
+    return [b for b in blocks if b.parent >= 0]
+
+
+def make_grids(blocks: list[Block], adj, xy, hh: np.ndarray, rng) -> tuple[list, list[dict]]:
+    """Communities of unequal size, then grids inside each; both numbered in reading order.
+
+    Dedicated units and the single tower are grids of their own; the rest of a community
+    is split into contiguous grids of about HH_PER_GRID households.
+    """
+    comms = partition(list(range(len(blocks))), adj, hh, xy, N_COMMUNITIES,
+                      rng.uniform(0.8, 1.2, N_COMMUNITIES), band=(2500, 4500))
+    comms = [comms[i] for i in reading_order(np.array([xy[c].mean(0) for c in comms]), 1000.0)]
+    rows = []
+    for ci, cb in enumerate(comms):
+        ccode = f"{SUBDISTRICT_CODE}{ci + 1:03d}"
+        special = [i for i in cb if blocks[i].kind in DEDICATED + ("mega",)]
+        groups = [[i] for i in special]
+        for comp in components(sorted(set(cb) - set(special)), adj):
+            k = max(1, round(hh[comp].sum() / HH_PER_GRID))
+            k += hh[comp].sum() / k > 500       # keep the average inside the 300-500 band
+            k -= ci + 1 in BIG_GRIDS and k > 3  # planted: one grid too few, all over 500
+            groups += partition(comp, adj, hh, xy, k)
+        if ci + 1 in SPLIT_GRID:                # planted: one grid cut in two, both < 300
+            j = max(range(len(special), len(groups)), key=lambda j: (len(groups[j]), -j))
+            groups += partition(groups.pop(j), adj, hh, xy, 2)
+        for si, gi in enumerate(reading_order(np.array([xy[g].mean(0) for g in groups]), 300.0)):
+            g = groups[gi]
+            rows.append(dict(code=f"{ccode}{si + 1:03d}",
+                             name=f"{COMMUNITY_NAMES[ci]}第{si + 1:02d}网格",
+                             grid_type="专属" if blocks[g[0]].kind in DEDICATED else "综合",
+                             community_code=ccode, blocks=g, households=int(hh[g].sum())))
+    return comms, rows
+
+
 def build(src: Path, seed: int) -> dict:
-    """Run the whole pipeline; return layers (EPSG:4326 GeoDataFrames) and CSV frames."""
+    """Run the whole pipeline; return the layers (EPSG:4326) and the two CSV tables."""
     rng = np.random.default_rng(seed)
     osm = gpd.read_file(src, layer="roads")
     roads = osm.to_crs(METRIC_CRS)
-    region = select_region(make_blocks(roads))
-    region = list(shapely.coverage_clean(region, gap_width=1.0))
+    lines, cls = roads.geometry.values, roads["highway"].to_numpy()
+    region = shapely.coverage_clean(select_region(make_blocks(lines)), gap_width=1.0)
     blocks = [Block(g, parent=p) for p, r in enumerate(region) for g in subdivide(r, rng)]
-    geoms = shapely.coverage_clean([b.geom for b in blocks], gap_width=1.0)
-    for b, g in zip(blocks, geoms):
+    for b, g in zip(blocks, shapely.coverage_clean([b.geom for b in blocks], gap_width=1.0)):
         b.geom = max(shapely.get_parts(g), key=lambda q: q.area)
-    adj = adjacency([b.geom for b in blocks])
-    xy = shapely.get_coordinates(shapely.centroid([b.geom for b in blocks]))
-    road_cls = roads["highway"].to_numpy()
-    main_lines = shapely.union_all(roads.geometry.values[np.isin(road_cls, ["trunk", "primary"])])
-    # land use: coherent per superblock, with dedicated (专属) units spread out
-    pkind = rng.choice(["old", "walkup", "tower", "commercial"], len(region), p=[.4, .45, .08, .07])
+    main_lines = shapely.union_all(lines[np.isin(cls, ["trunk", "primary"])])
+    road_buf = shapely.buffer(lines, [ROAD_HALF_WIDTH.get(
+        c, 5 if c in ("residential", "unclassified") else 4) for c in cls])
+    rtree = shapely.STRtree(road_buf)
+    blocks = land_use(blocks, len(region), main_lines, road_buf, rtree, rng)
+    geoms = [b.geom for b in blocks]
+    adj, xy = adjacency(geoms), shapely.get_coordinates(shapely.centroid(geoms))
+    # streets; each block takes a door number on its nearest named street
+    ends = junctions(lines)
+    names = name_streets(roads, ends)
+    streets = {n: shapely.line_merge(shapely.union_all(lines[[m == n for m in names]]))
+               for n in sorted(set(names) - {""})}
+    named = np.flatnonzero([bool(n) for n in names])
+    tree, taken = shapely.STRtree(lines[named]), set()
     for b in blocks:
-        b.kind = str(pkind[b.parent] if rng.random() < 0.75 else rng.choice(
-            ["walkup", "old", "commercial", "tower"], p=[.45, .35, .12, .08]))
-        if b.geom.distance(main_lines) < 25 and rng.random() < 0.25:
-            b.kind = "commercial"
-    chosen: list[int] = []
-    for kind, lo, hi in (("park", 9e3, 16e3), ("hospital", 9e3, 16e3), ("middle_school", 9e3, 16e3),
-                         ("school", 7e3, 16e3), ("school", 7e3, 16e3), ("mega", 3e3, 7e3),
-                         ("industrial", 6e3, 16e3)):
-        cand = [i for i, b in enumerate(blocks) if lo <= b.geom.area <= hi and i not in chosen
-                and all(np.hypot(*(xy[i] - xy[j])) > 450 for j in chosen)]
-        i = int(rng.choice(cand))
-        blocks[i].kind = kind
-        chosen.append(i)
-    # streets and addresses: each block takes a door number on its nearest named street
-    road_names = name_streets(roads)
-    named = [i for i, n in enumerate(road_names) if n]
-    stree = shapely.STRtree(roads.geometry.values[named])
-    used_numbers: set = set()
-    for b in blocks:
-        j = named[int(stree.query_nearest(b.geom.centroid)[0])]
-        b.street = road_names[j]
-        line = roads.geometry.values[j]
-        num = 2 * int(line.project(b.geom.centroid) / 25) + 1 + int(rng.random() < 0.5)
-        while (b.street, num) in used_numbers:
+        b.street = names[named[tree.query_nearest(b.geom.centroid)[0]]]
+        num = 2 * int(streets[b.street].project(b.geom.centroid) / 25) + 1 + int(rng.random() < .5)
+        while (b.street, num) in taken:
             num += 2
-        used_numbers.add((b.street, num))
         b.number = num
-    # buildings
-    half = np.array([ROAD_HALF_WIDTH.get(c, 4) for c in road_cls], float)
-    road_buf = shapely.buffer(roads.geometry.values, half)
-    brow = building_rows(blocks, road_buf, main_lines, rng)
-    hh_block = np.zeros(len(blocks))
-    for r in brow:
-        hh_block[r["block"]] += r["households"]
-    # communities, then grids inside each community
-    comms = partition(list(range(len(blocks))), adj, hh_block, xy, N_COMMUNITIES)
-    cxy = np.array([np.average(xy[c], 0) for c in comms])
-    comms = [comms[i] for i in reading_order(cxy, 1000.0)]
-    grid_rows, block_grid = [], {}
-    for ci, cb in enumerate(comms):
-        ccode = f"{SUBDISTRICT_CODE}{ci + 1:03d}"
-        special = [i for i in cb if blocks[i].kind in ("park", "hospital", "school",
-                                                        "middle_school", "mega")]
-        groups = [[i] for i in special]
-        for comp in components(sorted(set(cb) - set(special)), adj):
-            k = max(1, int(round(hh_block[comp].sum() / HH_PER_GRID)))
-            groups += partition(comp, adj, hh_block, xy, k)
-        gxy = np.array([np.average(xy[g], 0) for g in groups])
-        for si, gi in enumerate(reading_order(gxy, 300.0)):
-            g = groups[gi]
-            code = f"{ccode}{si + 1:03d}"
-            gtype = "专属" if blocks[g[0]].kind in ("park", "hospital", "school",
-                                                   "middle_school") else "综合"
-            for i in g:
-                block_grid[i] = code
-            grid_rows.append(dict(code=code, name=f"{COMMUNITY_NAMES[ci]}第{si + 1:02d}网格",
-                                  grid_type=gtype, community_code=ccode, blocks=g,
-                                  households=int(hh_block[g].sum())))
-    # geometry in EPSG:4326: clean coverage of blocks, grids and communities are its unions
-    wgs = shapely.coverage_clean(to_wgs([b.geom for b in blocks]), gap_width=1e-6)
-    grids = gpd.GeoDataFrame(grid_rows, geometry=[multi(shapely.coverage_union_all(wgs[r["blocks"]]))
-                                                 for r in grid_rows], crs=4326)
-    comm_rows = [dict(code=f"{SUBDISTRICT_CODE}{ci + 1:03d}", name=COMMUNITY_NAMES[ci],
-                      subdistrict_code=SUBDISTRICT_CODE) for ci in range(len(comms))]
-    communities = gpd.GeoDataFrame(comm_rows, geometry=[multi(shapely.coverage_union_all(
-        grids.geometry.values[grids.community_code == r["code"]])) for r in comm_rows], crs=4326)
-    boundary = multi(shapely.coverage_union_all(communities.geometry.values))
+        taken.add((b.street, num))
+    place_buildings(blocks, road_buf, rtree, rng)
+    bld = pd.DataFrame([dict(block=bi, k=k + 1, **describe(b, fp, k >= b.n_main, main_lines, rng))
+                        for bi, b in enumerate(blocks) for k, fp in enumerate(b.feet)])
+    hh_block = np.bincount(bld.block, weights=bld.households, minlength=len(blocks))
+    comms, grid_rows = make_grids(blocks, adj, xy, hh_block, rng)
+    block_grid = np.empty(len(blocks), dtype=object)
+    for r in grid_rows:
+        block_grid[r["blocks"]] = r["code"]
+    # EPSG:4326 geometry: a clean coverage of blocks; grids and communities are its unions
+    wgs = shapely.coverage_clean(to_wgs(geoms), gap_width=1e-6)
+    grids = gpd.GeoDataFrame(grid_rows, crs=4326, geometry=[
+        multi(shapely.coverage_union_all(wgs[r["blocks"]])) for r in grid_rows])
+    codes = [f"{SUBDISTRICT_CODE}{i + 1:03d}" for i in range(len(comms))]
+    communities = gpd.GeoDataFrame(
+        dict(code=codes, name=COMMUNITY_NAMES[:len(codes)], subdistrict_code=SUBDISTRICT_CODE),
+        crs=4326, geometry=[multi(shapely.coverage_union_all(
+            grids.geometry.values[grids.community_code == c])) for c in codes])
     subdistrict = gpd.GeoDataFrame([dict(code=SUBDISTRICT_CODE, name=SUBDISTRICT_NAME, **DISTRICT)],
-                                   geometry=[boundary], crs=4326)
-    # buildings table
-    bld = pd.DataFrame(brow)
+                                   crs=4326, geometry=[multi(shapely.coverage_union_all(
+                                       communities.geometry.values))])
     bld.insert(0, "source_id", [f"B{i + 1:06d}" for i in range(len(bld))])
-    bld["address"] = [f"武昌区{blocks[b].street}{blocks[b].number}号{k}栋" for b, k in zip(bld.block, bld.k)]
-    bld["grid_code"] = [block_grid[b] for b in bld.block]
+    bld["address"] = [f"武昌区{blocks[b].street}{blocks[b].number}号{k}栋"
+                      for b, k in zip(bld.block, bld.k)]
+    bld["grid_code"] = block_grid[bld.block.to_numpy()]
     bld["community_code"] = bld.grid_code.str[:12]
-    bgeom = [MultiPolygon([g]) for g in to_wgs(bld.pop("geometry"))]
-    bpts = shapely.point_on_surface(bgeom)
-    kinds = np.array([b.kind for b in blocks])
-    fac = facilities(bld, bpts, kinds, comms, rng)
-    cams = cameras(roads, road_names, blocks, fac, communities, rng)
+    bgeom = to_wgs([fp for b in blocks for fp in b.feet])
+    bpts = shapely.set_precision(shapely.point_on_surface(bgeom), 1e-7)
+    fac = facilities(bld, bpts, np.array([b.kind for b in blocks]), rng)
+    cams = cameras(lines, cls, names, ends, streets, blocks, fac, communities, rng)
     cadres, assign = staffing(grids, bld, bpts, rng)
-    cols = ["source_id", "address", "floors", "use", "households", "residents", "elderly_65",
-            "elderly_alone", "disabled", "dibao", "floating", "rental", "released",
-            "corrections", "at_risk_youth", "party_members", "volunteers"]
-    keep = shapely.intersects(roads.geometry.values, shapely.buffer(
-        shapely.union_all([b.geom for b in blocks]), 30))
+    keep = shapely.intersects(lines, shapely.union_all(geoms).buffer(30))
     road_out = gpd.GeoDataFrame(dict(
         source_id=[f"R{i + 1:05d}" for i in range(int(keep.sum()))],
-        name=np.asarray(road_names, dtype=object)[keep], road_class=road_cls[keep],
-        walkable=~np.isin(road_cls[keep], ["trunk", "trunk_link"])),
+        name=np.asarray(names, dtype=object)[keep], road_class=cls[keep],
+        walkable=~np.isin(cls[keep], ["trunk", "trunk_link"])),
         geometry=osm.geometry.values[keep], crs=4326)
+    cols = ["source_id", "address", "floors", "use", "households", "residents", *GROUPS]
     return dict(subdistrict=subdistrict, communities=communities,
                 grids=grids.drop(columns=["blocks", "households"]),
-                buildings=gpd.GeoDataFrame(bld[cols], geometry=bgeom, crs=4326),
+                buildings=gpd.GeoDataFrame(bld[cols], geometry=[MultiPolygon([g]) for g in bgeom],
+                                           crs=4326),
                 cameras=cams, facilities=fac, roads=road_out, cadres=cadres, assignments=assign,
-                _grid_households=grids[["code", "households"]], _buildings_full=bld)
+                grid_households=grids.set_index("code").households)
 
 
-def pick(mask: np.ndarray, rng, used: set) -> int:
-    """A random building index from `mask` not yet hosting a facility."""
-    idx = [i for i in np.flatnonzero(mask) if i not in used]
-    i = int(idx[int(rng.integers(len(idx)))])
-    used.add(i)
-    return i
+def facilities(bld: pd.DataFrame, bpts: np.ndarray, kinds: np.ndarray, rng) -> gpd.GeoDataFrame:
+    """Community and sub-district facilities, each placed on a building.
 
-
-def facilities(bld: pd.DataFrame, bpts: np.ndarray, kinds: np.ndarray, comms, rng) -> gpd.GeoDataFrame:
-    """Community and sub-district facilities on buildings, with gaps planted on purpose.
-
-    Planted: communities 003 and 007 have no service station; 004 no health station;
-    002 and 006 have only a small station, below 30 m2 of service space per 100 households.
+    Planted gaps: no service station in NO_STATION, no health station in NO_HEALTH, and
+    LOW_SERVICE communities stay below 30 m2 of service space per 100 households.
     """
-    rows, used = [], set()
+    rows, used, blk = [], set(), bld.block.to_numpy()
     host = bld.use.isin(["public", "commercial", "mixed", "office"]).to_numpy()
-    r10 = lambda lo, hi: float(round(rng.uniform(lo, hi) / 10) * 10)
-    for ci in range(len(comms)):
-        cc, cn = f"{SUBDISTRICT_CODE}{ci + 1:03d}", COMMUNITY_NAMES[ci]
-        inc = (bld.community_code == cc).to_numpy()
-        low, nost = ci + 1 in (2, 6), ci + 1 in (3, 7)
-        plan = [("community_service_station", f"{cn}党群服务中心",
-                 r10(260, 360) if low else r10(600, 1000), None)] if not nost else []
-        if ci + 1 != 4:
+
+    def r10(lo: float, hi: float) -> float:
+        return float(round(rng.uniform(lo, hi) / 10) * 10)
+
+    def on(mask: np.ndarray) -> int:
+        idx = [i for i in np.flatnonzero(mask if mask.any() else host) if i not in used]
+        used.add(i := int(idx[int(rng.integers(len(idx)))]))
+        return i
+
+    for s, cn in enumerate(COMMUNITY_NAMES, 1):
+        inc = (bld.community_code == f"{SUBDISTRICT_CODE}{s:03d}").to_numpy()
+        short, low, plan = cn.removesuffix("社区"), s in LOW_SERVICE, []
+        if s not in NO_STATION:
+            plan.append(("community_service_station", f"{cn}党群服务中心",
+                         r10(260, 360) if low else r10(600, 1000), None))
+        if s not in NO_HEALTH:
             plan.append(("health_station", f"{cn}卫生服务站", r10(120, 250), None))
         if not low:
-            plan += [("elderly_day_care", f"{cn}老年人日间照料中心", r10(350, 750), int(rng.integers(30, 61))),
-                     ("culture_station", f"{cn}文化活动室", r10(900, 1200) if nost else r10(400, 1200), None)]
+            plan += [("elderly_day_care", f"{cn}老年人日间照料中心", r10(350, 750),
+                      int(rng.integers(30, 61))),
+                     ("culture_station", f"{cn}文化活动室",
+                      r10(900, 1200) if s in NO_STATION else r10(400, 1200), None)]
         classes = int(rng.integers(6, 13))
-        plan += [("kindergarten", f"{cn.removesuffix('社区')}幼儿园", classes * 280.0, classes * 30),
-                 ("pharmacy", f"{['老百姓', '益丰', '国大', '同仁堂', '九州通'][ci % 5]}大药房({cn.removesuffix('社区')}店)",
+        plan += [("kindergarten", f"{short}幼儿园", classes * 280.0, classes * 30),
+                 ("pharmacy", f"{'老百姓 益丰 国大 同仁堂 九州通'.split()[s % 5]}大药房({short}店)",
                   r10(80, 200), None)]
-        for cat, name, area, cap in plan:
-            rows.append((cat, name, area, cap, pick(inc & host if (inc & host).any() else inc, rng, used)))
-    is_kind = lambda k: np.isin(bld.block.to_numpy(), np.flatnonzero(kinds == k))
-    sub = [("subdistrict_service_centre", "紫阳街道党群服务中心", r10(700, 1500), None, host),
-           ("health_centre", "紫阳街社区卫生服务中心", r10(1700, 2000), None, host),
-           ("police", "紫阳派出所", r10(1500, 3000), None, host),
-           ("police", "首义路警务室", r10(60, 120), None, host),
-           ("middle_school", "武昌区紫阳中学", r10(12000, 18000), 1500, is_kind("middle_school"))]
-    for n, school in enumerate(["紫阳路小学", "首义路小学"]):
-        sub.append(("primary_school", school, r10(8000, 12000), 1350 + 450 * n,
-                    is_kind("school") & (bld.block.to_numpy() == sorted(set(bld.block[is_kind("school")]))[n])))
-    for name in ["老百姓大药房(武珞路店)", "同仁堂药店(紫阳路店)"]:
-        sub.append(("pharmacy", name, r10(80, 200), None, host))
-    rows += [(c, n, a, cap, pick(m, rng, used)) for c, n, a, cap, m in sub]
-    status = ["open"] * len(rows)
-    for i in (3, 11):                       # two planned facilities
-        status[i] = "planned"
+        rows += [(c, n, a, cap, on(inc & host if (inc & host).any() else inc),
+                  "planned" if (s, c) in PLANNED else "open") for c, n, a, cap in plan]
+    schools = sorted(set(blk[np.isin(blk, np.flatnonzero(kinds == "school"))]))
+    rows += [(c, n, a, cap, on(m), "open") for c, n, a, cap, m in [
+        ("subdistrict_service_centre", "紫阳街道党群服务中心", r10(700, 1500), None, host),
+        ("health_centre", "紫阳街社区卫生服务中心", r10(1700, 2000), None, host),
+        ("police", "紫阳派出所", r10(1500, 3000), None, host),
+        ("police", "首义路警务室", r10(60, 120), None, host),
+        ("middle_school", "武昌区紫阳中学", r10(12000, 18000), 1500,
+         np.isin(blk, np.flatnonzero(kinds == "middle_school"))),
+        ("primary_school", "紫阳路小学", r10(8000, 12000), 1350, blk == schools[0]),
+        ("primary_school", "首义路小学", r10(8000, 12000), 1800, blk == schools[-1]),
+        ("pharmacy", "老百姓大药房(武珞路店)", r10(80, 200), None, host),
+        ("pharmacy", "同仁堂药店(紫阳路店)", r10(80, 200), None, host)]]
     return gpd.GeoDataFrame(dict(
         source_id=[f"F{i + 1:04d}" for i in range(len(rows))], name=[r[1] for r in rows],
         category=[r[0] for r in rows], floor_area=[r[2] for r in rows],
-        capacity=pd.array([r[3] for r in rows], dtype="Int64"), status=status),
-        geometry=shapely.set_precision(bpts[[r[4] for r in rows]], 1e-7), crs=4326)
+        capacity=pd.array([r[3] for r in rows], dtype="Int64"), status=[r[5] for r in rows]),
+        geometry=bpts[[r[4] for r in rows]], crs=4326)
 
 
-def cameras(roads, names, blocks, fac, communities, rng) -> gpd.GeoDataFrame:
-    """Cameras at junctions (looking down a street), compound gates and indoors.
+def cameras(lines, cls, names, ends, streets, blocks, fac, communities, rng) -> gpd.GeoDataFrame:
+    """Cameras at junctions (looking down a street), compound gates and service halls.
 
-    Planted gap: inside communities 003 and 007 only the boundary streets keep cameras.
+    Planted gap: inside the FEW_CAMERAS communities only one camera is left away from
+    the boundary streets.
     """
     rank = {"trunk": 5, "primary": 4, "secondary": 3, "tertiary": 2}
-    inc: dict[tuple, list] = {}
-    for i, (g, c) in enumerate(zip(roads.geometry.values, roads.highway)):
-        xy = np.asarray(g.coords)
-        for end, nxt in ((xy[0], xy[1]), (xy[-1], xy[-2])):
-            key = (round(end[0], 1), round(end[1], 1))
-            inc.setdefault(key, []).append((-rank.get(c, 1), bearing(*(nxt - end)), i))
-    area = shapely.union_all([b.geom for b in blocks]).buffer(10)
-    nodes = sorted((sum(-r for r, _, _ in v[:3]) * -1, k) for k, v in inc.items()
-                   if len(v) >= 3 and area.contains(Point(k)))
+    area = shapely.union_all([b.geom for b in blocks])
+    near, inner = area.buffer(10), area.buffer(-2)
+    cand = sorted((sum(x[0] for x in r[:3]), k, r) for k, r in (
+        (k, sorted((-rank.get(cls[i], 1), az, i) for az, i in inc)) for k, inc in ends.items()
+        if len(inc) >= 3 and near.contains(Point(k))))
     sites: list = []
-    for score, k in nodes:
-        if all(np.hypot(k[0] - s[1][0], k[1] - s[1][1]) > 40 for s in sites) and len(sites) < 115:
-            sites.append((-score, k))
-    cams = []   # (x, y, azimuth or None, name, ptz, room, point_type, hfov)
-    for score, k in sites:
-        edges = sorted(inc[k])
-        nm = [names[i] for _, _, i in edges if names[i]]
-        nm = list(dict.fromkeys(nm))
-        label = f"{nm[0]}与{nm[1]}口" if len(nm) > 1 else (f"{nm[0]}路口" if nm else "无名路口")
-        if rng.random() < 0.12:
-            cams.append((k[0] + 3, k[1] + 3, None, f"{label}-球机", 1, 1, 1 if score >= 7 else 2, 79))
+    for score, k, r in cand:                 # busiest junctions first, 40 m apart
+        if len(sites) < 100 and all(np.hypot(k[0] - q[0], k[1] - q[1]) > 40 for _, q, _ in sites):
+            sites.append((-score, k, r))
+    cams = []                                # x, y, azimuth|None, name, ptz, room, point, hfov
+    for score, k, r in sites:
+        nm = list(dict.fromkeys(names[i] for _, _, i in r if names[i]))
+        label = f"{nm[0]}与{nm[1]}口" if len(nm) > 1 else f"{nm[0]}路口" if nm else "无名路口"
+        pt = 1 if score >= 7 else 2
+        if rng.random() < 0.2:
+            cams.append((k[0] + 3, k[1] + 3, None, f"{label}-球机", 1, 1, pt, 79))
             continue
-        for _, az, i in edges[:2 if score >= 7 else 1]:
+        for _, az, _ in r[:2 if score >= 7 else 1]:
             off = np.radians(az + 150)
             cams.append((k[0] + 5 * np.sin(off), k[1] + 5 * np.cos(off), az,
-                         f"{label}-{DIRS[octant(az)]}", 3, 1, 1 if score >= 7 else 2,
+                         f"{label}-{DIRS[octant(az)]}", 3, 1, pt,
                          int(rng.choice(list(LENS), p=[.25, .35, .25, .15]))))
-    street_geom = {n: shapely.union_all(roads.geometry.values[np.asarray(names) == n])
-                   for n in sorted(set(names) - {""})}
-    for b in blocks:
-        if b.kind in ("walkup", "tower", "old", "mega", "school", "hospital") and rng.random() < 0.45:
-            line = street_geom[b.street]
-            gate, on = nearest_points(b.geom.boundary, line)
+    for b in blocks:                         # compound gates, looking out onto the street
+        if b.kind in ("walkup", "tower", "old", "mega", "hospital", "school") and rng.random() < .2:
+            gate = nearest_points(b.geom.boundary, streets[b.street])[0]
             v = np.subtract(b.geom.centroid.coords[0], gate.coords[0])
-            gx, gy = np.asarray(gate.coords[0]) + v / max(np.hypot(*v), 1e-9) * 3
-            az = bearing(*-v)
-            cams.append((gx, gy, az, f"{b.street}{b.number}号大门-{DIRS[octant(az)]}", 3, 1, 3,
+            g, az = np.asarray(gate.coords[0]) + v / max(np.hypot(*v), 1e-9) * 3, bearing(*-v)
+            cams.append((*g, az, f"{b.street}{b.number}号大门-{DIRS[octant(az)]}", 3, 1, 3,
                          int(rng.choice([102, 79]))))
     fm = gpd.GeoSeries(fac.geometry.values, crs=4326).to_crs(METRIC_CRS).values
-    for (cat, nm), p in zip(fac[["category", "name"]].itertuples(index=False), fm):
+    for cat, nm, p in zip(fac.category, fac.name, fm):
         if cat in ("community_service_station", "health_station", "police", "health_centre"):
-            az = float(rng.integers(0, 8) * 45)
-            cams.append((p.x, p.y, az, f"{nm}大厅", 2, 2, 3, 102))
-    pts = to_wgs(shapely.points([(c[0], c[1]) for c in cams]))
+            cams.append((p.x, p.y, float(rng.integers(0, 8) * 45), f"{nm}大厅", 2, 2, 3, 102))
+    pts = np.array([p if inner.contains(p) else nearest_points(inner, p)[0]
+                    for p in shapely.points([c[:2] for c in cams])])
     keep = np.ones(len(cams), bool)
-    cm = communities.to_crs(METRIC_CRS)
-    for serial in (3, 7):                   # planted gap: strip the interior streets
-        poly = cm.geometry.values[serial - 1]
-        inner = shapely.contains(poly.buffer(-25), shapely.points([(c[0], c[1]) for c in cams]))
-        keep &= ~inner | (np.cumsum(inner) == 1)
-    cams = [c for c, k in zip(cams, keep) if k]
-    pts = pts[keep]
-    n = len(cams)
-    off = set(rng.choice(n, size=max(1, round(0.03 * n)), replace=False).tolist())
+    cm = communities.to_crs(METRIC_CRS).geometry.values
+    for s in FEW_CAMERAS:
+        inside = shapely.contains(cm[s - 1].buffer(-25), pts)
+        keep &= ~inside | (np.cumsum(inside) == 1)
+    cams, n = [c for c, k in zip(cams, keep) if k], int(keep.sum())
+    off = set(rng.choice(n, size=round(0.03 * n), replace=False).tolist())
     hf = np.array([c[7] for c in cams], float)
+    label = pd.Series([c[3] for c in cams])             # repeated names get -2, -3, ...
+    label += label.groupby(label).cumcount().map(lambda i: f"-{i + 1}" if i else "")
     return gpd.GeoDataFrame(dict(
         device_id=[f"{DEVICE_PREFIX}{i + 1:06d}" for i in range(n)],
-        name=[c[3] for c in cams], civil_code=SUBDISTRICT_CODE,
-        direction_type=pd.array([DIR_TYPE[octant(c[2])] if c[2] is not None else None
-                                 for c in cams], dtype="Int64"),
-        azimuth=[round(c[2], 1) if c[2] is not None else np.nan for c in cams], hfov=hf,
+        name=label.tolist(), civil_code=SUBDISTRICT_CODE,
+        direction_type=pd.array([None if c[2] is None else DIR_TYPE[octant(c[2])] for c in cams],
+                                dtype="Int64"),
+        azimuth=[np.nan if c[2] is None else round(c[2], 1) for c in cams], hfov=hf,
         vfov=np.round(np.degrees(2 * np.arctan(np.tan(np.radians(hf / 2)) * 9 / 16)), 1),
-        max_view_distance=[float(rng.integers(60, 101)) if c[4] == 1 else
-                           float(rng.integers(*LENS[c[7]])) for c in cams],
+        max_view_distance=[float(rng.integers(*(LENS[51] if c[4] == 1 else LENS[c[7]])))
+                           for c in cams],
         ptz_type=[c[4] for c in cams], room_type=[c[5] for c in cams],
         point_type=[c[6] for c in cams],
-        status=["offline" if i in off else "online" for i in range(n)]), geometry=pts, crs=4326)
+        status=["offline" if i in off else "online" for i in range(n)]),
+        geometry=to_wgs(pts[keep]), crs=4326)
 
 
 def staffing(grids: gpd.GeoDataFrame, bld: pd.DataFrame, bpts: np.ndarray, rng):
     """Cadres and their assignments, with staffing gaps planted on purpose.
 
-    Planted: 5 comprehensive grids without a full-time worker, 3 full-time workers
-    carrying two grids (over 400 households), 2 workers assigned nowhere and one
-    worker living more than 2 km from their grid.
+    Planted: 5 comprehensive grids without a full-time worker, 3 full-time workers who
+    carry two grids (far over 1 per 400 households), 2 full-time workers assigned nowhere
+    and 1 living more than 2 km from their grid.
     """
-    people, assign = [], []
-    names_used: set = set()
-    phones: set = set()
-    sw = 1 / np.arange(1, len(SURNAMES) + 1)
+    people, assign, seen = [], [], set()
+    sw = 1 / np.arange(1, len(SURNAMES) + 1)           # Zipf-like surname frequencies
+    gc, hh, codes = grids.code.tolist(), dict(zip(grids.code, grids.households)), \
+        bld.grid_code.to_numpy().astype(str)
+    comms = sorted(grids.community_code.unique())
 
-    def person(role: str, cc: str, pt: Point) -> str:
-        while True:
+    def person(role: str, where: str, targets=(), pt=None, day="2026-01-01", kind="grid") -> str:
+        """Add a cadre living in a building of `where` (a grid or community code)."""
+        if pt is None:
+            idx = np.flatnonzero(np.char.startswith(codes, where))
+            pt = bpts[idx[rng.integers(len(idx))]] if len(idx) else \
+                shapely.point_on_surface(grids.geometry.values[gc.index(where)])
+        nm = ph = ""
+        while not nm or nm in seen:
             nm = rng.choice(list(SURNAMES), p=sw / sw.sum()) + "".join(
                 rng.choice(list(GIVEN), size=int(rng.choice([1, 2], p=[.3, .7]))))
-            if nm not in names_used:
-                break
-        while True:
+        while not ph or ph in seen:
             ph = str(rng.choice(["13", "15", "18"])) + "".join(map(str, rng.integers(0, 10, 9)))
-            if ph not in phones:
-                break
-        names_used.add(nm)
-        phones.add(ph)
+        seen.update((nm, ph))
         no = f"C{len(people) + 1:04d}"
-        people.append(dict(cadre_no=no, name=nm, role=role, community_code=cc, phone=ph,
+        people.append(dict(cadre_no=no, name=nm, role=role, community_code=where[:12], phone=ph,
                            lon=round(pt.x, 7), lat=round(pt.y, 7)))
+        assign.extend(dict(cadre_no=no, target_type=kind, target=t, role=role, valid_from=day)
+                      for t in targets)
         return no
 
-    def home(mask, grid: str | None = None) -> Point:
-        idx = np.flatnonzero(mask)
-        if len(idx) == 0:                   # a park grid may hold no building at all
-            return shapely.point_on_surface(grids.geometry.values[gc.index(grid)])
-        return bpts[idx[int(rng.integers(len(idx)))]]
-
-    def link(no, kind, target, role, day="2026-01-01"):
-        assign.append(dict(cadre_no=no, target_type=kind, target=target, role=role, valid_from=day))
-
-    gc = grids.code.tolist()
-    ingrid = {g: (bld.grid_code == g).to_numpy() for g in gc}
-    comms = sorted(grids.community_code.unique())
-    hh = dict(zip(grids.code, grids.households))
-    comp = [g for g in gc if grids.grid_type[gc.index(g)] == "综合" and hh[g] > 0]
+    comp = [g for g, t in zip(gc, grids.grid_type) if t == "综合" and hh[g] > 0]
     empty = sorted(rng.choice(comp, 5, replace=False).tolist())
-    rest = [g for g in comp if g not in empty]
-    doubles = []
-    for g in rest:                                  # adjacent serials in one community
+    rest, doubles = [g for g in comp if g not in empty], []
+    for g in rest:                          # neighbouring serials of one community
         nxt = f"{g[:12]}{int(g[12:]) + 1:03d}"
-        if len(doubles) < 3 and nxt in rest and not any({g, nxt} & set(d) for d in doubles) \
+        if len(doubles) < 3 and nxt in rest and not {g, nxt} & {x for d in doubles for x in d} \
                 and rng.random() < 0.3:
             doubles.append((g, nxt))
-    carried = {g for d in doubles for g in d}
-    far_grid = str(rng.choice([g for g in rest if g not in carried]))
+    carried = {x for d in doubles for x in d}
+    far = str(rng.choice([g for g in rest if g not in carried]))
     for cc in comms:
-        incc = (bld.community_code == cc).to_numpy()
-        person("community_secretary", cc, home(incc))
-        chief = person("grid_chief", cc, home(incc))
-        for g in gc:
-            if g.startswith(cc):
-                link(chief, "grid", g, "grid_chief")
+        person("community_secretary", cc)
+        person("grid_chief", cc, [g for g in gc if g.startswith(cc)])
     for g in gc:
-        if g in empty or g in carried:
-            continue
-        if g == far_grid:
-            c = gpd.GeoSeries([home(ingrid[g], g)], crs=4326).to_crs(METRIC_CRS).values[0]
-            pt = gpd.GeoSeries([Point(c.x + 2600, c.y - 900)], crs=METRIC_CRS).to_crs(4326).values[0]
-        else:
-            pt = home(ingrid[g], g)
-        link(person("full_time_worker", g[:12], pt), "grid", g, "full_time_worker")
+        if g == far:                        # lives some 2.7 km away, east-south-east
+            c = gpd.GeoSeries(grids.geometry[gc.index(g)].centroid, crs=4326).to_crs(METRIC_CRS)[0]
+            pt = gpd.GeoSeries([Point(c.x + 2600, c.y - 900)], crs=METRIC_CRS).to_crs(4326)[0]
+            person("full_time_worker", g, [g], pt=pt)
+        elif g not in empty and g not in carried:
+            person("full_time_worker", g, [g])
     for a, b in doubles:
-        no = person("full_time_worker", a[:12], home(ingrid[a]))
-        link(no, "grid", a, "full_time_worker")
-        link(no, "grid", b, "full_time_worker", "2026-03-01")
-    for cc in comms[:2]:
-        person("full_time_worker", cc, home((bld.community_code == cc).to_numpy()))
-    for n in range(0, len(comms), 2):               # one police officer per two communities
-        cs = comms[n:n + 2]
-        no = person("police_officer", cs[0], home((bld.community_code == cs[0]).to_numpy()))
-        for g in gc:
-            if g[:12] in cs:
-                link(no, "grid", g, "police_officer")
+        no = person("full_time_worker", a, [a])
+        assign.append(dict(cadre_no=no, target_type="grid", target=b, role="full_time_worker",
+                           valid_from="2026-03-01"))
+    for cc in comms[:2]:                    # on the books, assigned nowhere
+        person("full_time_worker", cc)
+    for n in range(0, len(comms), 2):       # one police officer per two communities
+        person("police_officer", comms[n], [g for g in gc if g[:12] in comms[n:n + 2]])
     for g in gc:
         if rng.random() < 0.55:
-            link(person("part_time_worker", g[:12], home(ingrid[g], g)), "grid", g, "part_time_worker")
-        link(person("party_member", g[:12], home(ingrid[g], g)), "grid", g, "party_member")
+            person("part_time_worker", g, [g])
+        person("party_member", g, [g])
         for _ in range(int(rng.integers(1, 4))):
-            link(person("volunteer", g[:12], home(ingrid[g], g)), "grid", g, "volunteer", "2026-02-01")
-    big = np.flatnonzero((bld.households >= 40).to_numpy())
-    for i in sorted(rng.choice(big, size=int(len(big) * 0.35), replace=False).tolist()):
-        no = person("building_head", bld.community_code.iat[i], bpts[i])
-        link(no, "building", bld.source_id.iat[i], "building_head")
+            person("volunteer", g, [g], day="2026-02-01")
+    big = np.flatnonzero((bld.households >= 24).to_numpy())
+    for i in sorted(rng.choice(big, size=int(len(big) * 0.3), replace=False).tolist()):
+        person("building_head", codes[i], [bld.source_id.iat[i]], pt=bpts[i], kind="building")
     return pd.DataFrame(people), pd.DataFrame(assign)
 
 
 def write(out: Path, res: dict) -> None:
-    """Write demo.gpkg (fresh file, fixed layer order) and the two CSV files."""
-    gpkg = out / "demo.gpkg"
-    gpkg.unlink(missing_ok=True)
-    for layer in ("subdistrict", "communities", "grids", "buildings", "cameras", "facilities", "roads"):
-        res[layer].to_file(gpkg, layer=layer, driver="GPKG", engine="pyogrio")
+    """Write demo.gpkg afresh (fixed layer order) and the two CSV files."""
+    out.mkdir(parents=True, exist_ok=True)
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2026-01-01T00:00:00.000Z"})  # no clock
+    (out / "demo.gpkg").unlink(missing_ok=True)
+    for layer in ("subdistrict", "communities", "grids", "buildings", "cameras", "facilities",
+                  "roads"):
+        res[layer].to_file(out / "demo.gpkg", layer=layer, driver="GPKG", engine="pyogrio")
     for name in ("cadres", "assignments"):
         res[name].to_csv(out / f"{name}.csv", index=False, encoding="utf-8", lineterminator="\n")
 
 
 def summary(res: dict) -> str:
-    """Counts as a Markdown table, for the README and the console."""
-    b, hh = res["buildings"], res["_grid_households"].households
-    rows = [("communities", len(res["communities"])), ("grids", len(res["grids"])),
-            ("  of which 专属", int((res["grids"].grid_type == "专属").sum())),
+    """The counts as a Markdown table (pasted into README.md)."""
+    b, hh, g = res["buildings"], res["grid_households"], res["grids"]
+    rows = [("communities", len(res["communities"])),
+            ("grids (专属)", f"{len(g)} ({int((g.grid_type == '专属').sum())})"),
             ("buildings", len(b)), ("households", int(b.households.sum())),
             ("residents", int(b.residents.sum())), ("cameras", len(res["cameras"])),
             ("facilities", len(res["facilities"])), ("roads", len(res["roads"])),
             ("cadres", len(res["cadres"])), ("assignments", len(res["assignments"])),
-            ("households per grid min/median/max", f"{hh.min()} / {int(hh.median())} / {hh.max()}"),
-            ("grids > 500 / < 300 households", f"{int((hh > 500).sum())} / {int((hh < 300).sum())}")]
+            ("households per grid min / median / max",
+             f"{hh.min()} / {int(hh.median())} / {hh.max()}"),
+            ("grids > 500 / < 300 households", f"{(hh > 500).sum()} / {(hh < 300).sum()}")]
     return "\n".join(["| item | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
 
 
