@@ -20,3 +20,37 @@ FACILITIES = LayerSpec(
            WHERE f.community_code IS NULL AND f.id > :since AND ST_Contains(c.geom, f.geom)""",
     ),
 )
+
+
+# --- queries for the dashboard (read-only; the app role) ---------------------------------
+
+def facilities_in(conn, bounds: tuple[float, float, float, float] | None = None, grid_id: int | None = None):
+    """Facilities in a box (west, south, east, north) or in a grid: id, name, category, st, geometry."""
+    import geopandas as gpd
+    from sqlalchemy import text
+
+    where, params = _where(bounds, grid_id)
+    return gpd.read_postgis(text(f"""
+        SELECT f.id, f.name, f.category, f.status AS st, f.floor_area, f.geom FROM facilities f
+        WHERE {where} ORDER BY f.category, f.name"""), conn, geom_col="geom", params=params).rename_geometry("geometry")
+
+
+def facility_detail(conn, facility_id: int) -> dict | None:
+    from sqlalchemy import text
+
+    row = conn.execute(text("""
+        SELECT f.id, f.source_id, f.name, f.category, f.status, f.floor_area, f.capacity, c.name AS community_name
+        FROM facilities f LEFT JOIN communities c ON c.code = f.community_code WHERE f.id = :id"""),
+        {"id": facility_id}).mappings().one_or_none()
+    return dict(row) if row else None
+
+
+def _where(bounds: tuple[float, float, float, float] | None, grid_id: int | None, alias: str = "f") -> tuple[str, dict]:
+    """Point-layer filter: inside a grid (20 m of slack for points on its edge) or a box."""
+    if grid_id is not None:
+        return (f"EXISTS (SELECT 1 FROM grids g WHERE g.id = :grid AND ST_DWithin({alias}.geom_3857, g.geom_3857, 20))",
+                {"grid": grid_id})
+    if bounds is not None:
+        w, s, e, n = bounds
+        return f"{alias}.geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)", {"w": w, "s": s, "e": e, "n": n}
+    return "TRUE", {}

@@ -1,0 +1,197 @@
+"""Key figures of a sub-district, its communities and its grids, judged against the rules.
+
+Why here and not in the pages: the same figures feed the leader's overview, the
+community secretary's screen, the map's colours (vector tiles carry each grid's
+verdict) and later reports, so the SQL and the rules it applies live in one place.
+Every verdict names its rule (``RULES``) so a screen can say what a figure is judged
+against, e.g. "户数标准 300–500 (standards §2)"; the values come from
+``gis.settings`` so a sub-district with other local rules changes a setting, not code.
+
+Full-time staffing counts current assignments (``valid_to IS NULL``) with role
+``full_time_worker``; a worker assigned to two grids counts once in a total and once
+in each grid.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from gis.settings import Settings, get_settings
+
+# Grid verdicts, in the order they are decided (the first that applies wins).
+NO_WORKER = "no_worker"  # no current full-time worker: 一格一员 not met
+OVER = "over"  # households above the band, or residents above the ceiling
+UNDER = "under"  # households below the band
+OK = "ok"
+STATUSES = (NO_WORKER, OVER, UNDER, OK)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule a figure is judged against: its setting values and where it comes from."""
+
+    key: str
+    values: tuple[float, ...]
+    source: str = "standards §2"
+
+
+def rules(settings: Settings | None = None) -> dict[str, Rule]:
+    s = settings or get_settings()
+    return {
+        "households_band": Rule("households_band", (s.grid_households_min, s.grid_households_max)),
+        "residents_max": Rule("residents_max", (s.grid_residents_max,)),
+        "one_grid_one_worker": Rule("one_grid_one_worker", (1,)),
+        "households_per_worker": Rule("households_per_worker", (s.households_per_worker,)),
+    }
+
+
+def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Settings | None = None) -> str:
+    """A one-row subquery (for ``CROSS JOIN LATERAL``) giving a grid's households,
+    residents, full-time workers and verdict.
+
+    The household band applies to comprehensive grids only: a dedicated grid (a school,
+    a hospital) is sized by its unit, not by households (standards §1-2).
+    """
+    s = settings or get_settings()
+    lo, hi, res_max = int(s.grid_households_min), int(s.grid_households_max), int(s.grid_residents_max)
+    return f"""
+      SELECT hh.households, hh.residents, hh.buildings, ft.n AS full_time,
+        CASE WHEN ft.n = 0 THEN '{NO_WORKER}'
+             WHEN {grid_type} = 'comprehensive' AND (hh.households > {hi} OR hh.residents > {res_max}) THEN '{OVER}'
+             WHEN {grid_type} = 'comprehensive' AND hh.households < {lo} THEN '{UNDER}'
+             ELSE '{OK}' END AS status
+      FROM (SELECT coalesce(sum(b.households), 0)::int AS households, coalesce(sum(b.residents), 0)::int AS residents,
+                   count(*)::int AS buildings
+            FROM buildings b WHERE b.grid_id = {grid_id}) hh,
+           (SELECT count(DISTINCT a.cadre_id)::int AS n FROM assignments a
+            WHERE a.grid_id = {grid_id} AND a.role = 'full_time_worker' AND a.valid_to IS NULL) ft"""
+
+
+def _grid_stats(where: str = "TRUE") -> str:
+    return f"""
+      SELECT g.id, g.code, g.name, g.grid_type, g.community_code, s.households, s.residents, s.buildings,
+             s.full_time, s.status
+      FROM grids g CROSS JOIN LATERAL ({grid_status_sql('g.id')}) s
+      WHERE g.valid_to IS NULL AND {where}"""
+
+
+def subdistricts(conn: Connection) -> pd.DataFrame:
+    """Sub-districts that have communities (what the overview can be about)."""
+    return pd.read_sql(text("""
+        SELECT s.code, s.name FROM subdistricts s
+        WHERE EXISTS (SELECT 1 FROM communities c WHERE c.subdistrict_code = s.code) ORDER BY s.code"""), conn)
+
+
+def figures(conn: Connection, subdistrict_code: str | None = None, community_code: str | None = None) -> dict[str, float | int | None]:
+    """Key figures of a sub-district (or of one community): counts, staffing, verdicts.
+
+    ``households_per_full_time`` is None where nobody is a full-time worker (not 0, not
+    infinity: there is no ratio to show).
+    """
+    area = _area_filter(subdistrict_code, community_code)
+    row = conn.execute(text(f"""
+        WITH gs AS ({_grid_stats(area.replace('{c}', 'g.community_code'))}),
+        ft AS (SELECT DISTINCT a.cadre_id FROM assignments a JOIN grids g ON g.id = a.grid_id
+               WHERE a.role = 'full_time_worker' AND a.valid_to IS NULL AND g.valid_to IS NULL
+                 AND {area.replace('{c}', 'g.community_code')})
+        SELECT
+          (SELECT count(*) FROM communities c WHERE {area.replace('{c}', 'c.code')}) AS communities,
+          (SELECT count(*) FROM gs) AS grids,
+          (SELECT count(*) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS buildings,
+          (SELECT coalesce(sum(households), 0) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS households,
+          (SELECT coalesce(sum(residents), 0) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS residents,
+          (SELECT count(*) FROM ft) AS full_time_workers,
+          (SELECT count(*) FROM gs WHERE status = '{NO_WORKER}') AS grids_without_full_time,
+          (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive' AND households > :hi) AS grids_over_band,
+          (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive' AND households < :lo) AS grids_under_band,
+          (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive' AND residents > :res) AS grids_over_residents,
+          (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive') AS comprehensive_grids
+    """), _params(subdistrict_code, community_code)).mappings().one()
+    out: dict[str, float | int | None] = {k: int(v) for k, v in row.items()}
+    out["households_per_full_time"] = round(out["households"] / out["full_time_workers"], 1) if out["full_time_workers"] else None
+    return out
+
+
+def community_table(conn: Connection, subdistrict_code: str | None = None) -> pd.DataFrame:
+    """One row per community: the overview figures side by side."""
+    area = _area_filter(subdistrict_code, None)
+    return pd.read_sql(text(f"""
+        WITH gs AS ({_grid_stats(area.replace('{c}', 'g.community_code'))}),
+        per_grid AS (
+          SELECT community_code, count(*) AS grids,
+                 count(*) FILTER (WHERE status = '{NO_WORKER}') AS grids_without_full_time,
+                 count(*) FILTER (WHERE grid_type = 'comprehensive' AND households > :hi) AS grids_over_band,
+                 count(*) FILTER (WHERE grid_type = 'comprehensive' AND households < :lo) AS grids_under_band
+          FROM gs GROUP BY 1),
+        per_building AS (
+          SELECT community_code, count(*) AS buildings, sum(households) AS households, sum(residents) AS residents
+          FROM buildings GROUP BY 1),
+        ft AS (
+          SELECT g.community_code, count(DISTINCT a.cadre_id) AS full_time_workers
+          FROM assignments a JOIN grids g ON g.id = a.grid_id
+          WHERE a.role = 'full_time_worker' AND a.valid_to IS NULL AND g.valid_to IS NULL GROUP BY 1)
+        SELECT c.code, c.name, coalesce(pg.grids, 0) AS grids, coalesce(pb.buildings, 0) AS buildings,
+               coalesce(pb.households, 0) AS households, coalesce(pb.residents, 0) AS residents,
+               coalesce(ft.full_time_workers, 0) AS full_time_workers,
+               coalesce(pg.grids_without_full_time, 0) AS grids_without_full_time,
+               round(pb.households::numeric / nullif(ft.full_time_workers, 0), 1)::float8 AS households_per_full_time,
+               coalesce(pg.grids_over_band, 0) AS grids_over_band, coalesce(pg.grids_under_band, 0) AS grids_under_band
+        FROM communities c
+        LEFT JOIN per_grid pg ON pg.community_code = c.code
+        LEFT JOIN per_building pb ON pb.community_code = c.code
+        LEFT JOIN ft ON ft.community_code = c.code
+        WHERE {area.replace('{c}', 'c.code')}
+        ORDER BY c.code"""), conn, params=_params(subdistrict_code, None))
+
+
+def grid_table(conn: Connection, subdistrict_code: str | None = None, community_code: str | None = None) -> pd.DataFrame:
+    """One row per current grid with its households, residents, full-time workers and verdict."""
+    area = _area_filter(subdistrict_code, community_code)
+    return pd.read_sql(text(_grid_stats(area.replace("{c}", "g.community_code")) + " ORDER BY g.code"), conn,
+                       params=_params(subdistrict_code, community_code))
+
+
+def grid_figures(conn: Connection, grid_id: int) -> dict:
+    """The verdict row of one grid (households, residents, buildings, full-time workers, status)."""
+    row = conn.execute(text(_grid_stats("g.id = :id")), {"id": grid_id}).mappings().one_or_none()
+    return dict(row) if row else {}
+
+
+def coverage_figures(conn: Connection, subdistrict_code: str | None = None) -> dict[str, float]:
+    """Coverage figures (cameras, services, patrol) once their analyses have written results.
+
+    Empty until then: the coverage analyses are separate work; the overview shows
+    what this returns and says "not yet analysed" for the rest.
+    """
+    found = conn.execute(text("SELECT to_regclass('coverage_summary') IS NOT NULL")).scalar_one()
+    if not found:
+        return {}
+    area = _area_filter(subdistrict_code, None).replace("{c}", "community_code")
+    rows = conn.execute(text(f"SELECT metric, avg(value) FROM coverage_summary WHERE {area} GROUP BY 1"),
+                        _params(subdistrict_code, None)).all()
+    return {r[0]: float(r[1]) for r in rows}
+
+
+def bounds(conn: Connection, subdistrict_code: str | None = None, community_code: str | None = None) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) of the communities in view, for fitting the map."""
+    area = _area_filter(subdistrict_code, community_code).replace("{c}", "c.code")
+    row = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(c.geom) AS e FROM communities c WHERE {area}) x"),
+                       _params(subdistrict_code, community_code)).one()
+    return None if row[0] is None else tuple(float(v) for v in row)  # type: ignore[return-value]
+
+
+def _area_filter(subdistrict_code: str | None, community_code: str | None) -> str:
+    """A WHERE fragment on a community-code column (``{c}`` stands for it)."""
+    if community_code:
+        return "{c} = :community"
+    if subdistrict_code:
+        return "left({c}, 9) = :subdistrict"
+    return "TRUE"
+
+
+def _params(subdistrict_code: str | None, community_code: str | None) -> dict:
+    s = get_settings()
+    return {"subdistrict": subdistrict_code, "community": community_code,
+            "lo": s.grid_households_min, "hi": s.grid_households_max, "res": s.grid_residents_max}

@@ -1,0 +1,173 @@
+"""Mapbox vector tiles straight from PostGIS, served by the dashboard's own process.
+
+Why tiles: a sub-district has a few thousand buildings, a city a few hundred thousand;
+shipping them as GeoJSON to the browser took 11 s for 50k polygons (design notes). A
+tile holds only what one 256-px square shows, cut and quantised by ``ST_AsMVT`` over
+the generated ``geom_3857`` columns (indexed), so the cost follows the screen, not
+the city.
+
+Each feature carries its ``id`` and the one or two codes the map colours it by, never
+its attributes: a click sends the id back to Python, which looks the rest up
+(``layers.*.…_detail``). Features never leave their district's rows unfiltered here;
+row-level security on the app role does that once it lands.
+
+The route is mounted by ``app.py`` through ``st.App(..., routes=[...])``:
+``/tiles/{layer}/{z}/{x}/{y}.pbf``; an optional ``?shift=gcj02`` moves the tile's
+features onto a GCJ-02 basemap (AMap) by the offset at the tile's centre, which is
+exact to well under a metre at the zooms buildings show (the offset changes by a few
+metres over ten kilometres); stored data are never shifted.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import cache
+
+from sqlalchemy import Connection, text
+
+from gis.db import app_engine
+
+EXTENT = 4096  # MVT grid per tile (the spec's default)
+BUFFER = 64  # pixels of neighbouring geometry kept so outlines do not break at tile seams
+MAX_ZOOM = 22
+# Buildings are drawn from this zoom; below it a tile would carry a whole district's
+# footprints (1.3 MB at z12 for 100k buildings) for shapes a few pixels wide.
+BUILDINGS_MIN_ZOOM = 15
+# Below this zoom only the main road classes are sent.
+ROADS_DETAIL_ZOOM = 14
+MAJOR_ROADS = ("motorway", "trunk", "primary", "secondary", "快速路", "主干路", "次干路")
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    """One MVT layer: which rows, which few attributes, from which zoom."""
+
+    name: str
+    sql: str  # selects the attributes and ``geom`` (EPSG:3857) of rows meeting :env (a 3857 box)
+    attrs: tuple[str, ...]  # the attribute columns the tile carries (``id`` first)
+    min_zoom: int = 0
+
+
+def _grid_status_sql() -> str:
+    # The status a grid is coloured by is an analysis (analysis/overview.py owns its
+    # rules); the tile only carries the verdict.
+    from analysis.overview import grid_status_sql
+
+    return grid_status_sql("g.id")
+
+
+@cache
+def _layers() -> dict[str, TileLayer]:
+    return {
+        "communities": TileLayer(
+            "communities",
+            "SELECT c.code AS id, c.geom_3857 AS geom FROM communities c WHERE c.geom_3857 && :env",
+            ("id",),
+        ),
+        "grids": TileLayer(
+            "grids",
+            f"""SELECT g.id, g.grid_type AS t, s.status AS st, g.geom_3857 AS geom
+                FROM grids g CROSS JOIN LATERAL ({_grid_status_sql()}) s
+                WHERE g.valid_to IS NULL AND g.geom_3857 && :env""",
+            ("id", "t", "st"),
+        ),
+        "buildings": TileLayer(
+            "buildings",
+            """SELECT b.id, b.use AS u, (b.households > 0) AS h, b.geom_3857 AS geom
+               FROM buildings b WHERE b.geom_3857 && :env""",
+            ("id", "u", "h"),
+            min_zoom=BUILDINGS_MIN_ZOOM,
+        ),
+        "roads": TileLayer(
+            "roads",
+            """SELECT r.id, r.road_class AS c, r.geom_3857 AS geom FROM roads r
+               WHERE r.geom_3857 && :env AND (:z >= %d OR r.road_class = ANY(:major))""" % ROADS_DETAIL_ZOOM,
+            ("id", "c"),
+        ),
+    }
+
+
+LAYER_NAMES = ("communities", "grids", "buildings", "roads")
+
+
+def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """The tile's EPSG:3857 box (xmin, ymin, xmax, ymax), as ST_TileEnvelope computes it."""
+    half = 20037508.342789244
+    size = 2 * half / (1 << z)
+    return (-half + x * size, half - (y + 1) * size, -half + (x + 1) * size, half - y * size)
+
+
+def gcj_offset(z: int, x: int, y: int) -> tuple[float, float]:
+    """EPSG:3857 metres (dx, dy) that move WGS-84 positions onto GCJ-02 at the tile's centre."""
+    import prcoords
+
+    xmin, ymin, xmax, ymax = tile_bounds(z, x, y)
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    lon = cx / 20037508.342789244 * 180
+    lat = math.degrees(2 * math.atan(math.exp(cy / 6378137.0)) - math.pi / 2)
+    shifted = prcoords.wgs_gcj(prcoords.Coords(lat, lon))
+    sx = shifted.lon / 180 * 20037508.342789244
+    sy = 6378137.0 * math.log(math.tan(math.pi / 4 + math.radians(shifted.lat) / 2))
+    return sx - cx, sy - cy
+
+
+def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None = None) -> bytes:
+    """The MVT bytes of one layer's tile (empty bytes where the layer has nothing to show)."""
+    spec = _layers().get(layer)
+    if spec is None:
+        raise KeyError(layer)
+    if not (0 <= z <= MAX_ZOOM and 0 <= x < (1 << z) and 0 <= y < (1 << z)):
+        raise ValueError(f"no tile {z}/{x}/{y}")
+    if z < spec.min_zoom:
+        return b""
+    dx, dy = gcj_offset(z, x, y) if shift == "gcj02" else (0.0, 0.0)
+    # Rows are selected against the envelope moved back by the offset, then moved onto it.
+    sql = f"""
+        WITH bounds AS (SELECT ST_TileEnvelope(:z, :x, :y) AS tile),
+        src AS ({spec.sql.replace(':env', 'ST_Translate((SELECT tile FROM bounds), -CAST(:dx AS float8), -CAST(:dy AS float8))')}),
+        mvt AS (
+          SELECT src.*, ST_AsMVTGeom(ST_Translate(src.geom, CAST(:dx AS float8), CAST(:dy AS float8)), bounds.tile, {EXTENT}, {BUFFER}, true) AS mvtgeom
+          FROM src, bounds
+        )
+        SELECT ST_AsMVT(m, CAST(:name AS text), {EXTENT}, 'mvtgeom')
+        FROM (SELECT {", ".join(spec.attrs)}, mvtgeom FROM mvt WHERE mvtgeom IS NOT NULL) m
+    """
+    params = {"z": z, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS)}
+    data = conn.execute(text(sql), params).scalar_one()
+    return bytes(data or b"")
+
+
+
+# --- HTTP --------------------------------------------------------------------------------
+
+def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Starlette runs it in a thread
+    """``GET /tiles/{layer}/{z}/{x}/{y}.pbf``: one tile, 204 when empty."""
+    from starlette.responses import Response
+
+    p = request.path_params
+    shift = request.query_params.get("shift")
+    try:
+        started = time.perf_counter()
+        with app_engine().connect() as conn:
+            data = tile(conn, p["layer"], int(p["z"]), int(p["x"]), int(p["y"]), shift=shift)
+        ms = (time.perf_counter() - started) * 1000
+    except KeyError:
+        return Response(f"unknown layer {p['layer']!r}; layers: {', '.join(LAYER_NAMES)}", status_code=404)
+    except ValueError as exc:
+        return Response(str(exc), status_code=400)
+    headers = {"Cache-Control": "public, max-age=60", "Server-Timing": f"db;dur={ms:.1f}",
+               "Access-Control-Allow-Origin": "*"}
+    if not data:
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
+
+
+TILE_PATH = "/tiles/{layer}/{z:int}/{x:int}/{y:int}.pbf"
+
+
+def routes() -> list:
+    """The Starlette routes ``app.py`` hands to ``st.App``."""
+    from starlette.routing import Route
+
+    return [Route(TILE_PATH, tile_endpoint, methods=["GET"])]

@@ -1,0 +1,130 @@
+"""Pieces several screens share: the sub-district picker, figure tiles, the map with its
+details panel, and translated tables."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from analysis.overview import rules
+from layers.vocab import BUILDING_USES, CAMERA_STATUSES, FACILITY_CATEGORIES, FACILITY_STATUSES, GRID_TYPES, GROUPS, PTZ_TYPES, label
+from ui import data
+from ui import map as wmap
+from ui.i18n import T, t
+from ui.state import language
+
+
+def subdistrict() -> str:
+    """The sub-district in view (a picker in the sidebar when there are several)."""
+    lang = language()
+    subs = data.subdistricts()
+    if subs.empty:
+        st.info(t("app.no_data", lang))
+        st.stop()
+    if len(subs) == 1:
+        return str(subs["code"].iloc[0])
+    with st.sidebar:
+        return st.selectbox(t("app.subdistrict", lang), subs["code"].tolist(),
+                            format_func=dict(zip(subs["code"], subs["name"])).get, key="subdistrict")
+
+
+def rule_text(key: str, lang: str) -> str:
+    return t(f"rule.{key}", lang, *[int(v) if float(v).is_integer() else v for v in rules()[key].values])
+
+
+def figure_tiles(fig: dict, lang: str) -> None:
+    """Key figures as metrics; each judged figure names its rule underneath."""
+    r = rules()
+    per_worker = r["households_per_worker"].values[0]
+    row1 = st.columns(5)
+    for col, key in zip(row1, ("communities", "grids", "buildings", "households", "residents")):
+        col.metric(t(f"fig.{key}", lang), f"{fig[key]:,}")
+    row2 = st.columns(5)
+    row2[0].metric(t("fig.full_time_workers", lang), f"{fig['full_time_workers']:,}")
+    row2[1].metric(t("fig.grids_without_full_time", lang), fig["grids_without_full_time"],
+                   help=rule_text("one_grid_one_worker", lang))
+    row2[1].caption(rule_text("one_grid_one_worker", lang))
+    hpw = fig["households_per_full_time"]
+    row2[2].metric(t("fig.households_per_full_time", lang), t("fig.none", lang) if hpw is None else f"{hpw:,.0f}",
+                   delta=None if hpw is None else (t("rule.over", lang) if hpw > per_worker else t("rule.within", lang)),
+                   delta_color="inverse" if hpw is not None and hpw > per_worker else "normal")
+    row2[2].caption(rule_text("households_per_worker", lang))
+    row2[3].metric(t("fig.grids_over_band", lang), fig["grids_over_band"])
+    row2[3].caption(rule_text("households_band", lang))
+    row2[4].metric(t("fig.grids_under_band", lang), fig["grids_under_band"])
+    row2[4].caption(rule_text("households_band", lang))
+    if fig.get("grids_over_residents"):
+        st.warning(f"{t('fig.grids_over_residents', lang)}: {fig['grids_over_residents']} — {rule_text('residents_max', lang)}")
+    coverage = fig.get("coverage") or {}
+    if coverage:
+        cols = st.columns(len(coverage))
+        for col, (k, v) in zip(cols, coverage.items()):
+            col.metric(f"{t('fig.coverage', lang)} · {k}", f"{v:.0%}")
+    else:
+        st.caption(t("fig.coverage_pending", lang))
+
+
+def translate_table(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Column headers and coded values in the user's language."""
+    out = df.copy()
+    if "status" in out:
+        out["status"] = [t(f"status.{s}", lang) for s in out["status"]]
+    if "grid_type" in out:
+        out["grid_type"] = [label(GRID_TYPES, v, lang) for v in out["grid_type"]]
+    return out.rename(columns={c: t(f"col.{c}", lang) for c in out.columns if f"col.{c}" in _COLS})
+
+
+_COLS = {k for k in T if k.startswith("col.")}
+
+
+def map_with_details(view: wmap.MapView, key: str) -> None:
+    """The map, and beside it the clicked feature's attributes (looked up by id)."""
+    lang = language()
+    left, right = st.columns([3, 1])
+    with left:
+        picked = wmap.show(view, lang, key=key)
+    with right:
+        st.markdown(f"**{t('map.selected', lang)}**")
+        if not picked:
+            st.caption(t("map.click_hint", lang))
+            return
+        layer, fid = picked
+        row = data.detail(layer, fid)
+        if not row:
+            st.caption(t("map.not_found", lang))
+            return
+        st.dataframe(detail_rows(layer, row, lang), hide_index=True, use_container_width=True)
+
+
+def detail_rows(layer: str, row: dict, lang: str) -> pd.DataFrame:
+    """A feature's attributes as (label, value) rows in the user's language."""
+    names = {
+        "code": t("col.code", lang), "name": t("col.name", lang), "grid_type": t("col.grid_type", lang),
+        "community_name": t("col.community", lang), "households": t("col.households", lang), "residents": t("col.residents", lang),
+        "buildings": t("col.buildings", lang), "full_time": t("col.full_time", lang), "status": t("detail.status", lang),
+        "address": t("col.address", lang), "use": t("col.use", lang), "floors": t("col.floors", lang),
+        "grid_name": t("col.grid", lang), "device_id": t("col.device_id", lang), "ptz_type": t("detail.ptz", lang),
+        "category": t("col.category", lang), "floor_area": t("detail.floor_area", lang), "capacity": t("detail.capacity", lang),
+        "grids": t("col.grids", lang), "full_time_workers": t("col.full_time_workers", lang),
+        "grids_without_full_time": t("col.grids_without_full_time", lang), "households_per_full_time": t("col.households_per_full_time", lang),
+        "area_m2": "m²", "source_id": "ID",
+    }
+    names.update({g.code: (g.zh if lang == "zh" else g.en) for g in GROUPS})
+    values = dict(row)
+    if "use" in values:
+        values["use"] = label(BUILDING_USES, values["use"], lang)
+    if "grid_type" in values:
+        values["grid_type"] = label(GRID_TYPES, values["grid_type"], lang)
+    if "category" in values:
+        values["category"] = label(FACILITY_CATEGORIES, values["category"], lang)
+    if "status" in values and layer in ("grids", "grid", "neighbours"):
+        values["status"] = t(f"status.{values['status']}", lang)
+    elif "status" in values and layer == "cameras":
+        values["status"] = label(CAMERA_STATUSES, values["status"], lang)
+    elif "status" in values and layer == "facilities":
+        values["status"] = label(FACILITY_STATUSES, values["status"], lang)
+    if values.get("ptz_type") is not None:
+        values["ptz_type"] = PTZ_TYPES.get(int(values["ptz_type"]), values["ptz_type"])
+    rows = [(names[k], "" if v is None else str(v)) for k, v in values.items() if k in names and v is not None]
+    title = t({"grids": "detail.grid", "grid": "detail.grid", "neighbours": "detail.grid", "buildings": "detail.building",
+               "cameras": "detail.camera", "facilities": "detail.facility", "communities": "detail.community"}.get(layer, "detail.grid"), lang)
+    return pd.DataFrame([(t("col.layer", lang), title), *rows], columns=["", " "])

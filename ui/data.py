@@ -1,0 +1,131 @@
+"""The dashboard's reads, cached briefly per process.
+
+Why a cache: every widget change reruns the page script; figures over a city's grids
+should not be recomputed for each click. Thirty seconds is short enough that an
+import shows up at once on the administrator's own screen (``clear()`` after an import)
+and soon on everyone else's. No SQL here: each function calls the analysis or layer
+that owns the query.
+"""
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+
+from analysis import overview
+from gis.db import app_engine
+from layers import buildings, cadres, cameras, facilities, grids
+from ui.handout import GridPack
+
+TTL = 30
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def subdistricts() -> pd.DataFrame:
+    with app_engine().connect() as c:
+        return overview.subdistricts(c)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def figures(subdistrict: str | None, community: str | None = None) -> dict:
+    with app_engine().connect() as c:
+        out = overview.figures(c, subdistrict, community)
+        out["coverage"] = overview.coverage_figures(c, subdistrict)
+        return out
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def community_table(subdistrict: str | None) -> pd.DataFrame:
+    with app_engine().connect() as c:
+        return overview.community_table(c, subdistrict)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def grid_table(subdistrict: str | None, community: str | None = None) -> pd.DataFrame:
+    with app_engine().connect() as c:
+        return overview.grid_table(c, subdistrict, community)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def bounds(subdistrict: str | None, community: str | None = None) -> tuple[float, float, float, float] | None:
+    with app_engine().connect() as c:
+        return overview.bounds(c, subdistrict, community)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def communities(subdistrict: str | None) -> pd.DataFrame:
+    table = community_table(subdistrict)
+    return table[["code", "name"]]
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def grid_choices(community: str | None = None) -> pd.DataFrame:
+    with app_engine().connect() as c:
+        return grids.grid_choices(c, community)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def cameras_in(bounds: tuple[float, float, float, float] | None) -> gpd.GeoDataFrame:
+    with app_engine().connect() as c:
+        return cameras.cameras_in(c, bounds=bounds)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def facilities_in(bounds: tuple[float, float, float, float] | None) -> gpd.GeoDataFrame:
+    with app_engine().connect() as c:
+        return facilities.facilities_in(c, bounds=bounds)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def grid_pack(grid_id: int) -> GridPack | None:
+    """Everything the grid worker's screen and handouts show about one grid."""
+    with app_engine().connect() as c:
+        detail = grids.grid_detail(c, grid_id)
+        if detail is None:
+            return None
+        neighbours = grids.neighbours(c, grid_id)
+        status = overview.grid_table(c)  # verdicts for colouring the neighbours
+        neighbours = neighbours.merge(status[["id", "status"]].rename(columns={"status": "st"}), on="id", how="left")
+        return GridPack(
+            detail=detail,
+            figures=overview.grid_figures(c, grid_id),
+            shape=grids.grid_shape(c, grid_id),
+            buildings=buildings.grid_buildings(c, grid_id, with_geometry=True),
+            cameras=cameras.cameras_in(c, grid_id=grid_id),
+            facilities=facilities.facilities_in(c, grid_id=grid_id),
+            neighbours=neighbours,
+            staff=cadres.grid_staff(c, grid_id),
+        )
+
+
+def detail(layer: str, feature_id: object) -> dict | None:
+    """The attributes of a clicked feature, looked up by its id (never cached: always current)."""
+    with app_engine().connect() as c:
+        if layer in ("grids", "grid", "neighbours"):
+            row = grids.grid_detail(c, int(feature_id))
+            if row:
+                row.update({k: v for k, v in overview.grid_figures(c, int(feature_id)).items() if k not in row})
+            return row
+        if layer == "buildings":
+            return buildings.building_detail(c, int(feature_id))
+        if layer == "cameras":
+            return cameras.camera_detail(c, int(feature_id))
+        if layer == "facilities":
+            return facilities.facility_detail(c, int(feature_id))
+        if layer == "communities":
+            table = overview.community_table(c)
+            rows = table[table["code"] == str(feature_id)].to_dict("records")
+            return rows[0] if rows else None
+    return None
+
+
+def layer_status() -> pd.DataFrame:
+    from layers.export import status
+
+    with app_engine().connect() as c:
+        return pd.DataFrame(status(c))
+
+
+def clear() -> None:
+    """Forget cached reads (after an import)."""
+    st.cache_data.clear()

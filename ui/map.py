@@ -1,0 +1,301 @@
+"""The one map every screen uses: vector tiles for the big layers, GeoJSON for the small.
+
+Why this shape:
+- Offline: Leaflet and Leaflet.VectorGrid come from the app's own ``static/vendor``
+  (``/app/static/vendor/...``); folium's CDN defaults (jQuery, Bootstrap, Font
+  Awesome, awesome-markers) are dropped, so the map loads on a closed network.
+- Fast at city scale: communities, grids, roads and buildings are vector tiles from
+  ``gis.tiles`` (same process, ``/tiles/...``); buildings only from zoom 15. The
+  small layers of one screen (the current grid, its neighbours, cameras,
+  facilities) are GeoJSON.
+- A click sends back only ``{layer, id}`` (features carry no attributes beyond what
+  colours them); :func:`clicked` turns it into a lookup by id.
+- No basemap by default (a plain background and the roads layer); a GCJ-02 basemap
+  (AMap) shifts the overlays, never the stored data.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import folium
+import geopandas as gpd
+import numpy as np
+from branca.element import MacroElement
+from folium.plugins import VectorGridProtobuf
+from folium.template import Template
+
+from analysis.overview import NO_WORKER, OK, OVER, UNDER
+from gis.settings import get_settings
+from gis.tiles import BUILDINGS_MIN_ZOOM
+from ui.i18n import t
+
+VENDOR = "/app/static/vendor"
+TILES = "/tiles"
+
+COLOURS = {
+    NO_WORKER: "#d7301f",  # red: no full-time worker (一格一员)
+    OVER: "#fd8d3c",  # orange: households over the band / residents over the ceiling
+    UNDER: "#6baed6",  # blue: households under the band
+    OK: "#41ab5d",  # green
+    "community": "#3f3f46",
+    "current": "#7c3aed",
+    "neighbour": "#737373",
+    "building": "#8c96c6",
+    "building_empty": "#c7c7c7",
+    "road_major": "#e8a33d",
+    "road": "#b9b4aa",
+    "camera_online": "#2563eb",
+    "camera_offline": "#9ca3af",
+    "facility": "#db2777",
+    "background": "#f3f1ec",
+}
+
+BASEMAPS = {
+    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap contributors", None),
+    "tianditu": ("https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=vec"
+                 "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}",
+                 "© 天地图", "01234567"),
+    "amap": ("https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+             "© 高德地图", "1234"),
+}
+SHIFTED_BASEMAPS = {"amap": "GCJ-02"}
+
+
+class OfflineMap(folium.Map):
+    """folium.Map with Leaflet from the app's static folder and nothing from a CDN."""
+
+    default_js = [("leaflet", f"{VENDOR}/leaflet/leaflet.js")]
+    default_css = [("leaflet_css", f"{VENDOR}/leaflet/leaflet.css")]
+
+
+class LocalVectorGrid(VectorGridProtobuf):
+    """folium's VectorGridProtobuf with the plugin served locally."""
+
+    default_js = [("vectorGrid", f"{VENDOR}/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")]
+
+
+class _Js(MacroElement):
+    """A script snippet attached to the map (click bridges, legend, background)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        {{ this.code }}
+        {% endmacro %}
+        {% macro header(this, kwargs) %}
+        {{ this.head }}
+        {% endmacro %}
+    """)
+
+    def __init__(self, code: str = "", head: str = ""):
+        super().__init__()
+        self._name = "WanggeJs"
+        self.code = code
+        self.head = head
+
+
+@dataclass
+class GeoLayer:
+    """A small layer sent as GeoJSON: features with ``id`` (and a style code ``st``) only."""
+
+    name: str  # layer key: grid, neighbours, cameras, facilities
+    frame: gpd.GeoDataFrame  # columns id, st (optional), geometry (EPSG:4326)
+    show: bool = True
+
+
+@dataclass
+class MapView:
+    """What one screen's map shows."""
+
+    bounds: tuple[float, float, float, float] | None  # west, south, east, north
+    tiles: tuple[str, ...] = ("communities", "grids", "roads", "buildings")
+    small: list[GeoLayer] = field(default_factory=list)
+    hidden: tuple[str, ...] = ()  # layers that start switched off
+    height: int = 560
+
+
+def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium.Map:
+    """The folium map for a view (no Streamlit here, so the benchmark and tests use it too)."""
+    settings = get_settings()
+    basemap = basemap or settings.basemap
+    m = OfflineMap(location=_centre(view.bounds), zoom_start=14, tiles=None, control_scale=True,
+                   max_zoom=19, prefer_canvas=False, zoom_control=True)
+    m.get_root().header.add_child(folium.Element(f"""<style>
+        .leaflet-container {{ background: {COLOURS['background']}; font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }}
+        .wg-legend {{ background: rgba(255,255,255,.92); padding: 6px 9px; border-radius: 4px; font-size: 12px; line-height: 18px; box-shadow: 0 1px 4px rgba(0,0,0,.3); }}
+        .wg-legend i {{ display: inline-block; width: 14px; height: 10px; margin-right: 6px; vertical-align: middle; border: 1px solid rgba(0,0,0,.3); }}
+        .wg-legend b {{ display: block; margin-top: 2px; }}
+    </style>"""))
+    shift = SHIFTED_BASEMAPS.get(basemap)
+    if basemap in BASEMAPS:
+        url, attribution, subdomains = BASEMAPS[basemap]
+        if basemap == "tianditu":
+            url = url.replace("{key}", settings.tianditu_key)
+        folium.TileLayer(url, attr=attribution, name=t("map.basemap", lang), subdomains=subdomains or "abc",
+                         max_zoom=19, overlay=False, control=False).add_to(m)
+    query = "?shift=gcj02" if shift == "GCJ-02" else ""
+    for layer in ("roads", "buildings", "communities", "grids"):
+        if layer in view.tiles:
+            _tile_layer(layer, query, lang, show=layer not in view.hidden).add_to(m)
+    for small in view.small:
+        _geojson_layer(small, lang, shift).add_to(m)
+    m.add_child(_Js(_legend_js(view, lang).replace("{{MAP}}", m.get_name())))
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    if view.bounds:
+        w, s, e, n = view.bounds
+        m.fit_bounds([[s, w], [n, e]])
+    return m
+
+
+def _centre(bounds: tuple[float, float, float, float] | None) -> list[float]:
+    if not bounds:
+        return [30.55, 114.31]
+    w, s, e, n = bounds
+    return [(s + n) / 2, (w + e) / 2]
+
+
+_STYLES = {
+    # VectorGrid style functions: (properties, zoom) -> Leaflet path options.
+    "grids": """function (p, z) {
+        var c = COLOURS[p.st] || COLOURS.ok;
+        return {weight: z >= %(bz)d ? 3 : 1.5, color: c, opacity: 0.95, fill: z < %(bz)d, fillColor: c, fillOpacity: 0.28};
+    }""",
+    "communities": """function (p, z) {
+        return {weight: 2.5, color: COLOURS.community, opacity: 0.9, dashArray: '8 5', fill: false};
+    }""",
+    "buildings": """function (p, z) {
+        return {weight: 0.6, color: '#4b5563', opacity: 0.8, fill: true, fillOpacity: 0.75,
+                fillColor: p.h ? COLOURS.building : COLOURS.building_empty};
+    }""",
+    "roads": """function (p, z) {
+        var major = MAJOR.indexOf(p.c) >= 0;
+        return {weight: major ? (z >= 15 ? 4 : 2.5) : (z >= 15 ? 2 : 1), color: major ? COLOURS.road_major : COLOURS.road, opacity: 0.9};
+    }""",
+}
+_Z = {"roads": 1, "buildings": 2, "communities": 3, "grids": 4}
+
+
+def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> LocalVectorGrid:
+    from gis.tiles import MAJOR_ROADS
+
+    interactive = layer in ("grids", "buildings", "communities")
+    # SVG for the few big shapes (clickable outlines, countable paths); canvas for the many.
+    renderer = "L.svg.tile" if layer in ("grids", "communities") else "L.canvas.tile"
+    style = _STYLES[layer] % {"bz": BUILDINGS_MIN_ZOOM}
+    options = f"""{{
+        rendererFactory: {renderer},
+        interactive: {'true' if interactive else 'false'},
+        getFeatureId: function (f) {{ return f.properties.id; }},
+        maxNativeZoom: 18, maxZoom: 19, zIndex: {_Z[layer]},
+        {"minZoom: %d," % BUILDINGS_MIN_ZOOM if layer == "buildings" else ""}
+        className: 'wg-tiles-{layer}',
+        vectorTileLayerStyles: {{ {layer}: (function () {{
+            var COLOURS = {json.dumps(COLOURS)}; var MAJOR = {json.dumps(list(MAJOR_ROADS), ensure_ascii=False)};
+            return {style};
+        }})() }}
+    }}"""
+    vg = LocalVectorGrid(f"{TILES}/{layer}/{{z}}/{{x}}/{{y}}.pbf{query}", name=t(f"layer.{layer}", lang), options=options, show=show)
+    if interactive:
+        # streamlit-folium reports ``e.layer.toGeoJSON()`` of a clicked layer as
+        # last_active_drawing; vector-tile features have no toGeoJSON, so give the
+        # clicked one a stub that carries only its layer and id.
+        vg.add_child(_Js(f"""
+            {vg.get_name()}.on('click', function (e) {{
+                var p = (e.layer && e.layer.properties) || {{}};
+                var f = {{type: 'Feature', geometry: null, properties: {{layer: '{layer}', id: p.id}}}};
+                if (e.layer) {{ e.layer.toGeoJSON = function () {{ return f; }}; }}
+            }});"""))
+    return vg
+
+
+def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJson:
+    frame = small.frame
+    if shift and len(frame):
+        from gis.crs import shift as shift_geoms
+
+        frame = frame.set_geometry(shift_geoms(np.asarray(frame.geometry.values, dtype=object), shift), crs=frame.crs)
+    features = []
+    for rec, geom in zip(frame.drop(columns=frame.geometry.name).to_dict("records"), frame.geometry):
+        props = {"layer": small.name, "id": _plain(rec.get("id"))}
+        if "st" in rec:
+            props["st"] = rec["st"]
+        features.append({"type": "Feature", "properties": props, "geometry": geom.__geo_interface__ if geom is not None else None})
+    data = {"type": "FeatureCollection", "features": features}
+    name = small.name
+
+    def style(feature: dict) -> dict:
+        st = feature["properties"].get("st")
+        if name == "grid":
+            return {"color": COLOURS["current"], "weight": 4, "fill": True, "fillOpacity": 0.06, "fillColor": COLOURS["current"]}
+        if name == "neighbours":
+            return {"color": COLOURS.get(st, COLOURS["neighbour"]), "weight": 2, "dashArray": "4 4", "fill": True, "fillOpacity": 0.08}
+        if name == "cameras":
+            c = COLOURS["camera_online"] if st == "online" else COLOURS["camera_offline"]
+            return {"color": "#ffffff", "weight": 1, "fillColor": c, "fillOpacity": 1, "radius": 5}
+        return {"color": "#ffffff", "weight": 1, "fillColor": COLOURS["facility"], "fillOpacity": 1, "radius": 7}
+
+    marker = folium.CircleMarker(radius=6, fill=True) if name in ("cameras", "facilities") else None
+    return folium.GeoJson(data, name=t(f"layer.{name}", lang), style_function=style, marker=marker, show=small.show,
+                          highlight_function=None, smooth_factor=0.5)
+
+
+def _plain(v: object) -> object:
+    """numpy scalars to plain Python (JSON)."""
+    return v.item() if hasattr(v, "item") else v
+
+
+def _legend_js(view: MapView, lang: str) -> str:
+    rows = []
+    if "grids" in view.tiles:
+        rows.append(f"<b>{t('legend.grids', lang)}</b>")
+        for key in (NO_WORKER, OVER, UNDER, OK):
+            rows.append(f"<i style='background:{COLOURS[key]}'></i>{t('status.' + key, lang)}")
+    if "communities" in view.tiles:
+        rows.append(f"<i style='background:none;border:2px dashed {COLOURS['community']}'></i>{t('layer.communities', lang)}")
+    if "buildings" in view.tiles:
+        rows.append(f"<i style='background:{COLOURS['building']}'></i>{t('legend.buildings', lang)}")
+        rows.append(f"<i style='background:{COLOURS['building_empty']}'></i>{t('legend.buildings_empty', lang)}")
+    names = {s.name for s in view.small}
+    if "grid" in names:
+        rows.append(f"<i style='background:none;border:3px solid {COLOURS['current']}'></i>{t('layer.grid', lang)}")
+    if "cameras" in names:
+        rows.append(f"<i style='background:{COLOURS['camera_online']};border-radius:7px'></i>{t('legend.camera_online', lang)}")
+        rows.append(f"<i style='background:{COLOURS['camera_offline']};border-radius:7px'></i>{t('legend.camera_offline', lang)}")
+    if "facilities" in names:
+        rows.append(f"<i style='background:{COLOURS['facility']};border-radius:7px'></i>{t('layer.facilities', lang)}")
+    if "roads" in view.tiles:
+        rows.append(f"<i style='background:{COLOURS['road_major']};height:3px'></i>{t('layer.roads', lang)}")
+    html = "<br>".join(rows) + f"<br><span style='color:#666'>{t('legend.buildings_zoom', lang, z=BUILDINGS_MIN_ZOOM)}</span>"
+    return f"""
+        (function () {{
+            var legend = L.control({{position: 'bottomright'}});
+            legend.onAdd = function () {{ var d = L.DomUtil.create('div', 'wg-legend'); d.innerHTML = {json.dumps(html, ensure_ascii=False)}; return d; }};
+            legend.addTo({{{{MAP}}}});
+        }})();"""
+
+
+# --- Streamlit side ------------------------------------------------------------------------
+
+def show(view: MapView, lang: str, key: str) -> tuple[str, object] | None:
+    """Draw the map; return ``(layer, id)`` of the feature last clicked, if any."""
+    from streamlit_folium import st_folium
+
+    m = build(view, lang)
+    out = st_folium(m, key=key, height=view.height, use_container_width=True,
+                    returned_objects=["last_object_clicked", "last_active_drawing"])
+    return picked(out)
+
+
+def picked(out: dict | None) -> tuple[str, object] | None:
+    """``(layer, id)`` from st_folium's answer (our features' properties), else None."""
+    drawing = (out or {}).get("last_active_drawing") or {}
+    props = drawing.get("properties") or {}
+    if props.get("layer") and props.get("id") is not None:
+        return str(props["layer"]), props["id"]
+    return None
+
+
+def grid_frame(rows: Iterable[dict]) -> gpd.GeoDataFrame:
+    """A GeoDataFrame from query rows with ``geometry`` as shapely objects."""
+    return gpd.GeoDataFrame(list(rows), geometry="geometry", crs=4326)

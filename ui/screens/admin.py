@@ -1,0 +1,123 @@
+"""Administrator (管理员): import a file through the browser; see each layer's state.
+
+The upload goes through exactly the CLI's path (``layers.importer.import_file``): the
+same validation, all or nothing, the same error report (file, row, ID, problem).
+Uploaded names are never trusted as paths: each is reduced to a safe base name inside
+a fresh temporary directory, which is removed afterwards.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from gis.problems import ImportFailed
+from layers.importer import LAYERS
+from ui import data
+from ui.i18n import t
+from ui.state import language
+
+DATA_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".csv", ".xlsx", ".xls", ".zip", ".kml", ".fgb")
+SIDE_SUFFIXES = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xml")
+
+
+def safe_name(name: str, index: int = 0) -> str:
+    """A file name that cannot leave the temp dir or hide: base name only, letters (Chinese
+    included), digits, ``-_.``; no leading dot; at most 120 characters; suffix kept."""
+    base = unicodedata.normalize("NFC", name).replace("\\", "/").split("/")[-1]
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = re.sub(r"[^\w\-]+", "_", stem, flags=re.UNICODE).strip("._") or f"upload{index}"
+    suffix = re.sub(r"[^A-Za-z0-9]+", "", suffix).lower()[:10]
+    return (stem[:100] + ("." + suffix if suffix else ""))
+
+
+def main_file(paths: list[Path]) -> Path | None:
+    """The file to import: the first data file (a Shapefile's .shp, not its side files)."""
+    for suffix in DATA_SUFFIXES:
+        for p in paths:
+            if p.suffix.lower() == suffix:
+                return p
+    return None
+
+
+def problems_table(exc: ImportFailed, lang: str) -> pd.DataFrame:
+    return pd.DataFrame([{
+        t("col.file", lang): p.file, t("col.row", lang): p.row, t("col.id", lang): p.source_id,
+        t("col.column", lang): p.column, t("col.problem", lang): p.problem,
+    } for p in exc.problems])
+
+
+def render_import() -> None:
+    from layers.importer import import_file
+
+    lang = language()
+    st.title(t("page.import", lang))
+    specs = list(LAYERS.values())
+    layer = st.selectbox(t("admin.layer", lang), [s.name for s in specs],
+                         format_func=lambda n: f"{LAYERS[n].zh} · {n}" if lang == "zh" else f"{n} ({LAYERS[n].zh})", key="admin_layer")
+    files = st.file_uploader(t("admin.files", lang), accept_multiple_files=True, help=t("admin.files_help", lang), key="admin_files")
+    c1, c2 = st.columns(2)
+    crs = c1.text_input(t("admin.crs", lang), key="admin_crs").strip() or None
+    source_layer = c2.text_input(t("admin.source_layer", lang), key="admin_source_layer").strip() or None
+    o1, o2, o3 = st.columns(3)
+    skip_invalid = o1.checkbox(t("admin.skip_invalid", lang), key="admin_skip")
+    repair = o2.checkbox(t("admin.repair", lang), key="admin_repair")
+    replace = o3.checkbox(t("admin.replace", lang), key="admin_replace")
+    if not st.button(t("admin.import", lang), type="primary", key="admin_import"):
+        return
+    if not files:
+        st.warning(t("admin.no_file", lang))
+        return
+    with tempfile.TemporaryDirectory(prefix="wangge_upload_") as tmp:
+        paths: list[Path] = []
+        for i, f in enumerate(files):
+            path = Path(tmp) / safe_name(f.name, i)
+            path.write_bytes(f.getvalue())
+            paths.append(path)
+        target = main_file(paths)
+        if target is None:
+            st.error(t("admin.no_main", lang))
+            return
+        try:
+            report = import_file(layer, target, crs=crs, source_layer=source_layer, skip_invalid=skip_invalid,
+                                 repair=repair, replace=replace, actor="dashboard:admin")
+        except ImportFailed as exc:
+            st.error(t("admin.failed", lang, n=len(exc.problems)))
+            st.dataframe(problems_table(exc, lang), hide_index=True, use_container_width=True)
+            return
+        except Exception as exc:  # unreadable file, unknown CRS …: say so, write nothing
+            st.error(t("admin.error", lang, err=str(exc)))
+            return
+    data.clear()
+    st.success(t("admin.ok", lang, rows=report.rows, layer=f"{LAYERS[layer].zh} · {layer}"))
+    if report.notes:
+        st.markdown(f"**{t('admin.notes', lang)}**\n" + "\n".join(f"- {n}" for n in report.notes))
+    if report.skipped:
+        st.markdown(f"**{t('admin.skipped', lang)}**")
+        st.dataframe(problems_table(ImportFailed(report.skipped), lang), hide_index=True, use_container_width=True)
+    if report.repaired:
+        st.markdown(f"**{t('admin.repaired', lang)}**")
+        st.dataframe(problems_table(ImportFailed(report.repaired), lang), hide_index=True, use_container_width=True)
+    render_status_table(lang)
+
+
+def render_status_table(lang: str) -> None:
+    st.subheader(t("admin.status", lang))
+    status = data.layer_status()
+    st.dataframe(pd.DataFrame({
+        t("col.layer", lang): [f"{zh} · {name}" for zh, name in zip(status["zh"], status["layer"])],
+        t("col.rows", lang): status["rows"],
+        t("col.last_import", lang): status["last_import"],
+    }), hide_index=True, use_container_width=True)
+
+
+def render_status() -> None:
+    lang = language()
+    st.title(t("page.status", lang))
+    render_status_table(lang)
