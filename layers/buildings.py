@@ -85,3 +85,32 @@ BUILDINGS = LayerSpec(
     prepare=_prepare, after_write=_write_groups,
     after_sql=(ASSIGN_COMMUNITIES, ASSIGN_GRIDS),
 )
+
+
+# --- queries for the dashboard (read-only; the app role) ---------------------------------
+
+def grid_buildings(conn: Connection, grid_id: int, with_geometry: bool = False) -> pd.DataFrame:
+    """A grid's buildings with households, residents and their group counts (counts only)."""
+    import geopandas as gpd
+
+    groups = ", ".join(f"coalesce(bg.{g.code}, 0) AS {g.code}" for g in GROUPS)
+    sql = text(f"""
+        SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.households, b.residents, {groups}
+               {', b.geom' if with_geometry else ''}
+        FROM buildings b LEFT JOIN building_groups bg ON bg.building_id = b.id
+        WHERE b.grid_id = :id ORDER BY coalesce(b.address, b.name, b.source_id), b.id""")
+    if with_geometry:
+        return gpd.read_postgis(sql, conn, geom_col="geom", params={"id": grid_id}).rename_geometry("geometry")
+    return pd.read_sql(sql, conn, params={"id": grid_id})
+
+
+def building_detail(conn: Connection, building_id: int) -> dict | None:
+    """One building by id with its grid, community and group counts."""
+    groups = ", ".join(f"coalesce(bg.{g.code}, 0) AS {g.code}" for g in GROUPS)
+    row = conn.execute(text(f"""
+        SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.height_m, b.households, b.residents,
+               g.code AS grid_code, coalesce(g.name, g.code) AS grid_name, c.name AS community_name, {groups}
+        FROM buildings b LEFT JOIN grids g ON g.id = b.grid_id LEFT JOIN communities c ON c.code = b.community_code
+        LEFT JOIN building_groups bg ON bg.building_id = b.id
+        WHERE b.id = :id"""), {"id": building_id}).mappings().one_or_none()
+    return dict(row) if row else None

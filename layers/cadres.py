@@ -76,3 +76,14 @@ ASSIGNMENTS = LayerSpec(
     ),
     prepare=_prepare_assignments, after_write=_write_assignments, unique_id=False, direct_copy=False,
 )
+
+
+# --- queries for the dashboard (read-only; the app role) ---------------------------------
+
+def grid_staff(conn: Connection, grid_id: int) -> pd.DataFrame:
+    """Who currently works a grid: name, role, phone (staff contact details, not residents')."""
+    return pd.read_sql(text("""
+        SELECT c.cadre_no, c.name, a.role, c.phone FROM assignments a JOIN cadres c ON c.id = a.cadre_id
+        WHERE a.grid_id = :id AND a.valid_to IS NULL AND c.active
+        ORDER BY array_position(ARRAY['grid_chief','full_time_worker','part_time_worker','police_officer'], a.role::text) NULLS LAST, c.name"""),
+        conn, params={"id": grid_id})

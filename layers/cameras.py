@@ -73,3 +73,27 @@ CAMERAS = LayerSpec(
     ),
     prepare=_prepare,
 )
+
+
+# --- queries for the dashboard (read-only; the app role) ---------------------------------
+
+def cameras_in(conn, bounds: tuple[float, float, float, float] | None = None, grid_id: int | None = None):
+    """Cameras in a box (west, south, east, north) or in a grid: id, name, st (status), geometry."""
+    import geopandas as gpd
+    from sqlalchemy import text
+
+    from layers.facilities import _where
+
+    where, params = _where(bounds, grid_id, alias="k")
+    return gpd.read_postgis(text(f"""
+        SELECT k.id, k.device_id, k.name, k.status AS st, k.ptz_type, k.geom FROM cameras k
+        WHERE {where} ORDER BY k.device_id"""), conn, geom_col="geom", params=params).rename_geometry("geometry")
+
+
+def camera_detail(conn, camera_id: int) -> dict | None:
+    from sqlalchemy import text
+
+    row = conn.execute(text("""
+        SELECT id, device_id, name, status, ptz_type, direction_type, azimuth, hfov, max_view_distance, room_type, point_type
+        FROM cameras WHERE id = :id"""), {"id": camera_id}).mappings().one_or_none()
+    return dict(row) if row else None
