@@ -29,7 +29,9 @@ from sqlalchemy import Connection, text
 
 from gis.measure import metric_srid
 from gis.settings import get_settings
+from grid.checks import NOISE_M2
 from grid.numbering import reading_order
+from layers.base import _polygonal
 
 MIN_UNIT_M2 = 150.0  # blocks smaller than this are street slivers, merged into a neighbour
 TOUCH_M = 1.0  # shared border needed for two units to count as adjacent
@@ -88,9 +90,10 @@ def _load(conn: Connection, community: str, srid: int) -> tuple[shapely.Geometry
         SELECT ST_AsBinary(ST_Transform(r.geom, {srid})) FROM roads r, communities c
         WHERE c.code = :c AND ST_Intersects(r.geom, c.geom) ORDER BY r.id"""), {"c": community}).scalars().all()
     buildings = pd.read_sql(text(f"""
-        SELECT b.id, b.households, b.residents,
+        SELECT b.id, b.households, b.residents, ST_AsBinary(ST_Transform(b.geom, {srid})) AS foot,
                ST_X(ST_Transform(ST_PointOnSurface(b.geom), {srid})) AS x, ST_Y(ST_Transform(ST_PointOnSurface(b.geom), {srid})) AS y
         FROM buildings b WHERE b.community_code = :c ORDER BY b.id"""), conn, params={"c": community})
+    buildings["foot"] = shapely.from_wkb(buildings["foot"].map(bytes).to_numpy())
     return area, np.array([shapely.from_wkb(bytes(r)) for r in roads], dtype=object), buildings
 
 
@@ -125,17 +128,33 @@ def _absorb_slivers(parts: list[shapely.Geometry]) -> list[shapely.Geometry]:
     return big
 
 
-def _bisect(poly: shapely.Geometry, xy: np.ndarray) -> tuple[shapely.Geometry, shapely.Geometry, float]:
-    """Cut across the long axis where half of the buildings (by count) lie on each side."""
+def _bisect(poly: shapely.Geometry, feet: np.ndarray, hh: np.ndarray) -> tuple[shapely.Geometry, shapely.Geometry]:
+    """Cut across the block's long axis through a gap between building footprints, at the
+    gap that splits the households most evenly (through the median building if there is
+    no gap, and the grid check then lists the buildings it crosses)."""
     rect = shapely.oriented_envelope(poly)
     coords = np.asarray(rect.exterior.coords)[:4] if rect.geom_type == "Polygon" else np.asarray(poly.envelope.exterior.coords)[:4]
     e1, e2 = coords[1] - coords[0], coords[2] - coords[1]
     axis = e1 if np.hypot(*e1) >= np.hypot(*e2) else e2
     axis = axis / (np.hypot(*axis) or 1.0)
-    proj = xy @ axis
-    order = np.sort(proj)
-    k = len(order) // 2
-    cut = (order[k - 1] + order[k]) / 2 if len(order) > 1 else order[0]
+    spans = []
+    for f in feet:
+        proj = shapely.get_coordinates(f) @ axis
+        spans.append((proj.min(), proj.max()))
+    spans_arr = np.array(spans)
+    order = np.argsort(spans_arr[:, 0], kind="stable")
+    cuts, reach = [], -np.inf
+    for i in order:  # gaps between merged footprint intervals
+        lo_i, hi_i = spans_arr[i]
+        if reach > -np.inf and lo_i > reach:
+            cuts.append((reach + lo_i) / 2)
+        reach = max(reach, hi_i)
+    mid = (spans_arr[:, 0] + spans_arr[:, 1]) / 2
+    if not cuts:
+        srt = np.sort(mid)
+        cuts = [(srt[len(srt) // 2 - 1] + srt[len(srt) // 2]) / 2]
+    total = hh.sum()
+    cut = min(cuts, key=lambda c: (abs(hh[mid < c].sum() - total / 2), abs((mid < c).sum() - len(mid) / 2), c))
     normal = np.array([-axis[1], axis[0]])
     size = 1e5
     centre = np.array(poly.centroid.coords[0])
@@ -144,7 +163,23 @@ def _bisect(poly: shapely.Geometry, xy: np.ndarray) -> tuple[shapely.Geometry, s
     b = origin - normal * size
     side1 = shapely.Polygon([a, b, b - axis * size, a - axis * size])
     side2 = shapely.Polygon([a, b, b + axis * size, a + axis * size])
-    return shapely.intersection(poly, side1), shapely.intersection(poly, side2), cut
+    return shapely.intersection(poly, side1), shapely.intersection(poly, side2)
+
+
+def _assign(polys: list[shapely.Geometry], xy: np.ndarray) -> np.ndarray:
+    """Index of the polygon each point lies in (the nearest one for points on an edge)."""
+    owner = np.full(len(xy), -1)
+    if not len(xy) or not polys:
+        return owner
+    tree = STRtree(polys)
+    pts = shapely.points(xy)
+    pi, gi = tree.query(pts, predicate="within")
+    owner[pi] = gi
+    lost = np.flatnonzero(owner < 0)
+    if len(lost):
+        near = tree.query_nearest(pts[lost], return_distance=False)
+        owner[lost[near[0]]] = near[1]
+    return owner
 
 
 def _units(parts: list[shapely.Geometry], bld: pd.DataFrame, hi: int, problems: list[str], cap: float | None = None) -> list[Unit]:
@@ -152,31 +187,28 @@ def _units(parts: list[shapely.Geometry], bld: pd.DataFrame, hi: int, problems: 
     are bisected between buildings until they fit."""
     cap = hi if cap is None else cap
     xy = bld[["x", "y"]].to_numpy()
-    pts = shapely.points(xy)
-    tree = STRtree(parts)
-    owner = np.full(len(bld), -1)
-    if len(pts):
-        pi, gi = tree.query(pts, predicate="within")
-        owner[pi] = gi
-        lost = np.flatnonzero(owner < 0)
-        if len(lost):
-            near = tree.query_nearest(pts[lost], return_distance=False)
-            owner[lost[near[0]]] = near[1]
+    households = bld["households"].to_numpy()
+    feet = bld["foot"].to_numpy()
+    owner = _assign(parts, xy)
     units: list[Unit] = []
     stack = [(parts[i], np.flatnonzero(owner == i)) for i in range(len(parts))]
     while stack:
         poly, idx = stack.pop(0)
-        hh = int(bld["households"].to_numpy()[idx].sum())
+        hh = int(households[idx].sum())
         if hh > cap and len(idx) > 1:
-            left, right, cut = _bisect(poly, xy[idx])
-            axis_side = shapely.contains_xy(left, xy[idx, 0], xy[idx, 1])
-            li, ri = idx[axis_side], idx[~axis_side]
-            if len(li) and len(ri) and not left.is_empty and not right.is_empty:
-                stack[:0] = [(left, li), (right, ri)]
+            pieces = [q for side in _bisect(poly, feet[idx], households[idx]) for q in shapely.get_parts(side)
+                      if q.geom_type == "Polygon" and q.area > 0.01]
+            where = _assign(pieces, xy[idx])
+            if len(set(where)) > 1:
+                stack[:0] = [(q, idx[where == k]) for k, q in enumerate(pieces)]
                 continue
         if hh > hi and len(idx) == 1:
             problems.append(f"楼栋 {int(bld['id'].iloc[idx[0]])} 单栋 {hh} 户，超过上限 {hi} / a single building holds {hh} households, above the band's {hi}: it needs its own grid")
-        units.append(Unit(poly, hh, int(bld["residents"].to_numpy()[idx].sum()), [int(i) for i in bld["id"].to_numpy()[idx]]))
+        for q in shapely.get_parts(poly):  # a concave block cut in two leaves separate pieces
+            if q.geom_type != "Polygon" or q.area <= 0.01:
+                continue
+            inside = idx[shapely.contains_xy(q, xy[idx, 0], xy[idx, 1])] if len(shapely.get_parts(poly)) > 1 else idx
+            units.append(Unit(q, int(households[inside].sum()), int(bld["residents"].to_numpy()[inside].sum()), [int(i) for i in bld["id"].to_numpy()[inside]]))
     return units
 
 
@@ -231,7 +263,8 @@ def _repair(units: list[Unit], adj: list[set[int]], label: list[int], lo: int, h
     """Merge regions under the band into a neighbour, or take border units from one."""
     lab = np.array(label)
     hh = np.array([u.households for u in units])
-    for _ in range(len(units)):
+    _attach_empty(units, adj, lab)  # parks between two regions must not keep them apart
+    for _ in range(4 * len(units)):
         totals = {r: int(hh[lab == r].sum()) for r in sorted(set(lab) - {-1})}
         under = [r for r, t in sorted(totals.items(), key=lambda kv: (kv[1], kv[0])) if t < lo]
         changed = False
@@ -240,6 +273,10 @@ def _repair(units: list[Unit], adj: list[set[int]], label: list[int], lo: int, h
             merge = [n for n in nbrs if totals[n] + totals[r] <= hi]
             if merge:
                 lab[lab == r] = merge[0]
+                changed = True
+                break
+            moved = _dissolve(r, lab, adj, hh, totals, hi)
+            if moved:
                 changed = True
                 break
             for n in nbrs:
@@ -265,7 +302,17 @@ def _repair(units: list[Unit], adj: list[set[int]], label: list[int], lo: int, h
                 break
         if not changed:
             break
-    # Units without households join the region they share most border with.
+    _attach_empty(units, adj, lab)
+    nxt = int(lab.max()) + 1 if len(lab) else 0
+    for i in range(len(units)):
+        if lab[i] < 0:
+            lab[i] = nxt
+            nxt += 1
+    return lab
+
+
+def _attach_empty(units: list[Unit], adj: list[set[int]], lab: np.ndarray) -> None:
+    """Units without households (parks, squares) join the region they share most border with."""
     for _ in range(len(units)):
         loose = [i for i in range(len(units)) if lab[i] < 0 and any(lab[n] >= 0 for n in adj[i])]
         if not loose:
@@ -273,12 +320,32 @@ def _repair(units: list[Unit], adj: list[set[int]], label: list[int], lo: int, h
         for i in loose:
             cands = sorted({int(lab[n]) for n in adj[i] if lab[n] >= 0})
             lab[i] = max(cands, key=lambda r: (sum(shapely.length(shapely.intersection(units[i].geom.buffer(0.05), units[m].geom.boundary)) for m in np.flatnonzero(lab == r)), -r))
-    nxt = int(lab.max()) + 1 if len(lab) else 0
-    for i in range(len(units)):
-        if lab[i] < 0:
-            lab[i] = nxt
-            nxt += 1
-    return lab
+
+
+def _dissolve(r: int, lab: np.ndarray, adj: list[set[int]], hh: np.ndarray, totals: dict[int, int], hi: int) -> bool:
+    """Share an under-band region's units out among several neighbours with room for them.
+    Only done when every unit finds a home; otherwise nothing changes."""
+    trial = lab.copy()
+    room = dict(totals)
+    pending = sorted(np.flatnonzero(lab == r), key=lambda m: (-hh[m], m))
+    for _ in range(len(pending) + 1):
+        left = []
+        for m in pending:
+            homes = sorted({int(trial[n]) for n in adj[m] if trial[n] not in (r, -1)}, key=lambda x: (room[x], x))
+            fit = [x for x in homes if room[x] + hh[m] <= hi]
+            if fit:
+                trial[m] = fit[0]
+                room[fit[0]] += int(hh[m])
+            else:
+                left.append(m)
+        if not left or len(left) == len(pending):
+            pending = left
+            break
+        pending = left
+    if pending:
+        return False
+    lab[:] = trial
+    return True
 
 
 def _resplit(members: list[int], units: list[Unit], adj: list[set[int]], hh: np.ndarray, lo: int, hi: int) -> tuple[list[int], list[int]] | None:
@@ -316,6 +383,58 @@ def _connected(members: set[int], adj: list[set[int]]) -> bool:
 
 # --- the proposal ---------------------------------------------------------------------------
 
+def _tile(geoms: list[shapely.Geometry], community: shapely.Geometry, sliver_m2: float) -> list[shapely.Geometry]:
+    """Make the regions tile the stored community exactly: clip to it, remove the
+    millimetre overlaps reprojection leaves, and give each leftover sliver to the region it
+    shares most border with (grids must cover the community without gaps, standards §1)."""
+    out: list[shapely.Geometry] = []
+    taken = shapely.Polygon()
+    for g in geoms:
+        piece = shapely.difference(shapely.intersection(shapely.make_valid(g), community), taken)
+        out.append(piece)
+        taken = shapely.union(taken, piece)
+    for gap in shapely.get_parts(shapely.difference(community, taken)):
+        if gap.geom_type != "Polygon" or gap.area == 0:
+            continue
+        out[_best_neighbour(gap, out)] = shapely.union(out[_best_neighbour(gap, out)], gap)
+    # Fragments a difference leaves behind go to the neighbour they share most border with.
+    for k, g in enumerate(out):
+        parts = sorted(shapely.get_parts(g), key=lambda q: -q.area)
+        for frag in parts[1:]:
+            if frag.area < sliver_m2:
+                out[k] = shapely.difference(out[k], frag)
+                j = _best_neighbour(frag, out, exclude=k)
+                out[j] = shapely.union(out[j], frag)
+    return [_polygonal(g) or shapely.MultiPolygon() for g in out]
+
+
+def _whole_buildings(geoms: list[shapely.Geometry], owned: list[list[int]], bld: pd.DataFrame) -> list[shapely.Geometry]:
+    """Bend grid borders around buildings: a footprint belongs wholly to the grid that owns
+    it (a building belongs to exactly one grid, standards §1), even where a cut crossed it."""
+    foot = dict(zip(bld["id"].to_numpy(), bld["foot"].to_numpy()))
+    mine = [shapely.union_all([foot[b] for b in ids]) if ids else shapely.Polygon() for ids in owned]
+    out = []
+    for k, g in enumerate(geoms):
+        others = shapely.union_all([m for j, m in enumerate(mine) if j != k and shapely.intersects(m, g)])
+        out.append(shapely.difference(shapely.union(g, mine[k]), others))
+    return out
+
+
+def _drop_dust(geom: shapely.Geometry, min_area: float) -> shapely.Geometry:
+    """Overlay operations leave zero-area fragments; they are not places and must not make a grid multi-part."""
+    parts = [q for q in shapely.get_parts(_polygonal(geom) or shapely.MultiPolygon()) if q.area >= min_area]
+    return shapely.multipolygons(parts) if parts else shapely.MultiPolygon()
+
+
+def _best_neighbour(piece: shapely.Geometry, regions: list[shapely.Geometry], exclude: int | None = None) -> int:
+    shared = [-1.0 if k == exclude else shapely.length(shapely.intersection(shapely.boundary(piece), shapely.buffer(g, 0.01))) for k, g in enumerate(regions)]
+    if max(shared) > 0:
+        return int(np.argmax(shared))
+    dist = [np.inf if k == exclude else shapely.distance(piece, g) for k, g in enumerate(regions)]
+    return int(np.argmin(dist))
+
+
+
 def propose(conn: Connection, community: str, lo: int | None = None, hi: int | None = None) -> Proposal:
     s = get_settings()
     lo = s.grid_households_min if lo is None else lo
@@ -343,10 +462,13 @@ def propose(conn: Connection, community: str, lo: int | None = None, hi: int | N
     proposal.problems.extend(problems)
 
     regions = sorted(set(lab))
-    geoms = [shapely.union_all([units[i].geom for i in np.flatnonzero(lab == r)]) for r in regions]
+    # Snap to a centimetre grid so pieces cut from one block fuse with their neighbours.
+    geoms = [shapely.union_all([units[i].geom for i in np.flatnonzero(lab == r)], grid_size=0.01) for r in regions]
+    geoms = _whole_buildings(geoms, [[b for i in np.flatnonzero(lab == r) for b in units[i].buildings] for r in regions], bld)
     cx = np.array([g.representative_point().x for g in geoms])
     cy = np.array([g.representative_point().y for g in geoms])
-    to_wgs = gpd.GeoSeries(geoms, crs=srid).to_crs(4326).values
+    tiled = [_drop_dust(g, NOISE_M2) for g in _tile(geoms, area, get_settings().grid_sliver_m2)]
+    to_wgs = [_drop_dust(shapely.make_valid(g), NOISE_M2 / 1e10) for g in gpd.GeoSeries(tiled, crs=srid).to_crs(4326).values]
     for serial, k in enumerate(reading_order(cx, cy, s.grid_numbering_band_m), start=1):
         r = regions[k]
         members = np.flatnonzero(lab == r)
@@ -364,7 +486,6 @@ def propose(conn: Connection, community: str, lo: int | None = None, hi: int | N
         if note:
             proposal.problems.append(f"网格 {serial:03d}: {note}")
         geom = to_wgs[k]
-        geom = shapely.multipolygons([geom]) if geom.geom_type == "Polygon" else geom
         proposal.grids.append(ProposedGrid(serial, geom, int(hh), sum(units[i].residents for i in members),
                                            sum(len(units[i].buildings) for i in members), len(members), float(pp), standing, note))
         for i in members:
