@@ -81,18 +81,22 @@ class Proposal:
 
 # --- inputs ------------------------------------------------------------------------------
 
-def _load(conn: Connection, community: str, srid: int) -> tuple[shapely.Geometry, np.ndarray, pd.DataFrame]:
-    row = conn.execute(text(f"SELECT ST_AsBinary(ST_Transform(geom, {srid})) FROM communities WHERE code = :c"), {"c": community}).first()
+def _load(conn: Connection, community: str, srid: int, grid_id: int | None = None) -> tuple[shapely.Geometry, np.ndarray, pd.DataFrame]:
+    """The area to divide (a community, or one grid when splitting it), its streets and buildings."""
+    table, key = ("grids", grid_id) if grid_id is not None else ("communities", community)
+    where = "id = :k" if grid_id is not None else "code = CAST(:k AS text)"
+    row = conn.execute(text(f"SELECT ST_AsBinary(ST_Transform(geom, {srid})) FROM {table} WHERE {where}"), {"k": key}).first()
     if row is None:
-        raise KeyError(f"no community {community}")
+        raise KeyError(f"no {table[:-1]} {key}")
     area = shapely.from_wkb(bytes(row[0]))
     roads = conn.execute(text(f"""
-        SELECT ST_AsBinary(ST_Transform(r.geom, {srid})) FROM roads r, communities c
-        WHERE c.code = :c AND ST_Intersects(r.geom, c.geom) ORDER BY r.id"""), {"c": community}).scalars().all()
+        SELECT ST_AsBinary(ST_Transform(r.geom, {srid})) FROM roads r, {table} a
+        WHERE a.{where.replace(':k', ':k')} AND ST_Intersects(r.geom, a.geom) ORDER BY r.id"""), {"k": key}).scalars().all()
+    owner = "b.grid_id = :k" if grid_id is not None else "b.community_code = CAST(:k AS text)"
     buildings = pd.read_sql(text(f"""
         SELECT b.id, b.households, b.residents, ST_AsBinary(ST_Transform(b.geom, {srid})) AS foot,
                ST_X(ST_Transform(ST_PointOnSurface(b.geom), {srid})) AS x, ST_Y(ST_Transform(ST_PointOnSurface(b.geom), {srid})) AS y
-        FROM buildings b WHERE b.community_code = :c ORDER BY b.id"""), conn, params={"c": community})
+        FROM buildings b WHERE {owner} ORDER BY b.id"""), conn, params={"k": key})
     buildings["foot"] = shapely.from_wkb(buildings["foot"].map(bytes).to_numpy())
     return area, np.array([shapely.from_wkb(bytes(r)) for r in roads], dtype=object), buildings
 
@@ -435,12 +439,13 @@ def _best_neighbour(piece: shapely.Geometry, regions: list[shapely.Geometry], ex
 
 
 
-def propose(conn: Connection, community: str, lo: int | None = None, hi: int | None = None) -> Proposal:
+def propose(conn: Connection, community: str, lo: int | None = None, hi: int | None = None, grid_id: int | None = None) -> Proposal:
+    """A proposal for a community (or, with ``grid_id``, for splitting one of its grids)."""
     s = get_settings()
     lo = s.grid_households_min if lo is None else lo
     hi = s.grid_households_max if hi is None else hi
     srid = metric_srid(conn)
-    area, roads, bld = _load(conn, community, srid)
+    area, roads, bld = _load(conn, community, srid, grid_id)
     proposal = Proposal(community, lo, hi)
     parts = blocks(area, roads)
     # Coarse units follow streets best; finer ones pack the band better. Try coarse first and
