@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.grid_cmd import app as grid_app
 from gis.problems import ImportFailed
 
 app = typer.Typer(help="网格 Wangge: GIS grid management for sub-districts", no_args_is_help=True, add_completion=False)
@@ -22,6 +23,7 @@ db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
 demo_app = typer.Typer(help="演示街道 / the demo sub-district", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+app.add_typer(grid_app, name="grid")
 console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -173,7 +175,14 @@ def demo_load(
 
 
 def main() -> None:
-    app()
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        app()
+    except OperationalError as exc:
+        console.print(f"[red]数据库无法连接 / cannot reach the database: {str(exc.orig).strip().splitlines()[0]}[/red]\n"
+                      "Check DATABASE_URL (or run `make demo` to start the local PostgreSQL).")
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from gis.problems import Problem
+from gis.problems import ImportFailed, Problem
 from layers.base import Field, ImportContext, LayerSpec, copy_rows
 from layers.vocab import BUILDING_USES, GROUPS
 
@@ -56,6 +56,13 @@ def _write_groups(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) -> 
     conn.execute(text("CREATE TEMP TABLE _stage_groups (source_id text, district_code char(6), grid_code text, "
                       + ", ".join(f"{c} integer" for c in cols) + ") ON COMMIT DROP"))
     copy_rows(conn, "_stage_groups", frame, ["source_id", "district_code", "grid_code", *cols])
+    unknown = conn.execute(text("""
+        SELECT s.source_id, s.grid_code FROM _stage_groups s
+        WHERE s.grid_code IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grids g WHERE g.valid_to IS NULL AND g.code = s.grid_code)""")).all()
+    if unknown:
+        rows = {sid: i + 1 for i, sid in enumerate(frame["source_id"])}
+        raise ImportFailed([Problem(ctx.file, f"网格编码不存在 / no current grid {code!r}", row=rows.get(sid), source_id=sid, column="grid_code")
+                            for sid, code in unknown])
     conn.execute(text(f"""
         INSERT INTO building_groups (building_id, district_code, {", ".join(cols)})
         SELECT b.id, b.district_code, {", ".join(f"coalesce(s.{c}, 0)" for c in cols)}

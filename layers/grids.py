@@ -7,6 +7,7 @@ from datetime import date
 import pandas as pd
 
 from gis.problems import Problem
+from gis.settings import get_settings
 from grid import codes
 from layers.base import Field, ImportContext, LayerSpec
 from layers.buildings import ASSIGN_GRIDS
@@ -20,7 +21,7 @@ def _prepare(frame: pd.DataFrame, ctx: ImportContext, problems: list[Problem]) -
     for i, (code, community) in enumerate(zip(frame["code"], frame["community_code"])):
         if code is None:
             continue
-        why = codes.problem(code, community)
+        why = codes.problem(code, community, get_settings().grid_code_layout)
         if why:
             problems.append(Problem(ctx.file, why, row=i + 1, source_id=code, column="code"))
     return frame
