@@ -72,6 +72,7 @@ def apply(conn: Connection, changes: list[CodeChange], actor: str | None = None)
         return
     from layers.importer import audit
 
+    conn.execute(text("SET CONSTRAINTS grids_current_code_ex DEFERRED"))  # codes may swap places
     conn.execute(text("CREATE TEMP TABLE _codes (id bigint, code text) ON COMMIT DROP"))
     conn.execute(text("INSERT INTO _codes VALUES (:id, :code)"), [{"id": c.grid_id, "code": c.new} for c in changes])
     conn.execute(text("UPDATE grids g SET code = n.code FROM _codes n WHERE n.id = g.id"))
