@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.grid_cmd import app as grid_app
+from cli.staff_cmd import assign_app, cadres_app, gaps_app
 from gis.problems import ImportFailed
 
 app = typer.Typer(help="网格 Wangge: GIS grid management for sub-districts", no_args_is_help=True, add_completion=False)
@@ -24,6 +25,9 @@ demo_app = typer.Typer(help="演示街道 / the demo sub-district", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(grid_app, name="grid")
+app.add_typer(cadres_app, name="cadres")
+app.add_typer(assign_app, name="assign")
+app.add_typer(gaps_app, name="gaps")
 console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 

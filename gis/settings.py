@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     grid_numbering_band_m: float = 300.0  # rows of grids read west→east within bands this tall, north→south
 
     # --- staffing (standards §2) --------------------------------------------------------
-    households_per_worker: int = 400  # [std] seed plan, Chifeng
+    households_per_worker: int = 400  # [std] seed plan, Chifeng: community workers per households (staffing ratio)
+    worker_households_max: int = 500  # one worker's load: the grid band's top, since 一格一员 staffs grids of up to 500
     max_grids_per_worker: int = 2
     worker_max_distance_m: float = 2000.0
 

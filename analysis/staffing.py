@@ -1,0 +1,182 @@
+"""Staffing rules and gaps: who is responsible for each grid, and where nobody is.
+
+Rules (settings, defaults from standards §2), each reported by name where it is broken:
+
+- ``one_grid_one_worker``: every comprehensive grid has at least one full-time grid
+  worker (专职网格员); part-time workers and volunteers do not count;
+- ``worker_load``: a worker carries at most 500 households (the band's top; a grid's
+  households are shared evenly among its full-time workers);
+- ``staffing_ratio``: a community has a full-time worker per 400 households (seed plan);
+- ``max_grids_per_worker``: a worker holds at most N grids;
+- ``worker_distance``: a worker's home or office lies within D metres of each grid;
+- ``assigned_nowhere``: an active full-time worker with no grid.
+"""
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from gis.measure import metric_srid
+from gis.settings import get_settings
+
+FULL_TIME = "full_time_worker"
+
+
+def rule_names() -> dict[str, str]:
+    s = get_settings()
+    return {
+        "one_grid_one_worker": "一格一员：每个综合网格至少1名专职网格员 / every grid has a full-time worker (standards §2)",
+        "worker_load": f"每名网格员不超过{s.worker_households_max}户 / at most {s.worker_households_max} households per worker (standards §2 band)",
+        "staffing_ratio": f"每{s.households_per_worker}户配1名专职网格员 / one full-time worker per {s.households_per_worker} households (standards §2)",
+        "max_grids_per_worker": f"每名网格员不超过{s.max_grids_per_worker}个网格 / at most {s.max_grids_per_worker} grids per worker",
+        "worker_distance": f"住址或办公点距网格不超过{s.worker_max_distance_m:.0f}米 / home or office within {s.worker_max_distance_m:.0f} m of the grid",
+        "assigned_nowhere": "专职网格员未分配网格 / full-time worker assigned to no grid",
+    }
+
+
+def assignments(conn: Connection, community: str | None = None) -> pd.DataFrame:
+    """Current full-time worker ↔ grid pairs with the grid's households and the distance."""
+    srid = metric_srid(conn)
+    return pd.read_sql(text(f"""
+        SELECT c.cadre_no, c.name, c.community_code AS cadre_community, g.code AS grid_code, g.community_code,
+               hh.households, ft.n AS workers_on_grid,
+               CASE WHEN c.geom IS NULL THEN NULL ELSE ST_Distance(ST_Transform(c.geom, {srid}), ST_Transform(g.geom, {srid})) END AS distance_m
+        FROM assignments a JOIN cadres c ON c.id = a.cadre_id JOIN grids g ON g.id = a.grid_id AND g.valid_to IS NULL
+        CROSS JOIN LATERAL (SELECT coalesce(sum(households), 0)::int AS households FROM buildings WHERE grid_id = g.id) hh
+        CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM assignments x JOIN cadres xc ON xc.id = x.cadre_id
+                            WHERE x.grid_id = g.id AND x.valid_to IS NULL AND x.role = '{FULL_TIME}' AND xc.active) ft
+        WHERE a.valid_to IS NULL AND a.role = '{FULL_TIME}' AND c.active
+          AND (CAST(:c AS text) IS NULL OR g.community_code = :c)
+        ORDER BY c.cadre_no, g.code"""), conn, params={"c": community})
+
+
+def workers(conn: Connection, community: str | None = None) -> pd.DataFrame:
+    """One row per active full-time worker: grids, households carried, farthest grid, broken rules."""
+    s = get_settings()
+    pairs = assignments(conn, community)
+    pairs["share"] = pairs["households"] / pairs["workers_on_grid"].clip(lower=1)
+    people = pd.read_sql(text(f"""
+        SELECT cadre_no, name, community_code, phone FROM cadres
+        WHERE role = '{FULL_TIME}' AND active AND (CAST(:c AS text) IS NULL OR community_code = :c) ORDER BY cadre_no"""),
+        conn, params={"c": community})
+    agg = pairs.groupby("cadre_no").agg(grids=("grid_code", "count"), grid_codes=("grid_code", lambda x: ",".join(x)),
+                                        households=("share", "sum"), max_distance_m=("distance_m", "max"))
+    out = people.merge(agg, left_on="cadre_no", right_index=True, how="outer")
+    out["name"] = out["name"].fillna(out["cadre_no"].map(dict(zip(pairs.cadre_no, pairs.name))))
+    out["grids"] = out["grids"].fillna(0).astype(int)
+    out["households"] = out["households"].fillna(0).round(0).astype(int)
+    broken = []
+    for r in out.itertuples():
+        b = []
+        if r.grids == 0:
+            b.append("assigned_nowhere")
+        if r.households > s.worker_households_max:
+            b.append("worker_load")
+        if r.grids > s.max_grids_per_worker:
+            b.append("max_grids_per_worker")
+        if pd.notna(r.max_distance_m) and r.max_distance_m > s.worker_max_distance_m:
+            b.append("worker_distance")
+        broken.append(b)
+    out["broken"] = broken
+    return out.sort_values("cadre_no").reset_index(drop=True)
+
+
+def grids(conn: Connection, community: str | None = None) -> gpd.GeoDataFrame:
+    """One row per current grid with its staffing status, for the gap list and the map layer.
+
+    status: no_worker | overloaded | far | ok | dedicated (the first that applies)."""
+    s = get_settings()
+    frame = gpd.read_postgis(text(f"""
+        SELECT g.id, g.code, g.name, g.grid_type, g.community_code, c.name AS community_name, g.staff_version,
+               hh.households, ft.n AS full_time, ft.names AS workers, g.geom
+        FROM grids g JOIN communities c ON c.code = g.community_code
+        CROSS JOIN LATERAL (SELECT coalesce(sum(households), 0)::int AS households FROM buildings WHERE grid_id = g.id) hh
+        CROSS JOIN LATERAL (SELECT count(*)::int AS n, string_agg(xc.name, '、' ORDER BY xc.cadre_no) AS names
+                            FROM assignments x JOIN cadres xc ON xc.id = x.cadre_id
+                            WHERE x.grid_id = g.id AND x.valid_to IS NULL AND x.role = '{FULL_TIME}' AND xc.active) ft
+        WHERE g.valid_to IS NULL AND (CAST(:c AS text) IS NULL OR g.community_code = :c)
+        ORDER BY g.code"""), conn, geom_col="geom", params={"c": community})
+    pairs = assignments(conn, community)
+    w = workers(conn, community)
+    overloaded = set(w[w["broken"].map(lambda b: "worker_load" in b or "max_grids_per_worker" in b)]["cadre_no"])
+    far = pairs[pairs["distance_m"] > s.worker_max_distance_m]
+    over_grids = set(pairs[pairs["cadre_no"].isin(overloaded)]["grid_code"])
+    status = []
+    for r in frame.itertuples():
+        if r.grid_type == "dedicated" and r.full_time == 0:
+            status.append("dedicated")
+        elif r.full_time == 0:
+            status.append("no_worker")
+        elif r.code in over_grids:
+            status.append("overloaded")
+        elif r.code in set(far["grid_code"]):
+            status.append("far")
+        else:
+            status.append("ok")
+    frame["status"] = status
+    return frame
+
+
+def gaps(conn: Connection, community: str | None = None) -> pd.DataFrame:
+    """The gap list: every broken rule, one row each, naming the rule."""
+    names = rule_names()
+    rows = []
+    for r in grids(conn, community).itertuples():
+        if r.status == "no_worker":
+            rows.append({"rule": "one_grid_one_worker", "rule_name": names["one_grid_one_worker"], "grid_code": r.code,
+                         "community_code": r.community_code, "cadre_no": None, "name": None, "value": r.households,
+                         "detail": f"{r.name or r.code}：{r.households}户无专职网格员 / {r.households} households without a full-time worker"})
+    pairs = assignments(conn, community)
+    for r in workers(conn, community).itertuples():
+        for rule in r.broken:
+            value = {"worker_load": r.households, "max_grids_per_worker": r.grids,
+                     "worker_distance": r.max_distance_m, "assigned_nowhere": 0}[rule]
+            grid_code = None
+            if rule == "worker_distance":
+                mine = pairs[pairs.cadre_no == r.cadre_no]
+                grid_code = mine.loc[mine["distance_m"].idxmax(), "grid_code"]
+            rows.append({"rule": rule, "rule_name": names[rule], "grid_code": grid_code or (r.grid_codes if isinstance(r.grid_codes, str) else None),
+                         "community_code": r.community_code, "cadre_no": r.cadre_no, "name": r.name, "value": round(float(value), 1),
+                         "detail": {"worker_load": f"{r.name} 负责 {r.households} 户 / carries {r.households} households",
+                                    "max_grids_per_worker": f"{r.name} 负责 {r.grids} 个网格 / holds {r.grids} grids",
+                                    "worker_distance": f"{r.name} 距网格 {value:.0f} 米 / lives {value:.0f} m from the grid",
+                                    "assigned_nowhere": f"{r.name} 未分配网格 / assigned to no grid"}[rule]})
+    for r in ratio(conn, community).itertuples():
+        if r.missing > 0:
+            rows.append({"rule": "staffing_ratio", "rule_name": names["staffing_ratio"], "grid_code": None, "community_code": r.community_code,
+                         "cadre_no": None, "name": None, "value": r.missing,
+                         "detail": f"{r.community_name}需增加{r.missing}名专职网格员（{r.households}户，现有{r.workers}名）/ "
+                                   f"{r.missing} more full-time workers needed ({r.households} households, {r.workers} workers)"})
+    return pd.DataFrame(rows, columns=["rule", "rule_name", "grid_code", "community_code", "cadre_no", "name", "value", "detail"])
+
+
+def ratio(conn: Connection, community: str | None = None) -> pd.DataFrame:
+    """Per community: households, active full-time workers, workers the ratio asks for, shortfall."""
+    per = get_settings().households_per_worker
+    frame = pd.read_sql(text(f"""
+        SELECT c.code AS community_code, c.name AS community_name,
+               coalesce((SELECT sum(households) FROM buildings WHERE community_code = c.code), 0)::int AS households,
+               (SELECT count(*) FROM cadres WHERE community_code = c.code AND role = '{FULL_TIME}' AND active)::int AS workers
+        FROM communities c WHERE CAST(:c AS text) IS NULL OR c.code = :c ORDER BY c.code"""), conn, params={"c": community})
+    frame["needed"] = -(-frame["households"] // per)
+    frame["missing"] = (frame["needed"] - frame["workers"]).clip(lower=0)
+    return frame
+
+
+def summary(conn: Connection, community: str | None = None) -> pd.DataFrame:
+    """Per community and for the sub-district: grids without a worker, overloaded, far, idle workers."""
+    g = grids(conn, community)
+    gap = gaps(conn, community)
+    per = g.groupby("community_code").agg(grids=("code", "count"), households=("households", "sum"),
+                                          no_worker=("status", lambda x: int((x == "no_worker").sum())))
+    for rule, col in (("worker_load", "overloaded"), ("worker_distance", "far"), ("assigned_nowhere", "idle")):
+        per[col] = gap[gap.rule == rule].groupby("community_code").size().reindex(per.index).fillna(0).astype(int)
+    w = workers(conn, community)
+    per["workers"] = w.groupby("community_code").size().reindex(per.index).fillna(0).astype(int)
+    per["households_per_worker"] = (per["households"] / per["workers"].where(per["workers"] > 0)).round(0)
+    total = per.sum(numeric_only=True)
+    total["households_per_worker"] = round(total["households"] / total["workers"], 0) if total["workers"] else None
+    out = per.reset_index()
+    out.loc[len(out)] = {"community_code": "全街道 all", **total.to_dict()}
+    return out
