@@ -18,6 +18,8 @@ Whatever the optimum leaves unmet is said in words ("需增加2名专职网格�
 from __future__ import annotations
 
 import math
+import os
+import sys
 from dataclasses import asdict, dataclass, field
 
 import highspy
@@ -59,6 +61,23 @@ class StaffingProposal:
     def to_dict(self) -> dict:
         return {"scope": self.scope, "status": self.status, "gap": self.gap, "objective": self.objective,
                 "changes": [c.to_dict() for c in self.changes], "unmet": self.unmet}
+
+
+def new_solver() -> highspy.Highs:
+    """A silent HiGHS instance: its constructor prints a banner on the C-level stdout,
+    which would corrupt `--json` output, so that descriptor is muted while it runs."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    return h
 
 
 def _inputs(conn: Connection, community: str | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -109,9 +128,7 @@ def propose(conn: Connection, community: str | None = None, time_limit: float = 
         np.full(n_g, W_FIRST), np.full(n_g, W_EXTRA), np.full(n_w, W_OVER), [W_MAXLOAD]])
     lower = np.zeros(len(cost))
     upper = np.concatenate([np.ones(n_x), np.ones(n_g), np.maximum(k - 1, 0), np.full(n_w, np.inf), [np.inf]])
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("log_to_console", False)
+    h = new_solver()
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("random_seed", 0)
     h.addCols(len(cost), cost, lower, upper, 0, np.array([], dtype=np.int32), np.array([], dtype=np.int32), np.array([]))
