@@ -92,7 +92,7 @@ def map_with_details(view: wmap.MapView, key: str) -> None:
         if not row:
             st.caption(t("map.not_found", lang))
             return
-        st.dataframe(detail_rows(layer, row, lang), hide_index=True, use_container_width=True)
+        st.dataframe(detail_rows(layer, row, lang), hide_index=True, width="stretch")
 
 
 def detail_rows(layer: str, row: dict, lang: str) -> pd.DataFrame:

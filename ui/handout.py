@@ -51,6 +51,7 @@ def building_list(pack: GridPack, lang: str) -> pd.DataFrame:
     })
     for g in GROUPS:
         out[g.zh if lang == "zh" else g.en] = b[g.code]
+    out.index = range(1, len(out) + 1)  # numbered as on the printed map
     return out
 
 

@@ -34,7 +34,7 @@ def choose_role() -> None:
         with col.container(border=True):
             st.markdown(f"**{t('role.' + key, lang)}**")
             st.caption(t(f"role.{key}.desc", lang))
-            if st.button(t("app.enter", lang), key=f"role_{key}", use_container_width=True):
+            if st.button(t("app.enter", lang), key=f"role_{key}", width="stretch"):
                 state.set_role(key)
                 st.rerun()
 

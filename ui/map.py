@@ -200,7 +200,10 @@ def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> LocalVe
         # streamlit-folium reports ``e.layer.toGeoJSON()`` of a clicked layer as
         # last_active_drawing; vector-tile features have no toGeoJSON, so give the
         # clicked one a stub that carries only its layer and id.
+        # Leaflet 1.9 dropped L.DomEvent.fakeStop, which VectorGrid 1.3's canvas click
+        # handler still calls (and then fails silently): restore the 1.7 behaviour.
         vg.add_child(_Js(f"""
+            if (!L.DomEvent.fakeStop) {{ L.DomEvent.fakeStop = function (e) {{ e._stopped = true; }}; }}
             {vg.get_name()}.on('click', function (e) {{
                 var p = (e.layer && e.layer.properties) || {{}};
                 var f = {{type: 'Feature', geometry: null, properties: {{layer: '{layer}', id: p.id}}}};

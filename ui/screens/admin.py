@@ -53,6 +53,14 @@ def problems_table(exc: ImportFailed, lang: str) -> pd.DataFrame:
     } for p in exc.problems])
 
 
+def show_problems(table: pd.DataFrame) -> None:
+    """A plain table (readable, printable, copyable) for a usual report; a scrolling grid for a long one."""
+    if len(table) <= 200:
+        st.table(table.fillna("").astype(str).set_index(table.columns[1]))
+    else:
+        st.dataframe(table, hide_index=True, width="stretch")
+
+
 def render_import() -> None:
     from layers.importer import import_file
 
@@ -89,7 +97,7 @@ def render_import() -> None:
                                  repair=repair, replace=replace, actor="dashboard:admin")
         except ImportFailed as exc:
             st.error(t("admin.failed", lang, n=len(exc.problems)))
-            st.dataframe(problems_table(exc, lang), hide_index=True, use_container_width=True)
+            show_problems(problems_table(exc, lang))
             return
         except Exception as exc:  # unreadable file, unknown CRS …: say so, write nothing
             st.error(t("admin.error", lang, err=str(exc)))
@@ -100,10 +108,10 @@ def render_import() -> None:
         st.markdown(f"**{t('admin.notes', lang)}**\n" + "\n".join(f"- {n}" for n in report.notes))
     if report.skipped:
         st.markdown(f"**{t('admin.skipped', lang)}**")
-        st.dataframe(problems_table(ImportFailed(report.skipped), lang), hide_index=True, use_container_width=True)
+        show_problems(problems_table(ImportFailed(report.skipped), lang))
     if report.repaired:
         st.markdown(f"**{t('admin.repaired', lang)}**")
-        st.dataframe(problems_table(ImportFailed(report.repaired), lang), hide_index=True, use_container_width=True)
+        show_problems(problems_table(ImportFailed(report.repaired), lang))
     render_status_table(lang)
 
 
@@ -114,7 +122,7 @@ def render_status_table(lang: str) -> None:
         t("col.layer", lang): [f"{zh} · {name}" for zh, name in zip(status["zh"], status["layer"])],
         t("col.rows", lang): status["rows"],
         t("col.last_import", lang): status["last_import"],
-    }), hide_index=True, use_container_width=True)
+    }), hide_index=True, width="stretch")
 
 
 def render_status() -> None:

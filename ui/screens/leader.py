@@ -28,9 +28,9 @@ def render() -> None:
     map_with_details(view, key="leader_map")
 
     st.subheader(t("leader.communities", lang))
-    st.dataframe(translate_table(data.community_table(sub), lang), hide_index=True, use_container_width=True)
+    st.dataframe(translate_table(data.community_table(sub), lang), hide_index=True, width="stretch")
 
     grids = data.grid_table(sub)
     attention = grids[grids["status"] != OK]
     st.subheader(f"{t('leader.grids_attention', lang)} ({len(attention)})")
-    st.dataframe(translate_table(attention.drop(columns=["id", "community_code"]), lang), hide_index=True, use_container_width=True)
+    st.dataframe(translate_table(attention.drop(columns=["id", "community_code"]), lang), hide_index=True, width="stretch")

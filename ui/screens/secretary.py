@@ -27,5 +27,5 @@ def render() -> None:
     map_with_details(view, key=f"secretary_map_{code}")
     st.subheader(t("secretary.grids", lang))
     grids = data.grid_table(sub, code)
-    st.dataframe(translate_table(grids.drop(columns=["id", "community_code"]), lang), hide_index=True, use_container_width=True)
+    st.dataframe(translate_table(grids.drop(columns=["id", "community_code"]), lang), hide_index=True, width="stretch")
     st.caption(t("secretary.next", lang))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from layers.vocab import CADRE_ROLES, FACILITY_CATEGORIES, label
+from layers.vocab import CADRE_ROLES, CAMERA_STATUSES, FACILITY_CATEGORIES, label
 from ui import data, handout
 from ui import map as wmap
 from ui.common import map_with_details, rule_text, subdistrict
@@ -75,7 +75,7 @@ def render() -> None:
     with left:
         st.subheader(f"{t('worker.buildings', lang)} ({len(pack.buildings)})")
         st.caption(t("worker.groups", lang))
-        st.dataframe(handout.building_list(pack, lang), hide_index=False, use_container_width=True, height=360)
+        st.dataframe(handout.building_list(pack, lang), hide_index=False, width="stretch", height=360)
     with right:
         st.subheader(t("worker.staff", lang))
         if pack.staff.empty:
@@ -85,7 +85,7 @@ def render() -> None:
                 t("col.name", lang): pack.staff["name"],
                 t("col.role", lang): [label(CADRE_ROLES, r, lang) for r in pack.staff["role"]],
                 t("col.phone", lang): pack.staff["phone"],
-            }), hide_index=True, use_container_width=True)
+            }), hide_index=True, width="stretch")
         st.subheader(t("worker.duties", lang))
         st.markdown("\n".join(f"{i}. {t(k, lang)}" for i, k in enumerate(DUTIES, 1)))
         st.caption(t("worker.duties_note", lang))
@@ -95,13 +95,13 @@ def render() -> None:
         st.subheader(f"{t('worker.neighbours', lang)} ({len(pack.neighbours)})")
         st.dataframe(pd.DataFrame({t("col.code", lang): pack.neighbours["code"], t("col.name", lang): pack.neighbours["name"],
                                    t("col.status", lang): [t(f"status.{s}", lang) for s in pack.neighbours["st"].fillna("ok")]}),
-                     hide_index=True, use_container_width=True)
+                     hide_index=True, width="stretch")
     with b:
         st.subheader(f"{t('worker.cameras', lang)} ({len(pack.cameras)})")
         st.dataframe(pd.DataFrame({t("col.device_id", lang): pack.cameras["device_id"], t("col.name", lang): pack.cameras["name"],
-                                   t("detail.status", lang): pack.cameras["st"]}), hide_index=True, use_container_width=True)
+                                   t("detail.status", lang): [label(CAMERA_STATUSES, v, lang) for v in pack.cameras["st"]]}), hide_index=True, width="stretch")
     with c:
         st.subheader(f"{t('worker.facilities', lang)} ({len(pack.facilities)})")
         st.dataframe(pd.DataFrame({t("col.name", lang): pack.facilities["name"],
                                    t("col.category", lang): [label(FACILITY_CATEGORIES, v, lang) for v in pack.facilities["category"]]}),
-                     hide_index=True, use_container_width=True)
+                     hide_index=True, width="stretch")
