@@ -73,9 +73,34 @@ class Settings(BaseSettings):
     community_office_min_m2: float = 200.0  # [std]
     one_stop_centre_min_m2: float = 50.0  # [std]
 
+    # Services coverage (analysis/services.py). Radii default to layers/vocab.py; a JSON
+    # object here overrides them per category, e.g. WANGGE_SERVICE_RADIUS_M='{"kindergarten": 500}'.
+    service_radius_m: dict[str, float] = {}
+    # What each life circle must contain within its walking distance (GB 50180-2018, standards §4).
+    life_circle_5_categories: list[str] = ["community_service_station", "health_station", "elderly_day_care", "kindergarten"]
+    life_circle_10_categories: list[str] = ["community_service_station", "health_station", "elderly_day_care", "kindergarten",
+                                            "culture_station", "primary_school"]
+    life_circle_15_categories: list[str] = ["community_service_station", "health_station", "elderly_day_care", "kindergarten",
+                                            "culture_station", "primary_school", "middle_school", "health_centre",
+                                            "subdistrict_service_centre"]
+    service_search_max_m: float = 1500.0  # walks are followed this far; farther is reported as "beyond"
+    # Which open facilities make up each floor-area rule (analysis/compliance.py).
+    service_space_categories: list[str] = ["community_service_station", "elderly_day_care", "culture_station"]
+    community_office_categories: list[str] = ["community_service_station"]  # 社区办公和服务用房
+    one_stop_centre_categories: list[str] = ["community_service_station"]  # 一站式服务站 sits in the station
+    health_station_categories: list[str] = ["health_station", "health_centre"]
+    culture_room_categories: list[str] = ["culture_station"]
+
     # --- cameras (standards §5) ---------------------------------------------------------
     camera_detail_level: str = "observation"  # DORI level used for the view range
     camera_sensor_width_px: int = 1920
+    camera_default_hfov: float = 79.0  # when HorizontalFieldAngle is missing: a 4 mm lens [practice]
+    camera_sample_m: float = 1.0  # spacing of the points that measure road and façade coverage
+    camera_facade_max_m: float = 30.0  # a building edge facing a road centre line this close is street-facing
+    camera_key_place_buffer_m: float = 5.0  # a key place is seen when a view comes this close to its building
+    key_place_categories: list[str] = []  # facility categories that are key public places; empty = all
+    key_places_covered_min: float = 1.0  # 雪亮工程: key public areas 100% covered [std]
+    camera_serviceability_min: float = 0.98  # 雪亮工程: serviceability in key public areas ≥98% [std]
 
     # --- dashboard ----------------------------------------------------------------------
     language: str = "zh"
