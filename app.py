@@ -5,8 +5,23 @@ vector tiles (``/tiles/{layer}/{z}/{x}/{y}.pbf``, from PostGIS, see ``gis/tiles.
 come from the dashboard's own process and port: nothing else to start, nothing to
 proxy, and no request leaves the machine. The page script is ``ui/main.py``.
 """
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
 import streamlit as st
 
-from gis.tiles import routes
+from gis.tiles import routes, warm
 
-app = st.App("ui/main.py", routes=routes())
+
+@asynccontextmanager
+async def lifespan(_app: st.App) -> AsyncIterator[None]:
+    """Warm the tile queries at start-up (in a thread: it talks to the database)."""
+    try:
+        await anyio.to_thread.run_sync(warm)
+    except Exception as exc:  # no database yet: the pages say so; tiles warm on first use
+        print(f"tile warm-up skipped: {exc}")
+    yield
+
+
+app = st.App("ui/main.py", routes=routes(), lifespan=lifespan)

@@ -113,3 +113,14 @@ def test_route_path() -> None:
     """The path app.py mounts; outside Streamlit's reserved prefixes (/_stcore, /static, /media, /component)."""
     route = tiles.routes()[0]
     assert route.path == tiles.TILE_PATH == "/tiles/{layer}/{z:int}/{x:int}/{y:int}.pbf"
+
+
+def test_512_pixel_tiles_are_the_parent_tile(conn, centre) -> None:
+    """``size=512`` at display zoom z is the standard tile z-1 (a quarter of the requests)."""
+    x, y = _tile_of(*centre, 15)
+    big = tiles.tile(conn, "grids", 16, x, y, size=512)
+    assert big == tiles.tile(conn, "grids", 15, x, y)
+    assert tiles.tile(conn, "buildings", 15, x >> 1, y >> 1, size=512)  # display zoom 15: buildings shown
+    assert tiles.tile(conn, "buildings", 14, x >> 2, y >> 2, size=512) == b""
+    with pytest.raises(ValueError):
+        tiles.tile(conn, "grids", 15, x, y, size=300)

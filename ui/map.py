@@ -113,13 +113,16 @@ class MapView:
     small: list[GeoLayer] = field(default_factory=list)
     hidden: tuple[str, ...] = ()  # layers that start switched off
     height: int = 560
+    centre: tuple[float, float] | None = None  # (lon, lat) with ``zoom``: a fixed view instead of ``bounds``
+    zoom: int = 15
 
 
 def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium.Map:
     """The folium map for a view (no Streamlit here, so the benchmark and tests use it too)."""
     settings = get_settings()
     basemap = basemap or settings.basemap
-    m = OfflineMap(location=_centre(view.bounds), zoom_start=14, tiles=None, control_scale=True,
+    location = [view.centre[1], view.centre[0]] if view.centre else _centre(view.bounds)
+    m = OfflineMap(location=location, zoom_start=view.zoom if view.centre else 14, tiles=None, control_scale=True,
                    max_zoom=19, prefer_canvas=False, zoom_control=True)
     m.get_root().header.add_child(folium.Element(f"""<style>
         .leaflet-container {{ background: {COLOURS['background']}; font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }}
@@ -134,7 +137,7 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
             url = url.replace("{key}", settings.tianditu_key)
         folium.TileLayer(url, attr=attribution, name=t("map.basemap", lang), subdomains=subdomains or "abc",
                          max_zoom=19, overlay=False, control=False).add_to(m)
-    query = "?shift=gcj02" if shift == "GCJ-02" else ""
+    query = "?size=512" + ("&shift=gcj02" if shift == "GCJ-02" else "")
     for layer in ("roads", "buildings", "communities", "grids"):
         if layer in view.tiles:
             _tile_layer(layer, query, lang, show=layer not in view.hidden).add_to(m)
@@ -142,7 +145,7 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
         _geojson_layer(small, lang, shift).add_to(m)
     m.add_child(_Js(_legend_js(view, lang).replace("{{MAP}}", m.get_name())))
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    if view.bounds:
+    if view.bounds and not view.centre:
         w, s, e, n = view.bounds
         m.fit_bounds([[s, w], [n, e]])
     return m
@@ -187,7 +190,7 @@ def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> LocalVe
         rendererFactory: {renderer},
         interactive: {'true' if interactive else 'false'},
         getFeatureId: function (f) {{ return f.properties.id; }},
-        maxNativeZoom: 18, maxZoom: 19, zIndex: {_Z[layer]},
+        tileSize: 512, maxNativeZoom: 18, maxZoom: 19, zIndex: {_Z[layer]},
         {"minZoom: %d," % BUILDINGS_MIN_ZOOM if layer == "buildings" else ""}
         className: 'wg-tiles-{layer}',
         vectorTileLayerStyles: {{ {layer}: (function () {{

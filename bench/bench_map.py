@@ -1,0 +1,364 @@
+"""Map rendering at city scale: PostGIS vector tiles against a folium GeoJSON layer.
+
+What is timed: in headless Chromium (Debian's), from navigation start to the first
+drawn map — every layer's tiles in view loaded and drawn, and for the baseline the
+GeoJSON layer of all buildings added and drawn — read from ``performance.now()`` after
+two animation frames, so a paint has happened.
+
+Fair by construction: the same synthetic city (``bench/scale.py``) loaded through the
+ordinary importers; the same map built by the dashboard's own component
+(``ui.map.build``) with the same view (the city centre at zoom 15, where buildings
+start to show) and the same grid, community and road tiles; the only difference is the
+building layer: vector tiles from ``/tiles/buildings`` (ours) against every building as
+one folium ``GeoJson`` (the baseline, drawn on a canvas, with only the three attributes
+the tiles carry, which favours it). Each page load uses a fresh browser context (no
+cache); the two methods alternate; medians are reported. Pages, tiles and Leaflet come
+from one local server process running ``gis.tiles.routes()`` (uvicorn, as the
+dashboard does), and every non-local request is blocked.
+
+Also timed, for the record: the whole dashboard (``streamlit run app.py``, street
+leader's page) from navigation to its map's grid outlines drawn, at the largest size.
+
+    WANGGE_DB_NAME=wangge_bench_map python -m bench.bench_map [--sizes 10000 50000 100000] [--repeat 3]
+
+Writes bench/results/map.json and appends a line per size to bench/results/history.csv.
+The database is emptied: its name must contain "bench".
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parents[1]
+CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1280, "height": 800}
+ZOOM = 15
+HISTORY_FIELDS = ("date", "benchmark", "commit", "rows", "repeat", "baseline_s", "ours_s", "ratio",
+                  "baseline_peak_mb", "ours_peak_mb", "rows_equal")
+LAYER_TABLES = ("assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, "
+                "subdistricts, districts, audit_log")
+
+
+# --- data -------------------------------------------------------------------------------
+
+def load_city(buildings: int, tmp: Path, seed: int = 0, log=print) -> dict:
+    """Empty the database and import a synthetic city of ``buildings`` through the importers."""
+    from sqlalchemy import text
+
+    from bench.scale import LAYERS, generate, write_gpkg
+    from gis.db import owner_engine
+    from layers.importer import import_file
+
+    t0 = time.perf_counter()
+    frames = generate(buildings=buildings, seed=seed)
+    gpkg = write_gpkg(frames, tmp / f"city_{buildings}.gpkg")
+    with owner_engine().begin() as c:
+        c.execute(text(f"TRUNCATE {LAYER_TABLES} RESTART IDENTITY CASCADE"))
+    t1 = time.perf_counter()
+    for layer in LAYERS:
+        import_file(layer, gpkg, source_layer=layer)
+    with owner_engine().begin() as c:
+        c.execute(text("ANALYZE"))
+        counts = dict(c.execute(text(
+            "SELECT 'buildings', count(*) FROM buildings UNION ALL SELECT 'grids', count(*) FROM grids "
+            "UNION ALL SELECT 'roads', count(*) FROM roads")).all())
+        x, y = c.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Centroid(ST_Extent(geom)::geometry) p FROM buildings) q")).one()
+    log(f"  city of {buildings:,} buildings generated and imported in {time.perf_counter() - t0:.1f} s "
+        f"(import {time.perf_counter() - t1:.1f} s): {counts}")
+    return {"centre": (float(x), float(y)), "counts": {k: int(v) for k, v in counts.items()}}
+
+
+def building_geojson() -> dict:
+    """Every building as GeoJSON with the attributes the tiles carry (id, use, has households)."""
+    from sqlalchemy import text
+
+    from gis.db import owner_engine
+
+    with owner_engine().connect() as c:
+        fc = c.execute(text("""
+            SELECT json_build_object('type', 'FeatureCollection', 'features', json_agg(json_build_object(
+              'type', 'Feature', 'properties', json_build_object('id', id, 'u', use, 'h', households > 0),
+              'geometry', ST_AsGeoJSON(geom, 6)::json)))
+            FROM buildings""")).scalar_one()
+    return fc
+
+
+# --- pages ------------------------------------------------------------------------------
+
+FIRST_DRAWN = """
+(function () {
+  var pending = %(pending)d, done = false;
+  window.__layersDone = [];
+  function finish(name) {
+    window.__layersDone.push([name, performance.now()]);
+    pending -= 1;
+    if (pending === 0 && !done) {
+      done = true;
+      requestAnimationFrame(function () { requestAnimationFrame(function () { window.__drawn = performance.now(); }); });
+    }
+  }
+  %(hooks)s
+})();
+"""
+
+
+def page(kind: str, centre: tuple[float, float], geojson: dict | None) -> str:
+    """The bench page: the dashboard's map at the city centre, buildings as tiles or as GeoJSON."""
+    from ui import map as wmap
+
+    view = wmap.MapView(bounds=None, centre=centre, zoom=ZOOM,
+                        tiles=("communities", "grids", "roads", "buildings") if kind == "tiles" else ("communities", "grids", "roads"))
+    m = wmap.build(view, "zh", basemap="none")
+    layers = [child for child in m._children.values() if isinstance(child, wmap.LocalVectorGrid)]
+    hooks = [f"{vg.get_name()}.once('load', function () {{ finish('{vg.get_name()}'); }});" for vg in layers]
+    if kind == "geojson":
+        # As folium.GeoJson does (the data inline in the page), but on a canvas renderer:
+        # faster than SVG for many polygons, which favours the baseline.
+        style = json.dumps({"weight": 0.6, "color": "#4b5563", "fillOpacity": 0.75, "fillColor": wmap.COLOURS["building"]})
+        hooks.append(f"L.geoJSON({json.dumps(geojson, separators=(',', ':'))}, {{renderer: L.canvas(), style: {style}}})"
+                     f".addTo({m.get_name()}); finish('geojson');")
+    code = FIRST_DRAWN % {"pending": len(hooks), "hooks": "\n  ".join(hooks)}
+    m.add_child(wmap._Js(code))
+    return m.get_root().render()
+
+
+# --- server -----------------------------------------------------------------------------
+
+def serve(port: int, pages: Path) -> None:
+    """Child process: the tile routes, the static files and the bench pages, on localhost."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+
+    from gis.tiles import routes, warm
+
+    warm()  # as app.py's lifespan does
+    app = Starlette(routes=[*routes(), Mount("/app/static", StaticFiles(directory=ROOT / "static")),
+                            Mount("/bench", StaticFiles(directory=pages))])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing listening on {port}")
+
+
+# --- browser ----------------------------------------------------------------------------
+
+def time_page(browser, url: str, timeout_s: float = 180) -> dict:
+    """Milliseconds from navigation start to the first drawn map, in a fresh context."""
+    blocked: list[str] = []
+    tiles = {"n": 0, "bytes": 0}
+    ctx = browser.new_context(viewport=VIEWPORT)
+
+    def route(r):
+        if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    def response(resp):
+        if "/tiles/" in resp.url and resp.status == 200:
+            tiles["n"] += 1
+            tiles["bytes"] += int(resp.headers.get("content-length") or 0)
+
+    ctx.route("**/*", route)
+    p = ctx.new_page()
+    p.on("response", response)
+    p.goto(url, wait_until="commit", timeout=timeout_s * 1000)
+    p.wait_for_function("() => window.__drawn !== undefined", timeout=timeout_s * 1000, polling=50)
+    drawn = p.evaluate("() => window.__drawn")
+    nav = p.evaluate("() => { var n = performance.getEntriesByType('navigation')[0]; return n ? n.transferSize : 0; }")
+    ctx.close()
+    return {"ms": round(drawn, 1), "html_bytes": nav, "tiles": tiles["n"], "tile_bytes": tiles["bytes"], "blocked": blocked}
+
+
+def time_dashboard(browser, url: str, timeout_s: float = 180) -> dict:
+    """The whole dashboard (street leader): navigation to its map's grid outlines drawn."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1400})
+    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")) else r.abort())
+    p = ctx.new_page()
+    started = time.perf_counter()
+    p.goto(url, timeout=timeout_s * 1000)
+    p.wait_for_selector('iframe[title*="st_folium"]', timeout=timeout_s * 1000)
+    frame = p.query_selector('iframe[title*="st_folium"]').content_frame()
+    frame.wait_for_function("() => document.querySelectorAll('.wg-tiles-grids svg path').length > 0", timeout=timeout_s * 1000, polling=50)
+    seconds = time.perf_counter() - started
+    ctx.close()
+    return {"ms": round(seconds * 1000, 1)}
+
+
+# --- run --------------------------------------------------------------------------------
+
+def _check_database(allow_any: bool) -> str:
+    from gis.db import owner_engine
+
+    name = owner_engine().url.database or ""
+    if "bench" not in name and not allow_any:
+        raise SystemExit(f"the benchmark empties every layer: refusing database {name!r} "
+                         "(use WANGGE_DB_NAME=wangge_bench_map, or --allow-any-db)")
+    return name
+
+
+def _commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "gis", "ui", "bench"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_db: bool, log=print) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    database = _check_database(allow_any_db)
+    results: list[dict] = []
+    dash: dict | None = None
+    with tempfile.TemporaryDirectory(prefix="wangge-bench-map-") as tmp, sync_playwright() as pw:
+        tmp_path = Path(tmp)
+        pages = tmp_path / "pages"
+        pages.mkdir()
+        port = _free_port()
+        server = subprocess.Popen([sys.executable, "-m", "bench.bench_map", "--serve", str(port), "--pages", str(pages)],
+                                  cwd=ROOT, env=os.environ.copy())
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            _wait_port(port, server)
+            for n in sizes:
+                city = load_city(n, tmp_path, log=log)
+                t0 = time.perf_counter()
+                gj = building_geojson()
+                (pages / f"geojson_{n}.html").write_text(page("geojson", city["centre"], gj), encoding="utf-8")
+                (pages / f"tiles_{n}.html").write_text(page("tiles", city["centre"], None), encoding="utf-8")
+                log(f"  pages built in {time.perf_counter() - t0:.1f} s "
+                    f"(GeoJSON page {(pages / f'geojson_{n}.html').stat().st_size / 2**20:.1f} MB)")
+                runs: dict[str, list[dict]] = {"tiles": [], "geojson": []}
+                for kind in ("tiles", "geojson"):  # untimed: the database's cache meets the new city
+                    time_page(browser, f"http://127.0.0.1:{port}/bench/{kind}_{n}.html")
+                for i in range(repeat):
+                    for kind in (("tiles", "geojson") if i % 2 == 0 else ("geojson", "tiles")):
+                        r = time_page(browser, f"http://127.0.0.1:{port}/bench/{kind}_{n}.html")
+                        if r["blocked"]:
+                            raise SystemExit(f"the {kind} page asked for outside resources: {r['blocked'][:3]}")
+                        runs[kind].append(r)
+                        log(f"  {n:>7,} {kind:8s} run {i + 1}: {r['ms']:8.0f} ms  (page {r['html_bytes'] / 2**20:.2f} MB, "
+                            f"{r['tiles']} tiles {r['tile_bytes'] / 2**20:.2f} MB)")
+                ours = statistics.median(r["ms"] for r in runs["tiles"]) / 1000
+                base = statistics.median(r["ms"] for r in runs["geojson"]) / 1000
+                results.append({
+                    "buildings": n, "counts": city["counts"], "centre": city["centre"],
+                    "tiles_s": round(ours, 3), "geojson_s": round(base, 3), "speedup": round(base / ours, 1),
+                    "tiles_runs_ms": [r["ms"] for r in runs["tiles"]], "geojson_runs_ms": [r["ms"] for r in runs["geojson"]],
+                    "tiles_bytes": runs["tiles"][0]["tile_bytes"], "tiles_requests": runs["tiles"][0]["tiles"],
+                    "geojson_page_bytes": runs["geojson"][0]["html_bytes"], "tiles_page_bytes": runs["tiles"][0]["html_bytes"],
+                })
+                log(f"  {n:>7,}: vector tiles {ours:.2f} s, GeoJSON {base:.2f} s: {base / ours:.1f}x")
+            if dashboard:
+                dash = dashboard_time(browser, sizes[-1], repeat, log)
+        finally:
+            browser.close()
+            server.terminate()
+            server.wait(timeout=20)
+    result = {
+        "benchmark": "map",
+        "what": "navigation -> first drawn map (all layers in view drawn), city centre at zoom 15, headless Chromium: "
+                "buildings as PostGIS vector tiles (ours) vs one folium GeoJSON layer (baseline)",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": _commit(), "database": database, "repeat": repeat, "viewport": VIEWPORT, "zoom": ZOOM,
+        "aim": {"tiles_s_at_100000": 1.5, "speedup_at_50000": 7},
+        "sizes": results, "dashboard": dash, "cpus": os.cpu_count(),
+    }
+    if record:
+        save(result)
+    return result
+
+
+def dashboard_time(browser, n: int, repeat: int, log=print) -> dict:
+    """The street leader's page of ``streamlit run app.py`` on the city already loaded."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_port(port, proc)
+        runs = []
+        for i in range(repeat + 1):  # the first run warms the script's caches: reported apart
+            r = time_dashboard(browser, f"http://127.0.0.1:{port}/?role=leader")
+            runs.append(r["ms"])
+            log(f"  dashboard (leader, {n:,} buildings) run {i + 1}: {r['ms']:.0f} ms{' (cold)' if i == 0 else ''}")
+        return {"buildings": n, "cold_ms": runs[0], "warm_median_ms": statistics.median(runs[1:]), "runs_ms": runs}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def save(result: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "map.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    history = RESULTS / "history.csv"
+    new = not history.exists()
+    with history.open("a", newline="") as fh:
+        w = csv.writer(fh)
+        if new:
+            w.writerow(HISTORY_FIELDS)
+        for r in result["sizes"]:
+            w.writerow([result["date"], "map", result["commit"], r["buildings"], result["repeat"], r["geojson_s"],
+                        r["tiles_s"], r["speedup"], "", "", ""])
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_map", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-dashboard", action="store_true", help="skip timing the whole Streamlit page")
+    ap.add_argument("--no-record", action="store_true", help="do not write bench/results")
+    ap.add_argument("--allow-any-db", action="store_true")
+    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--pages", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.pages)
+        return None
+    result = run(args.sizes, args.repeat, not args.no_dashboard, not args.no_record, args.allow_any_db)
+    for r in result["sizes"]:
+        print(f"{r['buildings']:>7,} buildings: tiles {r['tiles_s']:.2f} s, GeoJSON {r['geojson_s']:.2f} s ({r['speedup']}x)")
+    if result["dashboard"]:
+        d = result["dashboard"]
+        print(f"dashboard (leader page, {d['buildings']:,}): cold {d['cold_ms']:.0f} ms, warm {d['warm_median_ms']:.0f} ms")
+    return result
+
+
+if __name__ == "__main__":
+    main()
