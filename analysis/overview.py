@@ -160,18 +160,46 @@ def grid_figures(conn: Connection, grid_id: int) -> dict:
 
 
 def coverage_figures(conn: Connection, subdistrict_code: str | None = None) -> dict[str, float]:
-    """Coverage figures (cameras, services, patrol) once their analyses have written results.
+    """Coverage figures, once the coverage analyses (issue 6) have stored results: shares in 0..1.
 
-    Empty until then: the coverage analyses are separate work; the overview shows
-    what this returns and says "not yet analysed" for the rest.
+    - ``camera_roads``: street length seen by cameras at the configured detail level;
+    - ``camera_key_places``: key public places seen by at least one camera (雪亮工程: 100%);
+    - ``service_households``: households within walking distance (on the network) of each
+      facility category that has a service radius, averaged over those categories;
+    - ``compliance``: share of standards checks the communities pass.
+    Empty until those analyses have run; the overview then says "not yet analysed".
     """
-    found = conn.execute(text("SELECT to_regclass('coverage_summary') IS NOT NULL")).scalar_one()
-    if not found:
+    exists = conn.execute(text("SELECT to_regclass('camera_coverage') IS NOT NULL")).scalar_one()
+    if not exists:
         return {}
-    area = _area_filter(subdistrict_code, None).replace("{c}", "community_code")
-    rows = conn.execute(text(f"SELECT metric, avg(value) FROM coverage_summary WHERE {area} GROUP BY 1"),
-                        _params(subdistrict_code, None)).all()
-    return {r[0]: float(r[1]) for r in rows}
+    s = get_settings()
+    area = _area_filter(subdistrict_code, None)
+    out: dict[str, float] = {}
+    cam = conn.execute(text(f"""
+        SELECT sum(road_covered_m) / nullif(sum(road_m), 0), sum(key_places_covered)::float8 / nullif(sum(key_places), 0)
+        FROM camera_coverage WHERE scope = 'community' AND detail_level = :level AND {area.replace('{c}', 'community_code')}"""),
+        {**_params(subdistrict_code, None), "level": s.camera_detail_level}).one()
+    if cam[0] is not None:
+        out["camera_roads"] = float(cam[0])
+    if cam[1] is not None:
+        out["camera_key_places"] = float(cam[1])
+    svc = conn.execute(text(f"""
+        WITH per_cat AS (
+          SELECT d.category, sum(sb.households) FILTER (WHERE d.network_m <= fc.default_radius_m)::float8
+                 / nullif(sum(sb.households), 0) AS share
+          FROM service_distances d JOIN service_buildings sb ON sb.building_id = d.building_id
+          JOIN facility_categories fc ON fc.code = d.category AND fc.default_radius_m IS NOT NULL
+          JOIN buildings b ON b.id = d.building_id AND {area.replace('{c}', 'b.community_code')}
+          GROUP BY 1)
+        SELECT avg(share) FROM per_cat"""), _params(subdistrict_code, None)).scalar_one()
+    if svc is not None:
+        out["service_households"] = float(svc)
+    comp = conn.execute(text(f"""
+        SELECT avg(passed::int)::float8 FROM compliance_results WHERE {area.replace('{c}', 'community_code')}"""),
+        _params(subdistrict_code, None)).scalar_one()
+    if comp is not None:
+        out["compliance"] = float(comp)
+    return out
 
 
 def bounds(conn: Connection, subdistrict_code: str | None = None, community_code: str | None = None) -> tuple[float, float, float, float] | None:

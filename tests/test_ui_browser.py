@@ -191,15 +191,17 @@ def test_role_choice_then_leader_overview(server: str, browser, demo: dict) -> N
 # Where on screen a drawn building is: its tile-pixel bounds moved into container pixels.
 BUILDING_POINT = """() => {
   var layer; window.map.eachLayer(function (l) { if (l.options && l.options.className === 'wg-tiles-buildings') layer = l; });
-  var size = window.map.getSize();
-  for (var k in layer._vectorTiles) {
-    var tile = layer._vectorTiles[k];
-    for (var id in tile._layers) {
-      var f = tile._layers[id];
-      var p = window.map.layerPointToContainerPoint(f._pxBounds.getCenter().add(tile.getOffset()));
-      if (f.properties.h && p.x > 60 && p.y > 60 && p.x < size.x - 260 && p.y < size.y - 60) {
-        return {x: p.x, y: p.y, id: f.properties.id};
-      }
+  var size = window.map.getSize(), ts = layer.getTileSize();
+  for (var key in layer._tiles) {
+    var t = layer._tiles[key], w = t.el._wg;
+    if (!w) continue;
+    for (var i = 0; i < w.features.length; i++) {
+      var f = w.features[i], ring = f.geometry[0], x = 0, y = 0;
+      if (!f.properties.h) continue;
+      for (var j = 0; j < ring.length - 1; j++) { x += ring[j].x; y += ring[j].y; }
+      x = x / (ring.length - 1) * w.k + t.coords.x * ts.x; y = y / (ring.length - 1) * w.k + t.coords.y * ts.y;
+      var p = window.map.latLngToContainerPoint(window.map.unproject([x, y], t.coords.z));
+      if (p.x > 60 && p.y > 60 && p.x < size.x - 260 && p.y < size.y - 60) return {x: p.x, y: p.y, id: f.properties.id};
     }
   }
   return null;

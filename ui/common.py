@@ -58,7 +58,7 @@ def figure_tiles(fig: dict, lang: str) -> None:
     if coverage:
         cols = st.columns(len(coverage))
         for col, (k, v) in zip(cols, coverage.items()):
-            col.metric(f"{t('fig.coverage', lang)} · {k}", f"{v:.0%}")
+            col.metric(t(f"cov.{k}", lang), f"{v:.0%}")
     else:
         st.caption(t("fig.coverage_pending", lang))
 

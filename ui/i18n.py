@@ -59,6 +59,10 @@ T: dict[str, tuple[str, str]] = {
     "fig.coverage_pending": ("覆盖率（视频、服务设施、巡查）：尚未分析，覆盖分析完成后在此显示。",
                              "Coverage (cameras, services, patrol): not analysed yet; shown here once the coverage analyses have run."),
     "fig.none": ("—", "—"),
+    "cov.camera_roads": ("道路视频覆盖率", "Streets seen by cameras"),
+    "cov.camera_key_places": ("重点场所视频覆盖率（雪亮工程 100%）", "Key places seen by cameras (雪亮工程: 100%)"),
+    "cov.service_households": ("住户步行可达服务设施比例（生活圈半径，standards §4）", "Households within walking reach of services (life-circle radii, standards §4)"),
+    "cov.compliance": ("社区达标项比例", "Community standards checks passed"),
     "fig.key_figures": ("关键指标", "Key figures"),
     "fig.rules": ("判定规则", "Rules applied"),
     # --- rules (each figure judged against a rule names it) ---------------------------

@@ -76,6 +76,93 @@ class LocalVectorGrid(VectorGridProtobuf):
     default_js = [("vectorGrid", f"{VENDOR}/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")]
 
 
+# Leaflet.VectorGrid makes one Leaflet path object per feature: fine for a few hundred grid
+# outlines, but at zoom 15 a dense district puts 40,000 buildings on screen and that took
+# over a second of the browser's main thread. This subclass keeps VectorGrid's fetching
+# and decoding and draws each tile straight onto one canvas, one path per colour; clicks
+# are hit-tested against the decoded features of the tile under the pointer.
+FAST_TILES_JS = """
+if (!L.WgFastTiles) {
+  L.WgFastTiles = L.VectorGrid.Protobuf.extend({
+    createTile: function (coords, done) {
+      var size = this.getTileSize(), self = this;
+      var tile = L.DomUtil.create('canvas', 'leaflet-tile');
+      tile.width = size.x; tile.height = size.y;
+      this._getVectorTilePromise(coords).then(function (json) {
+        var ctx = tile.getContext('2d'), kept = [], k = 1;
+        ctx.lineJoin = 'round'; ctx.lineCap = 'round';
+        for (var name in json.layers) {
+          var layer = json.layers[name], fn = self.options.vectorTileLayerStyles[name], groups = {};
+          k = size.x / layer.extent;
+          for (var i = 0; i < layer.features.length; i++) {
+            var f = layer.features[i], st = (fn instanceof Function) ? fn(f.properties, coords.z) : fn;
+            var key = [f.type, st.fillColor, st.fillOpacity, st.color, st.weight, st.opacity, st.fill, st.stroke].join('|');
+            (groups[key] = groups[key] || {st: st, type: f.type, feats: []}).feats.push(f);
+            kept.push(f);
+          }
+          for (var key in groups) {
+            var g = groups[key], s = g.st;
+            ctx.beginPath();
+            for (var j = 0; j < g.feats.length; j++) {
+              var rings = g.feats[j].geometry;
+              for (var r = 0; r < rings.length; r++) {
+                var ring = rings[r];
+                ctx.moveTo(ring[0].x * k, ring[0].y * k);
+                for (var q = 1; q < ring.length; q++) { ctx.lineTo(ring[q].x * k, ring[q].y * k); }
+                if (g.type === 3) { ctx.closePath(); }
+              }
+            }
+            if (g.type === 3 && s.fill !== false) {
+              ctx.globalAlpha = s.fillOpacity === undefined ? 0.2 : s.fillOpacity; ctx.fillStyle = s.fillColor || s.color; ctx.fill('evenodd');
+            }
+            if (s.stroke !== false && s.weight) {
+              ctx.globalAlpha = s.opacity === undefined ? 1 : s.opacity; ctx.strokeStyle = s.color; ctx.lineWidth = s.weight; ctx.stroke();
+            }
+          }
+        }
+        tile._wg = {features: kept, k: k};
+        done(null, tile);
+      });
+      return tile;
+    },
+    // The polygon feature drawn at a map click, or null (tile-local, in MVT units).
+    featureAt: function (latlng) {
+      if (!this._map || this._tileZoom === undefined) { return null; }
+      var ts = this.getTileSize(), z = this._tileZoom, p = this._map.project(latlng, z);
+      var c = p.unscaleBy(ts).floor(); c.z = z;
+      var t = this._tiles[this._tileCoordsToKey(c)];
+      if (!t || !t.el._wg) { return null; }
+      var w = t.el._wg, local = p.subtract(c.scaleBy(ts)), x = local.x / w.k, y = local.y / w.k;
+      for (var i = w.features.length - 1; i >= 0; i--) {
+        var f = w.features[i], inside = false;
+        if (f.type !== 3) { continue; }
+        for (var r = 0; r < f.geometry.length; r++) {
+          var ring = f.geometry[r];
+          for (var a = 0, b = ring.length - 1; a < ring.length; b = a++) {
+            if (((ring[a].y > y) !== (ring[b].y > y)) &&
+                (x < (ring[b].x - ring[a].x) * (y - ring[a].y) / (ring[b].y - ring[a].y) + ring[a].x)) { inside = !inside; }
+          }
+        }
+        if (inside) { return f; }
+      }
+      return null;
+    }
+  });
+}
+"""
+
+
+class FastVectorTiles(LocalVectorGrid):
+    """A tile layer drawn by ``L.WgFastTiles`` (one canvas per tile, no per-feature objects)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) -%}
+        """ + FAST_TILES_JS + """
+        var {{ this.get_name() }} = new L.WgFastTiles('{{ this.url }}', {{ this.options }});
+        {%- endmacro %}
+    """)
+
+
 class _Js(MacroElement):
     """A script snippet attached to the map (click bridges, legend, background)."""
 
@@ -122,7 +209,10 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
     settings = get_settings()
     basemap = basemap or settings.basemap
     location = [view.centre[1], view.centre[0]] if view.centre else _centre(view.bounds)
-    m = OfflineMap(location=location, zoom_start=view.zoom if view.centre else 14, tiles=None, control_scale=True,
+    # Start at (about) the zoom the bounds will be fitted to: the tiles of a throw-away
+    # first view would otherwise be fetched and drawn for nothing.
+    start = view.zoom if view.centre else fit_zoom(view.bounds)
+    m = OfflineMap(location=location, zoom_start=start, tiles=None, control_scale=True,
                    max_zoom=19, prefer_canvas=False, zoom_control=True)
     m.get_root().header.add_child(folium.Element(f"""<style>
         .leaflet-container {{ background: {COLOURS['background']}; font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }}
@@ -149,6 +239,23 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
         w, s, e, n = view.bounds
         m.fit_bounds([[s, w], [n, e]])
     return m
+
+
+def fit_zoom(bounds: tuple[float, float, float, float] | None, width: int = 900, height: int = 560) -> int:
+    """The largest whole zoom at which ``bounds`` fits a ``width`` × ``height`` pixel map (as Leaflet's fitBounds)."""
+    import math
+
+    if not bounds:
+        return 14
+    w, s, e, n = bounds
+
+    def y(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    dx = max((e - w) / 360.0, 1e-9)
+    dy = max((y(n) - y(s)) / (2 * math.pi), 1e-9)
+    z = math.floor(min(math.log2(width / 256 / dx), math.log2(height / 256 / dy)))
+    return max(0, min(18, z))
 
 
 def _centre(bounds: tuple[float, float, float, float] | None) -> list[float]:
@@ -183,8 +290,10 @@ def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> LocalVe
     from gis.tiles import MAJOR_ROADS
 
     interactive = layer in ("grids", "buildings", "communities")
-    # SVG for the few big shapes (clickable outlines, countable paths); canvas for the many.
-    renderer = "L.svg.tile" if layer in ("grids", "communities") else "L.canvas.tile"
+    # SVG for the few big shapes (clickable outlines, countable paths); one canvas per tile
+    # (FastVectorTiles) for the many.
+    fast = layer in ("buildings", "roads")
+    renderer = "L.svg.tile" if not fast else "L.canvas.tile"
     style = _STYLES[layer] % {"bz": BUILDINGS_MIN_ZOOM}
     options = f"""{{
         rendererFactory: {renderer},
@@ -198,7 +307,21 @@ def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> LocalVe
             return {style};
         }})() }}
     }}"""
-    vg = LocalVectorGrid(f"{TILES}/{layer}/{{z}}/{{x}}/{{y}}.pbf{query}", name=t(f"layer.{layer}", lang), options=options, show=show)
+    cls = FastVectorTiles if fast else LocalVectorGrid
+    vg = cls(f"{TILES}/{layer}/{{z}}/{{x}}/{{y}}.pbf{query}", name=t(f"layer.{layer}", lang), options=options, show=show)
+    if fast and interactive:
+        # Clicks on the map that hit no outline: is a building drawn there?
+        vg.add_child(_Js(f"""
+            {vg.get_name()}.on('add', function () {{
+                var layer = {vg.get_name()}, map = layer._map;
+                if (layer._wgClick) {{ return; }}
+                layer._wgClick = function (e) {{
+                    if (!map.hasLayer(layer)) {{ return; }}
+                    var f = layer.featureAt(e.latlng);
+                    if (f) {{ layer.fire('click', {{latlng: e.latlng, layer: {{properties: f.properties}}, sourceTarget: layer}}); }}
+                }};
+                map.on('click', layer._wgClick);
+            }});"""))
     if interactive:
         # streamlit-folium reports ``e.layer.toGeoJSON()`` of a clicked layer as
         # last_active_drawing; vector-tile features have no toGeoJSON, so give the
