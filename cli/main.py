@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.coverage_cmd import compliance_app, coverage_app
 from cli.grid_cmd import app as grid_app
 from cli.staff_cmd import assign_app, cadres_app, gaps_app
 from gis.problems import ImportFailed
@@ -28,6 +29,8 @@ app.add_typer(grid_app, name="grid")
 app.add_typer(cadres_app, name="cadres")
 app.add_typer(assign_app, name="assign")
 app.add_typer(gaps_app, name="gaps")
+app.add_typer(coverage_app, name="coverage")
+app.add_typer(compliance_app, name="compliance")
 console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 

@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     camera_default_hfov: float = 79.0  # when HorizontalFieldAngle is missing: a 4 mm lens [practice]
     camera_sample_m: float = 1.0  # spacing of the points that measure road and façade coverage
     camera_facade_max_m: float = 30.0  # a building edge facing a road centre line this close is street-facing
+    camera_inner_road_m: float = 25.0  # roads farther than this inside the community boundary are its inner streets
     camera_key_place_buffer_m: float = 5.0  # a key place is seen when a view comes this close to its building
     key_place_categories: list[str] = []  # facility categories that are key public places; empty = all
     key_places_covered_min: float = 1.0  # 雪亮工程: key public areas 100% covered [std]

@@ -1,0 +1,454 @@
+"""Services coverage: walking distance along the road network from every home to the
+nearest open facility of each category, against each category's service radius and the
+5-, 10- and 15-minute life circles (GB 50180-2018, standards §4), with the straight-line
+figure beside it so that the buffers' over-claim shows.
+
+- Homes: buildings with households, or of residential/mixed use (an OpenStreetMap import
+  has no household counts; its figures are then in buildings).
+- Walks start at the footprint's side nearest the network (a building's door is on its
+  street side) and end at the facility's building (a facility point stands in a building;
+  a point in no footprint is used as it is). Both snaps are part of the walking distance
+  and are reported (``snap_m``). Networks: analysis/network.py.
+- Straight line: from the footprint to the facility's building, the distance a buffer
+  would use; it never exceeds the walk.
+- A home in the same building as a facility is 0 m from it.
+- Only facilities with status ``open`` count. Walks are followed up to
+  ``service_search_max_m``; farther is "beyond" (NULL).
+- Radii: ``layers/vocab.py`` defaults, overridden per category by ``service_radius_m``.
+  The life circles' required categories are the settings ``life_circle_*_categories``.
+
+Storage: ``service_distances`` (home × category), ``service_buildings`` and
+``service_facilities`` (the fingerprints of the rows used, and where facilities stood, so
+an edit knows what it touches), a ``coverage_runs`` row per run. Figures per grid,
+community and sub-district are summed from the stored distances on reading.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, text
+
+from analysis import network
+from analysis.units import copy_into, ewkb_hex, finish_run, fingerprint, last_run, read_metric, start_run
+from gis.measure import metric_srid
+from gis.settings import get_settings
+from layers.vocab import FACILITY_CATEGORIES
+
+HOME = "(b.households > 0 OR b.use IN ('residential', 'mixed'))"
+BUILDING_FP = "md5(concat_ws('|', b.geom::text, b.households, b.use, b.grid_id, b.community_code))"
+FACILITY_FP = "md5(concat_ws('|', f.geom::text, f.category, f.status))"
+ROADS_FP = "SELECT md5(coalesce(string_agg(r.id || ':' || md5(r.geom::text), ',' ORDER BY r.id), '')) FROM roads r WHERE r.walkable"
+
+
+# --- rules ---------------------------------------------------------------------------------
+
+def radii() -> dict[str, float]:
+    """Service radius per category: vocab default, settings override."""
+    s = get_settings()
+    out = {c.code: float(c.radius_m) for c in FACILITY_CATEGORIES if c.radius_m is not None}
+    out.update({k: float(v) for k, v in s.service_radius_m.items()})
+    return out
+
+
+def life_circles() -> dict[str, tuple[float, list[str]]]:
+    """Life circle → (walking distance, required categories): the one place they are defined
+    (settings ``life_circle_{5,10,15}_m`` and ``life_circle_{5,10,15}_categories``)."""
+    s = get_settings()
+    return {"5min": (s.life_circle_5_m, list(s.life_circle_5_categories)),
+            "10min": (s.life_circle_10_m, list(s.life_circle_10_categories)),
+            "15min": (s.life_circle_15_m, list(s.life_circle_15_categories))}
+
+
+def categories() -> list[str]:
+    """Categories analysed: every one with a radius or required by a life circle."""
+    want = set(radii()) | {c for _, cats in life_circles().values() for c in cats}
+    return [c.code for c in FACILITY_CATEGORIES if c.code in want] + sorted(want - {c.code for c in FACILITY_CATEGORIES})
+
+
+def run_settings() -> dict:
+    return {"radii": radii(), "life_circles": life_circles(), "categories": categories(),
+            "search_max_m": get_settings().service_search_max_m, "metric_srid_setting": get_settings().metric_srid}
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def _homes(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
+    frame = read_metric(conn, f"""
+        SELECT b.id, b.households, {BUILDING_FP} AS fp, ST_Transform(b.geom, {srid}) AS geom
+        FROM buildings b WHERE {HOME} AND {where} ORDER BY b.id""", srid, params)
+    return pd.DataFrame({"id": frame["id"].to_numpy(), "households": frame["households"].to_numpy(),
+                         "fp": frame["fp"].to_numpy(), "geom": frame.geometry.to_numpy()})
+
+
+def _facilities(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
+    """Facilities of the analysed categories with the building they stand in (if any)."""
+    frame = read_metric(conn, f"""
+        SELECT f.id, f.category, f.status, {FACILITY_FP} AS fp, ST_Transform(f.geom, {srid}) AS geom,
+               h.id AS host_id, ST_AsBinary(ST_Transform(h.geom, {srid})) AS host
+        FROM facilities f
+        LEFT JOIN LATERAL (SELECT b.id, b.geom FROM buildings b WHERE ST_Intersects(b.geom, f.geom) ORDER BY b.id LIMIT 1) h ON true
+        WHERE f.category = ANY(:cats) AND {where} ORDER BY f.id""", srid, {**(params or {}), "cats": categories()})
+    host = np.array([None if h is None else shapely.from_wkb(bytes(h)) for h in frame["host"]], dtype=object)
+    pts = frame.geometry.to_numpy()
+    return pd.DataFrame({"id": frame["id"].to_numpy(), "category": frame["category"].to_numpy(), "status": frame["status"].to_numpy(),
+                         "fp": frame["fp"].to_numpy(), "point": pts, "host_id": frame["host_id"].to_numpy(),
+                         "reach": np.where([h is None for h in host], pts, host)})
+
+
+# --- computing -----------------------------------------------------------------------------
+
+def _distances(graph: network.Graph, homes: pd.DataFrame, homes_snap: network.Snapped, facilities: pd.DataFrame,
+               cats: Iterable[str], cutoff: float) -> pd.DataFrame:
+    """Home × category: walking and straight-line distance to the nearest open facility."""
+    rows = []
+    open_f = facilities[facilities["status"] == "open"]
+    fac_snap = network.snap(graph, open_f["reach"].to_numpy()) if len(open_f) else None
+    geoms = homes["geom"].to_numpy()
+    ids = homes["id"].to_numpy()
+    for cat in cats:
+        mine = np.flatnonzero(open_f["category"].to_numpy() == cat)
+        net_d = np.full(len(homes), np.nan)
+        net_f = np.full(len(homes), -1, dtype=np.int64)
+        str_d = np.full(len(homes), np.nan)
+        str_f = np.full(len(homes), -1, dtype=np.int64)
+        if len(mine) and len(homes):
+            fids = open_f["id"].to_numpy()[mine]
+            d, lab = network.nearest(graph, fac_snap.take(mine), fids, homes_snap, cutoff)
+            net_d = np.where(np.isfinite(d), d, np.nan)
+            net_f = lab
+            tree = shapely.STRtree(open_f["reach"].to_numpy()[mine])
+            (hi, fi), dist = tree.query_nearest(geoms, max_distance=cutoff, return_distance=True, all_matches=False)
+            str_d[hi] = dist
+            str_f[hi] = fids[fi]
+            # A home in the facility's own building is 0 m from it.
+            hosts = open_f["host_id"].to_numpy()[mine]
+            okh = pd.notna(hosts)
+            same = pd.Series(fids[okh], index=hosts[okh].astype(np.int64)).groupby(level=0).first()
+            at_home = np.isin(ids, same.index.to_numpy())
+            if at_home.any():
+                net_d[at_home] = 0.0
+                str_d[at_home] = 0.0
+                net_f[at_home] = same.reindex(ids[at_home]).to_numpy()
+                str_f[at_home] = net_f[at_home]
+        rows.append(pd.DataFrame({"building_id": ids, "category": cat, "network_m": net_d,
+                                  "facility_id": np.where(net_f >= 0, net_f, -1), "straight_m": str_d,
+                                  "straight_facility_id": np.where(str_f >= 0, str_f, -1)}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["building_id", "category", "network_m", "facility_id", "straight_m", "straight_facility_id"])
+
+
+def _write(conn: Connection, run_id: int, at, dist: pd.DataFrame, homes: pd.DataFrame, homes_snap: network.Snapped,
+           graph: network.Graph, facilities: pd.DataFrame | None, srid: int) -> None:
+    def opt(v):
+        return None if pd.isna(v) or v == -1 else v
+
+    copy_into(conn, "service_distances", ["building_id", "category", "network_m", "facility_id", "straight_m", "straight_facility_id",
+                                          "run_id", "computed_at"],
+              ((int(r.building_id), r.category, opt(r.network_m), opt(r.facility_id), opt(r.straight_m), opt(r.straight_facility_id), run_id, at)
+               for r in dist.itertuples(index=False)))
+    road = np.where(homes_snap.edge >= 0, graph.road_id[np.maximum(homes_snap.edge, 0)] if len(graph.road_id) else -1, -1)
+    copy_into(conn, "service_buildings", ["building_id", "run_id", "computed_at", "building_fp", "households", "road_id", "snap_m"],
+              ((int(i), run_id, at, fp, int(h), opt(int(rd)), None if not np.isfinite(sm) else float(sm))
+               for i, fp, h, rd, sm in zip(homes["id"], homes["fp"], homes["households"], road, homes_snap.snap_m)))
+    if facilities is not None and len(facilities):
+        snap = network.snap(graph, facilities["reach"].to_numpy())
+        froad = np.where(snap.edge >= 0, graph.road_id[np.maximum(snap.edge, 0)] if len(graph.road_id) else -1, -1)
+        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _fac_stage (facility_id bigint, fp text, category text, counted boolean, "
+                          "road_id bigint, snap_m real, pt text) ON COMMIT DROP"))
+        conn.execute(text("TRUNCATE _fac_stage"))
+        copy_into(conn, "_fac_stage", ["facility_id", "fp", "category", "counted", "road_id", "snap_m", "pt"],
+                  ((int(i), fp, c, st == "open", opt(int(rd)), None if not np.isfinite(sm) else float(sm), g)
+                   for i, fp, c, st, rd, sm, g in zip(facilities["id"], facilities["fp"], facilities["category"], facilities["status"],
+                                                       froad, snap.snap_m, ewkb_hex(facilities["point"].to_numpy(), srid))))
+        conn.execute(text("""
+            INSERT INTO service_facilities (facility_id, run_id, computed_at, facility_fp, category, counted, road_id, snap_m, geom)
+            SELECT facility_id, :run, :at, fp, category, counted, road_id, snap_m, ST_Transform(ST_GeomFromEWKB(decode(pt, 'hex')), 4326)
+            FROM _fac_stage"""), {"run": run_id, "at": at})
+
+
+def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] | None = None) -> dict:
+    """Bring the stored distances up to date and say what was recomputed.
+
+    full: everything (also when nothing is stored, or the settings or the walkable roads
+    changed). facilities: the fast path after editing these facilities (ids, deleted ones
+    too). Otherwise every changed facility and home is found and only the homes they can
+    reach (within ``service_search_max_m``) are walked again.
+    """
+    t0 = time.perf_counter()
+    s = get_settings()
+    srid = metric_srid(conn)
+    cfg = {**run_settings(), "metric_srid": srid}
+    cfg_fp = fingerprint(cfg)
+    roads_fp = conn.execute(text(ROADS_FP)).scalar_one()
+    cutoff = s.service_search_max_m
+    last = last_run(conn, "services")
+    stored = conn.execute(text("SELECT count(*) FROM service_buildings")).scalar_one()
+    last_roads = last["inputs"].get("roads_fp") if last else None
+    if full or last is None or last["settings_fp"] != cfg_fp or last_roads != roads_fp or stored == 0:
+        run_id, at = start_run(conn, "services", "full", cfg, {"roads_fp": roads_fp})
+        graph = network.load(conn, srid)
+        homes = _homes(conn, srid)
+        facs = _facilities(conn, srid)
+        snap = network.snap(graph, homes["geom"].to_numpy())
+        dist = _distances(graph, homes, snap, facs, categories(), cutoff)
+        conn.execute(text("TRUNCATE service_distances, service_buildings, service_facilities"))
+        _write(conn, run_id, at, dist, homes, snap, graph, facs, srid)
+        touched = {"mode": "full", "homes": len(homes), "facilities": len(facs), "edges": len(graph.geoms), "nodes": graph.n_nodes}
+        finish_run(conn, run_id, time.perf_counter() - t0, touched)
+        return {"run_id": run_id, **touched, "seconds": round(time.perf_counter() - t0, 3)}
+
+    fac_changes = _facility_changes(conn, None if facilities is None else {int(f) for f in facilities})
+    home_changes = _home_changes(conn) if facilities is None else pd.DataFrame(columns=["building_id", "state"])
+    if fac_changes.empty and home_changes.empty:
+        return {"run_id": None, "mode": "none", "homes": 0, "facilities": 0, "seconds": round(time.perf_counter() - t0, 3)}
+    run_id, at = start_run(conn, "services", "incremental", cfg, {"roads_fp": roads_fp})
+    # (home, category) pairs to walk again.
+    work: dict[str, set[int]] = {}
+    changed_ids = fac_changes["facility_id"].astype(int).tolist()
+    for cat in set(fac_changes["old_category"].dropna()) | set(fac_changes["new_category"].dropna()):
+        if cat not in categories():
+            continue
+        mine = fac_changes[(fac_changes["old_category"] == cat) | (fac_changes["new_category"] == cat)]
+        ids = mine["facility_id"].astype(int).tolist()
+        near = conn.execute(text(f"""
+            SELECT b.id FROM buildings b WHERE {HOME} AND EXISTS (
+                SELECT 1 FROM (SELECT geom FROM service_facilities WHERE facility_id = ANY(:ids)
+                               UNION ALL SELECT geom FROM facilities WHERE id = ANY(:ids)) p
+                WHERE ST_DWithin(b.geom_3857, ST_Transform(p.geom, 3857), :d / cos(radians(ST_Y(p.geom)))))
+            UNION SELECT building_id FROM service_distances WHERE category = :cat AND (facility_id = ANY(:ids) OR straight_facility_id = ANY(:ids))"""),
+            {"ids": ids, "d": cutoff + 1.0, "cat": cat}).scalars()
+        work.setdefault(cat, set()).update(int(i) for i in near)
+    gone = home_changes.loc[home_changes["state"] == "gone", "building_id"].astype(int).tolist()
+    redo = home_changes.loc[home_changes["state"] != "gone", "building_id"].astype(int).tolist()
+    for cat in categories():
+        if redo:
+            work.setdefault(cat, set()).update(redo)
+    all_homes = sorted(set().union(*work.values())) if work else []
+    if gone:
+        conn.execute(text("DELETE FROM service_distances WHERE building_id = ANY(:ids)"), {"ids": gone})
+        conn.execute(text("DELETE FROM service_buildings WHERE building_id = ANY(:ids)"), {"ids": gone})
+    n_pairs = 0
+    if all_homes:
+        homes = _homes(conn, srid, "b.id = ANY(:ids)", {"ids": all_homes})
+        box = shapely.box(*shapely.total_bounds(homes["geom"].to_numpy())).buffer(cutoff + 1.0, join_style="mitre") if len(homes) else None
+        if box is not None:
+            env = dict(zip(("x0", "y0", "x1", "y1"), box.bounds))
+            graph = network.load(conn, srid, box.bounds)
+            facs = _facilities(conn, srid, f"f.geom && ST_Transform(ST_MakeEnvelope(:x0, :y0, :x1, :y1, {srid}), 4326)", env)
+            snap = network.snap(graph, homes["geom"].to_numpy())
+            parts = []
+            for cat, ids in work.items():
+                pick = np.flatnonzero(homes["id"].isin(ids).to_numpy())
+                if len(pick):
+                    parts.append(_distances(graph, homes.iloc[pick].reset_index(drop=True), snap.take(pick), facs, [cat], cutoff))
+            dist = pd.concat(parts, ignore_index=True) if parts else None
+            if dist is not None and len(dist):
+                n_pairs = len(dist)
+                conn.execute(text("""DELETE FROM service_distances d USING unnest(CAST(:b AS bigint[]), CAST(:c AS text[])) AS q(b, c)
+                                     WHERE d.building_id = q.b AND d.category = q.c"""),
+                             {"b": dist["building_id"].astype(int).tolist(), "c": dist["category"].tolist()})
+            conn.execute(text("DELETE FROM service_buildings WHERE building_id = ANY(:ids)"), {"ids": homes["id"].astype(int).tolist()})
+            _write(conn, run_id, at, dist if dist is not None else pd.DataFrame(columns=["building_id", "category", "network_m", "facility_id",
+                                                                                       "straight_m", "straight_facility_id"]),
+                   homes, snap, graph, None, srid)
+    if changed_ids:
+        conn.execute(text("DELETE FROM service_facilities WHERE facility_id = ANY(:ids)"), {"ids": changed_ids})
+        present = _facilities(conn, srid, "f.id = ANY(:ids)", {"ids": changed_ids})
+        if len(present):
+            box = shapely.box(*shapely.total_bounds(present["reach"].to_numpy())).buffer(cutoff, join_style="mitre")
+            graph = network.load(conn, srid, box.bounds)
+            _write(conn, run_id, at, pd.DataFrame(columns=["building_id", "category", "network_m", "facility_id", "straight_m",
+                                                           "straight_facility_id"]),
+                   pd.DataFrame(columns=["id", "fp", "households"]), network.Snapped(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)),
+                   graph, present, srid)
+    touched = {"mode": "incremental", "facilities": changed_ids, "homes_changed": len(redo) + len(gone), "homes_walked": len(all_homes),
+               "pairs": n_pairs}
+    finish_run(conn, run_id, time.perf_counter() - t0, touched)
+    return {"run_id": run_id, **touched, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _facility_changes(conn: Connection, only: set[int] | None = None) -> pd.DataFrame:
+    """Facilities new, deleted, or changed (position, category, status) since last computed."""
+    frame = pd.read_sql(text(f"""
+        SELECT coalesce(f.id, s.facility_id) AS facility_id, s.category AS old_category, f.category AS new_category,
+               CASE WHEN f.id IS NULL THEN 'gone' WHEN s.facility_id IS NULL THEN 'new' ELSE 'changed' END AS state
+        FROM (SELECT * FROM facilities f WHERE f.category = ANY(:cats)) f
+        FULL JOIN service_facilities s ON s.facility_id = f.id
+        WHERE (f.id IS NULL OR s.facility_id IS NULL OR s.facility_fp <> {FACILITY_FP})
+          AND (CAST(:only AS bigint[]) IS NULL OR coalesce(f.id, s.facility_id) = ANY(:only))"""),
+        conn, params={"cats": categories(), "only": None if only is None else sorted(only)})
+    return frame
+
+
+def _home_changes(conn: Connection) -> pd.DataFrame:
+    """Homes new, gone (deleted or no longer a home), or changed since last computed."""
+    return pd.read_sql(text(f"""
+        SELECT coalesce(b.id, s.building_id) AS building_id,
+               CASE WHEN b.id IS NULL THEN 'gone' WHEN s.building_id IS NULL THEN 'new' ELSE 'changed' END AS state
+        FROM (SELECT b.id, {BUILDING_FP} AS fp FROM buildings b WHERE {HOME}) b
+        FULL JOIN service_buildings s ON s.building_id = b.id
+        WHERE b.id IS NULL OR s.building_id IS NULL OR s.building_fp <> b.fp"""), conn)
+
+
+# --- freshness -----------------------------------------------------------------------------
+
+def stale(conn: Connection) -> pd.DataFrame:
+    """Per grid and community: when its service figures were computed, and whether they are
+    stale (a home in it, a facility within reach of it, the walkable roads or the settings
+    changed since)."""
+    cutoff = get_settings().service_search_max_m
+    last = last_run(conn, "services")
+    cfg_fp = fingerprint({**run_settings(), "metric_srid": metric_srid(conn)})
+    everything = last is None or last["settings_fp"] != cfg_fp or last["inputs"].get("roads_fp") != conn.execute(text(ROADS_FP)).scalar_one()
+    fac = _facility_changes(conn)
+    homes = _home_changes(conn)
+    ids = fac["facility_id"].astype(int).tolist()
+    frame = pd.read_sql(text(f"""
+        WITH u AS (
+          SELECT 'grid' AS scope, g.code, g.community_code, g.geom, (SELECT array_agg(id) FROM buildings WHERE grid_id = g.id) AS b
+          FROM grids g WHERE g.valid_to IS NULL
+          UNION ALL
+          SELECT 'community', c.code, c.code, c.geom, (SELECT array_agg(id) FROM buildings WHERE community_code = c.code) FROM communities c)
+        SELECT u.scope, u.code, u.community_code,
+               (SELECT min(s.computed_at) FROM service_buildings s WHERE s.building_id = ANY(u.b)) AS computed_at,
+               coalesce(u.b && CAST(:homes AS bigint[]), false) AS homes_changed,
+               EXISTS (SELECT 1 FROM (SELECT geom FROM service_facilities WHERE facility_id = ANY(:ids)
+                                      UNION ALL SELECT geom FROM facilities WHERE id = ANY(:ids)) p
+                       WHERE ST_DWithin(u.geom::geography, p.geom::geography, :d)) AS facilities_changed
+        FROM u ORDER BY u.scope DESC, u.code"""),
+        conn, params={"homes": homes["building_id"].astype(int).tolist(), "ids": ids, "d": cutoff})
+    frame["inputs_changed_everywhere"] = everything
+    frame["stale"] = frame["homes_changed"] | frame["facilities_changed"] | everything
+    return frame
+
+
+# --- reading results -----------------------------------------------------------------------
+
+def _joined(conn: Connection, community: str | None = None) -> pd.DataFrame:
+    return pd.read_sql(text("""
+        SELECT d.building_id, d.category, d.network_m, d.straight_m, d.facility_id, d.computed_at,
+               b.households, g.code AS grid_code, b.community_code, c.name AS community_name, c.subdistrict_code, s.name AS subdistrict_name
+        FROM service_distances d JOIN buildings b ON b.id = d.building_id
+        LEFT JOIN grids g ON g.id = b.grid_id AND g.valid_to IS NULL
+        LEFT JOIN communities c ON c.code = b.community_code LEFT JOIN subdistricts s ON s.code = c.subdistrict_code
+        WHERE CAST(:c AS text) IS NULL OR b.community_code = :c"""), conn, params={"c": community})
+
+
+def _scopes(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    return [("grid", "grid_code"), ("community", "community_code"), ("subdistrict", "subdistrict_code")]
+
+
+def category_coverage(conn: Connection, community: str | None = None, category: str | None = None) -> pd.DataFrame:
+    """Per grid, community and sub-district × category: homes and households beyond the
+    radius by walking and by straight line, shares within, and the over-claim (households
+    a buffer calls served that the walk does not reach)."""
+    r = radii()
+    j = _joined(conn, community)
+    if category is not None:
+        j = j[j["category"] == category]
+    j = j[j["category"].isin(list(r))]
+    j["radius_m"] = j["category"].map(r)
+    j["net_ok"] = j["network_m"].notna() & (j["network_m"] <= j["radius_m"])
+    j["str_ok"] = j["straight_m"].notna() & (j["straight_m"] <= j["radius_m"])
+    j["hh_net"] = j["households"] * j["net_ok"]
+    j["hh_str"] = j["households"] * j["str_ok"]
+    out = []
+    for scope, key in _scopes(j):
+        sub = j[j[key].notna()]
+        if sub.empty:
+            continue
+        g = sub.groupby([key, "category"]).agg(
+            homes=("building_id", "size"), households=("households", "sum"), homes_within_network=("net_ok", "sum"),
+            homes_within_straight=("str_ok", "sum"), households_within_network=("hh_net", "sum"),
+            households_within_straight=("hh_str", "sum"), median_network_m=("network_m", "median"),
+            computed_at=("computed_at", "min")).reset_index().rename(columns={key: "code"})
+        g.insert(0, "scope", scope)
+        out.append(g)
+    if not out:
+        return pd.DataFrame()
+    f = pd.concat(out, ignore_index=True)
+    f["radius_m"] = f["category"].map(r)
+    f["households_beyond_network"] = f["households"] - f["households_within_network"]
+    f["households_beyond_straight"] = f["households"] - f["households_within_straight"]
+    f["homes_beyond_network"] = f["homes"] - f["homes_within_network"]
+    f["homes_beyond_straight"] = f["homes"] - f["homes_within_straight"]
+    weight = np.where(f["households"] > 0, f["households"], np.nan)
+    f["share_within_network"] = np.where(f["households"] > 0, f["households_within_network"] / weight, f["homes_within_network"] / f["homes"]).round(4)
+    f["share_within_straight"] = np.where(f["households"] > 0, f["households_within_straight"] / weight, f["homes_within_straight"] / f["homes"]).round(4)
+    f["overclaim_households"] = f["households_within_straight"] - f["households_within_network"]
+    f["median_network_m"] = f["median_network_m"].round(1)
+    names = {c.code: c.zh for c in FACILITY_CATEGORIES}
+    f["category_zh"] = f["category"].map(names)
+    cols = ["scope", "code", "category", "category_zh", "radius_m", "homes", "households", "households_beyond_network",
+            "households_beyond_straight", "homes_beyond_network", "homes_beyond_straight", "share_within_network",
+            "share_within_straight", "overclaim_households", "median_network_m", "computed_at"]
+    return f[cols].sort_values(["scope", "code", "category"], key=lambda s: s.map({"grid": 0, "community": 1, "subdistrict": 2}) if s.name == "scope" else s).reset_index(drop=True)
+
+
+def life_circle_coverage(conn: Connection, community: str | None = None) -> pd.DataFrame:
+    """Per grid, community and sub-district × life circle: the share of households (homes
+    where there are no household counts) whose circle holds every required category, by
+    walking and by straight line."""
+    j = _joined(conn, community)
+    if j.empty:
+        return pd.DataFrame()
+    net = j.pivot_table(index="building_id", columns="category", values="network_m", aggfunc="first")
+    st = j.pivot_table(index="building_id", columns="category", values="straight_m", aggfunc="first")
+    homes = j.drop_duplicates("building_id").set_index("building_id")[["households", "grid_code", "community_code", "subdistrict_code", "computed_at"]]
+    out = []
+    for circle, (dist, cats) in life_circles().items():
+        def complete(tab: pd.DataFrame) -> pd.Series:
+            have = tab.reindex(columns=cats)
+            return (have.notna() & (have <= dist)).all(axis=1).reindex(homes.index, fill_value=False)
+        h = homes.assign(net=complete(net), straight=complete(st))
+        h["hh_net"] = h["households"] * h["net"]
+        h["hh_str"] = h["households"] * h["straight"]
+        for scope, key in _scopes(h):
+            sub = h[h[key].notna()]
+            if sub.empty:
+                continue
+            g = sub.groupby(key).agg(homes=("net", "size"), households=("households", "sum"), homes_complete_network=("net", "sum"),
+                                     homes_complete_straight=("straight", "sum"), households_complete_network=("hh_net", "sum"),
+                                     households_complete_straight=("hh_str", "sum"), computed_at=("computed_at", "min")).reset_index()
+            g = g.rename(columns={key: "code"})
+            g.insert(0, "scope", scope)
+            g.insert(2, "circle", circle)
+            g.insert(3, "distance_m", dist)
+            g.insert(4, "required", "、".join(cats))
+            out.append(g)
+    f = pd.concat(out, ignore_index=True)
+    hh = f["households"].where(f["households"] > 0)
+    f["share_network"] = np.where(f["households"] > 0, f["households_complete_network"] / hh, f["homes_complete_network"] / f["homes"]).round(4)
+    f["share_straight"] = np.where(f["households"] > 0, f["households_complete_straight"] / hh, f["homes_complete_straight"] / f["homes"]).round(4)
+    return f
+
+
+def home_layer(conn: Connection, category: str, community: str | None = None) -> gpd.GeoDataFrame:
+    """Homes with their distances to a category, as a map layer (EPSG:4326): ``within``
+    by walking, and ``overclaimed`` where only the straight line says so."""
+    radius = radii().get(category)
+    frame = gpd.read_postgis(text("""
+        SELECT b.id AS building_id, b.households, b.community_code, d.network_m, d.straight_m, d.facility_id, sb.snap_m, b.geom
+        FROM service_distances d JOIN buildings b ON b.id = d.building_id LEFT JOIN service_buildings sb ON sb.building_id = b.id
+        WHERE d.category = :cat AND (CAST(:c AS text) IS NULL OR b.community_code = :c) ORDER BY b.id"""),
+        conn, geom_col="geom", params={"cat": category, "c": community})
+    if radius is not None:
+        frame["within"] = frame["network_m"].notna() & (frame["network_m"] <= radius)
+        frame["overclaimed"] = ~frame["within"] & frame["straight_m"].notna() & (frame["straight_m"] <= radius)
+    return frame
+
+
+def snaps(conn: Connection) -> dict:
+    """How far homes and facilities are from the walkable network (the snap distances)."""
+    b = pd.read_sql(text("SELECT snap_m FROM service_buildings"), conn)["snap_m"]
+    f = pd.read_sql(text("""SELECT s.facility_id, f.name, s.category, s.snap_m FROM service_facilities s
+                            LEFT JOIN facilities f ON f.id = s.facility_id ORDER BY s.snap_m DESC NULLS FIRST"""), conn)
+    q = b.quantile([0.5, 0.95]).round(1).tolist() if len(b) else [None, None]
+    return {"homes": int(len(b)), "home_snap_median_m": q[0], "home_snap_p95_m": q[1],
+            "home_snap_max_m": None if b.empty else round(float(b.max()), 1), "homes_unsnapped": int(b.isna().sum()),
+            "facilities": f.round({"snap_m": 1}).to_dict("records")}

@@ -1,0 +1,114 @@
+"""What the coverage analyses share: the areas figures are measured for, reading layers in
+the metric CRS, writing result rows fast, and run bookkeeping (when, with which settings).
+
+Measuring units are the current grids, plus every community that has no current grid (an
+OpenStreetMap import has wards but no grids): grids tile their community (standards §1),
+so a community's figures are the sum of its grids' and nothing is measured twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, text
+
+# The measuring units: one row per current grid and per community without a current grid.
+UNITS_SQL = """
+SELECT 'grid' AS scope, g.code, g.id AS grid_id, g.name, g.community_code, c.subdistrict_code, g.geom
+FROM grids g JOIN communities c ON c.code = g.community_code WHERE g.valid_to IS NULL
+UNION ALL
+SELECT 'community', c.code, NULL, c.name, c.code, c.subdistrict_code, c.geom FROM communities c
+WHERE NOT EXISTS (SELECT 1 FROM grids g WHERE g.community_code = c.code AND g.valid_to IS NULL)"""
+
+# Which unit a building belongs to: its grid, or its community when that has no grid.
+BUILDING_UNIT_SQL = """
+CASE WHEN b.grid_id IS NOT NULL THEN (SELECT g.code FROM grids g WHERE g.id = b.grid_id AND g.valid_to IS NULL)
+     WHEN NOT EXISTS (SELECT 1 FROM grids g WHERE g.community_code = b.community_code AND g.valid_to IS NULL) THEN b.community_code
+END"""
+
+
+def units(conn: Connection, srid: int, codes: Iterable[str] | None = None) -> gpd.GeoDataFrame:
+    """The measuring units in the metric CRS (all, or those with the given codes)."""
+    codes = None if codes is None else sorted(set(codes))
+    sql = f"SELECT u.scope, u.code, u.grid_id, u.name, u.community_code, u.subdistrict_code, ST_Transform(u.geom, {srid}) AS geom FROM ({UNITS_SQL}) u"
+    params = {}
+    if codes is not None:
+        sql += " WHERE u.code = ANY(:codes)"
+        params["codes"] = codes
+    frame = gpd.read_postgis(text(sql + " ORDER BY u.code"), conn, geom_col="geom", params=params, crs=srid)
+    frame["community_code"] = frame["community_code"].str.strip()
+    return frame
+
+
+def read_metric(conn: Connection, sql: str, srid: int, params: dict | None = None, geom: str = "geom") -> gpd.GeoDataFrame:
+    """A query whose ``geom`` column is already transformed to ``srid``, as a GeoDataFrame."""
+    return gpd.read_postgis(text(sql), conn, geom_col=geom, params=params or {}, crs=srid)
+
+
+def fingerprint(values: object) -> str:
+    """md5 of a JSON rendering: settings and other small inputs."""
+    return hashlib.md5(json.dumps(values, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+
+
+def start_run(conn: Connection, analysis: str, mode: str, settings: dict, inputs: dict | None = None,
+              detail_level: str | None = None) -> tuple[int, datetime]:
+    """Record a run; its id and timestamp go on every row it writes."""
+    row = conn.execute(text("""
+        INSERT INTO coverage_runs (analysis, mode, detail_level, settings, settings_fp, inputs)
+        VALUES (:a, :m, :d, CAST(:s AS jsonb), :fp, CAST(:i AS jsonb)) RETURNING id, computed_at"""),
+        {"a": analysis, "m": mode, "d": detail_level, "s": json.dumps(settings, ensure_ascii=False, default=str),
+         "fp": fingerprint(settings), "i": json.dumps(inputs or {}, default=str)}).one()
+    return int(row[0]), row[1]
+
+
+def finish_run(conn: Connection, run_id: int, seconds: float, touched: dict, inputs: dict | None = None) -> None:
+    conn.execute(text("""UPDATE coverage_runs SET seconds = :s, touched = CAST(:t AS jsonb),
+                         inputs = inputs || CAST(:i AS jsonb) WHERE id = :id"""),
+                 {"s": seconds, "t": json.dumps(touched, default=str), "i": json.dumps(inputs or {}, default=str), "id": run_id})
+
+
+def last_run(conn: Connection, analysis: str, detail_level: str | None = None, mode: str | None = None) -> dict | None:
+    row = conn.execute(text("""
+        SELECT * FROM coverage_runs WHERE analysis = :a AND (CAST(:d AS text) IS NULL OR detail_level = :d)
+          AND (CAST(:m AS text) IS NULL OR mode = :m) ORDER BY id DESC LIMIT 1"""),
+        {"a": analysis, "d": detail_level, "m": mode}).mappings().one_or_none()
+    return dict(row) if row else None
+
+
+def copy_into(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """COPY rows into a table (text format; None becomes NULL, lists become arrays)."""
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row(r)
+
+
+def ewkb_hex(geoms: np.ndarray, srid: int) -> list[str | None]:
+    """Hex EWKB of metric geometries, for COPY into a staging column then ST_Transform."""
+    geoms = shapely.set_srid(np.asarray(geoms, dtype=object), srid)
+    out = shapely.to_wkb(geoms, hex=True, include_srid=True)
+    return [None if g is None else str(g) for g in out]
+
+
+def as_multipolygons(geoms: np.ndarray) -> np.ndarray:
+    """Keep the polygonal parts of each geometry as one MultiPolygon (None when empty)."""
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full(len(geoms), None, dtype=object)
+    if len(geoms) == 0:
+        return out
+    parts, idx = shapely.get_parts(geoms, return_index=True)
+    keep = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 1e-6)
+    if keep.any():
+        shapely.multipolygons(parts[keep], indices=idx[keep], out=out)
+    return out
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as dicts with NaN/NaT as None (for JSON output)."""
+    return json.loads(frame.to_json(orient="records", force_ascii=False, date_format="iso"))
