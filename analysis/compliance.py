@@ -104,7 +104,7 @@ def compute(conn: Connection, community: str | None = None) -> pd.DataFrame:
     out["pass_health_station"] = out["health_stations"] >= 1
     out["pass_culture_room"] = out["culture_rooms"] >= 1
     all_cats = sorted(set(s.service_space_categories) | set(s.community_office_categories) | set(s.one_stop_centre_categories))
-    out["floor_area_unknown"] = key.map(unknown(all_cats)).fillna("").to_numpy()
+    out["floor_area_unknown"] = key.map(unknown(all_cats)).astype(object).fillna("").to_numpy()
     pass_cols = [c for c in out.columns if c.startswith("pass_")]
     out["rules_failed"] = [[c[5:] for c in pass_cols if r[c] is False or r[c] == False] for _, r in out[pass_cols].astype(object).iterrows()]  # noqa: E712
     out["rules_passed"] = out[pass_cols].apply(lambda r: int(sum(v is True or v == True for v in r)), axis=1)  # noqa: E712

@@ -13,9 +13,10 @@ edge with the right partial lengths, and a local walk for one edited facility ne
 the roads around it. ``pgr_nearest`` below keeps the pgRouting route for the benchmark's
 cross-check (same node distances to the centimetre).
 
-Noding follows OpenStreetMap's rule: lines meet where they share a vertex, not where they
-merely cross, so a bridge over a street is no junction and a river with no bridge leaves
-two separate networks.
+Noding follows OpenStreetMap's rule: lines meet where they share a vertex (or where one
+ends on another: a T junction drawn without a shared vertex), not where they merely cross,
+so a bridge over a street is no junction and a river with no bridge leaves two separate
+networks.
 """
 from __future__ import annotations
 
@@ -70,10 +71,50 @@ class Graph:
         return self._csr
 
 
+def _t_junctions(lines: np.ndarray) -> np.ndarray:
+    """Give a line a vertex wherever another line ends on it (a street ending on another
+    street meets it there, even when the data did not share a vertex: a T junction). Only
+    ends shared with no other vertex are looked at: in most data that is a few dead ends."""
+    coords, idx = shapely.get_coordinates(lines, return_index=True)
+    key = np.round(coords / NODE_TOLERANCE_M).astype(np.int64)
+    _, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    n = np.bincount(idx, minlength=len(lines))
+    first = np.concatenate([[0], np.cumsum(n)[:-1]])
+    end_pos = np.concatenate([first, first + n - 1])
+    owner = np.concatenate([np.arange(len(lines))] * 2)
+    lone = counts[inv.ravel()[end_pos]] == 1
+    if not lone.any():
+        return lines
+    ends = shapely.points(coords[end_pos[lone]])
+    owner = owner[lone]
+    pi, li = shapely.STRtree(lines).query(ends, predicate="dwithin", distance=NODE_TOLERANCE_M)
+    other = owner[pi] != li
+    pi, li = pi[other], li[other]
+    if len(pi) == 0:
+        return lines
+    lines = lines.copy()
+    for line in np.unique(li):
+        geom = lines[line]
+        coords = shapely.get_coordinates(geom)
+        along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(coords, axis=0).T))])
+        pts = ends[pi[li == line]]
+        at = shapely.line_locate_point(geom, pts)
+        inner = (at > NODE_TOLERANCE_M) & (at < along[-1] - NODE_TOLERANCE_M)
+        if not inner.any():
+            continue
+        new_xy = shapely.get_coordinates(shapely.line_interpolate_point(geom, at[inner]))
+        merged = np.concatenate([along, at[inner]])
+        order = np.argsort(merged, kind="stable")
+        lines[line] = shapely.linestrings(np.concatenate([coords, new_xy])[order])
+    return lines
+
+
 def build(lines: np.ndarray, road_ids: np.ndarray | None = None, srid: int = 0) -> Graph:
-    """Node metric LineStrings at their ends and at every vertex two lines (or one line
-    twice) share, and cut them there into edges."""
+    """Node metric LineStrings at their ends, at every vertex two lines (or one line twice)
+    share, and where a line ends on another one; cut them there into edges."""
     lines = np.asarray(lines, dtype=object)
+    if len(lines):
+        lines = _t_junctions(lines)
     road_ids = np.arange(len(lines)) if road_ids is None else np.asarray(road_ids)
     if len(lines) == 0:
         return Graph(srid, np.array([], dtype=object), *(np.array([], dtype=np.int64),) * 2, np.array([]),

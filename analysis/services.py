@@ -397,8 +397,8 @@ def life_circle_coverage(conn: Connection, community: str | None = None) -> pd.D
     j = _joined(conn, community)
     if j.empty:
         return pd.DataFrame()
-    net = j.pivot_table(index="building_id", columns="category", values="network_m", aggfunc="first")
-    st = j.pivot_table(index="building_id", columns="category", values="straight_m", aggfunc="first")
+    wide = j.set_index(["building_id", "category"])[["network_m", "straight_m"]]
+    net, st = wide["network_m"].unstack(), wide["straight_m"].unstack()
     homes = j.drop_duplicates("building_id").set_index("building_id")[["households", "grid_code", "community_code", "subdistrict_code", "computed_at"]]
     out = []
     for circle, (dist, cats) in life_circles().items():
