@@ -47,6 +47,16 @@ def rules(settings: Settings | None = None) -> dict[str, Rule]:
     }
 
 
+def status_case(households: str, residents: str, full_time: str, grid_type: str, settings: Settings | None = None) -> str:
+    """The SQL CASE that turns a grid's counts into its verdict (first rule that applies wins)."""
+    s = settings or get_settings()
+    lo, hi, res_max = int(s.grid_households_min), int(s.grid_households_max), int(s.grid_residents_max)
+    return f"""CASE WHEN coalesce({full_time}, 0) = 0 THEN '{NO_WORKER}'
+             WHEN {grid_type} = 'comprehensive' AND (coalesce({households}, 0) > {hi} OR coalesce({residents}, 0) > {res_max}) THEN '{OVER}'
+             WHEN {grid_type} = 'comprehensive' AND coalesce({households}, 0) < {lo} THEN '{UNDER}'
+             ELSE '{OK}' END"""
+
+
 def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Settings | None = None) -> str:
     """A one-row subquery (for ``CROSS JOIN LATERAL``) giving a grid's households,
     residents, full-time workers and verdict.
@@ -54,19 +64,28 @@ def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Sett
     The household band applies to comprehensive grids only: a dedicated grid (a school,
     a hospital) is sized by its unit, not by households (standards §1-2).
     """
-    s = settings or get_settings()
-    lo, hi, res_max = int(s.grid_households_min), int(s.grid_households_max), int(s.grid_residents_max)
     return f"""
       SELECT hh.households, hh.residents, hh.buildings, ft.n AS full_time,
-        CASE WHEN ft.n = 0 THEN '{NO_WORKER}'
-             WHEN {grid_type} = 'comprehensive' AND (hh.households > {hi} OR hh.residents > {res_max}) THEN '{OVER}'
-             WHEN {grid_type} = 'comprehensive' AND hh.households < {lo} THEN '{UNDER}'
-             ELSE '{OK}' END AS status
+        {status_case('hh.households', 'hh.residents', 'ft.n', grid_type, settings)} AS status
       FROM (SELECT coalesce(sum(b.households), 0)::int AS households, coalesce(sum(b.residents), 0)::int AS residents,
                    count(*)::int AS buildings
             FROM buildings b WHERE b.grid_id = {grid_id}) hh,
            (SELECT count(DISTINCT a.cadre_id)::int AS n FROM assignments a
             WHERE a.grid_id = {grid_id} AND a.role = 'full_time_worker' AND a.valid_to IS NULL) ft"""
+
+
+def grid_status_in_box_sql(box: str) -> str:
+    """Current grids meeting ``box`` (an EPSG:3857 geometry expression) with their verdict,
+    aggregated once for all of them: what a map tile of grids needs, in one pass."""
+    return f"""
+      WITH g AS (SELECT id, grid_type, geom_3857 FROM grids WHERE valid_to IS NULL AND geom_3857 && {box}),
+      hh AS (SELECT b.grid_id, sum(b.households) AS households, sum(b.residents) AS residents
+             FROM buildings b WHERE b.grid_id IN (SELECT id FROM g) GROUP BY 1),
+      ft AS (SELECT a.grid_id, count(DISTINCT a.cadre_id) AS n FROM assignments a
+             WHERE a.grid_id IN (SELECT id FROM g) AND a.role = 'full_time_worker' AND a.valid_to IS NULL GROUP BY 1)
+      SELECT g.id, g.grid_type, g.geom_3857,
+             {status_case('hh.households', 'hh.residents', 'ft.n', 'g.grid_type')} AS status
+      FROM g LEFT JOIN hh ON hh.grid_id = g.id LEFT JOIN ft ON ft.grid_id = g.id"""
 
 
 def _grid_stats(where: str = "TRUE") -> str:

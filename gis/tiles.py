@@ -24,10 +24,14 @@ import time
 from dataclasses import dataclass
 from functools import cache
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
-from gis.db import app_engine
+from gis.settings import get_settings
 
+# A map asks for a dozen tiles at once; a browser sends six at a time per host. Each
+# PostgreSQL backend loads PostGIS on its first spatial call (about half a second), so
+# the tile connections are kept open in a pool of their own rather than made per burst.
+TILE_CONNECTIONS = 8
 EXTENT = 4096  # MVT grid per tile (the spec's default)
 BUFFER = 64  # pixels of neighbouring geometry kept so outlines do not break at tile seams
 MAX_ZOOM = 22
@@ -49,12 +53,12 @@ class TileLayer:
     min_zoom: int = 0
 
 
-def _grid_status_sql() -> str:
+def _grids_sql() -> str:
     # The status a grid is coloured by is an analysis (analysis/overview.py owns its
     # rules); the tile only carries the verdict.
-    from analysis.overview import grid_status_sql
+    from analysis.overview import grid_status_in_box_sql
 
-    return grid_status_sql("g.id")
+    return f"SELECT s.id, s.grid_type AS t, s.status AS st, s.geom_3857 AS geom FROM ({grid_status_in_box_sql(':env')}) s"
 
 
 @cache
@@ -67,9 +71,7 @@ def _layers() -> dict[str, TileLayer]:
         ),
         "grids": TileLayer(
             "grids",
-            f"""SELECT g.id, g.grid_type AS t, s.status AS st, g.geom_3857 AS geom
-                FROM grids g CROSS JOIN LATERAL ({_grid_status_sql()}) s
-                WHERE g.valid_to IS NULL AND g.geom_3857 && :env""",
+            _grids_sql(),
             ("id", "t", "st"),
         ),
         "buildings": TileLayer(
@@ -160,7 +162,7 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
     try:
         size = int(request.query_params.get("size", 256))
         started = time.perf_counter()
-        with app_engine().connect() as conn:
+        with tile_engine().connect() as conn:
             data = tile(conn, p["layer"], int(p["z"]), int(p["x"]), int(p["y"]), shift=shift, size=size)
         ms = (time.perf_counter() - started) * 1000
     except KeyError:
@@ -177,12 +179,32 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
 TILE_PATH = "/tiles/{layer}/{z:int}/{x:int}/{y:int}.pbf"
 
 
+@cache
+def _engine(url: str) -> Engine:
+    return create_engine(url, pool_size=TILE_CONNECTIONS, max_overflow=TILE_CONNECTIONS, pool_pre_ping=True,
+                         pool_recycle=3600)
+
+
+def tile_engine() -> Engine:
+    """The app role's connections for tiles (row-level security binds them like the pages')."""
+    return _engine(get_settings().database_url)
+
+
 def warm() -> None:
-    """Open the database pool and plan the tile queries once, so the first map a user
-    opens after a restart does not pay for it (about a second on a cold server)."""
-    with app_engine().connect() as conn:
+    """Open the tile connections and have each load PostGIS and plan the tile queries, so
+    the first map after a restart does not pay half a second per connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> Connection:
+        conn = tile_engine().connect()
         for layer in LAYER_NAMES:
             tile(conn, layer, BUILDINGS_MIN_ZOOM, 0, 0)
+        return conn
+
+    with ThreadPoolExecutor(TILE_CONNECTIONS) as pool:
+        conns = list(pool.map(one, range(TILE_CONNECTIONS)))
+    for conn in conns:  # back to the pool, still open
+        conn.close()
 
 
 def routes() -> list:
