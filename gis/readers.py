@@ -69,7 +69,8 @@ def read_vector(
     elif suffix in (".geojson", ".json"):
         _check_text(path, encoding or "utf-8")
     try:
-        frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding) if encoding else pyogrio.read_dataframe(path, layer=layer)
+        # Arrow: GDAL hands over whole columns (geometry as WKB), no per-feature Python objects.
+        frame = pyogrio.read_dataframe(path, layer=layer, use_arrow=True, **({"encoding": encoding} if encoding else {}))
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise ImportFailed([Problem(path.name, f"无法读取 / cannot read: {exc}")]) from exc
     except UnicodeDecodeError as exc:

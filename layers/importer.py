@@ -23,7 +23,7 @@ from gis.problems import ImportFailed, Problem
 from gis.readers import read_vector
 from gis.settings import get_settings
 from layers.admin import COMMUNITIES, SUBDISTRICTS
-from layers.base import ImportContext, LayerSpec, check_duplicates, check_fields, check_geometry, copy_rows, ewkb_hex, map_columns, max_id
+from layers.base import ImportContext, LayerSpec, check_duplicates, check_fields, check_geometry, copy_rows, map_columns, max_id, without_jit
 from layers.buildings import BUILDINGS
 from layers.cadres import ASSIGNMENTS, CADRES
 from layers.cameras import CAMERAS
@@ -146,7 +146,7 @@ def import_frame(
     _check_existing(conn, spec, frame, ctx)
     _check_communities(conn, spec, frame, ctx)
     if spec.geom:
-        frame["geom"] = ewkb_hex(geoms)
+        frame["geom"] = geoms  # EPSG:4326 geometries; copy_rows encodes them as EWKB while writing
     if ctx.replace:
         _clear(conn, spec, frame)
     if spec.before_write:
@@ -155,12 +155,14 @@ def import_frame(
     columns = ["district_code", *(f.name for f in spec.stored if f.name != "district_code")]
     if spec.geom:
         columns.append("geom")
+    columns += [c for c in spec.derived if c in frame.columns]
     if spec.direct_copy and len(frame):
-        copy_rows(conn, spec.table, frame, list(dict.fromkeys(columns)))
+        copy_rows(conn, spec.table, frame, list(dict.fromkeys(columns)), bulk=True)
     if spec.after_write and len(frame):
         spec.after_write(conn, frame, ctx)
-    for sql in spec.after_sql:
-        conn.execute(text(sql), {"since": since} if ":since" in sql else {})
+    with without_jit(conn):
+        for sql in spec.after_sql:
+            conn.execute(text(sql), {"since": since} if ":since" in sql else {})
     report = ImportReport(spec.name, ctx.file, len(frame), src_crs.label if src_crs else None, time.perf_counter() - started,
                           ctx.skipped, ctx.repaired, ctx.notes)
     audit(conn, "import", spec.table, actor=actor, after={k: v for k, v in report.to_dict().items() if k != "seconds"},
@@ -206,6 +208,8 @@ def _check_existing(conn: Connection, spec: LayerSpec, frame: pd.DataFrame, ctx:
     if not spec.unique_id or ctx.replace or not len(frame):
         return
     current = " AND valid_to IS NULL" if spec.table == "grids" else ""
+    if not conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {spec.table} WHERE TRUE{current})")).scalar_one():
+        return  # an empty layer holds no IDs (and 100,000 IDs need not travel to learn that)
     existing = set(conn.execute(
         text(f"SELECT {spec.id_field} FROM {spec.table} WHERE {spec.id_field} = ANY(:ids){current}"),
         {"ids": frame[spec.id_field].astype(str).tolist()},

@@ -1,0 +1,236 @@
+"""Importing buildings from a GeoPackage into PostGIS: ``layers.importer.import_file``
+against ``geopandas.read_file(...).to_postgis(...)`` in the same run.
+
+Fair by construction: the same GeoPackage (bench/scale.py, 100,000 buildings by default),
+the same target (the real ``buildings`` table with its GiST indexes, generated EPSG:3857
+column and CHECK constraints), every table truncated before every run, the two methods
+alternating, each run in a fresh Python process (so peak memory is that run's and neither
+inherits the other's caches). Ours includes everything an import does: reading, mapping
+columns, validating every field and geometry, writing in one transaction, the post-write
+SQL (grid and community assignment) and the audit row. After each run the table content
+is fingerprinted: both methods must leave identical rows.
+
+    python -m bench.bench_import [--buildings 100000] [--repeat 5] [--no-record]
+
+Writes bench/results/import.json and appends a line to bench/results/history.csv.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parents[1]
+LAYER_TABLES = ("assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, "
+                "subdistricts, districts, audit_log")
+HISTORY_FIELDS = ("date", "benchmark", "commit", "rows", "repeat", "baseline_s", "ours_s", "ratio",
+                  "baseline_peak_mb", "ours_peak_mb", "rows_equal")
+FINGERPRINT = """
+SELECT count(*), md5(coalesce(string_agg(concat_ws('|', source_id, district_code, name, address, use, floors, height_m,
+        households, residents, community_code, grid_id, encode(ST_AsEWKB(geom), 'hex'), encode(ST_AsEWKB(geom_3857), 'hex')),
+        E'\\n' ORDER BY source_id), ''))
+FROM buildings"""
+
+
+# --- one run, in its own process --------------------------------------------------------
+
+def _child(method: str, gpkg: str) -> dict:
+    import resource
+
+    import psutil
+
+    import geopandas as gpd
+    from gis.db import owner_engine
+    from layers.importer import import_file
+
+    engine = owner_engine()
+    before = psutil.Process().memory_info().rss
+    started = time.perf_counter()
+    if method == "baseline":
+        gdf = gpd.read_file(gpkg, layer="buildings")
+        gdf = gdf.rename_geometry("geom")
+        gdf.to_postgis("buildings", engine, if_exists="append")
+        rows = len(gdf)
+    else:
+        rows = import_file("buildings", gpkg, source_layer="buildings").rows
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    return {"method": method, "seconds": seconds, "rows": rows, "peak_rss_mb": peak / 2**20,
+            "added_rss_mb": max(peak - before, 0) / 2**20}
+
+
+def _run(method: str, gpkg: Path) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.bench_import", "--child", method, "--gpkg", str(gpkg)],
+                         cwd=ROOT, capture_output=True, text=True, env=os.environ.copy())
+    if out.returncode:
+        raise RuntimeError(f"{method} run failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- the database -------------------------------------------------------------------------
+
+def _engine():
+    from gis.db import owner_engine
+
+    return owner_engine()
+
+
+def _check_database(allow_any: bool) -> str:
+    name = _engine().url.database or ""
+    if "bench" not in name and not allow_any:
+        raise SystemExit(f"the benchmark truncates every layer: refusing database {name!r} "
+                         "(use WANGGE_DB_NAME=wangge_bench, or --allow-any-db)")
+    return name
+
+
+def _truncate() -> None:
+    from sqlalchemy import text
+
+    with _engine().begin() as c:
+        c.execute(text(f"TRUNCATE {LAYER_TABLES} RESTART IDENTITY CASCADE"))
+
+
+def _fingerprint() -> tuple[int, str]:
+    from sqlalchemy import text
+
+    with _engine().connect() as c:
+        n, digest = c.execute(text(FINGERPRINT)).one()
+    return int(n), digest
+
+
+def _versions() -> dict:
+    from sqlalchemy import text
+
+    import geopandas
+    import pyogrio
+    import shapely
+
+    with _engine().connect() as c:
+        pg = c.execute(text("SHOW server_version")).scalar_one()
+        postgis = c.execute(text("SELECT postgis_lib_version()")).scalar_one()
+    return {"python": platform.python_version(), "postgresql": pg, "postgis": postgis, "geopandas": geopandas.__version__,
+            "shapely": shapely.__version__, "pyogrio": pyogrio.__version__, "gdal": pyogrio.__gdal_version_string__,
+            "cpus": os.cpu_count(), "machine": platform.machine()}
+
+
+def _commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "layers", "gis", "bench"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+# --- the benchmark ------------------------------------------------------------------------
+
+def _summary(runs: list[dict]) -> dict:
+    return {
+        "median_s": round(statistics.median(r["seconds"] for r in runs), 3),
+        "min_s": round(min(r["seconds"] for r in runs), 3),
+        "max_s": round(max(r["seconds"] for r in runs), 3),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
+        "added_rss_mb": round(statistics.median(r["added_rss_mb"] for r in runs), 1),
+        "runs_s": [round(r["seconds"], 3) for r in runs],
+    }
+
+
+def run(buildings: int = 100_000, repeat: int = 5, seed: int = 0, gpkg: Path | None = None, record: bool = True,
+        allow_any_db: bool = False, log=print) -> dict:
+    from bench.scale import generate, write_gpkg
+
+    database = _check_database(allow_any_db)
+    with tempfile.TemporaryDirectory(prefix="wangge-bench-") as tmp:
+        generated = None
+        if gpkg is None:
+            t0 = time.perf_counter()
+            frames = generate(buildings=buildings, seed=seed)
+            gpkg = write_gpkg({"buildings": frames["buildings"]}, Path(tmp) / "city.gpkg")
+            generated = round(time.perf_counter() - t0, 2)
+            log(f"generated {buildings:,} buildings into {gpkg} in {generated} s")
+        runs: dict[str, list[dict]] = {"baseline": [], "ours": []}
+        prints: dict[str, set[tuple[int, str]]] = {"baseline": set(), "ours": set()}
+        for i in range(repeat):
+            order = ("baseline", "ours") if i % 2 == 0 else ("ours", "baseline")
+            for method in order:
+                _truncate()
+                r = _run(method, gpkg)
+                prints[method].add(_fingerprint())
+                runs[method].append(r)
+                log(f"  run {i + 1}/{repeat} {method:8s} {r['seconds']:7.2f} s  peak {r['peak_rss_mb']:6.0f} MB "
+                    f"(+{r['added_rss_mb']:.0f})  rows {r['rows']:,}")
+        _truncate()
+        size_mb = round(Path(gpkg).stat().st_size / 2**20, 1)
+    rows = {m: sorted({r["rows"] for r in rs}) for m, rs in runs.items()}
+    equal = len(prints["baseline"] | prints["ours"]) == 1
+    base, ours = _summary(runs["baseline"]), _summary(runs["ours"])
+    result = {
+        "benchmark": "import",
+        "what": "buildings GeoPackage -> PostGIS `buildings` table: layers.importer.import_file vs geopandas read_file + to_postgis",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": _commit(),
+        "database": database,
+        "buildings": buildings if generated is not None else rows["ours"][0],
+        "gpkg_mb": size_mb,
+        "generate_s": generated,
+        "repeat": repeat,
+        "baseline": base,
+        "ours": ours,
+        "ratio": round(base["median_s"] / ours["median_s"], 2),
+        "rows_equal": equal,
+        "rows": rows,
+        "fingerprints": {m: sorted(f"{n}:{d}" for n, d in p) for m, p in prints.items()},
+        "versions": _versions(),
+    }
+    log(f"baseline {base['median_s']} s, ours {ours['median_s']} s: ratio {result['ratio']}x "
+        f"(peak {base['peak_rss_mb']} MB vs {ours['peak_rss_mb']} MB); rows equal: {equal}")
+    if record:
+        save(result)
+    if not equal:
+        raise SystemExit(f"the two methods left different rows: {result['fingerprints']}")
+    return result
+
+
+def save(result: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{result['benchmark']}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    history = RESULTS / "history.csv"
+    new = not history.exists()
+    with history.open("a", newline="") as fh:
+        w = csv.writer(fh)
+        if new:
+            w.writerow(HISTORY_FIELDS)
+        w.writerow([result["date"], result["benchmark"], result["commit"], result["buildings"], result["repeat"],
+                    result["baseline"]["median_s"], result["ours"]["median_s"], result["ratio"],
+                    result["baseline"]["peak_rss_mb"], result["ours"]["peak_rss_mb"], result["rows_equal"]])
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_import", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--buildings", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gpkg", type=Path, help="an existing GeoPackage with a `buildings` layer (default: generate one)")
+    ap.add_argument("--no-record", action="store_true", help="do not write bench/results")
+    ap.add_argument("--allow-any-db", action="store_true")
+    ap.add_argument("--child", choices=("baseline", "ours"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args.child, str(args.gpkg))))
+        return None
+    return run(args.buildings, args.repeat, args.seed, args.gpkg, not args.no_record, args.allow_any_db)
+
+
+if __name__ == "__main__":
+    main()
