@@ -218,7 +218,10 @@ def time_dashboard(browser, url: str, timeout_s: float = 180) -> dict:
     p.goto(url, timeout=timeout_s * 1000)
     p.wait_for_selector('iframe[title*="st_folium"]', timeout=timeout_s * 1000)
     frame = p.query_selector('iframe[title*="st_folium"]').content_frame()
-    frame.wait_for_function("() => document.querySelectorAll('.wg-tiles-grids svg path').length > 0", timeout=timeout_s * 1000, polling=50)
+    frame.wait_for_function("""() => { var n = 0; if (!window.map) return false;
+        window.map.eachLayer(function (l) { if (l.options && l.options.className === 'wg-tiles-grids')
+          for (var k in l._tiles) { var w = l._tiles[k].el._wg; if (w) n += w.features.length; } });
+        return n > 0; }""", timeout=timeout_s * 1000, polling=50)
     seconds = time.perf_counter() - started
     ctx.close()
     return {"ms": round(seconds * 1000, 1)}

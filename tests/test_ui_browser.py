@@ -147,11 +147,27 @@ def _text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 
 
-def _wait_drawn(frame, selector: str, at_least: int, timeout: float = 30) -> int:
+# Features drawn by a tile layer: each tile canvas keeps the features it drew (ui/map.py).
+DRAWN = """(name) => {
+  var n = 0;
+  window.map.eachLayer(function (l) {
+    if (l.options && l.options.className === 'wg-tiles-' + name) {
+      for (var k in l._tiles) { var w = l._tiles[k].el._wg; if (w) n += w.features.length; }
+    }
+  });
+  return n;
+}"""
+
+
+def _wait_drawn(frame, what: str, at_least: int, timeout: float = 30) -> int:
+    """Until ``at_least`` features of tile layer ``what`` are drawn (or elements match a CSS selector)."""
     deadline = time.time() + timeout
     n = 0
     while time.time() < deadline:
-        n = frame.locator(selector).count()
+        if what in ("grids", "buildings", "communities", "roads"):
+            n = frame.evaluate(DRAWN, what) if frame.evaluate("() => !!window.map") else 0
+        else:
+            n = frame.locator(what).count()
         if n >= at_least:
             return n
         time.sleep(0.3)
@@ -170,13 +186,14 @@ def test_role_choice_then_leader_overview(server: str, browser, demo: dict) -> N
         s.page.get_by_text("关键指标").wait_for(timeout=60000)
         s.wait_idle()
         frame = s.map_frame()
-        paths = _wait_drawn(frame, ".wg-tiles-grids svg path", at_least=demo["grids"] // 2)
+        paths = _wait_drawn(frame, "grids", at_least=demo["grids"] // 2)
         s.page.wait_for_timeout(1500)
         body = _text(s.page)
         assert "街道总览" in body and "关键指标" in body
         assert f"{demo['grids']}" in body  # the grid count among the figures
         assert "户数标准 300–500" in body and "一格一员" in body  # judged figures name their rule
         assert paths >= demo["grids"] // 2, f"only {paths} grid outlines drawn"
+        assert frame.locator(".wg-tiles-grids canvas").count() > 0  # drawn on canvases, one per tile
         assert frame.locator(".leaflet-container").count() == 1
         assert frame.locator(".wg-legend").count() == 1
         ok_tiles = [(u, size) for u, status, size in s.tiles if status == 200 and size > 0]
@@ -218,7 +235,7 @@ def test_map_click_shows_attributes_by_id(server: str, browser) -> None:
     try:
         s.open(f"{server}/?role=leader", "街道总览")
         frame = s.map_frame()
-        _wait_drawn(frame, ".wg-tiles-grids svg path", at_least=20)
+        _wait_drawn(frame, "grids", at_least=20)
         s.page.wait_for_timeout(2000)
         target = frame.evaluate(BUILDING_POINT)
         assert target, "no building drawn in view"
@@ -350,6 +367,7 @@ def test_admin_imports_good_file(server: str, browser, tmp_path: Path) -> None:
         s.close()
         with owner_engine().begin() as c:  # leave the committed demo as it was
             c.execute(text("DELETE FROM facilities WHERE source_id LIKE 'UITEST-%'"))
+            c.execute(text("DELETE FROM audit_log WHERE actor = 'dashboard:admin'"))
 
 
 @pytest.mark.parametrize("role,expect", [
@@ -361,7 +379,7 @@ def test_landing_screens(server: str, browser, role: str, expect: list[str]) -> 
     try:
         s.open(f"{server}/?role={role}", expect[0])
         frame = s.map_frame()
-        assert _wait_drawn(frame, ".wg-tiles-grids svg path", at_least=5) >= 5
+        assert _wait_drawn(frame, "grids", at_least=5) >= 5
         s.page.wait_for_timeout(1000)
         body = _text(s.page)
         for e in expect:
@@ -377,7 +395,7 @@ def test_english(server: str, browser) -> None:
     try:
         s.open(f"{server}/?role=leader&lang=en", "Sub-district overview")
         frame = s.map_frame()
-        _wait_drawn(frame, ".wg-tiles-grids svg path", at_least=5)
+        _wait_drawn(frame, "grids", at_least=5)
         s.page.wait_for_timeout(1000)
         body = _text(s.page)
         assert "Sub-district overview" in body and "Households per grid 300–500" in body

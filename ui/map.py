@@ -16,7 +16,6 @@ Why this shape:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import folium
@@ -76,11 +75,12 @@ class LocalVectorGrid(VectorGridProtobuf):
     default_js = [("vectorGrid", f"{VENDOR}/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")]
 
 
-# Leaflet.VectorGrid makes one Leaflet path object per feature: fine for a few hundred grid
-# outlines, but at zoom 15 a dense district puts 40,000 buildings on screen and that took
-# over a second of the browser's main thread. This subclass keeps VectorGrid's fetching
-# and decoding and draws each tile straight onto one canvas, one path per colour; clicks
-# are hit-tested against the decoded features of the tile under the pointer.
+# Leaflet.VectorGrid makes one Leaflet path object (an SVG element, or a canvas path with
+# its own bookkeeping) per feature: at zoom 15 a dense district puts 40,000 buildings on
+# screen, and a city's opening view 5,000 grid outlines, which took seconds of the
+# browser's main thread. This subclass keeps VectorGrid's fetching and decoding and draws
+# each tile straight onto one canvas, one path per style; clicks are hit-tested against
+# the decoded features of the tile under the pointer.
 FAST_TILES_JS = """
 if (!L.WgFastTiles) {
   L.WgFastTiles = L.VectorGrid.Protobuf.extend({
@@ -116,7 +116,9 @@ if (!L.WgFastTiles) {
               ctx.globalAlpha = s.fillOpacity === undefined ? 0.2 : s.fillOpacity; ctx.fillStyle = s.fillColor || s.color; ctx.fill('evenodd');
             }
             if (s.stroke !== false && s.weight) {
-              ctx.globalAlpha = s.opacity === undefined ? 1 : s.opacity; ctx.strokeStyle = s.color; ctx.lineWidth = s.weight; ctx.stroke();
+              ctx.globalAlpha = s.opacity === undefined ? 1 : s.opacity; ctx.strokeStyle = s.color; ctx.lineWidth = s.weight;
+              ctx.setLineDash(s.dashArray ? String(s.dashArray).split(/[ ,]+/).map(Number) : []);
+              ctx.stroke();
             }
           }
         }
@@ -148,6 +150,22 @@ if (!L.WgFastTiles) {
       return null;
     }
   });
+  // One click handler per map: the first pickable layer (by pickPriority) with a feature
+  // under the pointer fires 'click' with that feature, as a Leaflet path would.
+  L.WgFastTiles.pickable = function (map, layer) {
+    map._wgPickable = map._wgPickable || [];
+    if (map._wgPickable.indexOf(layer) < 0) { map._wgPickable.push(layer); }
+    if (map._wgPick) { return; }
+    map._wgPick = function (e) {
+      var layers = map._wgPickable.filter(function (l) { return map.hasLayer(l); })
+        .sort(function (a, b) { return b.options.pickPriority - a.options.pickPriority; });
+      for (var i = 0; i < layers.length; i++) {
+        var f = layers[i].featureAt(e.latlng);
+        if (f) { layers[i].fire('click', {latlng: e.latlng, layer: {properties: f.properties}, sourceTarget: layers[i]}); return; }
+      }
+    };
+    map.on('click', map._wgPick);
+  };
 }
 """
 
@@ -286,20 +304,17 @@ _STYLES = {
 _Z = {"roads": 1, "buildings": 2, "communities": 3, "grids": 4}
 
 
-def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> LocalVectorGrid:
+_PICK = {"buildings": 3, "grids": 2, "communities": 1}  # which layer a click picks first
+
+
+def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> FastVectorTiles:
     from gis.tiles import MAJOR_ROADS
 
-    interactive = layer in ("grids", "buildings", "communities")
-    # SVG for the few big shapes (clickable outlines, countable paths); one canvas per tile
-    # (FastVectorTiles) for the many.
-    fast = layer in ("buildings", "roads")
-    renderer = "L.svg.tile" if not fast else "L.canvas.tile"
+    interactive = layer in _PICK
     style = _STYLES[layer] % {"bz": BUILDINGS_MIN_ZOOM}
     options = f"""{{
-        rendererFactory: {renderer},
         interactive: {'true' if interactive else 'false'},
-        getFeatureId: function (f) {{ return f.properties.id; }},
-        tileSize: 512, maxNativeZoom: 18, maxZoom: 19, zIndex: {_Z[layer]},
+        tileSize: 512, maxNativeZoom: 18, maxZoom: 19, zIndex: {_Z[layer]}, pickPriority: {_PICK.get(layer, 0)},
         {"minZoom: %d," % BUILDINGS_MIN_ZOOM if layer == "buildings" else ""}
         className: 'wg-tiles-{layer}',
         vectorTileLayerStyles: {{ {layer}: (function () {{
@@ -307,29 +322,13 @@ def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> LocalVe
             return {style};
         }})() }}
     }}"""
-    cls = FastVectorTiles if fast else LocalVectorGrid
-    vg = cls(f"{TILES}/{layer}/{{z}}/{{x}}/{{y}}.pbf{query}", name=t(f"layer.{layer}", lang), options=options, show=show)
-    if fast and interactive:
-        # Clicks on the map that hit no outline: is a building drawn there?
-        vg.add_child(_Js(f"""
-            {vg.get_name()}.on('add', function () {{
-                var layer = {vg.get_name()}, map = layer._map;
-                if (layer._wgClick) {{ return; }}
-                layer._wgClick = function (e) {{
-                    if (!map.hasLayer(layer)) {{ return; }}
-                    var f = layer.featureAt(e.latlng);
-                    if (f) {{ layer.fire('click', {{latlng: e.latlng, layer: {{properties: f.properties}}, sourceTarget: layer}}); }}
-                }};
-                map.on('click', layer._wgClick);
-            }});"""))
+    vg = FastVectorTiles(f"{TILES}/{layer}/{{z}}/{{x}}/{{y}}.pbf{query}", name=t(f"layer.{layer}", lang), options=options, show=show)
     if interactive:
-        # streamlit-folium reports ``e.layer.toGeoJSON()`` of a clicked layer as
-        # last_active_drawing; vector-tile features have no toGeoJSON, so give the
-        # clicked one a stub that carries only its layer and id.
-        # Leaflet 1.9 dropped L.DomEvent.fakeStop, which VectorGrid 1.3's canvas click
-        # handler still calls (and then fails silently): restore the 1.7 behaviour.
+        # A click is hit-tested against the features drawn under it (buildings before
+        # grids before communities). streamlit-folium reports ``e.layer.toGeoJSON()`` of a
+        # clicked layer as last_active_drawing: the stub carries only the layer and id.
         vg.add_child(_Js(f"""
-            if (!L.DomEvent.fakeStop) {{ L.DomEvent.fakeStop = function (e) {{ e._stopped = true; }}; }}
+            {vg.get_name()}.on('add', function () {{ L.WgFastTiles.pickable(this._map, this); }});
             {vg.get_name()}.on('click', function (e) {{
                 var p = (e.layer && e.layer.properties) || {{}};
                 var f = {{type: 'Feature', geometry: null, properties: {{layer: '{layer}', id: p.id}}}};
@@ -423,8 +422,3 @@ def picked(out: dict | None) -> tuple[str, object] | None:
     if props.get("layer") and props.get("id") is not None:
         return str(props["layer"]), props["id"]
     return None
-
-
-def grid_frame(rows: Iterable[dict]) -> gpd.GeoDataFrame:
-    """A GeoDataFrame from query rows with ``geometry`` as shapely objects."""
-    return gpd.GeoDataFrame(list(rows), geometry="geometry", crs=4326)
