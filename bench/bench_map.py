@@ -253,6 +253,7 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
     from playwright.sync_api import sync_playwright
 
     database = _check_database(allow_any_db)
+    load_before = list(os.getloadavg())
     results: list[dict] = []
     dash: dict | None = None
     with tempfile.TemporaryDirectory(prefix="wangge-bench-map-") as tmp, sync_playwright() as pw:
@@ -321,6 +322,8 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
         "commit": _commit(), "database": database, "repeat": repeat, "viewport": VIEWPORT, "zoom": ZOOM,
         "aim": {"tiles_s_at_100000": 1.5, "speedup_at_50000": 7},
         "sizes": results, "dashboard": dash, "cpus": os.cpu_count(),
+        # The machine is shared: what else was running matters for every figure above.
+        "load_average_before_after": [load_before, list(os.getloadavg())],
     }
     if record:
         save(result)

@@ -218,7 +218,7 @@ BUILDING_POINT = """() => {
       for (var j = 0; j < ring.length - 1; j++) { x += ring[j].x; y += ring[j].y; }
       x = x / (ring.length - 1) * w.k + t.coords.x * ts.x; y = y / (ring.length - 1) * w.k + t.coords.y * ts.y;
       var p = window.map.latLngToContainerPoint(window.map.unproject([x, y], t.coords.z));
-      if (p.x > 60 && p.y > 60 && p.x < size.x - 260 && p.y < size.y - 60) return {x: p.x, y: p.y, id: f.properties.id};
+      if (p.x > 60 && p.y > 60 && p.x < size.x - 260 && p.y < size.y - 60) return {x: p.x, y: p.y, id: f.id};
     }
   }
   return null;

@@ -161,7 +161,11 @@ if (!L.WgFastTiles) {
         .sort(function (a, b) { return b.options.pickPriority - a.options.pickPriority; });
       for (var i = 0; i < layers.length; i++) {
         var f = layers[i].featureAt(e.latlng);
-        if (f) { layers[i].fire('click', {latlng: e.latlng, layer: {properties: f.properties}, sourceTarget: layers[i]}); return; }
+        if (f) {
+          var props = L.extend({}, f.properties);
+          if (f.id !== undefined && props.id === undefined) { props.id = f.id; }  // the MVT feature id
+          layers[i].fire('click', {latlng: e.latlng, layer: {properties: props}, sourceTarget: layers[i]}); return;
+        }
       }
     };
     map.on('click', map._wgPick);
