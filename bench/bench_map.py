@@ -11,8 +11,9 @@ Fair by construction: the same synthetic city (``bench/scale.py``) loaded throug
 ordinary importers; the same map built by the dashboard's own component
 (``ui.map.build``) with the same view and the same grid, community and road tiles; the only difference is the
 building layer: vector tiles from ``/tiles/buildings`` (ours) against every building as
-one folium ``GeoJson`` (the baseline, drawn on a canvas, with only the three attributes
-the tiles carry, which favours it). Each page load uses a fresh browser context (no
+GeoJSON in the page, twice: ``folium`` — a ``folium.GeoJson`` layer as folium makes it
+(SVG), the baseline the issue names — and ``geojson`` — the same data drawn on a canvas,
+a stronger baseline (with only the three attributes the tiles carry, which favours both). Each page load uses a fresh browser context (no
 cache); the two methods alternate; medians are reported. Pages, tiles and Leaflet come
 from one local server process running ``gis.tiles.routes()`` (uvicorn, as the
 dashboard does), and every non-local request is blocked.
@@ -131,6 +132,14 @@ def page(kind: str, centre: tuple[float, float], geojson: dict | None, zoom: int
     layers = [child for child in m._children.values() if isinstance(child, wmap.LocalVectorGrid)
               and not ("/buildings/" in child.url and zoom < BUILDINGS_MIN_ZOOM)]
     hooks = [f"{vg.get_name()}.once('load', function () {{ finish('{vg.url.split('/')[2]}'); }});" for vg in layers]
+    if kind == "folium":
+        # The literal baseline: a folium.GeoJson layer as folium makes it (SVG paths).
+        import folium
+
+        gj = folium.GeoJson(geojson, name="buildings", style_function=lambda f: {
+            "weight": 0.6, "color": "#4b5563", "fillOpacity": 0.75, "fillColor": wmap.COLOURS["building"]})
+        gj.add_to(m)
+        hooks.append(f"finish('{gj.get_name()}');")
     if kind == "geojson":
         # As folium.GeoJson does (the data inline in the page), but on a canvas renderer:
         # faster than SVG for many polygons, which favours the baseline.
@@ -280,16 +289,17 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
                 }
                 for view, (centre, zoom) in views.items():
                     (pages / f"geojson_{n}_{view}.html").write_text(page("geojson", centre, gj, zoom), encoding="utf-8")
+                    (pages / f"folium_{n}_{view}.html").write_text(page("folium", centre, gj, zoom), encoding="utf-8")
                     (pages / f"tiles_{n}_{view}.html").write_text(page("tiles", centre, None, zoom), encoding="utf-8")
                 log(f"  pages built in {time.perf_counter() - t0:.1f} s "
                     f"(GeoJSON page {(pages / f'geojson_{n}_z15.html').stat().st_size / 2**20:.1f} MB)")
                 entry = {"buildings": n, "counts": city["counts"], "centre": city["centre"], "views": {}}
                 for view, (centre, zoom) in views.items():
-                    runs: dict[str, list[dict]] = {"tiles": [], "geojson": []}
+                    runs: dict[str, list[dict]] = {"tiles": [], "geojson": [], "folium": []}
                     for kind in ("tiles", "geojson"):  # untimed: the database's cache meets the new city
                         time_page(browser, f"http://127.0.0.1:{port}/bench/{kind}_{n}_{view}.html")
                     for i in range(repeat):
-                        for kind in (("tiles", "geojson") if i % 2 == 0 else ("geojson", "tiles")):
+                        for kind in (("tiles", "geojson", "folium") if i % 2 == 0 else ("folium", "geojson", "tiles")):
                             r = time_page(browser, f"http://127.0.0.1:{port}/bench/{kind}_{n}_{view}.html")
                             if r["blocked"]:
                                 raise SystemExit(f"the {kind} page asked for outside resources: {r['blocked'][:3]}")
@@ -298,14 +308,18 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
                                 f"(page {r['html_bytes'] / 2**20:.2f} MB, {r['tiles']} tiles {r['tile_bytes'] / 2**20:.2f} MB)")
                     ours = statistics.median(r["ms"] for r in runs["tiles"]) / 1000
                     base = statistics.median(r["ms"] for r in runs["geojson"]) / 1000
+                    fol = statistics.median(r["ms"] for r in runs["folium"]) / 1000
                     entry["views"][view] = {
                         "zoom": zoom, "centre": centre,
                         "tiles_s": round(ours, 3), "geojson_s": round(base, 3), "speedup": round(base / ours, 1),
+                        "folium_svg_s": round(fol, 3), "speedup_vs_folium_svg": round(fol / ours, 1),
+                        "folium_svg_runs_ms": [r["ms"] for r in runs["folium"]],
                         "tiles_runs_ms": [r["ms"] for r in runs["tiles"]], "geojson_runs_ms": [r["ms"] for r in runs["geojson"]],
                         "tiles_bytes": runs["tiles"][0]["tile_bytes"], "tiles_requests": runs["tiles"][0]["tiles"],
                         "geojson_page_bytes": runs["geojson"][0]["html_bytes"], "tiles_page_bytes": runs["tiles"][0]["html_bytes"],
                     }
-                    log(f"  {n:>7,} {view} (z{zoom}): vector tiles {ours:.2f} s, GeoJSON {base:.2f} s: {base / ours:.1f}x")
+                    log(f"  {n:>7,} {view} (z{zoom}): vector tiles {ours:.2f} s, GeoJSON canvas {base:.2f} s ({base / ours:.1f}x), "
+                        f"folium GeoJson SVG {fol:.2f} s ({fol / ours:.1f}x)")
                 results.append(entry)
             if dashboard:
                 dash = dashboard_time(browser, sizes[-1], repeat, log)
@@ -363,6 +377,8 @@ def save(result: dict) -> None:
             for view, v in r["views"].items():
                 w.writerow([result["date"], f"map-{view}", result["commit"], r["buildings"], result["repeat"], v["geojson_s"],
                             v["tiles_s"], v["speedup"], "", "", ""])
+                w.writerow([result["date"], f"map-{view}-folium-svg", result["commit"], r["buildings"], result["repeat"],
+                            v["folium_svg_s"], v["tiles_s"], v["speedup_vs_folium_svg"], "", "", ""])
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -382,7 +398,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     for r in result["sizes"]:
         for view, v in r["views"].items():
             print(f"{r['buildings']:>7,} buildings, {view} (z{v['zoom']}): tiles {v['tiles_s']:.2f} s, "
-                  f"GeoJSON {v['geojson_s']:.2f} s ({v['speedup']}x)")
+                  f"GeoJSON on canvas {v['geojson_s']:.2f} s ({v['speedup']}x), "
+                  f"folium GeoJson (SVG) {v['folium_svg_s']:.2f} s ({v['speedup_vs_folium_svg']}x)")
     if result["dashboard"]:
         d = result["dashboard"]
         print(f"dashboard (leader page, {d['buildings']:,}): cold {d['cold_ms']:.0f} ms, warm {d['warm_median_ms']:.0f} ms")
