@@ -4,10 +4,11 @@ open space, street-facing building edges and key places.
 Definitions (each reported with the figures):
 
 - **road centre lines**: every ``roads`` row (walkable or not). Lines are measured with
-  points every ``camera_sample_m`` metres (each carrying its stretch of road); a point
-  within 0.5 m of two units (a street that *is* the border between two grids) counts half
+  points every ``camera_sample_m`` metres (each carrying its stretch of road); a point on
+  the border of two units (a street that *is* the border between two grids) counts half
   to each, so nothing is measured twice. Sampling, not overlay, because centre lines run
-  along grid borders and overlay would split them by rounding noise.
+  along grid borders and overlay would split them by rounding noise. (Points are tested
+  against the prepared polygons from coordinate arrays: no geometry per point.)
 - **inner streets**: the part of those centre lines more than ``camera_inner_road_m``
   inside the community's boundary (the boundary streets are shared with neighbours).
 - **open space** (公共空间): the unit's area minus building footprints — streets, squares,
@@ -81,7 +82,8 @@ def street_walls(footprints: np.ndarray, owner_unit: np.ndarray, roads: np.ndarr
     mid = (a + b) / 2.0
     rays = shapely.linestrings(np.stack([mid + normal * FRONT_OFFSET_M, mid + normal * max_m], axis=1))
     hit, _ = shapely.STRtree(np.asarray(roads, dtype=object)).query(rays, predicate="intersects")
-    keep = np.unique(hit)
+    keep = np.zeros(len(rays), dtype=bool)
+    keep[hit] = True  # (a mask, not np.unique: hash-based unique is slow on millions)
     return a[keep], b[keep], normal[keep], length[keep], np.asarray(owner_unit, dtype=object)[bld[keep]]
 
 
@@ -94,27 +96,71 @@ def wall_samples(a, b, normal, length, step: float):
     return xy[:, 0], xy[:, 1], (length / n)[owner], owner
 
 
-def _covered(x: np.ndarray, y: np.ndarray, views: np.ndarray) -> np.ndarray:
-    """Which sample points lie in any of the views (polygon-first query: prepared polygons)."""
-    hit = np.zeros(len(x), dtype=bool)
-    views = np.asarray([v for v in views if v is not None], dtype=object)
-    if len(x) == 0 or len(views) == 0:
+class SampleIndex:
+    """Sample points bucketed in square cells: which of them lie in a polygon, without
+    making a geometry per point (millions of road samples in a city): candidates from the
+    cells under the polygon's box, then ``intersects_xy`` on the prepared polygon."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, cell: float = 50.0) -> None:
+        self.x, self.y, self.cell = np.asarray(x, dtype=float), np.asarray(y, dtype=float), cell
+        if len(self.x) == 0:
+            self.ny, self.order, self.key, self.x0, self.y0 = 1, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0.0, 0.0
+            return
+        self.x0, self.y0 = float(self.x.min()), float(self.y.min())
+        cx = ((self.x - self.x0) // cell).astype(np.int64)
+        cy = ((self.y - self.y0) // cell).astype(np.int64)
+        self.ny = int(cy.max()) + 1
+        key = cx * self.ny + cy
+        self.order = np.argsort(key)
+        self.key = key[self.order]
+
+    def _candidates(self, bounds) -> np.ndarray:
+        cx0 = max(0, int((bounds[0] - self.x0) // self.cell))
+        cx1 = int((bounds[2] - self.x0) // self.cell)
+        cy0 = max(0, int((bounds[1] - self.y0) // self.cell))
+        cy1 = min(self.ny - 1, int((bounds[3] - self.y0) // self.cell))
+        if cy1 < cy0 or cx1 < cx0:
+            return np.zeros(0, dtype=np.int64)
+        cols = np.arange(cx0, cx1 + 1) * self.ny
+        lo = np.searchsorted(self.key, cols + cy0)
+        hi = np.searchsorted(self.key, cols + cy1, side="right")
+        keep = hi > lo
+        if not keep.any():
+            return np.zeros(0, dtype=np.int64)
+        return self.order[np.concatenate([np.arange(a, b) for a, b in zip(lo[keep], hi[keep])])]
+
+    def hits(self, polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(polygon index, sample index) for every sample in (or on) every polygon."""
+        gi, si = [], []
+        if len(self.x) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        for k, g in enumerate(polygons):
+            if g is None or g.is_empty:
+                continue
+            c = self._candidates(g.bounds)
+            if len(c) == 0:
+                continue
+            m = shapely.intersects_xy(g, self.x[c], self.y[c])
+            if m.any():
+                si.append(c[m])
+                gi.append(np.full(int(m.sum()), k, dtype=np.int64))
+        if not si:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(gi), np.concatenate(si)
+
+    def covered(self, polygons: np.ndarray) -> np.ndarray:
+        hit = np.zeros(len(self.x), dtype=bool)
+        hit[self.hits(polygons)[1]] = True
         return hit
-    tree = shapely.STRtree(shapely.points(x, y))
-    _, pi = tree.query(views, predicate="intersects")
-    hit[pi] = True
-    return hit
 
 
-def _unit_weights(x: np.ndarray, y: np.ndarray, unit_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sample, unit) pairs for samples within ``BORDER_TOL_M`` of units, with weight
-    1/number of such units for each sample."""
-    if len(x) == 0 or len(unit_geoms) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
-    tree = shapely.STRtree(shapely.points(x, y))
-    ui, si = tree.query(np.asarray(unit_geoms, dtype=object), predicate="dwithin", distance=BORDER_TOL_M)
-    count = np.bincount(si, minlength=len(x))
-    return si, ui, 1.0 / count[si]
+def _unit_weights(index: SampleIndex, unit_geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sample, unit, weight) pairs: a sample within ``BORDER_TOL_M`` of several units (a
+    centre line that is the border, give or take rounding) counts 1/n to each."""
+    grown = shapely.buffer(np.asarray(unit_geoms, dtype=object), BORDER_TOL_M, quad_segs=2)
+    ui, si = index.hits(grown)
+    count = np.bincount(si, minlength=len(index.x))
+    return si, ui, 1.0 / np.maximum(count[si], 1)
 
 
 def measure(units: gpd.GeoDataFrame, roads: np.ndarray, buildings: pd.DataFrame, key_places: pd.DataFrame,
@@ -138,17 +184,18 @@ def measure(units: gpd.GeoDataFrame, roads: np.ndarray, buildings: pd.DataFrame,
 
     # Roads.
     x, y, w = line_samples(roads, step)
+    index = SampleIndex(x, y)
     if only is not None and len(x):  # keep the samples near the units reported
         near = np.zeros(len(x), dtype=bool)
-        si, _, _ = _unit_weights(x, y, ugeom[np.isin(codes, list(only))])
-        near[si] = True
+        near[index.hits(shapely.buffer(ugeom[np.isin(codes, list(only))], BORDER_TOL_M, quad_segs=2))[1]] = True
         x, y, w = x[near], y[near], w[near]
-    si, ui, wt = _unit_weights(x, y, ugeom)
-    hit = _covered(x, y, out_views)
+        index = SampleIndex(x, y)
+    si, ui, wt = _unit_weights(index, ugeom)
+    hit = index.covered(out_views)
     fig["road_m"] = np.bincount(ui, weights=w[si] * wt, minlength=n_u)
     fig["road_covered_m"] = np.bincount(ui, weights=w[si] * wt * hit[si], minlength=n_u)
     if inner is not None and len(x):
-        inside = _covered(x, y, np.asarray(inner, dtype=object))
+        inside = index.covered(np.asarray(inner, dtype=object))
         fig["inner_road_m"] = np.bincount(ui, weights=w[si] * wt * inside[si], minlength=n_u)
         fig["inner_road_covered_m"] = np.bincount(ui, weights=w[si] * wt * (inside & hit)[si], minlength=n_u)
 
@@ -185,7 +232,7 @@ def measure(units: gpd.GeoDataFrame, roads: np.ndarray, buildings: pd.DataFrame,
         a, b, normal, length, wall_unit = street_walls(bgeom, buildings["unit_code"].to_numpy(), roads, facade_max_m)
         if len(a):
             fx, fy, fw, fo = wall_samples(a, b, normal, length, step)
-            fhit = _covered(fx, fy, out_views)
+            fhit = SampleIndex(fx, fy).covered(out_views)
             frame = pd.DataFrame({"unit": wall_unit[fo], "w": fw, "hit": fw * fhit})
             frame = frame[frame["unit"].notna()]
             sums = frame.groupby("unit")[["w", "hit"]].sum()

@@ -28,7 +28,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from analysis import camera_measure, views as V
-from analysis.units import (BUILDING_UNIT_SQL, UNITS_SQL, copy_into, ewkb_hex, finish_run, fingerprint, last_run,
+from analysis.units import (BUILDING_UNIT_JOIN, BUILDING_UNIT_SQL, UNITS_SQL, Timer, copy_into, ewkb_hex, finish_run, fingerprint, last_run,
                             read_metric, start_run, units as read_units)
 from gis.measure import metric_srid
 from gis.settings import get_settings
@@ -83,7 +83,7 @@ def read_cameras(conn: Connection, srid: int, ids: Iterable[int] | None = None) 
 def _buildings(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
     frame = read_metric(conn, f"""
         SELECT b.id, {BUILDING_UNIT_SQL} AS unit_code, ST_Transform(b.geom, {srid}) AS geom
-        FROM buildings b WHERE {where} ORDER BY b.id""", srid, params)
+        FROM buildings b {BUILDING_UNIT_JOIN} WHERE {where} ORDER BY b.id""", srid, params)
     return pd.DataFrame({"id": frame["id"].to_numpy(), "unit_code": frame["unit_code"].str.strip().to_numpy(),
                          "geom": frame.geometry.to_numpy()})
 
@@ -132,8 +132,10 @@ def _unit_fps(conn: Connection, codes: Iterable[str] | None = None) -> dict[str,
 
 # --- computing -----------------------------------------------------------------------------
 
-def _compute_views(conn: Connection, srid: int, detail: str, cams: pd.DataFrame, buildings: pd.DataFrame | None = None) -> pd.DataFrame:
+def _compute_views(conn: Connection, srid: int, detail: str, cams: pd.DataFrame, buildings: pd.DataFrame | None = None,
+                   timer: Timer | None = None) -> pd.DataFrame:
     """Views for the given camera rows (footprints read around them unless given)."""
+    timer = timer or Timer()
     s = get_settings()
     params = V.parameters(cams, detail, s.camera_sensor_width_px, s.camera_default_hfov)
     if buildings is None:
@@ -146,7 +148,9 @@ def _compute_views(conn: Connection, srid: int, detail: str, cams: pd.DataFrame,
     params["visible_m2"] = [0.0 if g is None else shapely.area(g) for g in got.geom]
     params["x"], params["y"] = got.x, got.y
     params["assumptions"] = [a + b for a, b in zip(params["assumptions"], got.notes)]
+    timer.lap("views")
     params["obstacles_fp"] = params["id"].map(_obstacles_fp(conn, dict(zip(params["id"].tolist(), params["range_m"].tolist()))))
+    timer.lap("obstacles_fingerprints")
     return params
 
 
@@ -180,16 +184,17 @@ def _write_views(conn: Connection, srid: int, detail: str, run_id: int, at, view
 
 
 def _measure(conn: Connection, srid: int, detail: str, unit_codes: set[str] | None,
-             fresh_views: pd.DataFrame | None = None) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
+             fresh_views: pd.DataFrame | None = None, buildings: pd.DataFrame | None = None,
+             cams: pd.DataFrame | None = None) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
     """Measure all units (``unit_codes`` None: every input read whole) or some of them (with
     their neighbours as context and only the inputs around them read)."""
     s = get_settings()
     if unit_codes is None:
         units = read_units(conn, srid)
         roads = _roads(conn, srid)
-        buildings = _buildings(conn, srid)
+        buildings = _buildings(conn, srid) if buildings is None else buildings
         places = _key_places(conn, srid)
-        cams = read_cameras(conn, srid)
+        cams = read_cameras(conn, srid) if cams is None else cams
         views = fresh_views if fresh_views is not None else _stored_views(conn, srid, detail)
     else:
         target = read_units(conn, srid, unit_codes)
@@ -262,15 +267,18 @@ def _resum(conn: Connection, detail: str) -> None:
         WHERE u.detail_level = :d AND u.scope = 'community' GROUP BY s.code"""), {"d": detail})
 
 
-def refresh(conn: Connection, detail: str | None = None, *, full: bool = False, cameras: Iterable[int] | None = None) -> dict:
+def refresh(conn: Connection, detail: str | None = None, *, full: bool = False, cameras: Iterable[int] | None = None,
+            timings: dict | None = None) -> dict:
     """Bring the stored camera coverage up to date and say what was recomputed.
 
     full: recompute everything (also when nothing is stored yet or the settings changed).
     cameras: the fast path after editing these cameras (ids; deleted ones too): their views
     and the units their old and new views touch, nothing else is checked.
     Otherwise every stale view and unit is found (``stale``) and recomputed.
+    timings: a dict to receive seconds per step.
     """
     t0 = time.perf_counter()
+    timer = Timer(timings)
     detail = detail_level(detail)
     srid = metric_srid(conn)
     cfg = {**run_settings(detail), "metric_srid": srid}
@@ -281,12 +289,16 @@ def refresh(conn: Connection, detail: str | None = None, *, full: bool = False, 
         run_id, at = start_run(conn, "cameras", "full", cfg, detail_level=detail)
         cams = read_cameras(conn, srid)
         buildings = _buildings(conn, srid)
-        views = _compute_views(conn, srid, detail, cams, buildings)
+        timer.lap("read")
+        views = _compute_views(conn, srid, detail, cams, buildings, timer)
         conn.execute(text("DELETE FROM camera_views WHERE detail_level = :d"), {"d": detail})
         _write_views(conn, srid, detail, run_id, at, views, cfg_fp)
+        timer.lap("write_views")
         fresh = pd.DataFrame({"camera_id": views["id"], "counted": views["counted"], "shape": views["shape"], "geom": views["geom"]})
-        units, fig, key = _measure(conn, srid, detail, None, fresh)
+        units, fig, key = _measure(conn, srid, detail, None, fresh, buildings, cams)
+        timer.lap("measure")
         _write_units(conn, detail, run_id, at, units, fig, key, cfg_fp, None)
+        timer.lap("unit_fingerprints_and_write")
         touched = {"cameras": len(views), "units": len(fig), "mode": "full"}
         finish_run(conn, run_id, time.perf_counter() - t0, touched)
         return {"run_id": run_id, "mode": "full", "detail_level": detail, "cameras": len(views), "units": sorted(fig["code"]),

@@ -17,15 +17,17 @@ figure beside it so that the buffers' over-claim shows.
 - Radii: ``layers/vocab.py`` defaults, overridden per category by ``service_radius_m``.
   The life circles' required categories are the settings ``life_circle_*_categories``.
 
-Storage: ``service_distances`` (home × category), ``service_buildings`` and
-``service_facilities`` (the fingerprints of the rows used, and where facilities stood, so
-an edit knows what it touches), a ``coverage_runs`` row per run. Figures per grid,
-community and sub-district are summed from the stored distances on reading.
+Storage: ``service_buildings`` (one row per home: its fingerprint, snap, and arrays of
+distances and nearest facilities in the run's category order; ``service_distances`` is the
+same in long form, a view), ``service_facilities`` (where each facility stood and its
+fingerprint, so an edit knows what it touches), a ``coverage_runs`` row per run. Figures
+per grid, community and sub-district are summed from the stored distances on reading.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -34,7 +36,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from analysis import network
-from analysis.units import copy_into, ewkb_hex, finish_run, fingerprint, last_run, read_metric, start_run
+from analysis.units import Timer, copy_into, ewkb_hex, finish_run, fingerprint, last_run, read_metric, start_run
 from gis.measure import metric_srid
 from gis.settings import get_settings
 from layers.vocab import FACILITY_CATEGORIES
@@ -102,102 +104,138 @@ def _facilities(conn: Connection, srid: int, where: str = "TRUE", params: dict |
 
 # --- computing -----------------------------------------------------------------------------
 
+@dataclass
+class Distances:
+    """Per home (rows) and category (columns): walk and straight line to the nearest open
+    facility (NaN: none within the search distance) and that facility's id (-1: none)."""
+
+    categories: list[str]
+    network_m: np.ndarray
+    facility_id: np.ndarray
+    straight_m: np.ndarray
+    straight_facility_id: np.ndarray
+
+
 def _distances(graph: network.Graph, homes: pd.DataFrame, homes_snap: network.Snapped, facilities: pd.DataFrame,
-               cats: Iterable[str], cutoff: float) -> pd.DataFrame:
-    """Home × category: walking and straight-line distance to the nearest open facility."""
-    rows = []
+               cats: list[str], cutoff: float) -> Distances:
+    """Every home × category: walking and straight-line distance to the nearest open facility."""
+    n, k = len(homes), len(cats)
+    out = Distances(list(cats), np.full((n, k), np.nan), np.full((n, k), -1, dtype=np.int64), np.full((n, k), np.nan),
+                    np.full((n, k), -1, dtype=np.int64))
     open_f = facilities[facilities["status"] == "open"]
-    fac_snap = network.snap(graph, open_f["reach"].to_numpy()) if len(open_f) else None
+    if n == 0 or open_f.empty:
+        return out
+    fac_snap = network.snap(graph, open_f["reach"].to_numpy())
     geoms = homes["geom"].to_numpy()
     ids = homes["id"].to_numpy()
-    for cat in cats:
+    for j, cat in enumerate(cats):
         mine = np.flatnonzero(open_f["category"].to_numpy() == cat)
-        net_d = np.full(len(homes), np.nan)
-        net_f = np.full(len(homes), -1, dtype=np.int64)
-        str_d = np.full(len(homes), np.nan)
-        str_f = np.full(len(homes), -1, dtype=np.int64)
-        if len(mine) and len(homes):
-            fids = open_f["id"].to_numpy()[mine]
-            d, lab = network.nearest(graph, fac_snap.take(mine), fids, homes_snap, cutoff)
-            net_d = np.where(np.isfinite(d), d, np.nan)
-            net_f = lab
-            tree = shapely.STRtree(open_f["reach"].to_numpy()[mine])
-            (hi, fi), dist = tree.query_nearest(geoms, max_distance=cutoff, return_distance=True, all_matches=False)
-            str_d[hi] = dist
-            str_f[hi] = fids[fi]
-            # A home in the facility's own building is 0 m from it.
-            hosts = open_f["host_id"].to_numpy()[mine]
-            okh = pd.notna(hosts)
-            same = pd.Series(fids[okh], index=hosts[okh].astype(np.int64)).groupby(level=0).first()
-            at_home = np.isin(ids, same.index.to_numpy())
-            if at_home.any():
-                net_d[at_home] = 0.0
-                str_d[at_home] = 0.0
-                net_f[at_home] = same.reindex(ids[at_home]).to_numpy()
-                str_f[at_home] = net_f[at_home]
-        rows.append(pd.DataFrame({"building_id": ids, "category": cat, "network_m": net_d,
-                                  "facility_id": np.where(net_f >= 0, net_f, -1), "straight_m": str_d,
-                                  "straight_facility_id": np.where(str_f >= 0, str_f, -1)}))
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
-        columns=["building_id", "category", "network_m", "facility_id", "straight_m", "straight_facility_id"])
+        if len(mine) == 0:
+            continue
+        fids = open_f["id"].to_numpy()[mine]
+        d, lab = network.nearest(graph, fac_snap.take(mine), fids, homes_snap, cutoff)
+        out.network_m[:, j] = np.where(np.isfinite(d), d, np.nan)
+        out.facility_id[:, j] = lab
+        tree = shapely.STRtree(open_f["reach"].to_numpy()[mine])
+        (hi, fi), dist = tree.query_nearest(geoms, max_distance=cutoff, return_distance=True, all_matches=False)
+        out.straight_m[hi, j] = dist
+        out.straight_facility_id[hi, j] = fids[fi]
+        # A home in the facility's own building is 0 m from it.
+        hosts = open_f["host_id"].to_numpy()[mine]
+        okh = pd.notna(hosts)
+        same = pd.Series(fids[okh], index=hosts[okh].astype(np.int64)).groupby(level=0).first()
+        at_home = np.isin(ids, same.index.to_numpy())
+        if at_home.any():
+            out.network_m[at_home, j] = 0.0
+            out.straight_m[at_home, j] = 0.0
+            out.facility_id[at_home, j] = same.reindex(ids[at_home]).to_numpy()
+            out.straight_facility_id[at_home, j] = out.facility_id[at_home, j]
+    return out
 
 
-def _write(conn: Connection, run_id: int, at, dist: pd.DataFrame, homes: pd.DataFrame, homes_snap: network.Snapped,
-           graph: network.Graph, facilities: pd.DataFrame | None, srid: int) -> None:
-    def opt(v):
-        return None if pd.isna(v) or v == -1 else v
+def _array_literals(values: np.ndarray, fmt: str) -> list[str]:
+    """Postgres array literals, one per row ('{1.5,NULL}'); ``fmt`` '%.1f' or '%d'."""
+    missing = np.isnan(values) if values.dtype.kind == "f" else values < 0
+    rows = []
+    for vals, miss in zip(values.tolist(), missing.tolist()):
+        rows.append("{" + ",".join("NULL" if m else fmt % v for v, m in zip(vals, miss)) + "}")
+    return rows
 
-    copy_into(conn, "service_distances", ["building_id", "category", "network_m", "facility_id", "straight_m", "straight_facility_id",
-                                          "run_id", "computed_at"],
-              ((int(r.building_id), r.category, opt(r.network_m), opt(r.facility_id), opt(r.straight_m), opt(r.straight_facility_id), run_id, at)
-               for r in dist.itertuples(index=False)))
+
+def _write_homes(conn: Connection, run_id: int, at, homes: pd.DataFrame, homes_snap: network.Snapped,
+                 graph: network.Graph, dist: Distances) -> None:
+    """One row per home (distances to the decimetre): a plain-text COPY built without a
+    Python object per home and category."""
     road = np.where(homes_snap.edge >= 0, graph.road_id[np.maximum(homes_snap.edge, 0)] if len(graph.road_id) else -1, -1)
-    copy_into(conn, "service_buildings", ["building_id", "run_id", "computed_at", "building_fp", "households", "road_id", "snap_m"],
-              ((int(i), run_id, at, fp, int(h), opt(int(rd)), None if not np.isfinite(sm) else float(sm))
-               for i, fp, h, rd, sm in zip(homes["id"], homes["fp"], homes["households"], road, homes_snap.snap_m)))
-    if facilities is not None and len(facilities):
-        snap = network.snap(graph, facilities["reach"].to_numpy())
-        froad = np.where(snap.edge >= 0, graph.road_id[np.maximum(snap.edge, 0)] if len(graph.road_id) else -1, -1)
-        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _fac_stage (facility_id bigint, fp text, category text, counted boolean, "
-                          "road_id bigint, snap_m real, pt text) ON COMMIT DROP"))
-        conn.execute(text("TRUNCATE _fac_stage"))
-        copy_into(conn, "_fac_stage", ["facility_id", "fp", "category", "counted", "road_id", "snap_m", "pt"],
-                  ((int(i), fp, c, st == "open", opt(int(rd)), None if not np.isfinite(sm) else float(sm), g)
-                   for i, fp, c, st, rd, sm, g in zip(facilities["id"], facilities["fp"], facilities["category"], facilities["status"],
-                                                       froad, snap.snap_m, ewkb_hex(facilities["point"].to_numpy(), srid))))
-        conn.execute(text("""
-            INSERT INTO service_facilities (facility_id, run_id, computed_at, facility_fp, category, counted, road_id, snap_m, geom)
-            SELECT facility_id, :run, :at, fp, category, counted, road_id, snap_m, ST_Transform(ST_GeomFromEWKB(decode(pt, 'hex')), 4326)
-            FROM _fac_stage"""), {"run": run_id, "at": at})
+    cats = "{" + ",".join(dist.categories) + "}"
+    stamp = at.isoformat()
+    cols = zip(homes["id"].tolist(), homes["fp"].tolist(), homes["households"].tolist(), road.tolist(), homes_snap.snap_m.tolist(),
+               _array_literals(dist.network_m, "%.1f"), _array_literals(dist.facility_id, "%d"),
+               _array_literals(dist.straight_m, "%.1f"), _array_literals(dist.straight_facility_id, "%d"))
+    lines = [f"{b}\t{run_id}\t{stamp}\t{fp}\t{h}\t{rd if rd >= 0 else chr(92) + 'N'}\t"
+             f"{'%.2f' % sm if sm == sm and sm != float('inf') else chr(92) + 'N'}\t{cats}\t{n}\t{f}\t{st}\t{sf}"
+             for b, fp, h, rd, sm, n, f, st, sf in cols]
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cur, cur.copy("COPY service_buildings (building_id, run_id, computed_at, building_fp, households, road_id, snap_m, "
+                                       "categories, network_m, facility_id, straight_m, straight_facility_id) FROM STDIN") as cp:
+        if lines:
+            cp.write("\n".join(lines) + "\n")
 
 
-def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] | None = None) -> dict:
+def _write_facilities(conn: Connection, run_id: int, at, graph: network.Graph, facilities: pd.DataFrame, srid: int) -> None:
+    if facilities.empty:
+        return
+    snap = network.snap(graph, facilities["reach"].to_numpy())
+    froad = np.where(snap.edge >= 0, graph.road_id[np.maximum(snap.edge, 0)] if len(graph.road_id) else -1, -1)
+    conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _fac_stage (facility_id bigint, fp text, category text, counted boolean, "
+                      "road_id bigint, snap_m real, pt text) ON COMMIT DROP"))
+    conn.execute(text("TRUNCATE _fac_stage"))
+    copy_into(conn, "_fac_stage", ["facility_id", "fp", "category", "counted", "road_id", "snap_m", "pt"],
+              ((int(i), fp, c, st == "open", None if rd < 0 else int(rd), None if not np.isfinite(sm) else float(sm), g)
+               for i, fp, c, st, rd, sm, g in zip(facilities["id"], facilities["fp"], facilities["category"], facilities["status"],
+                                                   froad, snap.snap_m, ewkb_hex(facilities["point"].to_numpy(), srid))))
+    conn.execute(text("""
+        INSERT INTO service_facilities (facility_id, run_id, computed_at, facility_fp, category, counted, road_id, snap_m, geom)
+        SELECT facility_id, :run, :at, fp, category, counted, road_id, snap_m, ST_Transform(ST_GeomFromEWKB(decode(pt, 'hex')), 4326)
+        FROM _fac_stage"""), {"run": run_id, "at": at})
+
+
+def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] | None = None, timings: dict | None = None) -> dict:
     """Bring the stored distances up to date and say what was recomputed.
 
     full: everything (also when nothing is stored, or the settings or the walkable roads
     changed). facilities: the fast path after editing these facilities (ids, deleted ones
     too). Otherwise every changed facility and home is found and only the homes they can
-    reach (within ``service_search_max_m``) are walked again.
+    reach (within ``service_search_max_m``) are walked again. timings: a dict to receive
+    seconds per step.
     """
     t0 = time.perf_counter()
+    timer = Timer(timings)
     s = get_settings()
     srid = metric_srid(conn)
     cfg = {**run_settings(), "metric_srid": srid}
     cfg_fp = fingerprint(cfg)
     roads_fp = conn.execute(text(ROADS_FP)).scalar_one()
     cutoff = s.service_search_max_m
+    cats = categories()
     last = last_run(conn, "services")
     stored = conn.execute(text("SELECT count(*) FROM service_buildings")).scalar_one()
     last_roads = last["inputs"].get("roads_fp") if last else None
     if full or last is None or last["settings_fp"] != cfg_fp or last_roads != roads_fp or stored == 0:
         run_id, at = start_run(conn, "services", "full", cfg, {"roads_fp": roads_fp})
         graph = network.load(conn, srid)
+        timer.lap("graph")
         homes = _homes(conn, srid)
         facs = _facilities(conn, srid)
+        timer.lap("read")
         snap = network.snap(graph, homes["geom"].to_numpy())
-        dist = _distances(graph, homes, snap, facs, categories(), cutoff)
-        conn.execute(text("TRUNCATE service_distances, service_buildings, service_facilities"))
-        _write(conn, run_id, at, dist, homes, snap, graph, facs, srid)
+        timer.lap("snap")
+        dist = _distances(graph, homes, snap, facs, cats, cutoff)
+        timer.lap("walks_and_straight_lines")
+        conn.execute(text("TRUNCATE service_buildings, service_facilities"))
+        _write_homes(conn, run_id, at, homes, snap, graph, dist)
+        _write_facilities(conn, run_id, at, graph, facs, srid)
+        timer.lap("write")
         touched = {"mode": "full", "homes": len(homes), "facilities": len(facs), "edges": len(graph.geoms), "nodes": graph.n_nodes}
         finish_run(conn, run_id, time.perf_counter() - t0, touched)
         return {"run_id": run_id, **touched, "seconds": round(time.perf_counter() - t0, 3)}
@@ -207,67 +245,39 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
     if fac_changes.empty and home_changes.empty:
         return {"run_id": None, "mode": "none", "homes": 0, "facilities": 0, "seconds": round(time.perf_counter() - t0, 3)}
     run_id, at = start_run(conn, "services", "incremental", cfg, {"roads_fp": roads_fp})
-    # (home, category) pairs to walk again.
-    work: dict[str, set[int]] = {}
     changed_ids = fac_changes["facility_id"].astype(int).tolist()
-    for cat in set(fac_changes["old_category"].dropna()) | set(fac_changes["new_category"].dropna()):
-        if cat not in categories():
-            continue
-        mine = fac_changes[(fac_changes["old_category"] == cat) | (fac_changes["new_category"] == cat)]
-        ids = mine["facility_id"].astype(int).tolist()
-        near = conn.execute(text(f"""
+    # Homes to walk again: near a changed facility (old or new place), relying on one, or changed.
+    again: set[int] = set()
+    if changed_ids:
+        again |= set(int(i) for i in conn.execute(text(f"""
             SELECT b.id FROM buildings b WHERE {HOME} AND EXISTS (
                 SELECT 1 FROM (SELECT geom FROM service_facilities WHERE facility_id = ANY(:ids)
                                UNION ALL SELECT geom FROM facilities WHERE id = ANY(:ids)) p
                 WHERE ST_DWithin(b.geom_3857, ST_Transform(p.geom, 3857), :d / cos(radians(ST_Y(p.geom)))))
-            UNION SELECT building_id FROM service_distances WHERE category = :cat AND (facility_id = ANY(:ids) OR straight_facility_id = ANY(:ids))"""),
-            {"ids": ids, "d": cutoff + 1.0, "cat": cat}).scalars()
-        work.setdefault(cat, set()).update(int(i) for i in near)
+            UNION SELECT building_id FROM service_buildings
+            WHERE facility_id && CAST(:ids AS bigint[]) OR straight_facility_id && CAST(:ids AS bigint[])"""),
+            {"ids": changed_ids, "d": cutoff + 1.0}).scalars())
     gone = home_changes.loc[home_changes["state"] == "gone", "building_id"].astype(int).tolist()
-    redo = home_changes.loc[home_changes["state"] != "gone", "building_id"].astype(int).tolist()
-    for cat in categories():
-        if redo:
-            work.setdefault(cat, set()).update(redo)
-    all_homes = sorted(set().union(*work.values())) if work else []
-    if gone:
-        conn.execute(text("DELETE FROM service_distances WHERE building_id = ANY(:ids)"), {"ids": gone})
-        conn.execute(text("DELETE FROM service_buildings WHERE building_id = ANY(:ids)"), {"ids": gone})
-    n_pairs = 0
-    if all_homes:
-        homes = _homes(conn, srid, "b.id = ANY(:ids)", {"ids": all_homes})
-        box = shapely.box(*shapely.total_bounds(homes["geom"].to_numpy())).buffer(cutoff + 1.0, join_style="mitre") if len(homes) else None
-        if box is not None:
+    again |= set(home_changes.loc[home_changes["state"] != "gone", "building_id"].astype(int))
+    conn.execute(text("DELETE FROM service_buildings WHERE building_id = ANY(:ids)"), {"ids": sorted(again | set(gone))})
+    walked = 0
+    if again:
+        homes = _homes(conn, srid, "b.id = ANY(:ids)", {"ids": sorted(again)})
+        if len(homes):
+            box = shapely.box(*shapely.total_bounds(homes["geom"].to_numpy())).buffer(cutoff + 1.0, join_style="mitre")
             env = dict(zip(("x0", "y0", "x1", "y1"), box.bounds))
             graph = network.load(conn, srid, box.bounds)
             facs = _facilities(conn, srid, f"f.geom && ST_Transform(ST_MakeEnvelope(:x0, :y0, :x1, :y1, {srid}), 4326)", env)
             snap = network.snap(graph, homes["geom"].to_numpy())
-            parts = []
-            for cat, ids in work.items():
-                pick = np.flatnonzero(homes["id"].isin(ids).to_numpy())
-                if len(pick):
-                    parts.append(_distances(graph, homes.iloc[pick].reset_index(drop=True), snap.take(pick), facs, [cat], cutoff))
-            dist = pd.concat(parts, ignore_index=True) if parts else None
-            if dist is not None and len(dist):
-                n_pairs = len(dist)
-                conn.execute(text("""DELETE FROM service_distances d USING unnest(CAST(:b AS bigint[]), CAST(:c AS text[])) AS q(b, c)
-                                     WHERE d.building_id = q.b AND d.category = q.c"""),
-                             {"b": dist["building_id"].astype(int).tolist(), "c": dist["category"].tolist()})
-            conn.execute(text("DELETE FROM service_buildings WHERE building_id = ANY(:ids)"), {"ids": homes["id"].astype(int).tolist()})
-            _write(conn, run_id, at, dist if dist is not None else pd.DataFrame(columns=["building_id", "category", "network_m", "facility_id",
-                                                                                       "straight_m", "straight_facility_id"]),
-                   homes, snap, graph, None, srid)
+            _write_homes(conn, run_id, at, homes, snap, graph, _distances(graph, homes, snap, facs, cats, cutoff))
+            walked = len(homes)
     if changed_ids:
         conn.execute(text("DELETE FROM service_facilities WHERE facility_id = ANY(:ids)"), {"ids": changed_ids})
         present = _facilities(conn, srid, "f.id = ANY(:ids)", {"ids": changed_ids})
         if len(present):
             box = shapely.box(*shapely.total_bounds(present["reach"].to_numpy())).buffer(cutoff, join_style="mitre")
-            graph = network.load(conn, srid, box.bounds)
-            _write(conn, run_id, at, pd.DataFrame(columns=["building_id", "category", "network_m", "facility_id", "straight_m",
-                                                           "straight_facility_id"]),
-                   pd.DataFrame(columns=["id", "fp", "households"]), network.Snapped(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)),
-                   graph, present, srid)
-    touched = {"mode": "incremental", "facilities": changed_ids, "homes_changed": len(redo) + len(gone), "homes_walked": len(all_homes),
-               "pairs": n_pairs}
+            _write_facilities(conn, run_id, at, network.load(conn, srid, box.bounds), present, srid)
+    touched = {"mode": "incremental", "facilities": changed_ids, "homes_changed": len(home_changes), "homes_walked": walked}
     finish_run(conn, run_id, time.perf_counter() - t0, touched)
     return {"run_id": run_id, **touched, "seconds": round(time.perf_counter() - t0, 3)}
 
@@ -330,13 +340,32 @@ def stale(conn: Connection) -> pd.DataFrame:
 # --- reading results -----------------------------------------------------------------------
 
 def _joined(conn: Connection, community: str | None = None) -> pd.DataFrame:
-    return pd.read_sql(text("""
-        SELECT d.building_id, d.category, d.network_m, d.straight_m, d.facility_id, d.computed_at,
-               b.households, g.code AS grid_code, b.community_code, c.name AS community_name, c.subdistrict_code, s.name AS subdistrict_name
-        FROM service_distances d JOIN buildings b ON b.id = d.building_id
+    """The stored distances in long form (home × category) with each home's grid, community
+    and households; built from the per-home arrays (faster than the view for a city)."""
+    rows = conn.execute(text("""
+        SELECT s.building_id, s.categories, s.network_m, s.straight_m, s.facility_id, s.computed_at,
+               b.households, g.code AS grid_code, b.community_code, c.subdistrict_code
+        FROM service_buildings s JOIN buildings b ON b.id = s.building_id
         LEFT JOIN grids g ON g.id = b.grid_id AND g.valid_to IS NULL
-        LEFT JOIN communities c ON c.code = b.community_code LEFT JOIN subdistricts s ON s.code = c.subdistrict_code
-        WHERE CAST(:c AS text) IS NULL OR b.community_code = :c"""), conn, params={"c": community})
+        LEFT JOIN communities c ON c.code = b.community_code
+        WHERE CAST(:c AS text) IS NULL OR b.community_code = :c"""), {"c": community}).all()
+    cols = ["building_id", "category", "network_m", "straight_m", "facility_id", "computed_at", "households", "grid_code",
+            "community_code", "subdistrict_code"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    k = np.array([len(r.categories) for r in rows])
+    rep = np.repeat(np.arange(len(rows)), k)
+    flat = lambda name, dtype: np.array([v for r in rows for v in getattr(r, name)], dtype=dtype)  # noqa: E731
+    frame = pd.DataFrame({
+        "building_id": np.array([r.building_id for r in rows])[rep], "category": flat("categories", object),
+        "network_m": flat("network_m", float), "straight_m": flat("straight_m", float),
+        "facility_id": pd.array([v for r in rows for v in r.facility_id], dtype="Int64"),
+    })
+    for name in ("computed_at", "households", "grid_code", "community_code", "subdistrict_code"):
+        frame[name] = pd.Series([getattr(r, name) for r in rows]).to_numpy()[rep]
+    for name in ("community_code", "subdistrict_code"):
+        frame[name] = frame[name].where(frame[name].isna(), frame[name].astype(str).str.strip())
+    return frame[cols]
 
 
 def _scopes(frame: pd.DataFrame) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ SRID = 4547
 X0, Y0 = 530_000.0, 3_380_000.0  # EPSG:4547 metres, central Wuhan
 SUB, COM = "420106010", "420106010001"
 COVERAGE_TABLES = ("coverage_runs, camera_views, camera_coverage, camera_key_places, service_buildings, service_facilities, "
-                   "service_distances, compliance_results")
+                   "compliance_results")
 
 
 def clear_results(conn: Connection) -> None:

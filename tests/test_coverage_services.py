@@ -161,7 +161,7 @@ def test_demo_walks_match_an_independent_networkx_computation(demo, conn):
         if want > get_settings().service_search_max_m:
             assert np.isnan(got)
         else:
-            assert got == pytest.approx(want, abs=0.01)
+            assert got == pytest.approx(want, abs=0.051)  # stored to the decimetre
             checked += 1
     assert checked >= 20
 
@@ -195,4 +195,4 @@ def test_editing_a_facility_rewalks_only_the_homes_within_its_reach(demo, conn):
     assert len(incremental) == len(full) == len(after)
     for col in ("network_m", "straight_m"):
         a, b = incremental[col].to_numpy(dtype=float), full[col].to_numpy(dtype=float)
-        assert np.array_equal(np.isnan(a), np.isnan(b)) and np.allclose(a[~np.isnan(a)], b[~np.isnan(b)], atol=0.01), col
+        assert np.array_equal(np.isnan(a), np.isnan(b)) and np.allclose(a[~np.isnan(a)], b[~np.isnan(b)], atol=0.11), col

@@ -1,0 +1,364 @@
+"""The whole coverage analysis of a generated city (bench/scale.py): camera views with line
+of sight and their coverage per grid, walking distances to every facility category,
+compliance — against a straightforward geopandas implementation (shapely sectors minus
+footprints, overlays, straight-line nearest) in the same run, on the same rows.
+
+Also measured: one edited camera / facility (the incremental path), the staleness checks,
+and the network choice: our walk (Python heap Dijkstra on a noded graph) against
+pgRouting's ``pgr_drivingDistance`` from the same nodes (per start, min over starts; and
+with ``equicost``), with the largest disagreement.
+
+    WANGGE_DB_NAME=wangge_cov_bench python -m bench.bench_coverage               # the target city
+    WANGGE_DB_NAME=wangge_cov_bench python -m bench.bench_coverage --scale 0.1 0.3 1  # scaling
+
+Target: 100,000 buildings, 10,000 cameras, 1,000 facilities, 50,000 road edges; whole
+analysis under 60 s. Writes bench/results/coverage.json and a line per size to
+bench/results/history.csv (format of bench/bench_import.py).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parents[1]
+LAYER_TABLES = ("assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, "
+                "subdistricts, districts, audit_log")
+COVERAGE_TABLES = ("coverage_runs, camera_views, camera_coverage, camera_key_places, service_buildings, service_facilities, "
+                   "compliance_results")
+HISTORY_FIELDS = ("date", "benchmark", "commit", "rows", "repeat", "baseline_s", "ours_s", "ratio",
+                  "baseline_peak_mb", "ours_peak_mb", "rows_equal")
+TARGET = dict(buildings=100_000, cameras=10_000, facilities=1_000, roads=50_000)
+
+
+def _engine():
+    from gis.db import owner_engine
+
+    return owner_engine()
+
+
+def _check_database(allow_any: bool) -> str:
+    name = _engine().url.database or ""
+    if "bench" not in name and not allow_any:
+        raise SystemExit(f"the benchmark truncates every layer: refusing database {name!r} "
+                         "(use WANGGE_DB_NAME=wangge_cov_bench, or --allow-any-db)")
+    return name
+
+
+def _peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "analysis", "bench/bench_coverage.py"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+# --- data ----------------------------------------------------------------------------------
+
+def load_city(sizes: dict, seed: int, log=print) -> dict:
+    """Generate the city and import it through the real importers (one transaction)."""
+    from sqlalchemy import text
+
+    from bench.scale import generate
+    from gis.crs import SourceCRS
+    from layers.base import ImportContext
+    from layers.importer import import_frame, layer_spec
+
+    t0 = time.perf_counter()
+    frames = generate(buildings=sizes["buildings"], cameras=sizes["cameras"], facilities=sizes["facilities"],
+                      roads=sizes["roads"], seed=seed)
+    generated = time.perf_counter() - t0
+    with _engine().begin() as conn:
+        conn.execute(text(f"TRUNCATE {LAYER_TABLES}, {COVERAGE_TABLES} RESTART IDENTITY CASCADE"))
+        for name, gdf in frames.items():
+            ctx = ImportContext(file=f"city[{name}]", district_code="420106")
+            import_frame(layer_spec(name), gdf, SourceCRS(gdf.crs), ctx, conn, actor="bench")
+    loaded = time.perf_counter() - t0 - generated
+    counts = {k: len(v) for k, v in frames.items()}
+    log(f"city: {counts} generated in {generated:.1f} s, imported in {loaded:.1f} s")
+    return {"counts": counts, "generate_s": round(generated, 2), "import_s": round(loaded, 2)}
+
+
+# --- ours ----------------------------------------------------------------------------------
+
+def run_ours(detail: str, log=print) -> dict:
+    from sqlalchemy import text
+
+    from analysis import cameras, compliance, services
+
+    out: dict = {"cameras_parts": {}, "services_parts": {}}
+    t0 = time.perf_counter()
+    with _engine().begin() as conn:
+        cam = cameras.refresh(conn, detail, full=True, timings=out["cameras_parts"])
+        t1 = time.perf_counter()
+        srv = services.refresh(conn, full=True, timings=out["services_parts"])
+        t2 = time.perf_counter()
+        compliance.refresh(conn)
+        t3 = time.perf_counter()
+    out.update(cameras_s=round(t1 - t0, 2), services_s=round(t2 - t1, 2), compliance_s=round(t3 - t2, 2), total_s=round(t3 - t0, 2))
+    with _engine().begin() as conn:
+        sub = cameras.coverage(conn, detail, scope="subdistrict").iloc[0]
+        cats = services.category_coverage(conn)
+        circles = services.life_circle_coverage(conn)
+        out["figures"] = {
+            "road_share": float(sub.road_share), "inner_road_share": float(sub.inner_road_share),
+            "open_share": float(sub.open_share), "facade_share": float(sub.facade_share),
+            "key_places": f"{int(sub.key_places_covered)}/{int(sub.key_places)}",
+            "services_beyond": {r.category: {"network": int(r.households_beyond_network), "straight": int(r.households_beyond_straight),
+                                             "households": int(r.households)}
+                                for r in cats[cats.scope == "subdistrict"].itertuples()},
+            "life_circles": {r.circle: {"network": float(r.share_network), "straight": float(r.share_straight)}
+                             for r in circles[circles.scope == "subdistrict"].itertuples()},
+            "graph": {"edges": srv.get("edges"), "nodes": srv.get("nodes"), "homes": srv.get("homes")},
+        }
+        # One edited camera, one edited facility: the incremental path, then the staleness checks.
+        cam_id = conn.execute(text("SELECT camera_id FROM camera_views WHERE shape = 'sector' AND counted ORDER BY camera_id LIMIT 1")).scalar_one()
+        conn.execute(text("UPDATE cameras SET azimuth = (azimuth::numeric + 90) % 360, direction_type = NULL WHERE id = :i"), {"i": cam_id})
+        t = time.perf_counter()
+        st = cameras.stale_views(conn, detail)
+        out["stale_views_check_s"] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+        us = cameras.stale_units(conn, detail, views=st)
+        out["stale_units_check_s"] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+        ran = cameras.refresh(conn, detail, cameras=[cam_id])
+        out["one_camera_s"] = round(time.perf_counter() - t, 3)
+        out["one_camera_units"] = len(ran["units"])
+        out["one_camera_stale_units_flagged"] = int(us.stale.sum())
+        fac = conn.execute(text("SELECT id FROM facilities WHERE status = 'open' AND category = 'kindergarten' ORDER BY id LIMIT 1")).scalar_one()
+        conn.execute(text("UPDATE facilities SET geom = ST_Transform(ST_Translate(ST_Transform(geom, 4547), 120, 60), 4326) WHERE id = :i"), {"i": fac})
+        t = time.perf_counter()
+        sst = services.stale(conn)
+        out["services_stale_check_s"] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+        ran = services.refresh(conn, facilities=[fac])
+        out["one_facility_s"] = round(time.perf_counter() - t, 3)
+        out["one_facility_homes_walked"] = ran["homes_walked"]
+        out["one_facility_grids_flagged"] = int(sst[sst.scope == "grid"].stale.sum())
+    log(f"ours: cameras {out['cameras_s']} s {out['cameras_parts']}, services {out['services_s']} s {out['services_parts']}, "
+        f"compliance {out['compliance_s']} s; total {out['total_s']} s; one camera {out['one_camera_s']} s, one facility {out['one_facility_s']} s")
+    return out
+
+
+# --- the straightforward geopandas implementation -------------------------------------------
+
+def run_baseline(detail: str, log=print) -> dict:
+    """Sectors built one by one with shapely, minus the footprints they touch (no line of
+    sight: what lies behind a building counts as seen), coverage by geopandas overlays per
+    grid, and straight-line nearest facilities with ``sjoin_nearest``."""
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+    import shapely
+    from sqlalchemy import text
+
+    from analysis.services import radii
+    from analysis.views import DORI_PPM
+    from gis.settings import get_settings
+
+    s = get_settings()
+    parts: dict = {}
+    t = time.perf_counter()
+    eng = _engine()
+    srid = 4547
+    read = lambda sql: gpd.read_postgis(text(sql), eng, geom_col="geom").to_crs(srid)  # noqa: E731
+    cams = read("SELECT id, azimuth, hfov, max_view_distance, ptz_type, room_type, status, geom FROM cameras")
+    blds = read("SELECT id, grid_id, households, use, geom FROM buildings")
+    roads = read("SELECT id, geom FROM roads")
+    grids = read("SELECT id, code, geom FROM grids WHERE valid_to IS NULL")
+    facs = read("SELECT id, category, status, geom FROM facilities WHERE status = 'open'")
+    parts["read"] = round(time.perf_counter() - t, 2)
+
+    t = time.perf_counter()
+    ppm = DORI_PPM[detail]
+    sectors = []
+    for r in cams.itertuples():
+        hfov = r.hfov if r.hfov == r.hfov else s.camera_default_hfov
+        rng = s.camera_sensor_width_px / (2 * ppm * math.tan(math.radians(hfov) / 2))
+        if r.max_view_distance == r.max_view_distance:
+            rng = min(rng, r.max_view_distance)
+        c = r.geom
+        if r.ptz_type == 1 or r.azimuth != r.azimuth:
+            sectors.append(c.buffer(rng))
+        else:
+            a = np.radians(np.linspace(r.azimuth - hfov / 2, r.azimuth + hfov / 2, 32))
+            sectors.append(shapely.Polygon([(c.x, c.y), *zip(c.x + rng * np.sin(a), c.y + rng * np.cos(a))]))
+    views = gpd.GeoDataFrame({"cam": cams["id"], "online": cams["status"] == "online"}, geometry=sectors, crs=srid)
+    hit = gpd.sjoin(views, blds[["geom"]], predicate="intersects")
+    blocked = blds.geometry.iloc[0:0]
+    cut = hit.groupby(level=0)["index_right"].apply(lambda ix: shapely.union_all(blds.geometry.to_numpy()[blds.index.get_indexer(ix)]))
+    views.loc[cut.index, "geometry"] = views.loc[cut.index].geometry.difference(gpd.GeoSeries(cut, crs=srid), align=True)
+    parts["views"] = round(time.perf_counter() - t, 2)
+    del blocked
+
+    t = time.perf_counter()
+    seen = views[views["online"]].union_all()
+    road_in = gpd.overlay(roads, grids[["code", "geom"]], how="intersection", keep_geom_type=True)
+    road_len = road_in.geometry.length.groupby(road_in["code"]).sum()
+    road_cov = road_in.geometry.intersection(seen).length.groupby(road_in["code"]).sum()
+    parts["roads"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    open_space = gpd.overlay(grids[["code", "geom"]], blds[["geom"]], how="difference")
+    open_cov = open_space.geometry.intersection(seen).area.groupby(open_space["code"]).sum()
+    parts["open_space"] = round(time.perf_counter() - t, 2)
+
+    t = time.perf_counter()
+    homes = blds[(blds.households > 0) | blds.use.isin(["residential", "mixed"])]
+    beyond = {}
+    for cat, radius in radii().items():
+        mine = facs[facs.category == cat]
+        if mine.empty:
+            continue
+        near = gpd.sjoin_nearest(homes[["households", "geom"]], mine[["geom"]], distance_col="d", max_distance=get_settings().service_search_max_m)
+        near = near[~near.index.duplicated()]
+        d = near["d"].reindex(homes.index)
+        beyond[cat] = int(homes.loc[~(d <= radius), "households"].sum())
+    parts["straight_line_services"] = round(time.perf_counter() - t, 2)
+    total = round(sum(parts.values()), 2)
+    figures = {"road_share_no_line_of_sight": round(float(road_cov.sum() / road_len.sum()), 4),
+               "open_share_no_line_of_sight": round(float(open_cov.sum() / open_space.area.sum()), 4),
+               "services_beyond_straight": beyond}
+    log(f"baseline: {parts}; total {total} s")
+    return {"parts": parts, "total_s": total, "figures": figures}
+
+
+# --- which network engine -------------------------------------------------------------------
+
+def compare_networks(log=print) -> dict:
+    """Our walk and pgRouting's from the same facility nodes, per category: time and the
+    largest distance difference."""
+    import numpy as np
+    from sqlalchemy import text
+
+    from analysis import network, services
+    from gis.measure import metric_srid
+
+    out = {"categories": {}}
+    with _engine().begin() as conn:
+        srid = metric_srid(conn)
+        t = time.perf_counter()
+        g = network.load(conn, srid)
+        out["graph_s"] = round(time.perf_counter() - t, 2)
+        facs = services._facilities(conn, srid)
+        facs = facs[facs.status == "open"]
+        snap = network.snap(g, facs["reach"].to_numpy())
+        cutoff = 1000.0
+        t = time.perf_counter()
+        network.pgr_nearest(conn, g, np.array([0]), 1.0)  # ship the topology once
+        out["pgr_copy_edges_s"] = round(time.perf_counter() - t, 2)
+        for cat in ("community_service_station", "kindergarten", "middle_school"):
+            nodes = np.unique(g.u[snap.edge[(facs.category == cat).to_numpy()]])
+            t = time.perf_counter()
+            ours, _ = network._walk(g, [(0.0, int(n), 0) for n in nodes], cutoff)
+            ours_s = time.perf_counter() - t
+            t = time.perf_counter()
+            rows = conn.execute(text("""SELECT node, min(agg_cost) FROM pgr_drivingDistance('SELECT id, source, target, cost, reverse_cost FROM walk_edges',
+                                        CAST(:s AS bigint[]), :d, directed => false) GROUP BY node"""),
+                                {"s": nodes.tolist(), "d": cutoff}).all()
+            pgr_s = time.perf_counter() - t
+            t = time.perf_counter()
+            eq = conn.execute(text("""SELECT node, agg_cost FROM pgr_drivingDistance('SELECT id, source, target, cost, reverse_cost FROM walk_edges',
+                                      CAST(:s AS bigint[]), :d, directed => false, equicost => true)"""),
+                              {"s": nodes.tolist(), "d": cutoff}).all()
+            eq_s = time.perf_counter() - t
+            pgr = {int(n): float(c) for n, c in rows}
+            equi = {int(n): float(c) for n, c in eq}
+            reached = np.flatnonzero(np.isfinite(ours))
+            out["categories"][cat] = {
+                "sources": len(nodes), "nodes_reached": len(reached), "ours_s": round(ours_s, 3), "pgr_min_over_starts_s": round(pgr_s, 3),
+                "pgr_equicost_s": round(eq_s, 3),
+                "max_diff_pgr_m": round(max((abs(pgr[n] - ours[n]) for n in pgr), default=0.0), 4),
+                "max_diff_equicost_m": round(max((abs(equi[n] - ours[n]) for n in equi), default=0.0), 2),
+                "same_nodes": set(pgr) == set(int(n) for n in reached),
+            }
+    log(f"network: {out}")
+    return out
+
+
+# --- recording -------------------------------------------------------------------------------
+
+def _versions() -> dict:
+    from sqlalchemy import text
+
+    import geopandas
+    import shapely
+
+    with _engine().connect() as c:
+        pg = c.execute(text("SHOW server_version")).scalar_one()
+        postgis = c.execute(text("SELECT postgis_lib_version()")).scalar_one()
+        pgr = c.execute(text("SELECT pgr_version()")).scalar_one()
+    return {"python": platform.python_version(), "postgresql": pg, "postgis": postgis, "pgrouting": pgr,
+            "geopandas": geopandas.__version__, "shapely": shapely.__version__, "cpus": os.cpu_count(), "machine": platform.machine(),
+            "load_average": os.getloadavg()}
+
+
+def save(result: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "coverage.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    history = RESULTS / "history.csv"
+    new = not history.exists()
+    with history.open("a", newline="") as fh:
+        w = csv.writer(fh)
+        if new:
+            w.writerow(HISTORY_FIELDS)
+        for run in result["runs"]:
+            w.writerow([result["date"], "coverage", result["commit"], run["city"]["counts"]["buildings"], 1,
+                        run["baseline"]["total_s"], run["ours"]["total_s"],
+                        round(run["baseline"]["total_s"] / run["ours"]["total_s"], 2), "", run["peak_rss_mb"], ""])
+
+
+def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db: bool, networks: bool, log=print) -> dict:
+    database = _check_database(allow_any_db)
+    runs = []
+    for scale in scales:
+        sizes = {k: max(1, int(round(v * scale))) for k, v in TARGET.items()}
+        log(f"=== scale {scale}: {sizes} ===")
+        city = load_city(sizes, seed, log)
+        ours = run_ours(detail, log)
+        base = run_baseline(detail, log)
+        entry = {"scale": scale, "sizes": sizes, "city": city, "ours": ours, "baseline": base, "peak_rss_mb": _peak_mb()}
+        if networks and scale == max(scales):
+            entry["network"] = compare_networks(log)
+        runs.append(entry)
+    result = {
+        "benchmark": "coverage",
+        "what": "camera views with line of sight + coverage per grid, walking distances per facility category, compliance; "
+                "vs geopandas sectors minus footprints, overlays and straight-line sjoin_nearest",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": _commit(), "database": database, "detail_level": detail, "runs": runs, "versions": _versions(),
+        "target_s": 60,
+    }
+    if record:
+        save(result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(prog="python -m bench.bench_coverage", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", type=float, nargs="+", default=[1.0], help="fractions of the target city (default: 1)")
+    ap.add_argument("--detail", default="observation")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-network", action="store_true", help="skip the pgRouting comparison")
+    ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--allow-any-db", action="store_true")
+    args = ap.parse_args(argv)
+    return run(sorted(args.scale), args.detail, args.seed, not args.no_record, args.allow_any_db, not args.no_network)
+
+
+if __name__ == "__main__":
+    main()
