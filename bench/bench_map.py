@@ -139,6 +139,10 @@ def page(kind: str, centre: tuple[float, float], geojson: dict | None, zoom: int
         gj = folium.GeoJson(geojson, name="buildings", style_function=lambda f: {
             "weight": 0.6, "color": "#4b5563", "fillOpacity": 0.75, "fillColor": wmap.COLOURS["building"]})
         gj.add_to(m)
+        # The layer control names every layer: it must come after this one in the page.
+        for key, child in list(m._children.items()):
+            if type(child).__name__ == "LayerControl":
+                m._children.move_to_end(key)
         hooks.append(f"finish('{gj.get_name()}');")
     if kind == "geojson":
         # As folium.GeoJson does (the data inline in the page), but on a canvas renderer:
