@@ -246,10 +246,12 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
         return {"run_id": None, "mode": "none", "homes": 0, "facilities": 0, "seconds": round(time.perf_counter() - t0, 3)}
     run_id, at = start_run(conn, "services", "incremental", cfg, {"roads_fp": roads_fp})
     changed_ids = fac_changes["facility_id"].astype(int).tolist()
-    # Homes to walk again: near a changed facility (old or new place), relying on one, or changed.
-    again: set[int] = set()
+    # Homes near a changed facility (old or new place) or relying on one: walked again for
+    # that facility's categories only; changed homes: for every category.
+    fac_cats = [c for c in cats if c in set(fac_changes["old_category"].dropna()) | set(fac_changes["new_category"].dropna())]
+    near: set[int] = set()
     if changed_ids:
-        again |= set(int(i) for i in conn.execute(text(f"""
+        near = set(int(i) for i in conn.execute(text(f"""
             SELECT b.id FROM buildings b WHERE {HOME} AND EXISTS (
                 SELECT 1 FROM (SELECT geom FROM service_facilities WHERE facility_id = ANY(:ids)
                                UNION ALL SELECT geom FROM facilities WHERE id = ANY(:ids)) p
@@ -258,7 +260,9 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
             WHERE facility_id && CAST(:ids AS bigint[]) OR straight_facility_id && CAST(:ids AS bigint[])"""),
             {"ids": changed_ids, "d": cutoff + 1.0}).scalars())
     gone = home_changes.loc[home_changes["state"] == "gone", "building_id"].astype(int).tolist()
-    again |= set(home_changes.loc[home_changes["state"] != "gone", "building_id"].astype(int))
+    changed_homes = set(home_changes.loc[home_changes["state"] != "gone", "building_id"].astype(int))
+    again = near | changed_homes
+    kept = _stored_arrays(conn, sorted(near - changed_homes), cats)
     conn.execute(text("DELETE FROM service_buildings WHERE building_id = ANY(:ids)"), {"ids": sorted(again | set(gone))})
     walked = 0
     if again:
@@ -269,7 +273,26 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
             graph = network.load(conn, srid, box.bounds)
             facs = _facilities(conn, srid, f"f.geom && ST_Transform(ST_MakeEnvelope(:x0, :y0, :x1, :y1, {srid}), 4326)", env)
             snap = network.snap(graph, homes["geom"].to_numpy())
-            _write_homes(conn, run_id, at, homes, snap, graph, _distances(graph, homes, snap, facs, cats, cutoff))
+            ids = homes["id"].to_numpy()
+            full_rows = np.isin(ids, list(changed_homes)) | ~np.isin(ids, list(kept))
+            dist = _distances(graph, homes.iloc[np.flatnonzero(full_rows)].reset_index(drop=True), snap.take(np.flatnonzero(full_rows)),
+                              facs, cats, cutoff)
+            merged = Distances(cats, np.full((len(ids), len(cats)), np.nan), np.full((len(ids), len(cats)), -1, dtype=np.int64),
+                               np.full((len(ids), len(cats)), np.nan), np.full((len(ids), len(cats)), -1, dtype=np.int64))
+            rows = np.flatnonzero(full_rows)
+            for name in ("network_m", "facility_id", "straight_m", "straight_facility_id"):
+                getattr(merged, name)[rows] = getattr(dist, name)
+            part = np.flatnonzero(~full_rows)
+            if len(part):
+                old = np.array([kept[i] for i in ids[part]], dtype=object)
+                for j, name in enumerate(("network_m", "facility_id", "straight_m", "straight_facility_id")):
+                    getattr(merged, name)[part] = np.stack(old[:, j])
+                sub = _distances(graph, homes.iloc[part].reset_index(drop=True), snap.take(part), facs, fac_cats, cutoff)
+                where = [cats.index(c) for c in fac_cats]
+                for name in ("network_m", "facility_id", "straight_m", "straight_facility_id"):
+                    block = getattr(merged, name)
+                    block[np.ix_(part, where)] = getattr(sub, name)
+            _write_homes(conn, run_id, at, homes, snap, graph, merged)
             walked = len(homes)
     if changed_ids:
         conn.execute(text("DELETE FROM service_facilities WHERE facility_id = ANY(:ids)"), {"ids": changed_ids})
@@ -277,9 +300,24 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
         if len(present):
             box = shapely.box(*shapely.total_bounds(present["reach"].to_numpy())).buffer(cutoff, join_style="mitre")
             _write_facilities(conn, run_id, at, network.load(conn, srid, box.bounds), present, srid)
-    touched = {"mode": "incremental", "facilities": changed_ids, "homes_changed": len(home_changes), "homes_walked": walked}
+    touched = {"mode": "incremental", "facilities": changed_ids, "categories": fac_cats, "homes_changed": len(home_changes),
+               "homes_walked": walked}
     finish_run(conn, run_id, time.perf_counter() - t0, touched)
     return {"run_id": run_id, **touched, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _stored_arrays(conn: Connection, ids: list[int], cats: list[str]) -> dict[int, tuple]:
+    """The stored per-category arrays of these homes (only rows in the current category order)."""
+    if not ids:
+        return {}
+    out = {}
+    for r in conn.execute(text("""SELECT building_id, categories, network_m, facility_id, straight_m, straight_facility_id
+                                  FROM service_buildings WHERE building_id = ANY(:ids)"""), {"ids": ids}):
+        if list(r.categories) != cats:
+            continue
+        out[int(r.building_id)] = (np.array(r.network_m, dtype=float), np.array([-1 if v is None else v for v in r.facility_id], dtype=np.int64),
+                                   np.array(r.straight_m, dtype=float), np.array([-1 if v is None else v for v in r.straight_facility_id], dtype=np.int64))
+    return out
 
 
 def _facility_changes(conn: Connection, only: set[int] | None = None) -> pd.DataFrame:
