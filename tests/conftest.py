@@ -22,7 +22,8 @@ from gis.db import owner_engine  # noqa: E402
 from gis.settings import ROOT, get_settings  # noqa: E402
 
 SHARED = Path(os.environ.get("WANGGE_SHARED_DIR", ROOT.parent / "shared"))
-MONACO = SHARED / "data" / "monaco-2023-12-26.osm.pbf"
+# The shared copy when it is beside the repository, else the vendored one (same bytes, ODbL).
+MONACO = next(p for p in (SHARED / "data" / "monaco-2023-12-26.osm.pbf", ROOT / "tests" / "data" / "monaco-2023-12-26.osm.pbf") if p.exists())
 WUCHANG = SHARED / "data" / "wuhan-wuchang-streets.gpkg"
 LAYER_TABLES = "assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, subdistricts, districts, audit_log"
 
