@@ -362,6 +362,15 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
             return {"color": COLOURS["current"], "weight": 4, "fill": True, "fillOpacity": 0.06, "fillColor": COLOURS["current"]}
         if name == "neighbours":
             return {"color": COLOURS.get(st, COLOURS["neighbour"]), "weight": 2, "dashArray": "4 4", "fill": True, "fillOpacity": 0.08}
+        if name == "draft":
+            return {"color": COLOURS["current"], "weight": 3, "dashArray": "6 4", "fill": True, "fillOpacity": 0.12,
+                    "fillColor": {"within": COLOURS[OK], "under": COLOURS[UNDER], "over": COLOURS[OVER]}.get(st, COLOURS["neighbour"])}
+        if name == "problems":
+            return {"color": "#b91c1c", "weight": 3, "fill": True, "fillOpacity": 0.5, "fillColor": "#ef4444"}
+        if name == "staffing":
+            return {"color": "#ffffff", "weight": 1, "fill": True, "fillOpacity": 0.6,
+                    "fillColor": {"no_worker": COLOURS[NO_WORKER], "overloaded": COLOURS[OVER], "far": COLOURS[UNDER],
+                                  "dedicated": COLOURS["neighbour"]}.get(st, COLOURS[OK])}
         if name == "cameras":
             c = COLOURS["camera_online"] if st == "online" else COLOURS["camera_offline"]
             return {"color": "#ffffff", "weight": 1, "fillColor": c, "fillOpacity": 1, "radius": 5}
@@ -389,6 +398,14 @@ def _legend_js(view: MapView, lang: str) -> str:
         rows.append(f"<i style='background:{COLOURS['building']}'></i>{t('legend.buildings', lang)}")
         rows.append(f"<i style='background:{COLOURS['building_empty']}'></i>{t('legend.buildings_empty', lang)}")
     names = {s.name for s in view.small}
+    if "staffing" in names:
+        rows.append(f"<b>{t('layer.staffing', lang)}</b>")
+        for key, colour in (("no_worker", COLOURS[NO_WORKER]), ("overloaded", COLOURS[OVER]), ("far", COLOURS[UNDER]), ("ok", COLOURS[OK])):
+            rows.append(f"<i style='background:{colour}'></i>{t('status.' + key, lang)}")
+    if "draft" in names:
+        rows.append(f"<i style='background:none;border:3px dashed {COLOURS['current']}'></i>{t('layer.draft', lang)}")
+    if "problems" in names:
+        rows.append(f"<i style='background:#ef4444'></i>{t('layer.problems', lang)}")
     if "grid" in names:
         rows.append(f"<i style='background:none;border:3px solid {COLOURS['current']}'></i>{t('layer.grid', lang)}")
     if "cameras" in names:

@@ -1,0 +1,52 @@
+"""The administrator's grid screen and the leader's staffing screen, driven by AppTest
+(the map itself is exercised by the browser tests)."""
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from gis.db import owner_engine
+
+
+def _screen(name: str):
+    from streamlit.testing.v1 import AppTest
+
+    def page(name: str) -> None:
+        from ui.screens import grids, staffing
+
+        {"grids": grids.render, "staffing": staffing.render}[name]()
+
+    return AppTest.from_function(page, args=(name,), default_timeout=180).run()
+
+
+def test_grid_screen_checks_proposes_and_discards(demo):
+    at = _screen("grids")
+    assert not at.exception, at.exception
+    assert any("未发现问题" in s.value for s in at.success)
+    at.selectbox(key="grids_community").set_value("420106010002").run()
+    at.button(key="grids_propose").click().run()
+    assert not at.exception, at.exception
+    assert any("方案草稿" in m.value for m in at.markdown)
+    draft = at.session_state["grids_draft"]
+    at.button(key="grids_discard").click().run()
+    with owner_engine().connect() as c:
+        assert c.execute(text("SELECT status FROM grid_drafts WHERE id = :d"), {"d": draft}).scalar_one() == "discarded"
+
+
+def test_staffing_screen_assigns_a_worker_and_the_gap_closes(demo):
+    at = _screen("staffing")
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    before = int(metrics["无专职网格员的网格"])
+    assert before == 5
+    grid = at.selectbox(key="staff_grid").value
+    try:
+        at.selectbox(key="staff_cadre").set_value("C0078").run()
+        at.button(key="staff_do_assign").click().run()
+        assert not at.exception, at.exception
+        assert int({m.label: m.value for m in at.metric}["无专职网格员的网格"]) == before - 1
+    finally:
+        with owner_engine().begin() as c:
+            c.execute(text("""DELETE FROM assignments WHERE cadre_id = (SELECT id FROM cadres WHERE cadre_no = 'C0078')
+                              AND grid_id = (SELECT id FROM grids WHERE code = :g AND valid_to IS NULL)"""), {"g": grid})
+            c.execute(text("UPDATE grids SET staff_version = 0 WHERE code = :g AND valid_to IS NULL"), {"g": grid})
+            c.execute(text("DELETE FROM audit_log WHERE actor = 'dashboard' AND row_key = :k"), {"k": f"grid:{grid}"})

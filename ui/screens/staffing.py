@@ -1,0 +1,103 @@
+"""Street leader's staffing screen: grids coloured by staffing status, the gap list
+naming each broken rule, assigning and unassigning cadres, and the automatic proposal.
+
+Edits name the grid's staff version the page was drawn with, so if someone else changed
+that grid meanwhile the leader sees a conflict and the current staff, never a silent
+overwrite (``grid.assign``).
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from analysis import staffing
+from gis.db import app_engine
+from grid import staffing_plan
+from grid.assign import AssignError, Conflict, assign, unassign
+from ui import data
+from ui import map as wmap
+from ui.common import subdistrict
+from ui.i18n import t
+from ui.state import language
+
+
+def render() -> None:
+    lang = language()
+    sub = subdistrict()
+    st.title(t("page.staffing", lang))
+    with app_engine().connect() as conn:
+        grids = staffing.grids(conn)
+        gaps = staffing.gaps(conn)
+        per = staffing.summary(conn)
+        workers = staffing.workers(conn)
+
+    cols = st.columns(4)
+    for col, key in zip(cols, ("no_worker", "overloaded", "far", "idle")):
+        col.metric(t(f"staff.{key}", lang), int(per[key].iloc[-1]))
+    view = wmap.MapView(bounds=data.bounds(sub), tiles=("communities", "roads"),
+                        small=[wmap.GeoLayer("staffing", grids.assign(st=grids["status"])[["id", "st", "geom"]].rename_geometry("geometry"))])
+    wmap.show(view, lang, key="staffing_map")
+
+    st.subheader(f"{t('staff.gaps', lang)} ({len(gaps)})")
+    heads = {k: t(f"staffcol.{k}", lang) for k in ("rule_name", "grid_code", "cadre_no", "name", "detail", "community_code", "grids",
+                                                    "households", "no_worker", "overloaded", "far", "idle", "workers", "households_per_worker")}
+    st.dataframe(gaps[["rule_name", "grid_code", "cadre_no", "name", "detail"]].rename(columns=heads), hide_index=True, width="stretch")
+    st.dataframe(per.rename(columns=heads), hide_index=True, width="stretch")
+
+    st.subheader(t("staff.assign", lang))
+    codes = grids["code"].tolist()
+    default = grids.index[grids["status"] == "no_worker"]
+    c1, c2, c3 = st.columns([2, 2, 1])
+    grid = c1.selectbox(t("col.grid", lang), codes, index=int(default[0]) if len(default) else 0, key="staff_grid",
+                        format_func=lambda c: f"{c} · {grids.set_index('code').loc[c, 'name']} · {t('status.' + grids.set_index('code').loc[c, 'status'], lang)}")
+    people = workers.sort_values(["grids", "cadre_no"])
+    cadre = c2.selectbox(t("staff.cadre", lang), people["cadre_no"].tolist(), key="staff_cadre",
+                         format_func=lambda n: f"{n} · {people.set_index('cadre_no').loc[n, 'name']} · {people.set_index('cadre_no').loc[n, 'households']}户")
+    row = grids.set_index("code").loc[grid]
+    current = row["workers"] if isinstance(row["workers"], str) and row["workers"] else "—"
+    st.caption(f"{t('staff.current', lang)}: {current} · v{int(row['staff_version'])}")
+    version = int(row["staff_version"])
+    if c3.button(t("staff.do_assign", lang), key="staff_do_assign", type="primary"):
+        _apply(assign, cadre, grid, version, lang, role="full_time_worker")
+    if c3.button(t("staff.do_remove", lang), key="staff_do_remove"):
+        _apply(unassign, cadre, grid, version, lang)
+
+    st.subheader(t("staff.proposal", lang))
+    if st.button(t("staff.propose", lang), key="staff_propose"):
+        with st.spinner(t("grids.working", lang)), app_engine().connect() as conn:
+            st.session_state["staff_plan"] = staffing_plan.propose(conn)
+    plan = st.session_state.get("staff_plan")
+    if plan is not None:
+        st.caption(f"{t('staff.status', lang)}: {plan.status}" + (f" · gap {plan.gap:.2%}" if plan.gap else ""))
+        table = pd.DataFrame([c.to_dict() for c in plan.changes])
+        if not table.empty:
+            table.insert(0, "accept", True)
+            edited = st.data_editor(table[["accept", "action", "cadre_no", "name", "grid_code", "distance_m", "households_after", "fixes"]],
+                                    hide_index=True, width="stretch", key="staff_plan_table", disabled=["action", "cadre_no", "name", "grid_code", "distance_m", "households_after", "fixes"])
+            if st.button(t("staff.accept", lang), key="staff_accept", type="primary"):
+                which = [i for i, ok in enumerate(edited["accept"]) if ok]
+                try:
+                    with app_engine().begin() as conn:
+                        staffing_plan.accept(conn, plan, which, actor="dashboard")
+                except Conflict as exc:
+                    st.error(str(exc))
+                else:
+                    st.session_state.pop("staff_plan", None)
+                    data.clear()
+                    st.success(t("staff.accepted", lang, len(which)))
+                    st.rerun()
+        for u in plan.unmet:
+            st.warning(u)
+
+
+def _apply(op, cadre: str, grid: str, version: int, lang: str, **kwargs) -> None:
+    try:
+        with app_engine().begin() as conn:
+            op(conn, cadre, grid_code=grid, expected_version=version, actor="dashboard", **kwargs)
+    except Conflict as exc:
+        st.error(str(exc))
+    except AssignError as exc:
+        st.error(str(exc))
+    else:
+        data.clear()
+        st.rerun()
