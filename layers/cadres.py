@@ -87,3 +87,35 @@ def grid_staff(conn: Connection, grid_id: int) -> pd.DataFrame:
         WHERE a.grid_id = :id AND a.valid_to IS NULL AND c.active
         ORDER BY array_position(ARRAY['grid_chief','full_time_worker','part_time_worker','police_officer'], a.role::text) NULLS LAST, c.name"""),
         conn, params={"id": grid_id})
+
+
+EDITABLE = ("name", "role", "community_code", "phone", "active")
+
+
+def registry(conn: Connection, community: str | None = None) -> pd.DataFrame:
+    """The cadre registry for editing (location shown as lon/lat, edited by import)."""
+    return pd.read_sql(text("""
+        SELECT cadre_no, name, role, community_code, phone, active, ST_X(geom) AS lon, ST_Y(geom) AS lat
+        FROM cadres WHERE CAST(:c AS text) IS NULL OR community_code = :c ORDER BY cadre_no"""), conn, params={"c": community})
+
+
+def update(conn: Connection, cadre_no: str, changes: dict, actor: str | None = None) -> None:
+    """Change a cadre's registry fields, validated like an import, audited with before/after."""
+    from layers.importer import audit
+    from layers.vocab import normalise
+
+    bad = set(changes) - set(EDITABLE)
+    if bad:
+        raise ValueError(f"not editable: {sorted(bad)}")
+    if "role" in changes:
+        role = normalise(CADRE_ROLES, changes["role"])
+        if role is None:
+            raise ValueError(f"未知角色 / unknown role {changes['role']!r}")
+        changes["role"] = role
+    before = conn.execute(text(f"SELECT {', '.join(EDITABLE)}, district_code FROM cadres WHERE cadre_no = :n FOR UPDATE"), {"n": cadre_no}).first()
+    if before is None:
+        raise ValueError(f"干部编号不存在 / no cadre {cadre_no!r}")
+    sets = ", ".join(f"{k} = :{k}" for k in changes)
+    conn.execute(text(f"UPDATE cadres SET {sets} WHERE cadre_no = :n"), {**changes, "n": cadre_no})
+    audit(conn, "cadre_edit", "cadres", actor=actor, row_key=cadre_no, district_code=before.district_code,
+          before={k: getattr(before, k) for k in changes}, after=changes)

@@ -50,3 +50,29 @@ def test_staffing_screen_assigns_a_worker_and_the_gap_closes(demo):
                               AND grid_id = (SELECT id FROM grids WHERE code = :g AND valid_to IS NULL)"""), {"g": grid})
             c.execute(text("UPDATE grids SET staff_version = 0 WHERE code = :g AND valid_to IS NULL"), {"g": grid})
             c.execute(text("DELETE FROM audit_log WHERE actor = 'dashboard' AND row_key = :k"), {"k": f"grid:{grid}"})
+
+
+def test_cadre_registry_edit_is_validated_and_audited(demo, conn):
+    import pytest
+
+    from layers.cadres import registry, update
+
+    reg = registry(conn)
+    assert len(reg) > 300 and {"cadre_no", "role", "phone"} <= set(reg.columns)
+    update(conn, "C0078", {"phone": "13800000000", "role": "兼职网格员"}, actor="test")
+    row = registry(conn).set_index("cadre_no").loc["C0078"]
+    assert row.phone == "13800000000" and row.role == "part_time_worker"
+    logged = conn.execute(text("SELECT before, after FROM audit_log WHERE action = 'cadre_edit' AND row_key = 'C0078'")).one()
+    assert logged.after["role"] == "part_time_worker" and logged.before["role"] == "full_time_worker"
+    with pytest.raises(ValueError):
+        update(conn, "C0078", {"role": "emperor"})
+    with pytest.raises(ValueError):
+        update(conn, "C0078", {"cadre_no": "X"})
+
+
+def test_building_head_assignment(demo, conn):
+    from grid.assign import assign, staff, target
+
+    building = conn.execute(text("SELECT source_id FROM buildings ORDER BY id LIMIT 1")).scalar_one()
+    assign(conn, "C0078", building=building, role="building_head", actor="test")
+    assert [s["cadre_no"] for s in staff(conn, target(conn, building=building)) if s["role"] == "building_head"].count("C0078") == 1

@@ -14,6 +14,8 @@ from analysis import staffing
 from gis.db import app_engine
 from grid import staffing_plan
 from grid.assign import AssignError, Conflict, assign, unassign
+from layers import cadres
+from layers.vocab import CADRE_ROLES
 from ui import data
 from ui import map as wmap
 from ui.common import subdistrict
@@ -36,7 +38,12 @@ def render() -> None:
         col.metric(t(f"staff.{key}", lang), int(per[key].iloc[-1]))
     view = wmap.MapView(bounds=data.bounds(sub), tiles=("communities", "roads"),
                         small=[wmap.GeoLayer("staffing", grids.assign(st=grids["status"])[["id", "st", "geom"]].rename_geometry("geometry"))])
-    wmap.show(view, lang, key="staffing_map")
+    clicked = wmap.show(view, lang, key="staffing_map")
+    if clicked and clicked[0] == "staffing":  # a click on the map picks the grid to staff
+        hit = grids.loc[grids["id"] == int(clicked[1]), "code"]
+        if len(hit) and st.session_state.get("staff_clicked") != int(clicked[1]):
+            st.session_state["staff_clicked"] = int(clicked[1])
+            st.session_state["staff_grid"] = hit.iloc[0]
 
     st.subheader(f"{t('staff.gaps', lang)} ({len(gaps)})")
     heads = {k: t(f"staffcol.{k}", lang) for k in ("rule_name", "grid_code", "cadre_no", "name", "detail", "community_code", "grids",
@@ -48,7 +55,9 @@ def render() -> None:
     codes = grids["code"].tolist()
     default = grids.index[grids["status"] == "no_worker"]
     c1, c2, c3 = st.columns([2, 2, 1])
-    grid = c1.selectbox(t("col.grid", lang), codes, index=int(default[0]) if len(default) else 0, key="staff_grid",
+    if "staff_grid" not in st.session_state and len(default):
+        st.session_state["staff_grid"] = codes[int(default[0])]
+    grid = c1.selectbox(t("col.grid", lang), codes, key="staff_grid",
                         format_func=lambda c: f"{c} · {grids.set_index('code').loc[c, 'name']} · {t('status.' + grids.set_index('code').loc[c, 'status'], lang)}")
     people = workers.sort_values(["grids", "cadre_no"])
     cadre = c2.selectbox(t("staff.cadre", lang), people["cadre_no"].tolist(), key="staff_cadre",
@@ -61,6 +70,38 @@ def render() -> None:
         _apply(assign, cadre, grid, version, lang, role="full_time_worker")
     if c3.button(t("staff.do_remove", lang), key="staff_do_remove"):
         _apply(unassign, cadre, grid, version, lang)
+
+    with st.expander(t("staff.building_heads", lang)):
+        b1, b2, b3 = st.columns([2, 2, 1])
+        building = b1.text_input(t("staff.building", lang), key="staff_building", max_chars=64)
+        head = b2.text_input(t("staff.cadre", lang), key="staff_head", max_chars=32)
+        if b3.button(t("staff.do_assign", lang), key="staff_head_assign") and building and head:
+            try:
+                with app_engine().begin() as conn:
+                    assign(conn, head.strip(), building=building.strip(), role="building_head", actor="dashboard")
+                st.success(t("staff.head_done", lang, head, building))
+            except (AssignError, Conflict) as exc:
+                st.error(str(exc))
+
+    with st.expander(t("staff.registry", lang)):
+        with app_engine().connect() as conn:
+            reg = cadres.registry(conn)
+        edited = st.data_editor(reg, hide_index=True, width="stretch", key="staff_registry", disabled=["cadre_no", "lon", "lat"],
+                                column_config={"role": st.column_config.SelectboxColumn(options=[r.code for r in CADRE_ROLES])})
+        if st.button(t("staff.save", lang), key="staff_save"):
+            changed = 0
+            try:
+                with app_engine().begin() as conn:
+                    for (_, old), (_, new) in zip(reg.iterrows(), edited.iterrows()):
+                        diff = {k: new[k] for k in cadres.EDITABLE if str(old[k]) != str(new[k])}
+                        if diff:
+                            cadres.update(conn, old["cadre_no"], diff, actor="dashboard")
+                            changed += 1
+            except (ValueError, Exception) as exc:  # noqa: BLE001 - a database CHECK (e.g. a bad phone) is shown, nothing saved
+                st.error(f"{t('staff.not_saved', lang)}: {exc}")
+            else:
+                data.clear()
+                st.success(t("staff.saved", lang, changed))
 
     st.subheader(t("staff.proposal", lang))
     if st.button(t("staff.propose", lang), key="staff_propose"):

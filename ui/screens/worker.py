@@ -8,6 +8,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analysis import staffing
+from gis.db import app_engine
 from layers.vocab import CADRE_ROLES, CAMERA_STATUSES, FACILITY_CATEGORIES, label
 from ui import data, handout
 from ui import map as wmap
@@ -46,6 +48,12 @@ def render() -> None:
     cols[3].metric(t("fig.full_time_workers", lang), f.get("full_time", 0))
     cols[3].caption(rule_text("one_grid_one_worker", lang))
     cols[4].metric(t("col.status", lang), t(f"status.{f.get('status', 'ok')}", lang))
+    with app_engine().connect() as conn:
+        load = staffing.workers(conn, community)
+    mine = load[load["grid_codes"].fillna("").str.split(",").map(lambda codes: d["code"] in codes)]
+    for w in mine.itertuples():  # each full-time worker of this grid: their grids and load
+        st.caption(f"{t('staff.my_load', lang)} · {w.name}（{w.cadre_no}）：{w.grids} 个网格 / grids，{w.households} 户 / households"
+                   + (" ⚠ " + "、".join(w.broken) if w.broken else ""))
 
     view = wmap.MapView(
         bounds=tuple(pack.shape.total_bounds) if len(pack.shape) else None,
