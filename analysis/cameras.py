@@ -29,7 +29,7 @@ from sqlalchemy import Connection, text
 
 from analysis import camera_measure, views as V
 from analysis.units import (BUILDING_UNIT_JOIN, BUILDING_UNIT_SQL, UNITS_SQL, Timer, copy_into, ewkb_hex, finish_run, fingerprint, last_run,
-                            read_metric, start_run, units as read_units)
+                            lock, read_metric, start_run, units as read_units)
 from gis.measure import metric_srid
 from gis.settings import get_settings
 from layers.vocab import FACILITY_CATEGORIES
@@ -140,8 +140,8 @@ def _compute_views(conn: Connection, srid: int, detail: str, cams: pd.DataFrame,
     params = V.parameters(cams, detail, s.camera_sensor_width_px, s.camera_default_hfov)
     if buildings is None:
         rmax = float(params["range_m"].max()) if len(params) else 0.0
-        buildings = _buildings(conn, srid, f"EXISTS (SELECT 1 FROM cameras k WHERE k.id = ANY(:ids) AND {NEAR_CAMERA.format(r=':rmax')})",
-                               {"ids": cams["id"].tolist(), "rmax": rmax})
+        buildings = _buildings(conn, srid, f"""b.id IN (SELECT b.id FROM cameras k JOIN buildings b ON {NEAR_CAMERA.format(r=':rmax')}
+                                                        WHERE k.id = ANY(:ids))""", {"ids": cams["id"].tolist(), "rmax": rmax})
     got = V.compute(params, cams["x"].to_numpy(), cams["y"].to_numpy(), buildings["id"].to_numpy(), buildings["geom"].to_numpy())
     params["geom"] = got.geom
     params["sector_m2"] = got.sector_m2
@@ -280,6 +280,7 @@ def refresh(conn: Connection, detail: str | None = None, *, full: bool = False, 
     t0 = time.perf_counter()
     timer = Timer(timings)
     detail = detail_level(detail)
+    lock(conn, f"cameras.{detail}")
     srid = metric_srid(conn)
     cfg = {**run_settings(detail), "metric_srid": srid}
     cfg_fp = fingerprint(cfg)

@@ -27,7 +27,7 @@ import time
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from analysis.units import copy_into, finish_run, fingerprint, start_run
+from analysis.units import copy_into, finish_run, fingerprint, lock, start_run
 from gis.settings import get_settings
 
 INPUTS_FP = """md5(concat_ws('#', (SELECT coalesce(sum(households), 0) FROM buildings WHERE community_code = c.code),
@@ -117,6 +117,7 @@ def refresh(conn: Connection) -> pd.DataFrame:
     """Compute every community and store the results (``compliance_results``) with the time
     and a fingerprint of the facilities and households used. Returns ``compute()``."""
     t0 = time.perf_counter()
+    lock(conn, "compliance")
     s = get_settings()
     cfg = {k: getattr(s, k) for k in ("service_space_m2_per_100_households", "service_space_new_m2_per_100_households",
                                       "community_office_min_m2", "one_stop_centre_min_m2", "service_space_categories",

@@ -36,7 +36,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from analysis import network
-from analysis.units import Timer, copy_into, ewkb_hex, finish_run, fingerprint, last_run, read_metric, start_run
+from analysis.units import Timer, copy_into, ewkb_hex, finish_run, fingerprint, last_run, lock, read_metric, start_run
 from gis.measure import metric_srid
 from gis.settings import get_settings
 from layers.vocab import FACILITY_CATEGORIES
@@ -211,6 +211,7 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
     """
     t0 = time.perf_counter()
     timer = Timer(timings)
+    lock(conn, "services")
     s = get_settings()
     srid = metric_srid(conn)
     cfg = {**run_settings(), "metric_srid": srid}
@@ -232,7 +233,8 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
         timer.lap("snap")
         dist = _distances(graph, homes, snap, facs, cats, cutoff)
         timer.lap("walks_and_straight_lines")
-        conn.execute(text("TRUNCATE service_buildings, service_facilities"))
+        conn.execute(text("DELETE FROM service_buildings"))  # DELETE, not TRUNCATE: the app role may run this
+        conn.execute(text("DELETE FROM service_facilities"))
         _write_homes(conn, run_id, at, homes, snap, graph, dist)
         _write_facilities(conn, run_id, at, graph, facs, srid)
         timer.lap("write")
@@ -252,10 +254,10 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
     near: set[int] = set()
     if changed_ids:
         near = set(int(i) for i in conn.execute(text(f"""
-            SELECT b.id FROM buildings b WHERE {HOME} AND EXISTS (
-                SELECT 1 FROM (SELECT geom FROM service_facilities WHERE facility_id = ANY(:ids)
-                               UNION ALL SELECT geom FROM facilities WHERE id = ANY(:ids)) p
-                WHERE ST_DWithin(b.geom_3857, ST_Transform(p.geom, 3857), :d / cos(radians(ST_Y(p.geom)))))
+            SELECT b.id FROM (SELECT geom FROM service_facilities WHERE facility_id = ANY(:ids)
+                              UNION ALL SELECT geom FROM facilities WHERE id = ANY(:ids)) p
+            JOIN buildings b ON ST_DWithin(b.geom_3857, ST_Transform(p.geom, 3857), :d / cos(radians(ST_Y(p.geom))))
+            WHERE {HOME}
             UNION SELECT building_id FROM service_buildings
             WHERE facility_id && CAST(:ids AS bigint[]) OR straight_facility_id && CAST(:ids AS bigint[])"""),
             {"ids": changed_ids, "d": cutoff + 1.0}).scalars())

@@ -79,6 +79,12 @@ def fingerprint(values: object) -> str:
     return hashlib.md5(json.dumps(values, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 
+def lock(conn: Connection, analysis: str) -> None:
+    """One refresh of an analysis at a time (dashboard and command line may both start one):
+    a transaction-scoped advisory lock, released at commit or rollback."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"wangge.coverage.{analysis}"})
+
+
 def start_run(conn: Connection, analysis: str, mode: str, settings: dict, inputs: dict | None = None,
               detail_level: str | None = None) -> tuple[int, datetime]:
     """Record a run; its id and timestamp go on every row it writes."""
