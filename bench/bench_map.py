@@ -120,12 +120,19 @@ FIRST_DRAWN = """
 
 
 def page(kind: str, centre: tuple[float, float], geojson: dict | None, zoom: int = ZOOM) -> str:
-    """The bench page: the dashboard's map at ``centre``/``zoom``, buildings as tiles or as GeoJSON."""
+    """The bench page: the dashboard's map at ``centre``/``zoom``, buildings as tiles or as GeoJSON.
+
+    ``tiles_cold``: the same as ``tiles`` with the server's tile cache bypassed (every tile
+    made by PostGIS for this page load)."""
     from ui import map as wmap
 
     view = wmap.MapView(bounds=None, centre=centre, zoom=zoom,
-                        tiles=("communities", "grids", "roads", "buildings") if kind == "tiles" else ("communities", "grids", "roads"))
+                        tiles=("communities", "grids", "roads", "buildings") if kind.startswith("tiles") else ("communities", "grids", "roads"))
     m = wmap.build(view, "zh", basemap="none")
+    if kind == "tiles_cold":
+        for child in m._children.values():
+            if isinstance(child, wmap.LocalVectorGrid):
+                child.url += "&cache=0"
     from gis.tiles import BUILDINGS_MIN_ZOOM
 
     # A layer below its minimum zoom loads no tile and fires no 'load': nothing to wait for.
@@ -295,15 +302,17 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
                     (pages / f"geojson_{n}_{view}.html").write_text(page("geojson", centre, gj, zoom), encoding="utf-8")
                     (pages / f"folium_{n}_{view}.html").write_text(page("folium", centre, gj, zoom), encoding="utf-8")
                     (pages / f"tiles_{n}_{view}.html").write_text(page("tiles", centre, None, zoom), encoding="utf-8")
+                    (pages / f"tiles_cold_{n}_{view}.html").write_text(page("tiles_cold", centre, None, zoom), encoding="utf-8")
                 log(f"  pages built in {time.perf_counter() - t0:.1f} s "
                     f"(GeoJSON page {(pages / f'geojson_{n}_z15.html').stat().st_size / 2**20:.1f} MB)")
                 entry = {"buildings": n, "counts": city["counts"], "centre": city["centre"], "views": {}}
                 for view, (centre, zoom) in views.items():
-                    runs: dict[str, list[dict]] = {"tiles": [], "geojson": [], "folium": []}
+                    runs: dict[str, list[dict]] = {"tiles": [], "tiles_cold": [], "geojson": [], "folium": []}
                     for kind in ("tiles", "geojson"):  # untimed: the database's cache meets the new city
                         time_page(browser, f"http://127.0.0.1:{port}/bench/{kind}_{n}_{view}.html")
                     for i in range(repeat):
-                        for kind in (("tiles", "geojson", "folium") if i % 2 == 0 else ("folium", "geojson", "tiles")):
+                        for kind in (("tiles", "tiles_cold", "geojson", "folium") if i % 2 == 0
+                                     else ("folium", "geojson", "tiles_cold", "tiles")):
                             r = time_page(browser, f"http://127.0.0.1:{port}/bench/{kind}_{n}_{view}.html")
                             if r["blocked"]:
                                 raise SystemExit(f"the {kind} page asked for outside resources: {r['blocked'][:3]}")
@@ -313,16 +322,19 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
                     ours = statistics.median(r["ms"] for r in runs["tiles"]) / 1000
                     base = statistics.median(r["ms"] for r in runs["geojson"]) / 1000
                     fol = statistics.median(r["ms"] for r in runs["folium"]) / 1000
+                    cold = statistics.median(r["ms"] for r in runs["tiles_cold"]) / 1000
                     entry["views"][view] = {
                         "zoom": zoom, "centre": centre,
                         "tiles_s": round(ours, 3), "geojson_s": round(base, 3), "speedup": round(base / ours, 1),
                         "folium_svg_s": round(fol, 3), "speedup_vs_folium_svg": round(fol / ours, 1),
                         "folium_svg_runs_ms": [r["ms"] for r in runs["folium"]],
+                        "tiles_uncached_s": round(cold, 3), "tiles_uncached_runs_ms": [r["ms"] for r in runs["tiles_cold"]],
+                        "speedup_uncached": round(base / cold, 1), "speedup_uncached_vs_folium_svg": round(fol / cold, 1),
                         "tiles_runs_ms": [r["ms"] for r in runs["tiles"]], "geojson_runs_ms": [r["ms"] for r in runs["geojson"]],
                         "tiles_bytes": runs["tiles"][0]["tile_bytes"], "tiles_requests": runs["tiles"][0]["tiles"],
                         "geojson_page_bytes": runs["geojson"][0]["html_bytes"], "tiles_page_bytes": runs["tiles"][0]["html_bytes"],
                     }
-                    log(f"  {n:>7,} {view} (z{zoom}): vector tiles {ours:.2f} s, GeoJSON canvas {base:.2f} s ({base / ours:.1f}x), "
+                    log(f"  {n:>7,} {view} (z{zoom}): vector tiles {ours:.2f} s (uncached {cold:.2f} s), GeoJSON canvas {base:.2f} s ({base / ours:.1f}x), "
                         f"folium GeoJson SVG {fol:.2f} s ({fol / ours:.1f}x)")
                 results.append(entry)
             if dashboard:
@@ -383,6 +395,8 @@ def save(result: dict) -> None:
                             v["tiles_s"], v["speedup"], "", "", ""])
                 w.writerow([result["date"], f"map-{view}-folium-svg", result["commit"], r["buildings"], result["repeat"],
                             v["folium_svg_s"], v["tiles_s"], v["speedup_vs_folium_svg"], "", "", ""])
+                w.writerow([result["date"], f"map-{view}-uncached", result["commit"], r["buildings"], result["repeat"],
+                            v["geojson_s"], v["tiles_uncached_s"], v["speedup_uncached"], "", "", ""])
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -401,7 +415,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     result = run(args.sizes, args.repeat, not args.no_dashboard, not args.no_record, args.allow_any_db)
     for r in result["sizes"]:
         for view, v in r["views"].items():
-            print(f"{r['buildings']:>7,} buildings, {view} (z{v['zoom']}): tiles {v['tiles_s']:.2f} s, "
+            print(f"{r['buildings']:>7,} buildings, {view} (z{v['zoom']}): tiles {v['tiles_s']:.2f} s "
+                  f"(server cache bypassed {v['tiles_uncached_s']:.2f} s), "
                   f"GeoJSON on canvas {v['geojson_s']:.2f} s ({v['speedup']}x), "
                   f"folium GeoJson (SVG) {v['folium_svg_s']:.2f} s ({v['speedup_vs_folium_svg']}x)")
     if result["dashboard"]:

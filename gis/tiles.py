@@ -159,6 +159,71 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None
 
 
 
+# --- cache -------------------------------------------------------------------------------
+
+class TileCache:
+    """Recently made tiles, kept while the data they show are unchanged.
+
+    Why: tiles change only when data do, and everyone opening the dashboard looks at the
+    same few places; a z15 building tile costs PostGIS tens of milliseconds. A tile is
+    reused while the newest ``audit_log`` row (every import and edit writes one) is the
+    one it was made under, and for at most ``TTL_S`` seconds in any case (a change made
+    without an audit row shows up within that time). Bounded by bytes, least recently
+    used first out.
+    """
+
+    TTL_S = 300.0
+
+    def __init__(self, max_bytes: int = 64 * 2**20):
+        from collections import OrderedDict
+        from threading import Lock
+
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple, tuple[float, int, bytes]] = OrderedDict()
+        self._bytes = 0
+        self._lock = Lock()
+
+    def get(self, key: tuple, version: int) -> bytes | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            made, v, data = item
+            if v != version or time.monotonic() - made > self.TTL_S:
+                self._drop(key)
+                return None
+            self._items.move_to_end(key)
+            return data
+
+    def put(self, key: tuple, version: int, data: bytes) -> None:
+        if len(data) > self.max_bytes // 16:
+            return
+        with self._lock:
+            if key in self._items:
+                self._drop(key)
+            self._items[key] = (time.monotonic(), version, data)
+            self._bytes += len(data)
+            while self._bytes > self.max_bytes and self._items:
+                self._drop(next(iter(self._items)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def _drop(self, key: tuple) -> None:
+        _, _, data = self._items.pop(key)
+        self._bytes -= len(data)
+
+
+CACHE = TileCache()
+
+
+def data_version(conn: Connection) -> int:
+    """The newest audit row: changes whenever an import or an edit lands."""
+    return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one())
+
+
 # --- HTTP --------------------------------------------------------------------------------
 
 def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Starlette runs it in a thread
@@ -167,18 +232,26 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
 
     p = request.path_params
     shift = request.query_params.get("shift")
+    use_cache = request.query_params.get("cache") != "0"  # ?cache=0: always from PostGIS (benchmarks)
+    hit = False
     try:
         size = int(request.query_params.get("size", 256))
+        key = (p["layer"], int(p["z"]), int(p["x"]), int(p["y"]), shift, size)
         started = time.perf_counter()
         with tile_engine().connect() as conn:
-            data = tile(conn, p["layer"], int(p["z"]), int(p["x"]), int(p["y"]), shift=shift, size=size)
+            version = data_version(conn)
+            data = CACHE.get(key, version) if use_cache else None
+            hit = data is not None
+            if data is None:
+                data = tile(conn, p["layer"], int(p["z"]), int(p["x"]), int(p["y"]), shift=shift, size=size)
+                CACHE.put(key, version, data)
         ms = (time.perf_counter() - started) * 1000
     except KeyError:
         return Response(f"unknown layer {p['layer']!r}; layers: {', '.join(LAYER_NAMES)}", status_code=404)
     except ValueError as exc:
         return Response(str(exc), status_code=400)
     headers = {"Cache-Control": "public, max-age=60", "Server-Timing": f"db;dur={ms:.1f}",
-               "Access-Control-Allow-Origin": "*"}
+               "Access-Control-Allow-Origin": "*", "X-Tile-Cache": "hit" if hit else "miss"}
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)

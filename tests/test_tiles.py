@@ -124,3 +124,30 @@ def test_512_pixel_tiles_are_the_parent_tile(conn, centre) -> None:
     assert tiles.tile(conn, "buildings", 14, x >> 2, y >> 2, size=512) == b""
     with pytest.raises(ValueError):
         tiles.tile(conn, "grids", 15, x, y, size=300)
+
+
+def test_cache_reuses_tiles_until_the_data_change(demo: dict, centre) -> None:
+    x, y = _tile_of(*centre, 15)
+    tiles.CACHE.clear()
+    params = {"layer": "grids", "z": 15, "x": x, "y": y}
+    first = _call(params)
+    again = _call(params)
+    assert first.headers["x-tile-cache"] == "miss" and again.headers["x-tile-cache"] == "hit"
+    assert again.body == first.body
+    assert _call(params, b"cache=0").headers["x-tile-cache"] == "miss"  # bypass (benchmarks)
+    with owner_engine().begin() as c:  # any import or edit writes an audit row
+        row = c.execute(text("INSERT INTO audit_log (action, table_name) VALUES ('test', 'grids') RETURNING id")).scalar_one()
+    try:
+        assert _call(params).headers["x-tile-cache"] == "miss"
+    finally:
+        with owner_engine().begin() as c:
+            c.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": row})
+        tiles.CACHE.clear()
+
+
+def test_cache_is_bounded() -> None:
+    cache = tiles.TileCache(max_bytes=16 * 1000)
+    for i in range(40):
+        cache.put(("b", i), 1, b"x" * 900)
+    assert cache._bytes <= 16 * 1000 and cache.get(("b", 0), 1) is None and cache.get(("b", 39), 1) is not None
+    assert cache.get(("b", 39), 2) is None  # another data version: not reused

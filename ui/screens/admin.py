@@ -103,6 +103,9 @@ def render_import() -> None:
             st.error(t("admin.error", lang, err=str(exc)))
             return
     data.clear()
+    from gis.tiles import CACHE
+
+    CACHE.clear()  # (the audit row the import wrote invalidates cached tiles anyway)
     st.success(t("admin.ok", lang, rows=report.rows, layer=f"{LAYERS[layer].zh} · {layer}"))
     if report.notes:
         st.markdown(f"**{t('admin.notes', lang)}**\n" + "\n".join(f"- {n}" for n in report.notes))
