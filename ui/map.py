@@ -260,6 +260,17 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
     if view.bounds and not view.centre:
         w, s, e, n = view.bounds
         m.fit_bounds([[s, w], [n, e]])
+        # streamlit-folium sizes the map's box after the script has run (full width): fit
+        # again when the box settles, or the area sits in the box's top-left corner.
+        m.add_child(_Js(f"""
+            (function () {{
+                var map = {m.get_name()}, box = [[{s}, {w}], [{n}, {e}]], settled = false;
+                setTimeout(function () {{ settled = true; }}, 2000);
+                if (window.ResizeObserver) {{
+                    new ResizeObserver(function () {{ map.invalidateSize(); if (!settled) {{ map.fitBounds(box); }} }})
+                        .observe(map.getContainer());
+                }}
+            }})();"""))
     return m
 
 
