@@ -331,11 +331,13 @@ def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db:
     runs = []
     for scale in scales:
         sizes = {k: max(1, int(round(v * scale))) for k, v in TARGET.items()}
-        log(f"=== scale {scale}: {sizes} ===")
+        load = [round(x, 2) for x in os.getloadavg()]
+        log(f"=== scale {scale}: {sizes} (load average {load}) ===")
         city = load_city(sizes, seed, log)
         ours = run_ours(detail, log)
         base = run_baseline(detail, log)
-        entry = {"scale": scale, "sizes": sizes, "city": city, "ours": ours, "baseline": base, "peak_rss_mb": _peak_mb()}
+        entry = {"scale": scale, "sizes": sizes, "load_average_before": load, "city": city, "ours": ours, "baseline": base,
+                 "peak_rss_mb": _peak_mb()}
         if networks and scale == max(scales):
             entry["network"] = compare_networks(log)
         runs.append(entry)
