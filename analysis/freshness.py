@@ -26,8 +26,9 @@ def status(conn: Connection, detail: str | None = None) -> pd.DataFrame:
     srv = services.stale(conn)
     for r in srv.itertuples(index=False):
         why = [w for w in ("homes_changed", "facilities_changed", "inputs_changed_everywhere") if getattr(r, w)]
+        # computed_at is empty for an area without homes (a school's grid): nothing to be stale.
         rows.append({"analysis": "services", "scope": r.scope, "code": r.code, "computed_at": r.computed_at,
-                     "stale": bool(r.stale or pd.isna(r.computed_at)), "why": ",".join(why) or ("missing" if pd.isna(r.computed_at) else "")})
+                     "stale": bool(r.stale), "why": ",".join(why)})
     comp = compliance.stored(conn)
     if len(comp):
         per = comp.groupby("community_code").agg(computed_at=("computed_at", "min"), stale=("stale", "any")).reset_index()

@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from analysis import cameras, services
+from analysis import cameras, freshness, services
 from analysis.views import DORI_PPM, dori_range
 from layers.importer import import_osm
 from tests.conftest import MONACO
@@ -194,6 +194,8 @@ def test_editing_one_camera_recomputes_only_the_grids_it_touches(demo, conn):
     flagged = cameras.stale_units(conn, views=views)
     stale = set(flagged.loc[flagged.stale, "code"])
     assert 1 <= len(stale) <= 4
+    status = freshness.status(conn)
+    assert set(status[(status.analysis == "cameras") & status.stale].code) == stale  # what the dashboard reads
     t0 = time.perf_counter()
     ran = cameras.refresh(conn, cameras=[cam])
     seconds = time.perf_counter() - t0
