@@ -6,7 +6,6 @@ stored results."""
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 from sqlalchemy import text
@@ -129,10 +128,8 @@ def test_key_places_and_the_xueliang_target_by_name(empty):
 
 def test_demo_cameras_find_the_planted_gaps(demo, conn):
     clear_results(conn)
-    t0 = time.perf_counter()
     ran = cameras.refresh(conn)
     assert ran["mode"] == "full" and ran["cameras"] == 189 and len(ran["units"]) == 69
-    assert time.perf_counter() - t0 < 15
     cov = cameras.coverage(conn).set_index("code")
     com = cov[cov.scope == "community"]
     sub = cov[cov.scope == "subdistrict"].iloc[0]
@@ -196,11 +193,8 @@ def test_editing_one_camera_recomputes_only_the_grids_it_touches(demo, conn):
     assert 1 <= len(stale) <= 4
     status = freshness.status(conn)
     assert set(status[(status.analysis == "cameras") & status.stale].code) == stale  # what the dashboard reads
-    t0 = time.perf_counter()
-    ran = cameras.refresh(conn, cameras=[cam])
-    seconds = time.perf_counter() - t0
+    ran = cameras.refresh(conn, cameras=[cam])  # speed is measured in bench/bench_coverage.py, not asserted here
     assert ran["mode"] == "incremental" and set(ran["units"]) == stale
-    assert seconds < 2.0, seconds
     assert not cameras.stale_units(conn).stale.any()
     after = cameras.coverage(conn, scope="grid").set_index("code")
     untouched = after.index.difference(sorted(stale))

@@ -4,7 +4,6 @@ circles; the demo's planted gaps; an independent check against networkx; and fre
 (one edited facility re-walks only the homes within its reach)."""
 from __future__ import annotations
 
-import time
 
 import networkx as nx
 import numpy as np
@@ -175,9 +174,7 @@ def test_editing_a_facility_rewalks_only_the_homes_within_its_reach(demo, conn):
     st = services.stale(conn)
     grids = st[st.scope == "grid"]
     assert 0 < grids.stale.sum() < len(grids)  # within 1.5 km of it, not everywhere
-    t0 = time.perf_counter()
-    ran = services.refresh(conn, facilities=[fac])
-    assert time.perf_counter() - t0 < 2.0
+    ran = services.refresh(conn, facilities=[fac])  # speed is measured in bench/bench_coverage.py, not asserted here
     assert ran["mode"] == "incremental" and ran["facilities"] == [fac] and 0 < ran["homes_walked"] <= 1740
     assert not services.stale(conn).stale.any()
     after = pd.read_sql(text("SELECT building_id, category, network_m, straight_m FROM service_distances ORDER BY 1, 2"), conn)
