@@ -2,27 +2,17 @@
 community and sub-district (stored, recomputed where stale), standards compliance."""
 from __future__ import annotations
 
-import json
-import sys
 from collections import Counter
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from cli.common import Community, JsonOpt, print_json, print_table
 from gis.db import transaction
 
 coverage_app = typer.Typer(help="覆盖 / coverage: cameras, services, freshness", no_args_is_help=True)
 compliance_app = typer.Typer(help="达标 / standards compliance per community", invoke_without_command=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-Community = Annotated[str | None, typer.Option("--community", help="12-digit community code (default: all)")]
 Full = Annotated[bool, typer.Option("--full", help="recompute everything, not only what changed")]
-out = Console() if sys.stdout.isatty() else Console(width=160)  # files and pipes get whole lines
-
-
-def _json(data) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 def _records(frame) -> list[dict]:
@@ -36,13 +26,6 @@ def _pct(v) -> str:
         return "" if v is None or v != v else f"{100 * float(v):.1f}%"
     except (TypeError, ValueError):
         return ""
-
-
-def _table(title: str, columns: list[str], rows: list[list]) -> None:
-    table = Table(*columns, title=title)
-    for r in rows:
-        table.add_row(*("" if v is None else str(v) for v in r))
-    out.print(table)
 
 
 @coverage_app.command("cameras")
@@ -69,17 +52,17 @@ def cameras_cmd(
         check = check[(check["code"] == community) | (check["scope"] == "subdistrict")]
     notes = Counter(n.split(":", 1)[0] for a in report["assumptions"] for n in a)
     if as_json:
-        _json({"detail_level": level, "refresh": ran, "grids": _records(cov[cov.scope == "grid"]),
+        print_json({"detail_level": level, "refresh": ran, "grids": _records(cov[cov.scope == "grid"]),
                "communities": _records(cov[cov.scope == "community"]), "subdistrict": _records(cov[cov.scope == "subdistrict"]),
                "xueliang": _records(check), "key_places": _records(places), "assumption_counts": dict(notes),
                "cameras": _records(report)})
         return
     rows = cov[cov.scope != "grid"]
-    _table(f"摄像头覆盖 camera coverage — {level} ({ran['mode']}, {ran['seconds']} s)",
+    print_table(f"摄像头覆盖 camera coverage — {level} ({ran['mode']}, {ran['seconds']} s)",
            ["范围", "名称", "道路 km", "道路覆盖", "内部道路", "公共空间", "临街立面", "重点部位", "摄像头(计入)"],
            [[r.code, r.name, f"{r.road_m / 1000:.2f}", _pct(r.road_share), _pct(r.inner_road_share), _pct(r.open_share),
              _pct(r.facade_share), f"{r.key_places_covered}/{r.key_places}", f"{r.cameras} ({r.cameras_counted})"] for r in rows.itertuples()])
-    _table("雪亮工程 / Xueliang targets", ["范围", "名称", "重点部位覆盖", "达标", "完好率", "达标", "未覆盖 uncovered"],
+    print_table("雪亮工程 / Xueliang targets", ["范围", "名称", "重点部位覆盖", "达标", "完好率", "达标", "未覆盖 uncovered"],
            [[r.code, r.name, _pct(r.key_places_share), r.coverage_pass, _pct(r.serviceable_share), r.serviceability_pass, r.uncovered]
             for r in check.itertuples()])
     if len(check):
@@ -111,16 +94,16 @@ def services_cmd(
     if category:
         cats = cats[cats["category"].isin(category)]
     if as_json:
-        _json({"refresh": ran, "categories": _records(cats), "life_circles": _records(circles), "snaps": snaps,
+        print_json({"refresh": ran, "categories": _records(cats), "life_circles": _records(circles), "snaps": snaps,
                "radii": services.radii(), "life_circle_rules": {k: {"distance_m": d, "required": c} for k, (d, c) in services.life_circles().items()}})
         return
     top = cats[cats.scope != "grid"]
-    _table(f"步行可达 walking access ({ran['mode']}, {ran['seconds']} s) — households beyond the radius: network / straight line",
+    print_table(f"步行可达 walking access ({ran['mode']}, {ran['seconds']} s) — households beyond the radius: network / straight line",
            ["范围", "设施", "半径 m", "户数", "超出(步行)", "超出(直线)", "步行覆盖", "直线覆盖"],
            [[r.code, r.category_zh, f"{r.radius_m:g}", r.households, r.households_beyond_network, r.households_beyond_straight,
              _pct(r.share_within_network), _pct(r.share_within_straight)] for r in top.itertuples()])
     lc = circles[circles.scope != "grid"] if len(circles) else circles
-    _table("生活圈 life circles — share of households with every required facility",
+    print_table("生活圈 life circles — share of households with every required facility",
            ["范围", "生活圈", "距离 m", "户数", "步行", "直线"],
            [[r.code, r.circle, f"{r.distance_m:g}", r.households, _pct(r.share_network), _pct(r.share_straight)] for r in lc.itertuples()])
     typer.echo(f"入网距离 snap to the walking network: median {snaps['home_snap_median_m']} m, 95% {snaps['home_snap_p95_m']} m, "
@@ -138,7 +121,7 @@ def status_cmd(
     with transaction(owner=True) as conn:
         frame = status(conn, detail)
     if as_json:
-        _json(_records(frame))
+        print_json(_records(frame))
         return
     per = frame.groupby("analysis").agg(figures=("code", "size"), stale=("stale", "sum"), oldest=("computed_at", "min"))
     typer.echo(per.to_string())
@@ -160,12 +143,12 @@ def compliance_cmd(ctx: typer.Context, community: Community = None, as_json: Jso
         frame = frame[frame["community_code"] == community]
     summary = compliance.summary(frame)
     if as_json:
-        _json({"rules": compliance.rules().to_dict("records"), "communities": _records(frame.assign(rules_failed=frame["rules_failed"].map(list))),
+        print_json({"rules": compliance.rules().to_dict("records"), "communities": _records(frame.assign(rules_failed=frame["rules_failed"].map(list))),
                "subdistrict": _records(summary)})
         return
     mark = {True: "✓", False: "✗"}
-    _table("达标 compliance", ["社区", "名称", "户数", "服务用房 m²", "每百户 m²", *[r for r in compliance.rules()["rule"]]],
+    print_table("达标 compliance", ["社区", "名称", "户数", "服务用房 m²", "每百户 m²", *[r for r in compliance.rules()["rule"]]],
            [[r.community_code, r.community_name, r.households, f"{r.service_m2:g}", r.service_m2_per_100_households,
              *[mark.get(getattr(r, f"pass_{k}"), "—") for k in compliance.rules()["rule"]]] for r in frame.itertuples()])
-    _table("全街道 sub-district", ["规则 rule", "通过", "未通过", "未通过社区", "依据"],
+    print_table("全街道 sub-district", ["规则 rule", "通过", "未通过", "未通过社区", "依据"],
            [[r.rule_name, r.passing, r.failing, r.failing_communities, r.reference] for r in summary.itertuples()])

@@ -1,30 +1,14 @@
 """``wangge grid …``: checks, statistics, codes, delineation and rebalancing."""
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from cli.common import Community, JsonOpt, print_json, print_table
 from gis.db import transaction
 
 app = typer.Typer(help="网格 / grids: check, stats, code, delineate, rebalance", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-Community = Annotated[str | None, typer.Option("--community", help="12-digit community code (default: all)")]
-out = Console()
-
-
-def _json(data) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def _table(title: str, columns: list[str], rows: list[list]) -> None:
-    table = Table(*columns, title=title)
-    for r in rows:
-        table.add_row(*("" if v is None else str(v) for v in r))
-    out.print(table)
 
 
 @app.command("check")
@@ -35,11 +19,11 @@ def check_cmd(community: Community = None, as_json: JsonOpt = False) -> None:
     with transaction(owner=True) as conn:
         problems = check(conn, community)
     if as_json:
-        _json({"summary": summary(problems), "problems": problems.drop(columns="geom").to_dict("records")})
+        print_json({"summary": summary(problems), "problems": problems.drop(columns="geom").to_dict("records")})
     elif problems.empty:
         typer.echo("网格无拓扑问题 / no problems found")
     else:
-        _table("网格检查 grid check", ["问题 problem", "网格 grid", "社区 community", "其他 other", "面积 m²"],
+        print_table("网格检查 grid check", ["问题 problem", "网格 grid", "社区 community", "其他 other", "面积 m²"],
                [[KINDS[r.kind][0] + " " + KINDS[r.kind][1], r.grid_code, r.community_code, r.other, r.area_m2] for r in problems.itertuples()])
     raise typer.Exit(1 if len(problems) else 0)
 
@@ -52,13 +36,13 @@ def stats_cmd(community: Community = None, as_json: JsonOpt = False) -> None:
     with transaction(owner=True) as conn:
         grids = grid_stats(conn, community)
     if as_json:
-        _json({"rule": band_rule(), "grids": grids.to_dict("records"), "communities": rollup(grids).to_dict("records"),
+        print_json({"rule": band_rule(), "grids": grids.to_dict("records"), "communities": rollup(grids).to_dict("records"),
                "subdistrict": rollup(grids, None).to_dict("records")[0] if len(grids) else {}})
         return
-    _table(f"网格统计 grid statistics — {band_rule()}", ["网格 grid", "户数", "人口", "楼栋", "面积 km²", "人/km²", "状态 standing"],
+    print_table(f"网格统计 grid statistics — {band_rule()}", ["网格 grid", "户数", "人口", "楼栋", "面积 km²", "人/km²", "状态 standing"],
            [[r.code, r.households, r.residents, r.buildings, r.area_km2, r.residents_per_km2, r.standing] for r in grids.itertuples()])
     com = rollup(grids)
-    _table("社区 communities", ["社区", "名称", "网格", "户数", "人口", "低于", "超出"],
+    print_table("社区 communities", ["社区", "名称", "网格", "户数", "人口", "低于", "超出"],
            [[r.community_code, r.community_name, r.grids, r.households, r.residents, r.grids_under, r.grids_over] for r in com.itertuples()])
 
 
@@ -78,7 +62,7 @@ def code_cmd(
         if not dry_run:
             apply(conn, changes, actor="cli")
     if as_json:
-        _json({"applied": not dry_run, "changes": [c.__dict__ for c in changes]})
+        print_json({"applied": not dry_run, "changes": [c.__dict__ for c in changes]})
     else:
         typer.echo(f"{len(changes)} code changes{' (dry run)' if dry_run else ''}")
         for c in changes:
@@ -105,9 +89,9 @@ def delineate_cmd(
         draft_id = drafts.save(conn, proposal, actor="cli")
         accepted = drafts.accept(conn, draft_id, actor="cli").to_dict() if accept else None
     if as_json:
-        _json({"draft_id": draft_id, **proposal.to_dict(), "accepted": accepted})
+        print_json({"draft_id": draft_id, **proposal.to_dict(), "accepted": accepted})
         return
-    _table(f"网格方案 proposal for {community} (draft {draft_id}) — band {proposal.min_households}–{proposal.max_households}",
+    print_table(f"网格方案 proposal for {community} (draft {draft_id}) — band {proposal.min_households}–{proposal.max_households}",
            ["序号", "户数", "人口", "楼栋", "紧凑度", "状态"],
            [[g.serial, g.households, g.residents, g.buildings, round(g.compactness, 2), g.standing] for g in proposal.grids])
     for p in proposal.problems:
@@ -129,7 +113,7 @@ def rebalance_cmd(community: Community = None, as_json: JsonOpt = False) -> None
     with transaction(owner=True) as conn:
         suggestions = suggest(conn, community)
     if as_json:
-        _json([s.to_dict() for s in suggestions])
+        print_json([s.to_dict() for s in suggestions])
         return
-    _table("调整建议 rebalancing", ["建议", "网格", "户数", "对象", "之后户数", "说明"],
+    print_table("调整建议 rebalancing", ["建议", "网格", "户数", "对象", "之后户数", "说明"],
            [[s.action, s.grid, s.households, s.other, "+".join(map(str, s.result)), s.note] for s in suggestions])

@@ -1,26 +1,18 @@
 """``wangge cadres|assign|gaps``: the cadre registry, assignments and staffing gaps."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli.common import Community, JsonOpt, out, print_json
 from gis.db import transaction
 
 cadres_app = typer.Typer(help="干部 / cadre registry", no_args_is_help=True)
 assign_app = typer.Typer(help="分配 / assign cadres to grids", no_args_is_help=True)
 gaps_app = typer.Typer(help="缺口 / gaps", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-Community = Annotated[str | None, typer.Option("--community", help="12-digit community code (default: all)")]
-out = Console()
-
-
-def _json(data) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 @cadres_app.command("import")
@@ -47,18 +39,18 @@ def _change(op, grid: str, cadre: str, role: str | None, expect: int | None, as_
             now = staff(conn, target(conn, grid))
     except Conflict as exc:
         if as_json:
-            _json({"ok": False, "conflict": True, "message": str(exc), "current_version": exc.current, "staff": exc.staff})
+            print_json({"ok": False, "conflict": True, "message": str(exc), "current_version": exc.current, "staff": exc.staff})
         else:
             out.print(f"[red]{exc}[/red]")
         raise typer.Exit(4) from None
     except AssignError as exc:
         if as_json:
-            _json({"ok": False, "message": str(exc)})
+            print_json({"ok": False, "message": str(exc)})
         else:
             out.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     if as_json:
-        _json({"ok": True, "grid": grid, "version": version, "staff": now})
+        print_json({"ok": True, "grid": grid, "version": version, "staff": now})
     else:
         typer.echo(f"{grid} (version {version}): " + ("、".join(f"{s['name']}[{s['role']}]" for s in now) or "nobody"))
 
@@ -106,7 +98,7 @@ def assign_propose(
         if accept:
             apply_plan(conn, plan, actor="cli")
     if as_json:
-        _json({**plan.to_dict(), "accepted": accept})
+        print_json({**plan.to_dict(), "accepted": accept})
         return
     table = Table("操作", "干部", "姓名", "网格", "距离 m", "之后户数", "理由 reason", title=f"分配方案 proposal — {plan.status}")
     for c in plan.changes:
@@ -126,7 +118,7 @@ def gaps_staffing(community: Community = None, as_json: JsonOpt = False) -> None
     with transaction(owner=True) as conn:
         gap, per = gaps(conn, community), summary(conn, community)
     if as_json:
-        _json({"gaps": gap.to_dict("records"), "summary": per.to_dict("records")})
+        print_json({"gaps": gap.to_dict("records"), "summary": per.to_dict("records")})
         return
     table = Table("规则 rule", "网格 grid", "干部", "说明", title="人员缺口 staffing gaps")
     for r in gap.astype(object).where(gap.notna(), "").itertuples():

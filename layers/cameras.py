@@ -5,7 +5,6 @@ Device ID (20 digits): 8 centre code (2 province, 2 city, 2 district, 2 grass-ro
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from gis.problems import Problem

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -12,6 +13,9 @@ from grid import codes
 from layers.base import Field, ImportContext, LayerSpec
 from layers.buildings import ASSIGN_GRIDS
 from layers.vocab import GRID_TYPES
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 
 def _prepare(frame: pd.DataFrame, ctx: ImportContext, problems: list[Problem]) -> pd.DataFrame:
