@@ -37,13 +37,16 @@ FROM ({_PICK_GRID.format(key="id", source="buildings", where="b.grid_id IS NULL 
 WHERE b.id = pick.id
 """
 # Buildings outside every grid: the community holding a point of the footprint. Polygon-first
-# too (`&&` lets the planner start from the communities; with none it does no work at all).
+# too (`&&` lets the planner start from the communities); with no communities at all the
+# EXISTS gate stops it before it touches a building (right after a bulk load the planner
+# has no statistics and would otherwise walk all 100,000 of them).
 ASSIGN_COMMUNITIES = """
 UPDATE buildings b SET community_code = pick.code
 FROM (
   SELECT b.id, c.code
   FROM communities c JOIN buildings b ON c.geom && b.geom
   WHERE b.community_code IS NULL AND b.id > :since AND ST_Contains(c.geom, ST_PointOnSurface(b.geom))
+    AND EXISTS (SELECT 1 FROM communities)
 ) pick
 WHERE b.id = pick.id
 """
