@@ -17,6 +17,7 @@ from rich.table import Table
 
 from cli.coverage_cmd import compliance_app, coverage_app
 from cli.grid_cmd import app as grid_app
+from cli.site_cmd import scenario_app, site_cmd
 from cli.staff_cmd import assign_app, cadres_app, gaps_app
 from gis.problems import ImportFailed
 
@@ -31,6 +32,8 @@ app.add_typer(assign_app, name="assign")
 app.add_typer(gaps_app, name="gaps")
 app.add_typer(coverage_app, name="coverage")
 app.add_typer(compliance_app, name="compliance")
+app.command("site")(site_cmd)
+app.add_typer(scenario_app, name="scenario")
 console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
