@@ -1,6 +1,6 @@
 """Run every benchmark in turn (``make bench``), each writing its figures to bench/results.
 
-    WANGGE_DB_NAME=wangge_bench python -m bench.run_all [--only import map] [--quick]
+    WANGGE_DB_NAME=wangge_bench python -m bench.run_all [--only import map coverage] [--quick]
 
 ``--quick`` runs fewer repetitions (and the map benchmark at one size) for a smoke check;
 its figures are not recorded. A benchmark that fails does not stop the others; the exit
@@ -18,6 +18,7 @@ import traceback
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "import": ("bench.bench_import", [], ["--repeat", "1", "--no-record"]),
     "map": ("bench.bench_map", [], ["--sizes", "10000", "--repeat", "1", "--no-dashboard", "--no-record"]),
+    "coverage": ("bench.bench_coverage", [], ["--scale", "0.1", "--no-record"]),
 }
 
 
