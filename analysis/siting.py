@@ -937,7 +937,7 @@ def solve(inp: SitingInput, model: str, radius: float | None = None, p: int | No
         if p > n_new:
             notes.append(f"p={p} is more than the {n_new} candidates: all are opened")
             p = n_new
-    elif p is not None and not capacitated:
+    elif p is not None:
         notes.append("p is ignored by set covering (it finds the fewest sites)")
         p = None
     t0 = time.perf_counter()
@@ -992,6 +992,10 @@ def _result(pr: _Prep, model, p, capacitated, open_new, res, extra, opts, total_
         ai, aj, ad, share = ci[first], cj[first], cd[first], np.ones(first.sum())
         pos = w[ai] > 0
         ai, aj, ad, share = ai[pos], aj[pos], ad[pos], share[pos]
+    ex_r = inp.existing[pr.pj] & (pr.pd_ <= pr.radius)
+    before_mask = np.zeros(inp.n_demand, bool)  # within the radius of an existing site
+    before_mask[pr.pi[ex_r]] = True
+    before_mask &= w > 0
     served_share = np.zeros(inp.n_demand)
     np.add.at(served_share, ai, share)
     within = ad <= pr.radius + 1e-9
@@ -999,11 +1003,7 @@ def _result(pr: _Prep, model, p, capacitated, open_new, res, extra, opts, total_
     served_weight = float((w[ai] * share).sum())
     mean_d = float((w[ai] * share * ad).sum() / served_weight) if served_weight > 0 else None
     p95 = _wquantile(ad, w[ai] * share, 0.95)
-    # the same with existing sites alone
-    ex = inp.existing[pr.pj] & (pr.pd_ <= pr.radius)
-    before = np.zeros(inp.n_demand, bool)
-    before[pr.pi[ex]] = True
-    covered_before = float(w[before].sum())
+    covered_before = float(w[before_mask].sum())  # the same with existing sites alone
     if capacitated:
         cap_note = inp.existing & np.isfinite(inp.capacity)
         if cap_note.any():
@@ -1029,6 +1029,7 @@ def _result(pr: _Prep, model, p, capacitated, open_new, res, extra, opts, total_
     assign = pd.DataFrame({"demand_id": inp.demand_id[ai], "site_id": inp.site_id[aj], "share": share, "distance_m": ad,
                            "within_radius": within, "weight": w[ai] * share})
     assign["reason"] = None
+    assign["covered_before"] = before_mask[ai]
     if inp.demand_group is not None:
         assign["group"] = inp.demand_group[ai]
     rest = pd.DataFrame({"demand_id": inp.demand_id[unserved_mask], "site_id": None,
@@ -1037,6 +1038,7 @@ def _result(pr: _Prep, model, p, capacitated, open_new, res, extra, opts, total_
     gone = pd.DataFrame({"demand_id": inp.demand_id[~pr.reach & (w > 0)], "site_id": None, "share": 1.0, "distance_m": np.nan,
                          "within_radius": False, "weight": w[~pr.reach & (w > 0)], "reason": "unreachable"})
     for frame, mask in ((rest, unserved_mask), (gone, ~pr.reach & (w > 0))):
+        frame["covered_before"] = before_mask[mask]
         if inp.demand_group is not None:
             frame["group"] = inp.demand_group[mask]
     assignment = pd.concat([f for f in (assign, rest, gone) if len(f)], ignore_index=True) if (len(assign) or len(rest) or len(gone)) else assign

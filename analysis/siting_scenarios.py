@@ -13,6 +13,7 @@ home went). Pages call these functions; nothing here imports Streamlit.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +37,24 @@ def run(conn: Connection, category: str, model: str, *, radius: float | None = N
         p: int | None = None, candidates: str | Path | None = None, crs: str | None = None, weight: str = "households",
         capacitated: bool = False, candidate_capacity: float | None = None, time_limit: float = 60.0,
         mip_gap: float = 1e-6, unserved_penalty: float | None = None, split_demand: bool = False, name: str | None = None,
-        save_run: bool = True) -> tuple[SitingResult, int | None]:
-    """Build the input from the database, solve, and (by default) store the scenario."""
+        save_run: bool = True, progress: Callable[[str, float], None] | None = None) -> tuple[SitingResult, int | None]:
+    """Build the input from the database, solve, and (by default) store the scenario.
+    ``progress(step, fraction)`` is called as the steps start (a screen's progress bar);
+    solving takes at most ``time_limit`` seconds."""
+    tick = progress or (lambda step, fraction: None)
+    tick("读取数据与步行距离 / reading data and walking distances", 0.0)
     inp = build_input(conn, category, radius=radius, cutoff=cutoff, weight=weight, candidates=candidates, crs=crs,
                       candidate_capacity=candidate_capacity)
+    tick(f"求解 / solving ({len(inp.pair_distance):,} pairs, time limit {time_limit:g} s)", 0.3)
     result = solve(inp, model, inp.meta["radius_m"], p, capacitated=capacitated, cutoff=inp.meta["cutoff_m"],
                    time_limit=time_limit, mip_gap=mip_gap, unserved_penalty=unserved_penalty, split_demand=split_demand)
     result.notes[:0] = inp.meta.get("notes", [])
-    sid = save(conn, result, inp, name=name, params={"mip_gap": mip_gap, "unserved_penalty": unserved_penalty,
-                                                      "split_demand": split_demand,
-                                                      "candidate_capacity": candidate_capacity}) if save_run else None
+    sid = None
+    if save_run:
+        tick("保存方案 / saving the scenario", 0.9)
+        sid = save(conn, result, inp, name=name, params={"mip_gap": mip_gap, "unserved_penalty": unserved_penalty,
+                                                          "split_demand": split_demand, "candidate_capacity": candidate_capacity})
+    tick("完成 / done", 1.0)
     return result, sid
 
 
@@ -93,7 +102,8 @@ def save(conn: Connection, result: SitingResult, inp: SitingInput, *, name: str 
             "grid_code": a["group"] if "group" in a else None,
             "site_serial": a["site_id"].map(serial).astype("Int64"), "share": a["share"].astype(float),
             "weight": a["weight"].astype(float), "distance_m": a["distance_m"].astype(float),
-            "within_radius": a["within_radius"].astype(bool), "reason": a.get("reason")})
+            "within_radius": a["within_radius"].astype(bool), "reason": a.get("reason"),
+            "covered_before": a["covered_before"].astype(bool) if "covered_before" in a else False})
         copy_frame(conn, "siting_scenario_demand", frame)
     return int(sid)
 
@@ -156,10 +166,20 @@ def catchments(conn: Connection, sid: int) -> gpd.GeoDataFrame:
         conn, params={"id": sid}, geom_col="geom")
 
 
+def homes(conn: Connection, sid: int) -> gpd.GeoDataFrame:
+    """Every home of a scenario as a point (EPSG:4326) with its weight and whether it is
+    within the radius before (existing sites only) and after (the scenario's sites)."""
+    return gpd.read_postgis(text("""
+        SELECT d.building_id, d.grid_code, sum(d.weight) AS weight, bool_or(d.covered_before) AS covered_before,
+               bool_or(d.within_radius) AS covered_after, min(d.distance_m) AS distance_m, ST_PointOnSurface(b.geom) AS geom
+        FROM siting_scenario_demand d JOIN buildings b ON b.id = d.building_id
+        WHERE d.scenario_id = :id GROUP BY d.building_id, d.grid_code, b.geom"""), conn, params={"id": sid}, geom_col="geom")
+
+
 def demand(conn: Connection, sid: int) -> pd.DataFrame:
     return pd.read_sql(text("""
         SELECT d.building_id, b.source_id, d.grid_code, d.site_serial, s.site_key, d.share, d.weight, d.distance_m,
-               d.within_radius, d.reason
+               d.within_radius, d.covered_before, d.reason
         FROM siting_scenario_demand d LEFT JOIN buildings b ON b.id = d.building_id
         LEFT JOIN siting_scenario_sites s ON s.scenario_id = d.scenario_id AND s.serial = d.site_serial
         WHERE d.scenario_id = :id ORDER BY d.building_id"""), conn, params={"id": sid})
@@ -251,30 +271,32 @@ def _font():
     return font_manager.FontProperties()
 
 
-def map_figure(conn: Connection, ids: list[int], path: str | Path, title: str | None = None) -> Path:
-    """One panel per scenario: homes within the radius of an open site (green) or not (red),
-    existing sites (black squares), new sites (numbered stars) with their catchments, road
-    network and community boundaries; figures under each panel. PNG or PDF (by suffix)."""
+def map_figure(conn: Connection, ids: list[int], path: str | Path, title: str | None = None, before: bool = False) -> Path:
+    """One panel per scenario (and with ``before``, first a panel of the existing sites
+    alone): homes within the radius of an open site (green) or not (red), existing sites
+    (black squares), new sites (numbered stars) with their catchments, the road network and
+    community boundaries; the figures under each panel. PNG or PDF (by the suffix)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
+    if not ids:
+        raise ValueError("give at least one scenario")
     path = Path(path)
     font = _font()
     comm = gpd.read_postgis(text("SELECT code, name, geom FROM communities ORDER BY code"), conn, geom_col="geom")
     roads = gpd.read_postgis(text("SELECT geom FROM roads WHERE walkable"), conn, geom_col="geom")
-    n = len(ids)
-    fig, axes = plt.subplots(1, n, figsize=(7.5 * n, 8.2), squeeze=False)
-    for ax, sid in zip(axes[0], ids):
+    panels = ([("before", ids[0])] if before else []) + [("after", sid) for sid in ids]
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 8.2), squeeze=False)
+    for ax, (kind, sid) in zip(axes[0], panels):
         r = scenario(conn, sid)
-        homes = gpd.read_postgis(text("""
-            SELECT d.within_radius, d.weight, ST_PointOnSurface(b.geom) AS geom
-            FROM siting_scenario_demand d JOIN buildings b ON b.id = d.building_id WHERE d.scenario_id = :id"""),
-            conn, params={"id": sid}, geom_col="geom")
+        pts = homes(conn, sid)
         st = sites(conn, sid)
-        hull = catchments(conn, sid)
+        hull = catchments(conn, sid) if kind == "after" else None
+        if kind == "before":
+            st = st[st["existing"]]
         if len(roads):
             roads.plot(ax=ax, color="#c8ccd2", linewidth=0.5, zorder=1)
         if len(comm):
@@ -282,14 +304,13 @@ def map_figure(conn: Connection, ids: list[int], path: str | Path, title: str | 
             for c in comm.itertuples():
                 pt = c.geom.representative_point()
                 ax.annotate(c.name, (pt.x, pt.y), fontproperties=font, fontsize=7, color="#6b7280", ha="center", alpha=0.8)
-        new_hull = hull[~hull["existing"]] if len(hull) else hull
-        if len(new_hull):
-            new_hull.plot(ax=ax, facecolor="#fde68a", edgecolor="#d97706", alpha=0.35, linewidth=0.6, zorder=2)
-        if len(homes):
-            sizes = 2 + 10 * np.sqrt(homes["weight"] / max(homes["weight"].max(), 1))
-            inside = homes["within_radius"].to_numpy(bool)
-            ax.scatter(homes.geometry.x[~inside], homes.geometry.y[~inside], s=sizes[~inside], c="#dc2626", alpha=0.6, lw=0, zorder=3)
-            ax.scatter(homes.geometry.x[inside], homes.geometry.y[inside], s=sizes[inside], c="#16a34a", alpha=0.5, lw=0, zorder=3)
+        if hull is not None and len(hull[~hull["existing"]]):
+            hull[~hull["existing"]].plot(ax=ax, facecolor="#fde68a", edgecolor="#d97706", alpha=0.35, linewidth=0.6, zorder=2)
+        if len(pts):
+            sizes = 2 + 10 * np.sqrt(pts["weight"] / max(pts["weight"].max(), 1))
+            inside = pts["covered_before" if kind == "before" else "covered_after"].to_numpy(bool)
+            ax.scatter(pts.geometry.x[~inside], pts.geometry.y[~inside], s=sizes[~inside], c="#dc2626", alpha=0.6, lw=0, zorder=3)
+            ax.scatter(pts.geometry.x[inside], pts.geometry.y[inside], s=sizes[inside], c="#16a34a", alpha=0.5, lw=0, zorder=3)
         old = st[st["existing"]]
         new = st[~st["existing"]]
         if len(old):
@@ -300,30 +321,36 @@ def map_figure(conn: Connection, ids: list[int], path: str | Path, title: str | 
                 ax.annotate(str(k), (srow.geom.x, srow.geom.y), xytext=(4, 4), textcoords="offset points", fontsize=7,
                             color="#1e3a8a", zorder=7)
         total = r["total_weight"] or 1.0
-        gap = "" if r["status"] == "optimal" else f"，差距 gap {r['gap']:.2%}" if r["gap"] is not None else ""
-        ax.set_title(f"方案 #{sid} {r['name'] or ''}\n{label(FACILITY_CATEGORIES, r['category'])} · {MODEL_ZH.get(r['model'], r['model'])}"
-                     f" · 半径 {r['radius_m']:.0f} m" + (f" · p={r['p']}" if r["p"] is not None else ""),
-                     fontproperties=font, fontsize=11, loc="left")
-        figures = (f"新增站点 {r['new_sites']} 个；覆盖 {r['covered_weight']:.0f} / {total:.0f} 户 "
-                   f"({r['covered_weight'] / total:.1%}，现状 {r['covered_before'] / total:.1%})\n"
-                   f"平均步行 {_m(r['mean_distance_m'])}，95% 步行 {_m(r['p95_distance_m'])}；"
-                   f"不可达 {r['unreachable_weight']:.0f} 户；求解 {r['status']}{gap}")
-        ax.text(0.0, -0.06, figures, transform=ax.transAxes, fontproperties=font, fontsize=8.5, va="top")
+        what = f"{label(FACILITY_CATEGORIES, r['category'])} · 半径 {r['radius_m']:.0f} m"
+        if kind == "before":
+            ax.set_title(f"现状 before: 现有设施 existing sites\n{what}", fontproperties=font, fontsize=11, loc="left")
+            figures = (f"现有设施 {len(old)} 个；半径内 {r['covered_before']:.0f} / {total:.0f} 户 ({r['covered_before'] / total:.1%})")
+        else:
+            gap = "" if r["status"] == "optimal" else f"，差距 gap {r['gap']:.2%}" if r["gap"] is not None else ""
+            ax.set_title(f"方案 #{sid} {r['name'] or ''}\n{what} · {MODEL_ZH.get(r['model'], r['model'])}"
+                         + (f" · p={r['p']}" if r["p"] is not None else ""), fontproperties=font, fontsize=11, loc="left")
+            figures = (f"新增站点 {r['new_sites']} 个；覆盖 {r['covered_weight']:.0f} / {total:.0f} 户 "
+                       f"({r['covered_weight'] / total:.1%}，现状 {r['covered_before'] / total:.1%})\n"
+                       f"平均步行 {_m(r['mean_distance_m'])}，95% 步行 {_m(r['p95_distance_m'])}；"
+                       f"不可达 {r['unreachable_weight']:.0f} 户；求解 {r['status']}{gap}")
+        ax.text(0.0, -0.03, figures, transform=ax.transAxes, fontproperties=font, fontsize=8.5, va="top")
         y0_, y1_ = ax.get_ylim()
         ax.set_aspect(1 / np.cos(np.radians((y0_ + y1_) / 2)))
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.set_xlabel("")
+        ax.set_ylabel("")
         _scale_bar(ax, font)
     handles = [Line2D([], [], marker="o", ls="", color="#16a34a", label="半径内住宅 homes within the radius"),
                Line2D([], [], marker="o", ls="", color="#dc2626", label="半径外住宅 homes beyond it"),
                Line2D([], [], marker="s", ls="", color="black", label="现有设施 existing"),
                Line2D([], [], marker="*", ls="", color="#2563eb", markersize=12, label="新增选址 new site"),
                Line2D([], [], color="#d97706", label="新站服务范围 catchment of a new site")]
-    fig.legend(handles=handles, loc="lower center", ncol=5, prop=font, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=5, prop=font, frameon=False)
     fig.suptitle(title or "设施选址方案 / siting scenarios", fontproperties=font, fontsize=14, x=0.02, ha="left")
-    fig.text(0.99, 0.01, "步行距离沿道路网计算 walking distances along the road network", fontproperties=font, fontsize=7,
+    fig.text(0.98, 0.955, "步行距离沿道路网计算 / walking distances along the road network", fontproperties=font, fontsize=7,
              ha="right", color="#6b7280")
-    fig.subplots_adjust(left=0.02, right=0.98, top=0.88, bottom=0.16, wspace=0.05)
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.88, bottom=0.14, wspace=0.05)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=170 if path.suffix.lower() == ".png" else None)
     plt.close(fig)

@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "import": ("bench.bench_import", [], ["--repeat", "1", "--no-record"]),
     "map": ("bench.bench_map", [], ["--sizes", "10000", "--repeat", "1", "--no-dashboard", "--no-record"]),
     "coverage": ("bench.bench_coverage", [], ["--scale", "0.1", "--no-record"]),
+    "siting": ("bench.bench_siting", [], ["--skip-baseline", "--no-record"]),
 }
 
 

@@ -160,6 +160,7 @@ def scenario_map(
     ids: Ids,
     file: Annotated[Path, typer.Option("--out", "-o", help=".png or .pdf")],
     title: Annotated[str | None, typer.Option("--title")] = None,
+    before: Annotated[bool, typer.Option("--before", help="first a panel with the existing sites alone")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """A map of one or more scenarios side by side (PNG or PDF), for a planner's report."""
@@ -169,7 +170,7 @@ def scenario_map(
         raise typer.BadParameter("--out must end in .png or .pdf")
     try:
         with transaction(owner=True) as conn:
-            path = map_figure(conn, ids, file, title)
+            path = map_figure(conn, ids, file, title, before=before)
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0])) from None
     print_json({"ok": True, "file": str(path)}) if as_json else typer.echo(f"→ {path}")

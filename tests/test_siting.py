@@ -234,6 +234,39 @@ def test_demo_planted_station_gaps(demo, conn):
     assert two.covered_weight > two.covered_before
 
 
+def test_candidates_from_files_and_buildings(demo, conn, tmp_path):
+    """Candidate files (GeoJSON points and a parcel, a CSV with lon/lat in GCJ-02 and a
+    capacity column) and chosen buildings feed the same models; capacities are used."""
+    from analysis.siting_inputs import build_input
+
+    lon, lat = conn.execute(text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Collect(geom)) c FROM communities WHERE code = '420106010003') q")).one()
+    d = 0.0015
+    gj = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": "P1", "name": "空置用房一"}, "geometry": {"type": "Point", "coordinates": [lon, lat]}},
+        {"type": "Feature", "properties": {"id": "P2", "name": "空置用房二"}, "geometry": {"type": "Point", "coordinates": [lon + d, lat]}},
+        {"type": "Feature", "properties": {"id": "L1", "name": "地块"}, "geometry": {"type": "Polygon", "coordinates": [[
+            [lon - d, lat - d], [lon - d / 2, lat - d], [lon - d / 2, lat - d / 2], [lon - d, lat - d / 2], [lon - d, lat - d]]]}}]}
+    (tmp_path / "cands.geojson").write_text(json.dumps(gj, ensure_ascii=False))
+    inp = build_input(conn, "community_service_station", candidates=tmp_path / "cands.geojson")
+    assert inp.meta["candidate_count"] == 3 and inp.meta["candidates"] == "file:cands.geojson"
+    assert {"P1", "P2", "L1"} <= set(inp.site_id) and inp.pair_distance.size > 0
+    res = solve(inp, "mclp", p=1)
+    assert res.is_optimal and len(res.new_sites) == 1 and res.covered_weight > res.covered_before
+    (tmp_path / "cands.csv").write_text("编号,名称,经度,纬度,容量\nC1,甲,%f,%f,300\nC2,乙,%f,%f,300\n" % (lon, lat, lon + d, lat), encoding="utf-8")
+    cap = build_input(conn, "community_service_station", candidates=tmp_path / "cands.csv", crs="gcj02")
+    assert list(cap.site_id[~cap.existing]) == ["C1", "C2"] and (cap.capacity[~cap.existing] == 300).all()
+    res = solve(cap, "mclp", p=2, capacitated=True, split_demand=True)
+    new = res.new_sites
+    assert res.is_optimal and (new["assigned_weight"] <= 300 + 1e-6).all()
+    chosen = conn.execute(text("SELECT source_id FROM buildings WHERE community_code = '420106010007' AND households > 0 ORDER BY id LIMIT 4")).scalars().all()
+    blds = build_input(conn, "community_service_station", candidates="buildings:" + ",".join(chosen))
+    assert sorted(blds.site_id[~blds.existing]) == sorted(chosen)
+    with pytest.raises(SitingError):
+        build_input(conn, "community_service_station", candidates="buildings:NOPE")
+    with pytest.raises(SitingError):
+        build_input(conn, "community_service_station", candidates=tmp_path / "missing.geojson")
+
+
 def test_cli_scenarios_compare_export_map(demo, tmp_path):
     """`wangge site` stores scenarios; `wangge scenario compare|export|map` read them back;
     the other formats through the same functions in-process (each CLI call costs ~2 s)."""
@@ -272,7 +305,11 @@ def test_cli_scenarios_compare_export_map(demo, tmp_path):
         with owner_engine().connect() as conn:
             sc.export(conn, ids, tmp_path / "cmp.csv")
             sc.export(conn, ids, tmp_path / "sites.geojson")
-            sc.map_figure(conn, ids[1:], tmp_path / "map.png")
+            sc.map_figure(conn, ids[1:], tmp_path / "map.png", before=True)
+            pts = sc.homes(conn, ids[1])
+            row = sc.scenario(conn, ids[1])
+            assert pts.loc[pts["covered_before"], "weight"].sum() == pytest.approx(row["covered_before"])
+            assert pts.loc[pts["covered_after"], "weight"].sum() == pytest.approx(row["covered_weight"])
             assert {i for i in ids} <= set(sc.list_scenarios(conn)["id"])
             hulls = sc.catchments(conn, ids[1])
             assert len(hulls[~hulls["existing"]]) == 3 and (hulls["weight"] > 0).all()
