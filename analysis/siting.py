@@ -926,8 +926,7 @@ def solve(inp: SitingInput, model: str, radius: float | None = None, p: int | No
     if cutoff > inp.cutoff + 1e-9:
         notes.append(f"distances were computed only to {inp.cutoff:.0f} m; pairs beyond are out of reach")
         cutoff = float(inp.cutoff)
-    if radius > cutoff:
-        radius = cutoff
+    radius = min(radius, cutoff)
     n_new = int((~inp.existing).sum())
     if model in ("mclp", "pmedian"):
         if p is None:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from analysis import network
 from analysis.siting import SitingError, SitingInput
@@ -332,7 +332,7 @@ def build_input(conn: Connection, category: str, *, radius: float | None = None,
         site_xy=np.vstack([existing[["lon", "lat"]].to_numpy(float).reshape(-1, 2), np.column_stack([cx, cy]).reshape(-1, 2)]),
         meta={"category": category, "radius_m": radius, "cutoff_m": cutoff, "weight": weight, "candidates": cands.source,
               "candidate_count": len(cf), "existing_count": len(existing), "demand_count": len(demand),
-              "demand_weight": float(demand["weight"].sum()), "pairs": int(len(dist)), "srid": srid,
+              "demand_weight": float(demand["weight"].sum()), "pairs": len(dist), "srid": srid,
               "network": {"nodes": graph.n_nodes, "edges": len(graph.geoms), "engine": "analysis.network road graph"},
               "seconds": {"read": round(t_read - t0, 3), "walk": round(t_walk - t_read, 3)}, "notes": notes,
               "existing_facility_ids": existing["id"].tolist()},

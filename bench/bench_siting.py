@@ -40,7 +40,7 @@ import resource
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -188,7 +188,7 @@ def _child(method: str, case_name: str, time_limit: float, n_demand: int, n_cand
     out = (_ours if method == "ours" else _spopt)(data, case, time_limit)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {**out, "method": method, "case": case_name, "peak_rss_mb": peak / 1024, "rss_before_mb": before / 1024,
-            "demand": len(data["weight"]), "candidates": len(data["site_xy"]), "pairs": int(len(data["pair_distance"]))}
+            "demand": len(data["weight"]), "candidates": len(data["site_xy"]), "pairs": len(data["pair_distance"])}
 
 
 def _run(method: str, case: str, time_limit: float, cap_s: float, mem_gb: float, n_demand: int, n_candidates: int) -> dict:
@@ -241,8 +241,9 @@ def _commit() -> str:
 
 
 def _versions() -> dict:
-    import highspy  # noqa: F401
     from importlib.metadata import version
+
+    import highspy  # noqa: F401
 
     return {"python": platform.python_version(), "highspy": version("highspy"), "spopt": version("spopt"),
             "pulp": version("pulp"), "numpy": np.__version__, "cpus": os.cpu_count(), "machine": platform.machine()}
@@ -279,9 +280,9 @@ def run(cases: list[str], n_demand: int = 20_000, n_candidates: int = 1_000, spo
     result = {
         "benchmark": "siting",
         "what": "analysis.siting (sparse, HiGHS direct) vs spopt 0.7 (dense, PuLP + HiGHS), same cached network distances",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": _commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _commit(),
         "instance": {"demand": n_demand, "candidates": n_candidates, "pairs_within_m": MAX_CUTOFF,
-                     "pairs": int(len(inst["pair_distance"])), "households": float(inst["weight"].sum()),
+                     "pairs": len(inst["pair_distance"]), "households": float(inst["weight"].sum()),
                      "road_edges": int(inst["roads"]), "network_nodes": int(inst["nodes"]),
                      "walking_distances_s": round(float(inst["distances_s"]), 1), "from_cache": bool(inst.get("cached"))},
         "mip_rel_gap": GAP, "spopt_cap_s": spopt_cap, "spopt_memory_cap_gb": mem_gb, "ours_time_limit_s": time_limit,
