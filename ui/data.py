@@ -129,3 +129,71 @@ def layer_status() -> pd.DataFrame:
 def clear() -> None:
     """Forget cached reads (after an import)."""
     st.cache_data.clear()
+
+
+# --- siting (the planner's screen): stored scenarios are read back by id -----------------
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def siting_list() -> pd.DataFrame:
+    from analysis.siting_scenarios import list_scenarios
+
+    with app_engine().connect() as c:
+        return list_scenarios(c)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def siting_scenario(sid: int) -> dict:
+    """A stored run: its row, open sites, catchments, homes and unreachable buildings. A
+    scenario never changes once saved (it can only be deleted), so it is cached by id."""
+    from analysis import siting_scenarios as sc
+
+    with app_engine().connect() as c:
+        demand = sc.demand(c, sid)
+        return {"row": sc.scenario(c, sid), "sites": sc.sites(c, sid), "catchments": sc.catchments(c, sid),
+                "homes": sc.homes(c, sid), "unreachable": demand[demand["reason"] == "unreachable"].reset_index(drop=True)}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def siting_compare(ids: tuple[int, ...], lang: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The comparison table (one column per scenario) and the worst-served grids."""
+    from analysis import siting_scenarios as sc
+
+    with app_engine().connect() as c:
+        return sc.compare(c, list(ids), lang), sc.worst_grids(c, list(ids))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def siting_file(ids: tuple[int, ...], suffix: str, before: bool = False) -> bytes:
+    """``export`` (.csv/.xlsx/.geojson) or ``map_figure`` (.png/.pdf) of scenarios, as bytes."""
+    import tempfile
+    from pathlib import Path
+
+    from analysis import siting_scenarios as sc
+
+    with tempfile.TemporaryDirectory(prefix="wangge_siting_") as tmp, app_engine().connect() as c:
+        path = Path(tmp) / f"siting{suffix}"
+        if suffix in (".png", ".pdf"):
+            sc.map_figure(c, list(ids), path, before=before)
+        else:
+            sc.export(c, list(ids), path)
+        return path.read_bytes()
+
+
+def siting_run(category: str, model: str, progress, **options) -> int:
+    """Build, solve and store one run (never cached); returns the scenario id."""
+    from analysis.siting_scenarios import run
+    from gis.db import transaction
+
+    with transaction() as c:
+        _, sid = run(c, category, model, progress=progress, **options)
+    siting_list.clear()
+    return int(sid)
+
+
+def siting_delete(sid: int) -> None:
+    from analysis.siting_scenarios import delete
+    from gis.db import transaction
+
+    with transaction() as c:
+        delete(c, sid)
+    siting_list.clear()

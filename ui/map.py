@@ -49,7 +49,14 @@ COLOURS = {
     "camera_offline": "#9ca3af",
     "facility": "#db2777",
     "background": "#f3f1ec",
+    "home_in": "#16a34a",  # siting: a home within the radius of an open site
+    "home_out": "#dc2626",  # … and beyond it
+    "site_existing": "#111827",
 }
+
+# Siting: one colour per new site, its catchment drawn in the same colour (cycled).
+SITE_PALETTE = ("#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#b45309", "#4f46e5",
+                "#0d9488", "#c026d3", "#ea580c", "#1d4ed8")
 
 BASEMAPS = {
     "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap contributors", None),
@@ -382,14 +389,28 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
             return {"color": "#ffffff", "weight": 1, "fill": True, "fillOpacity": 0.6,
                     "fillColor": {"no_worker": COLOURS[NO_WORKER], "overloaded": COLOURS[OVER], "far": COLOURS[UNDER],
                                   "dedicated": COLOURS["neighbour"]}.get(st, COLOURS[OK])}
+        if name == "catchments":
+            c = SITE_PALETTE[int(st or 0) % len(SITE_PALETTE)]
+            return {"color": c, "weight": 2, "fill": True, "fillColor": c, "fillOpacity": 0.22}
+        if name == "sites_new":
+            c = SITE_PALETTE[int(st or 0) % len(SITE_PALETTE)]
+            return {"color": "#ffffff", "weight": 2, "fillColor": c, "fillOpacity": 1, "radius": 9}
+        if name == "sites_existing":
+            return {"color": "#ffffff", "weight": 1.5, "fillColor": COLOURS["site_existing"], "fillOpacity": 1, "radius": 7}
+        if name == "homes":
+            c = COLOURS["home_in"] if st == "in" else COLOURS["home_out"]
+            return {"color": c, "weight": 0, "fillColor": c, "fillOpacity": 0.7, "radius": 3}
         if name == "cameras":
             c = COLOURS["camera_online"] if st == "online" else COLOURS["camera_offline"]
             return {"color": "#ffffff", "weight": 1, "fillColor": c, "fillOpacity": 1, "radius": 5}
         return {"color": "#ffffff", "weight": 1, "fillColor": COLOURS["facility"], "fillOpacity": 1, "radius": 7}
 
-    marker = folium.CircleMarker(radius=6, fill=True) if name in ("cameras", "facilities") else None
+    marker = folium.CircleMarker(radius=6, fill=True) if name in ("cameras", "facilities", *SITING_POINTS) else None
     return folium.GeoJson(data, name=t(f"layer.{name}", lang), style_function=style, marker=marker, show=small.show,
                           highlight_function=None, smooth_factor=0.5)
+
+
+SITING_POINTS = ("sites_new", "sites_existing", "homes")
 
 
 def _plain(v: object) -> object:
@@ -424,6 +445,16 @@ def _legend_js(view: MapView, lang: str) -> str:
         rows.append(f"<i style='background:{COLOURS['camera_offline']};border-radius:7px'></i>{t('legend.camera_offline', lang)}")
     if "facilities" in names:
         rows.append(f"<i style='background:{COLOURS['facility']};border-radius:7px'></i>{t('layer.facilities', lang)}")
+    if "sites_new" in names:
+        dots = "".join(f"<i style='background:{c};border-radius:7px;width:8px;margin-right:1px'></i>" for c in SITE_PALETTE[:4])
+        rows.append(f"{dots}&nbsp;{t('layer.sites_new', lang)}")
+    if "catchments" in names:
+        rows.append(f"<i style='background:{SITE_PALETTE[0]};opacity:.45'></i>{t('legend.catchment', lang)}")
+    if "sites_existing" in names:
+        rows.append(f"<i style='background:{COLOURS['site_existing']};border-radius:7px'></i>{t('layer.sites_existing', lang)}")
+    if "homes" in names:
+        rows.append(f"<i style='background:{COLOURS['home_in']};border-radius:7px'></i>{t('legend.home_in', lang)}")
+        rows.append(f"<i style='background:{COLOURS['home_out']};border-radius:7px'></i>{t('legend.home_out', lang)}")
     if "roads" in view.tiles:
         rows.append(f"<i style='background:{COLOURS['road_major']};height:3px'></i>{t('layer.roads', lang)}")
     html = "<br>".join(rows) + f"<br><span style='color:#666'>{t('legend.buildings_zoom', lang, z=BUILDINGS_MIN_ZOOM)}</span>"
