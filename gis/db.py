@@ -1,16 +1,18 @@
 """Database engines and transactions.
 
-Two engines on purpose: the app's role owns nothing, so row-level security (added with
-the security work) binds it; the owner role runs migrations and bulk imports.
+Two engines on purpose: the app's role owns nothing, so row-level security (migration
+0011) binds it; the owner role runs migrations and bulk imports. Every transaction on the
+app engine starts by setting the signed scope of whoever the app acts for
+(``gis.scope.current()``); without one the policies return no rows.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from sqlalchemy import Connection, Engine, create_engine
+
+from sqlalchemy import Connection, Engine, create_engine, event
 
 from gis.settings import get_settings
-
 
 _ENGINES: dict[str, Engine] = {}
 
@@ -21,8 +23,19 @@ def _engine(url: str) -> Engine:
     return _ENGINES[url]
 
 
+def _apply_scope(conn: Connection) -> None:
+    """SQLAlchemy ``begin`` hook: the first statement of each app transaction sets the scope."""
+    from gis import scope
+
+    scope.apply(conn.connection.dbapi_connection, scope.current())
+
+
 def app_engine() -> Engine:
-    return _engine(get_settings().database_url)
+    """The app's engine (role that owns nothing); each transaction carries the current scope."""
+    engine = _engine(get_settings().database_url)
+    if not event.contains(engine, "begin", _apply_scope):
+        event.listen(engine, "begin", _apply_scope)
+    return engine
 
 
 def owner_engine() -> Engine:

@@ -103,6 +103,19 @@ class Settings(BaseSettings):
     key_places_covered_min: float = 1.0  # 雪亮工程: key public areas 100% covered [std]
     camera_serviceability_min: float = 0.98  # 雪亮工程: serviceability in key public areas ≥98% [std]
 
+    # --- sign-in and row-level access (issue 8; gis/scope.py, gis/auth.py) ---------------
+    # Secret that signs the per-transaction scope the policies trust; generated into .env by
+    # scripts/bootstrap.sh. Empty: derived from the app role's password (same value for the
+    # app and for `wangge db up`, which stores it in the owner-only table wangge_secrets).
+    scope_secret: str = ""
+    scope_ttl_s: int = 120  # a scope token is made per transaction; this is how long it stays valid
+    auth_slowdown_after: int = 3  # failed sign-ins before each further attempt must wait
+    auth_slowdown_base_s: float = 2.0  # first wait; doubles with every further failure
+    auth_lock_after: int = 5  # failed sign-ins that lock the account
+    auth_lock_minutes: int = 15
+    auth_session_minutes: int = 60  # a signed-in session expires after this long without use
+    auth_password_min_length: int = 10
+
     # --- dashboard ----------------------------------------------------------------------
     language: str = "zh"
     basemap: str = "none"  # none | tianditu | osm | amap
