@@ -4,6 +4,9 @@
 vector tiles (``/tiles/{layer}/{z}/{x}/{y}.pbf``, from PostGIS, see ``gis/tiles.py``)
 come from the dashboard's own process and port: nothing else to start, nothing to
 proxy, and no request leaves the machine. The page script is ``ui/main.py``.
+
+Sign-in is a plain form at ``/signin`` (``ui/signin.py``) because only an HTTP response
+can set the HttpOnly session cookie that both the pages and the tiles check.
 """
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +14,10 @@ from contextlib import asynccontextmanager
 import anyio
 import streamlit as st
 
+from starlette.middleware import Middleware
+
 from gis.tiles import routes, warm
+from ui import signin
 
 
 @asynccontextmanager
@@ -24,4 +30,5 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     yield
 
 
-app = st.App("ui/main.py", routes=routes(), lifespan=lifespan)
+app = st.App("ui/main.py", routes=[*signin.routes(), *routes()], middleware=[Middleware(signin.SignInRedirect)],
+             lifespan=lifespan)

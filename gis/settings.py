@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     basemap: str = "none"  # none | tianditu | osm | amap
     tianditu_key: str = ""
 
+    # --- dashboard sessions (gis/sessions.py) -------------------------------------------
+    session_idle_minutes: int = 30  # signed out after this long without a request
+    session_max_hours: int = 12  # and after this long in any case (one working day)
+    session_cookie: str = "wangge_session"
+    session_cookie_secure: bool = False  # True behind HTTPS: the cookie is then never sent in clear
+    max_upload_mb: int = 200  # every file a user uploads (imports, candidate sites); larger is refused
+
     @property
     def database_url(self) -> str:
         """The application's connection: a role that owns nothing (row-level security holds)."""

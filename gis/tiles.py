@@ -226,19 +226,74 @@ def data_version(conn: Connection) -> int:
 
 # --- HTTP --------------------------------------------------------------------------------
 
+class _SessionCache:
+    """Which user a session cookie belongs to, remembered for a few seconds.
+
+    Why: a map view asks for dozens of tiles at once; checking the session in the
+    database for each would double the work. Thirty seconds bounds how long a revoked
+    session can still fetch tiles.
+    """
+
+    TTL_S = 30.0
+
+    def __init__(self) -> None:
+        from threading import Lock
+
+        self._items: dict[str, tuple[float, object]] = {}
+        self._lock = Lock()
+
+    def scope_for(self, token: str | None):
+        """The signed-in user's ``Scope`` for a session token, or None."""
+        from gis import auth, sessions
+        from gis.db import transaction
+        from gis.scope import SYSTEM, use_scope
+
+        if not token:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            item = self._items.get(token)
+            if item and now - item[0] < self.TTL_S:
+                return item[1]
+        with use_scope(SYSTEM), transaction() as conn:
+            found = sessions.resolve(conn, token)
+            user = auth.get_user(conn, found.username) if found.status == "ok" and found.username else None
+        scope = user.scope() if user is not None and user.active else None
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[token] = (now, scope)
+        return scope
+
+
+SESSIONS = _SessionCache()
+
+
 def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Starlette runs it in a thread
-    """``GET /tiles/{layer}/{z}/{x}/{y}.pbf``: one tile, 204 when empty."""
+    """``GET /tiles/{layer}/{z}/{x}/{y}.pbf``: one tile for the signed-in user, 204 when empty.
+
+    The user comes from the session cookie (or ``?s=`` for a session opened through the
+    identity provider, which has no cookie of ours); their scope is set for the tile's
+    transaction, so row-level security cuts buildings to their area exactly as on the
+    pages. No session: 401.
+    """
     from starlette.responses import Response
+
+    from gis.scope import cache_key, use_scope
 
     p = request.path_params
     shift = request.query_params.get("shift")
     use_cache = request.query_params.get("cache") != "0"  # ?cache=0: always from PostGIS (benchmarks)
+    token = request.cookies.get(get_settings().session_cookie) or request.query_params.get("s")
+    scope = SESSIONS.scope_for(token)
+    if scope is None:
+        return Response("sign in first", status_code=401)
     hit = False
     try:
         size = int(request.query_params.get("size", 256))
-        key = (p["layer"], int(p["z"]), int(p["x"]), int(p["y"]), shift, size)
+        key = (cache_key(scope), p["layer"], int(p["z"]), int(p["x"]), int(p["y"]), shift, size)
         started = time.perf_counter()
-        with tile_engine().connect() as conn:
+        with use_scope(scope), tile_engine().connect() as conn:
             version = data_version(conn)
             data = CACHE.get(key, version) if use_cache else None
             hit = data is not None
@@ -250,8 +305,8 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
         return Response(f"unknown layer {p['layer']!r}; layers: {', '.join(LAYER_NAMES)}", status_code=404)
     except ValueError as exc:
         return Response(str(exc), status_code=400)
-    headers = {"Cache-Control": "public, max-age=60", "Server-Timing": f"db;dur={ms:.1f}",
-               "Access-Control-Allow-Origin": "*", "X-Tile-Cache": "hit" if hit else "miss"}
+    headers = {"Cache-Control": "private, max-age=60", "Server-Timing": f"db;dur={ms:.1f}",
+               "X-Tile-Cache": "hit" if hit else "miss", "Vary": "Cookie"}
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
@@ -267,8 +322,16 @@ def _engine(url: str) -> Engine:
 
 
 def tile_engine() -> Engine:
-    """The app role's connections for tiles (row-level security binds them like the pages')."""
-    return _engine(get_settings().database_url)
+    """The app role's connections for tiles (row-level security binds them like the pages':
+    each transaction carries the current scope, see ``gis.db``)."""
+    from sqlalchemy import event
+
+    from gis.db import _apply_scope
+
+    engine = _engine(get_settings().database_url)
+    if not event.contains(engine, "begin", _apply_scope):
+        event.listen(engine, "begin", _apply_scope)
+    return engine
 
 
 def warm() -> None:
@@ -276,10 +339,14 @@ def warm() -> None:
     the first map after a restart does not pay half a second per connection."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from gis.scope import SYSTEM, use_scope
+
     def one(_: int) -> Connection:
-        conn = tile_engine().connect()
-        for layer in LAYER_NAMES:
-            tile(conn, layer, BUILDINGS_MIN_ZOOM, 0, 0)
+        with use_scope(SYSTEM):  # an empty corner tile: plans the queries, shows nobody anything
+            conn = tile_engine().connect()
+            for layer in LAYER_NAMES:
+                tile(conn, layer, BUILDINGS_MIN_ZOOM, 0, 0)
+            conn.commit()
         return conn
 
     with ThreadPoolExecutor(TILE_CONNECTIONS) as pool:

@@ -65,3 +65,11 @@ def empty(conn: Connection) -> Connection:
 
 def count(conn: Connection, table: str, where: str = "TRUE") -> int:
     return int(conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}")).scalar_one())
+
+
+@pytest.fixture(scope="session")
+def accounts(demo: dict) -> dict:
+    """One signed-in-able user per role (tests/accounts.py)."""
+    from tests.accounts import make_accounts
+
+    return make_accounts()

@@ -12,37 +12,27 @@ from sqlalchemy import text
 from gis.db import app_engine
 from gis.settings import ROOT
 
-SCRIPT = str(ROOT / "ui" / "main.py")
+def _app(account=None, **query: str):
+    from tests.accounts import apptest
 
-
-def _app(**query: str):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(SCRIPT, default_timeout=120)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
+    return apptest(account, **query)
 
 
 def _metrics(at) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def test_opens_on_role_choice(demo: dict) -> None:
+def test_signed_out_sees_only_the_way_to_sign_in(demo: dict) -> None:
     at = _app()
     assert not at.exception
-    labels = [b.label for b in at.button]
-    assert labels.count("进入") == 5
-    text_all = " ".join(md.value for md in at.markdown)
-    for role in ("街道领导", "社区书记", "网格员", "规划人员", "管理员"):
-        assert role in text_all
+    assert not at.metric and not at.dataframe  # no figure, no table without a user
+    assert any("/signin" in md.value for md in at.markdown)
 
 
-def test_leader_figures_match_the_analysis(demo: dict) -> None:
+def test_leader_figures_match_the_analysis(accounts: dict) -> None:
     from analysis.overview import figures
 
-    at = _app()
-    at.button(key="role_leader").click().run()
+    at = _app(accounts["leader"])
     assert not at.exception
     with app_engine().connect() as c:
         expected = figures(c, "420106010")
@@ -57,25 +47,25 @@ def test_leader_figures_match_the_analysis(demo: dict) -> None:
     assert any("街道总览" in t.value for t in at.title)
 
 
-def test_english_from_the_language_switch(demo: dict) -> None:
-    at = _app(role="leader")
+def test_english_from_the_language_switch(accounts: dict) -> None:
+    at = _app(accounts["leader"])
     at.radio(key="lang").set_value("en").run()
     assert not at.exception
     assert any("Sub-district overview" in t.value for t in at.title)
     assert "Households" in _metrics(at)
 
 
-def test_secretary_picks_a_community(demo: dict) -> None:
-    at = _app(role="secretary")
+def test_secretary_sees_only_their_community(accounts: dict) -> None:
+    account = accounts["secretary"]
+    at = _app(account)
     assert not at.exception
     box = at.selectbox(key="secretary_community")
-    box.set_value("420106010003").run()
-    assert not at.exception
-    assert any("社区概况" in t.value and "420106010003" not in t.value for t in at.title)
+    assert len(box.options) == 1 and box.value == account.communities[0]  # no other community offered
+    assert any("社区概况" in t.value and account.communities[0] not in t.value for t in at.title)
 
 
-def test_worker_sees_grid_buildings_and_duties(demo: dict) -> None:
-    at = _app(role="worker")
+def test_worker_sees_grid_buildings_and_duties(accounts: dict) -> None:
+    at = _app(accounts["worker"])
     assert not at.exception
     assert any("我的网格" in t.value for t in at.title)
     md = " ".join(m.value for m in at.markdown)
@@ -83,8 +73,8 @@ def test_worker_sees_grid_buildings_and_duties(demo: dict) -> None:
     assert len(at.dataframe) >= 4  # buildings, staff, neighbours, cameras, facilities
 
 
-def test_admin_shows_layer_status(demo: dict) -> None:
-    at = _app(role="admin")
+def test_admin_shows_layer_status(accounts: dict) -> None:
+    at = _app(accounts["admin"])
     assert not at.exception
     assert any("数据导入" in t.value for t in at.title)
     assert at.selectbox(key="admin_layer").value == "subdistricts"
@@ -125,7 +115,7 @@ def test_every_label_exists_in_both_languages() -> None:
     used = set()
     for path in (ROOT / "ui").rglob("*.py"):
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+)["']""", path.read_text(encoding="utf-8")))
-    dynamic = {f"role.{r}" for r in ROLES} | {f"role.{r}.desc" for r in ROLES} | set(DUTIES)
+    dynamic = {f"role.{r}" for r in ROLES} | set(DUTIES)
     dynamic |= {title for screens in ROLE_SCREENS.values() for _, title, _ in screens}
     dynamic |= {f"status.{s}" for s in ("no_worker", "over", "under", "ok")}
     dynamic |= {f"layer.{n}" for n in ("communities", "grids", "roads", "buildings", "grid", "neighbours", "cameras", "facilities")}

@@ -11,8 +11,11 @@ def _screen(name: str):
     from streamlit.testing.v1 import AppTest
 
     def page(name: str) -> None:
+        from gis.scope import Scope, set_scope
         from ui.screens import grids, staffing
 
+        # The screen alone, without the page script's sign-in: act as the role that owns it.
+        set_scope(Scope(user="t_admin", role="admin") if name == "grids" else Scope(user="t_leader", role="leader"))
         {"grids": grids.render, "staffing": staffing.render}[name]()
 
     return AppTest.from_function(page, args=(name,), default_timeout=180).run()

@@ -1,49 +1,56 @@
-"""The page script ``app.py`` serves: language, role choice, then that role's screens.
+"""The page script ``app.py`` serves: who is signed in, language, then that role's screens.
 
-Sign-in comes later; until then the role is chosen here (or given as ``?role=`` in the
-URL) and kept for the session. Only the chosen role's screens are in the navigation.
+Every run starts by checking the session (``ui.state.check``), which also sets the
+database scope for this thread; a visitor without a valid session sees only the way to
+the sign-in form. The navigation holds only the signed-in role's screens.
 """
 from __future__ import annotations
+
+from urllib.parse import quote
 
 import streamlit as st
 
 from ui import state
 from ui.i18n import t
-from ui.screens import ROLE_SCREENS, ROLES
+from ui.screens import ROLE_SCREENS
+from ui.signin import SIGNIN_PATH
 
 st.set_page_config(page_title="网格 Wangge", page_icon="🗺️", layout="wide")
 lang = state.language()
-role = state.role()
+signed = state.check()
+user = signed.user
 
 with st.sidebar:
     st.markdown(f"### {t('app.title', lang)}")
     state.language_picker()
-    if role:
-        st.caption(f"{t('app.current_role', lang)}：**{t('role.' + role, lang)}**")
-        if st.button(t("app.switch_role", lang), key="switch_role"):
-            state.set_role(None)
+    if user is not None:
+        st.caption(f"{user.display_name or user.username}（{user.username}）· **{t('role.' + user.role, lang)}**")
+        if st.button(t("app.sign_out", lang), key="sign_out"):
+            state.sign_out()
             st.rerun()
 
 
-def choose_role() -> None:
+def signed_out() -> None:
+    """No valid session: say why (expired, deactivated, no account) and where to sign in."""
     st.title(t("app.title", lang))
-    st.subheader(t("app.choose_role", lang))
-    st.caption(t("app.role_note", lang))
-    cols = st.columns(len(ROLES))
-    for col, key in zip(cols, ROLES):
-        with col.container(border=True):
-            st.markdown(f"**{t('role.' + key, lang)}**")
-            st.caption(t(f"role.{key}.desc", lang))
-            if st.button(t("app.enter", lang), key=f"role_{key}", width="stretch"):
-                state.set_role(key)
-                st.rerun()
+    if signed.status in ("expired", "inactive"):
+        st.warning(t(f"signin.{signed.status}_session", lang))
+    next_path = quote("/" + st.context.url.split("/", 3)[-1] if st.context.url else "/")
+    st.markdown(f'<a href="{SIGNIN_PATH}?lang={lang}&next={next_path}" target="_self">{t("signin.go", lang)}</a>',
+                unsafe_allow_html=True)
+    if state.oidc_configured():
+        if st.button(t("signin.oidc", lang), key="oidc_login"):
+            st.login()
+        if getattr(st.user, "is_logged_in", False):
+            st.error(t("signin.no_account", lang))
 
 
-if role is None:
-    nav = st.navigation([st.Page(choose_role, title=t("app.choose_role", lang), url_path="role", default=True)], position="hidden")
+if user is None:
+    nav = st.navigation([st.Page(signed_out, title=t("signin.title", lang), url_path="welcome", default=True)],
+                        position="hidden")
 else:
     nav = st.navigation([
         st.Page(render, title=t(title, lang), url_path=path, default=i == 0)
-        for i, (path, title, render) in enumerate(ROLE_SCREENS[role])
+        for i, (path, title, render) in enumerate(ROLE_SCREENS[user.role])
     ])
 nav.run()

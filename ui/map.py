@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import folium
 import geopandas as gpd
@@ -57,6 +58,23 @@ COLOURS = {
 # Siting: one colour per new site, its catchment drawn in the same colour (cycled).
 SITE_PALETTE = ("#2563eb", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#b45309", "#4f46e5",
                 "#0d9488", "#c026d3", "#ea580c", "#1d4ed8")
+
+# Coverage screens (ui/screens/coverage.py): colours, and a CSS class per layer on each drawn
+# path (the browser tests count them).
+COLOURS.update({
+    "view": "#2563eb",  # a camera's visible area (counted: online)
+    "view_off": "#9ca3af",  # offline/unknown cameras: drawn, not counted
+    "uncovered": "#dc2626",  # road stretches no camera sees
+    "uncovered_area": "#f97316",  # open space no camera sees
+    "reach_within": "#1a9850",  # home within the radius on foot
+    "reach_overclaimed": "#f59e0b",  # within by straight line only: what a buffer over-claims
+    "reach_beyond": "#d73027",  # beyond the radius either way
+    "comp_pass": "#1a9850",  # community passes every standards rule
+    "comp_fail_one": "#fdae61",
+    "comp_fail_more": "#d73027",
+})
+COVERAGE_CLASSES = {"camera_views": "wg-camera-views", "uncovered_roads": "wg-uncovered-roads",
+                    "uncovered_areas": "wg-uncovered-areas", "homes_reach": "wg-homes-reach", "compliance": "wg-compliance"}
 
 BASEMAPS = {
     "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "© OpenStreetMap contributors", None),
@@ -257,6 +275,10 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
         folium.TileLayer(url, attr=attribution, name=t("map.basemap", lang), subdomains=subdomains or "abc",
                          max_zoom=19, overlay=False, control=False).add_to(m)
     query = "?size=512" + ("&shift=gcj02" if shift == "GCJ-02" else "")
+    from ui.state import tile_token
+
+    if (session := tile_token()) is not None:  # signed in through the identity provider: no cookie of ours
+        query += "&s=" + quote(session)
     for layer in ("roads", "buildings", "communities", "grids"):
         if layer in view.tiles:
             _tile_layer(layer, query, lang, show=layer not in view.hidden).add_to(m)
@@ -376,6 +398,8 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
 
     def style(feature: dict) -> dict:
         st = feature["properties"].get("st")
+        if name in COVERAGE_CLASSES:
+            return {**_coverage_style(name, st), "className": COVERAGE_CLASSES[name]}
         if name == "grid":
             return {"color": COLOURS["current"], "weight": 4, "fill": True, "fillOpacity": 0.06, "fillColor": COLOURS["current"]}
         if name == "neighbours":
@@ -406,6 +430,8 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
         return {"color": "#ffffff", "weight": 1, "fillColor": COLOURS["facility"], "fillOpacity": 1, "radius": 7}
 
     marker = folium.CircleMarker(radius=6, fill=True) if name in ("cameras", "facilities", *SITING_POINTS) else None
+    if name == "homes_reach":
+        marker = folium.CircleMarker(radius=4, fill=True)
     return folium.GeoJson(data, name=t(f"layer.{name}", lang), style_function=style, marker=marker, show=small.show,
                           highlight_function=None, smooth_factor=0.5)
 
@@ -416,6 +442,42 @@ SITING_POINTS = ("sites_new", "sites_existing", "homes")
 def _plain(v: object) -> object:
     """numpy scalars to plain Python (JSON)."""
     return v.item() if hasattr(v, "item") else v
+
+
+def _coverage_style(name: str, st: object) -> dict:
+    """Leaflet path options of the coverage layers (colours in COLOURS)."""
+    if name == "camera_views":
+        c = COLOURS["view"] if st == "counted" else COLOURS["view_off"]
+        return {"color": c, "weight": 1, "opacity": 0.8, "fill": True, "fillColor": c, "fillOpacity": 0.3}
+    if name == "uncovered_roads":
+        return {"color": COLOURS["uncovered"], "weight": 4, "opacity": 0.9, "fill": False}
+    if name == "uncovered_areas":
+        return {"color": COLOURS["uncovered_area"], "weight": 0.5, "opacity": 0.6, "fill": True,
+                "fillColor": COLOURS["uncovered_area"], "fillOpacity": 0.2}
+    if name == "homes_reach":
+        return {"color": "#ffffff", "weight": 1, "fillColor": COLOURS.get(f"reach_{st}", COLOURS["reach_beyond"]),
+                "fillOpacity": 1, "radius": 4}
+    return {"color": "#ffffff", "weight": 1.5, "fill": True, "fillOpacity": 0.45,
+            "fillColor": COLOURS.get(f"comp_{st}", COLOURS["neighbour"])}
+
+
+def _coverage_legend(names: set[str], lang: str) -> list[str]:
+    rows = []
+    if "compliance" in names:
+        rows.append(f"<b>{t('layer.compliance', lang)}</b>")
+        rows += [f"<i style='background:{COLOURS['comp_' + k]}'></i>{t('legend.comp_' + k, lang)}" for k in ("pass", "fail_one", "fail_more")]
+    if "camera_views" in names:
+        rows.append(f"<i style='background:{COLOURS['view']};opacity:.5'></i>{t('legend.view_counted', lang)}")
+        rows.append(f"<i style='background:{COLOURS['view_off']};opacity:.5'></i>{t('legend.view_not_counted', lang)}")
+    if "uncovered_roads" in names:
+        rows.append(f"<i style='background:{COLOURS['uncovered']};height:4px'></i>{t('layer.uncovered_roads', lang)}")
+    if "uncovered_areas" in names:
+        rows.append(f"<i style='background:{COLOURS['uncovered_area']};opacity:.4'></i>{t('layer.uncovered_areas', lang)}")
+    if "homes_reach" in names:
+        rows.append(f"<b>{t('layer.homes_reach', lang)}</b>")
+        rows += [f"<i style='background:{COLOURS['reach_' + k]};border-radius:7px'></i>{t('legend.reach_' + k, lang)}"
+                 for k in ("within", "overclaimed", "beyond")]
+    return rows
 
 
 def _legend_js(view: MapView, lang: str) -> str:
@@ -455,6 +517,7 @@ def _legend_js(view: MapView, lang: str) -> str:
     if "homes" in names:
         rows.append(f"<i style='background:{COLOURS['home_in']};border-radius:7px'></i>{t('legend.home_in', lang)}")
         rows.append(f"<i style='background:{COLOURS['home_out']};border-radius:7px'></i>{t('legend.home_out', lang)}")
+    rows += _coverage_legend(names, lang)
     if "roads" in view.tiles:
         rows.append(f"<i style='background:{COLOURS['road_major']};height:3px'></i>{t('layer.roads', lang)}")
     html = "<br>".join(rows) + f"<br><span style='color:#666'>{t('legend.buildings_zoom', lang, z=BUILDINGS_MIN_ZOOM)}</span>"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ui.screens import admin, grids, leader, planner, secretary, staffing, worker
+from ui.screens import accounts, admin, audit, grids, leader, planner, secretary, staffing, worker
 from ui.state import ROLE_KEYS
 
 ROLES = ROLE_KEYS
@@ -14,5 +14,6 @@ ROLE_SCREENS: dict[str, list[tuple[str, str, Callable[[], None]]]] = {
     "worker": [("my-grid", "page.my_grid", worker.render)],
     "planner": [("planning", "page.planning", planner.render)],
     "admin": [("import", "page.import", admin.render_import), ("layers", "page.status", admin.render_status),
-              ("grids", "page.grids", grids.render)],
+              ("grids", "page.grids", grids.render), ("users", "page.users", accounts.render),
+              ("audit", "page.audit", audit.render)],
 }

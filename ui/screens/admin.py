@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from gis.problems import ImportFailed
+from gis.settings import get_settings
 from layers.importer import LAYERS
 from ui import data
 from ui.i18n import t
@@ -35,6 +36,12 @@ def safe_name(name: str, index: int = 0) -> str:
     stem = re.sub(r"[^\w\-]+", "_", stem, flags=re.UNICODE).strip("._") or f"upload{index}"
     suffix = re.sub(r"[^A-Za-z0-9]+", "", suffix).lower()[:10]
     return (stem[:100] + ("." + suffix if suffix else ""))
+
+
+def oversized(files: list) -> list[str]:
+    """Names of uploads above ``max_upload_mb``: refused before a byte is written or read."""
+    limit = get_settings().max_upload_mb * 2**20
+    return [f.name for f in files if getattr(f, "size", len(f.getvalue())) > limit]
 
 
 def main_file(paths: list[Path]) -> Path | None:
@@ -82,6 +89,10 @@ def render_import() -> None:
     if not files:
         st.warning(t("admin.no_file", lang))
         return
+    too_big = oversized(files)
+    if too_big:
+        st.error(t("admin.too_large", lang, files="、".join(too_big), mb=get_settings().max_upload_mb))
+        return
     with tempfile.TemporaryDirectory(prefix="wangge_upload_") as tmp:
         paths: list[Path] = []
         for i, f in enumerate(files):
@@ -94,7 +105,7 @@ def render_import() -> None:
             return
         try:
             report = import_file(layer, target, crs=crs, source_layer=source_layer, skip_invalid=skip_invalid,
-                                 repair=repair, replace=replace, actor="dashboard:admin")
+                                 repair=repair, replace=replace)  # audited as the signed-in user (gis.scope)
         except ImportFailed as exc:
             st.error(t("admin.failed", lang, n=len(exc.problems)))
             show_problems(problems_table(exc, lang))

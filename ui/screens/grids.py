@@ -16,7 +16,7 @@ from ui import data
 from ui import map as wmap
 from ui.common import subdistrict
 from ui.i18n import t
-from ui.state import language
+from ui.state import actor, language
 
 
 def _communities(sub: str) -> dict[str, str]:
@@ -48,7 +48,7 @@ def render() -> None:
     hi = c2.number_input(t("grids.max", lang), 100, 3000, 500, step=50, key="grids_max")
     if c3.button(t("grids.propose", lang), key="grids_propose", type="primary"):
         with st.spinner(t("grids.working", lang)), app_engine().begin() as conn:
-            st.session_state["grids_draft"] = drafts.save(conn, propose(conn, community, int(lo), int(hi)), actor="dashboard")
+            st.session_state["grids_draft"] = drafts.save(conn, propose(conn, community, int(lo), int(hi)), actor=actor())
 
     draft_id = st.session_state.get("grids_draft")
     draft = None
@@ -73,7 +73,7 @@ def render() -> None:
         if a.button(t("grids.accept", lang), key="grids_accept", type="primary"):
             try:
                 with app_engine().begin() as conn:
-                    result = drafts.accept(conn, draft_id, actor="dashboard")
+                    result = drafts.accept(conn, draft_id, actor=actor())
             except drafts.DraftError as exc:
                 st.error(str(exc))
             else:
@@ -84,6 +84,6 @@ def render() -> None:
                     st.dataframe(result.flagged, width="stretch")
         if d.button(t("grids.discard", lang), key="grids_discard"):
             with app_engine().begin() as conn:
-                drafts.discard(conn, draft_id, actor="dashboard")
+                drafts.discard(conn, draft_id, actor=actor())
             st.session_state.pop("grids_draft", None)
             st.rerun()

@@ -7,6 +7,7 @@ from ui import data
 from ui import map as wmap
 from ui.common import figure_tiles, map_with_details, subdistrict, translate_table
 from ui.i18n import t
+from ui import state
 from ui.state import language
 
 
@@ -14,6 +15,11 @@ def render() -> None:
     lang = language()
     sub = subdistrict()
     comms = data.communities(sub)
+    mine = state.user().communities if state.user() is not None else ()
+    comms = comms[comms["code"].isin(mine)] if mine else comms.iloc[0:0]
+    if comms.empty:
+        st.info(t("secretary.no_community", lang))
+        return
     code = st.selectbox(t("secretary.community", lang), comms["code"].tolist(),
                         format_func=dict(zip(comms["code"], comms["name"])).get, key="secretary_community")
     name = dict(zip(comms["code"], comms["name"])).get(code, code)

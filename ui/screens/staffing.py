@@ -20,7 +20,7 @@ from ui import data
 from ui import map as wmap
 from ui.common import subdistrict
 from ui.i18n import t
-from ui.state import language
+from ui.state import actor, language
 
 
 def render() -> None:
@@ -78,7 +78,7 @@ def render() -> None:
         if b3.button(t("staff.do_assign", lang), key="staff_head_assign") and building and head:
             try:
                 with app_engine().begin() as conn:
-                    assign(conn, head.strip(), building=building.strip(), role="building_head", actor="dashboard")
+                    assign(conn, head.strip(), building=building.strip(), role="building_head", actor=actor())
                 st.success(t("staff.head_done", lang, head, building))
             except (AssignError, Conflict) as exc:
                 st.error(str(exc))
@@ -95,7 +95,7 @@ def render() -> None:
                     for (_, old), (_, new) in zip(reg.iterrows(), edited.iterrows()):
                         diff = {k: new[k] for k in cadres.EDITABLE if str(old[k]) != str(new[k])}
                         if diff:
-                            cadres.update(conn, old["cadre_no"], diff, actor="dashboard")
+                            cadres.update(conn, old["cadre_no"], diff, actor=actor())
                             changed += 1
             except (ValueError, Exception) as exc:  # noqa: BLE001 - a database CHECK (e.g. a bad phone) is shown, nothing saved
                 st.error(f"{t('staff.not_saved', lang)}: {exc}")
@@ -119,7 +119,7 @@ def render() -> None:
                 which = [i for i, ok in enumerate(edited["accept"]) if ok]
                 try:
                     with app_engine().begin() as conn:
-                        staffing_plan.accept(conn, plan, which, actor="dashboard")
+                        staffing_plan.accept(conn, plan, which, actor=actor())
                 except Conflict as exc:
                     st.error(str(exc))
                 else:
@@ -134,7 +134,7 @@ def render() -> None:
 def _apply(op, cadre: str, grid: str, version: int, lang: str, **kwargs) -> None:
     try:
         with app_engine().begin() as conn:
-            op(conn, cadre, grid_code=grid, expected_version=version, actor="dashboard", **kwargs)
+            op(conn, cadre, grid_code=grid, expected_version=version, actor=actor(), **kwargs)
     except Conflict as exc:
         st.error(str(exc))
     except AssignError as exc:

@@ -1,0 +1,81 @@
+"""Signed-in users for the dashboard tests: one account per role, made through ``gis.auth``
+exactly as an administrator would, and the two ways a test signs in (a session token for
+Streamlit's AppTest, which has no cookies; the real form for the browser)."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from gis.db import owner_engine, transaction
+from gis.scope import SYSTEM, use_scope
+from gis.settings import ROOT
+
+SCRIPT = str(ROOT / "ui" / "main.py")
+PREFIX = "t_"
+
+
+@dataclass(frozen=True)
+class Account:
+    role: str
+    username: str
+    password: str
+    communities: tuple[str, ...] = ()
+    grids: tuple[int, ...] = ()
+
+
+def make_accounts() -> dict[str, Account]:
+    """A leader, a secretary of the first community, a worker of the first grid of the
+    demo worker C0001 (or of the first grid), a planner and an administrator; passwords are
+    random for each test session (nothing to commit, nothing to guess)."""
+    from gis import auth
+
+    with owner_engine().begin() as c:
+        c.execute(text("DELETE FROM users WHERE username LIKE :p"), {"p": PREFIX + "%"})
+        community = c.execute(text("SELECT code FROM communities ORDER BY code LIMIT 1")).scalar_one()
+        grid = c.execute(text("""
+            SELECT g.id FROM grids g WHERE g.valid_to IS NULL AND g.community_code = :c
+             ORDER BY g.code LIMIT 1"""), {"c": community}).scalar_one()
+    wanted = {
+        "leader": Account("leader", PREFIX + "leader", secrets.token_urlsafe(12)),
+        "secretary": Account("secretary", PREFIX + "secretary", secrets.token_urlsafe(12), communities=(community,)),
+        "worker": Account("worker", PREFIX + "worker", secrets.token_urlsafe(12), communities=(community,), grids=(int(grid),)),
+        "planner": Account("planner", PREFIX + "planner", secrets.token_urlsafe(12)),
+        "admin": Account("admin", PREFIX + "admin", secrets.token_urlsafe(12)),
+    }
+    with use_scope(SYSTEM), transaction() as conn:
+        for a in wanted.values():
+            auth.create_user(conn, a.username, a.password, a.role, communities=a.communities, grids=a.grids,
+                             display_name=f"测试{a.role}")
+    return wanted
+
+
+def session_token(account: Account) -> str:
+    """A session as the sign-in form would open it (same table, same checks on every run)."""
+    from gis import auth, sessions
+
+    with use_scope(SYSTEM), transaction() as conn:
+        user = auth.authenticate(conn, account.username, account.password)
+        return sessions.open_session(conn, user.id, "pytest")
+
+
+def apptest(account: Account | None, **query: str):
+    """The page script under AppTest, signed in as ``account`` (None: signed out)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(SCRIPT, default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    if account is not None:
+        at.session_state["wangge_session"] = session_token(account)
+    return at.run()
+
+
+def browser_sign_in(page, server: str, account: Account, lang: str = "zh") -> None:
+    """Through the real form: the cookie it sets stays in the browser context."""
+    page.goto(f"{server}/signin?lang={lang}")
+    page.fill("#username", account.username)
+    page.fill("#password", account.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/signin" not in url, timeout=30000)
