@@ -4,7 +4,6 @@ in one transaction. Nothing is written unless every row passes (or, with
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -252,13 +251,10 @@ def _clear(conn: Connection, spec: LayerSpec, frame: pd.DataFrame) -> None:
 
 def audit(conn: Connection, action: str, table: str | None, *, actor: str | None = None, row_key: str | None = None,
           before: dict | None = None, after: dict | None = None, district_code: str | None = None) -> None:
-    conn.execute(
-        text("""INSERT INTO audit_log (actor, action, table_name, row_key, district_code, before, after)
-                VALUES (coalesce(:actor, current_user), :action, :table, :row_key, :district, CAST(:before AS jsonb), CAST(:after AS jsonb))"""),
-        {"actor": actor, "action": action, "table": table, "row_key": row_key, "district": district_code,
-         "before": json.dumps(before, ensure_ascii=False, default=str) if before is not None else None,
-         "after": json.dumps(after, ensure_ascii=False, default=str) if after is not None else None},
-    )
+    """One audit row (layers/audit.py); ``actor`` defaults to the current scope's user."""
+    from layers.audit import record
+
+    record(conn, action, table, actor=actor, row_key=row_key, before=before, after=after, district_code=district_code)
 
 
 def import_osm(

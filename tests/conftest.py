@@ -45,6 +45,25 @@ def demo() -> dict:
             "SELECT 'buildings', count(*) FROM buildings UNION ALL SELECT 'grids', count(*) FROM grids WHERE valid_to IS NULL"))}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def scope_secret() -> None:
+    """The database verifies the scope the app signs with the secret from the settings
+    (gis/scope.py); store it, in case the test database was migrated under another one."""
+    from gis.migrate import store_scope_secret
+
+    store_scope_secret()
+
+
+@pytest.fixture(autouse=True)
+def system_scope() -> Iterator[None]:
+    """Tests act as the system (like the CLI) unless they set another scope themselves: the
+    app role's row-level policies then show every row (tests/test_security_db.py proves the rest)."""
+    from gis.scope import SYSTEM, use_scope
+
+    with use_scope(SYSTEM):
+        yield
+
+
 @pytest.fixture
 def conn() -> Iterator[Connection]:
     """An owner connection whose work is rolled back after the test."""

@@ -275,9 +275,9 @@ END $$""")
     op.execute(f"""
 CREATE FUNCTION audit_log_scope_user() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
 BEGIN
-  -- the verified scope's user for app-role inserts (the app cannot set this column itself)
+  -- app-role inserts: the verified scope's user, whatever the app wrote; the owner's: the actor
   NEW.scope_user := CASE WHEN session_user = (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID)
-                         THEN coalesce(NEW.scope_user, session_user::text)
+                         THEN coalesce(NEW.scope_user, NEW.actor)
                          ELSE coalesce(wangge_scope()->>'u', '(' || session_user || ')') END;
   RETURN NEW;
 END $$""")
