@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 
+import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection, text
 
@@ -164,3 +165,35 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
         out.append({**r, "communities": int(col.notna().sum()), "passing": int(col.eq(True).sum()), "failing": len(failing),
                     "failing_communities": "、".join(failing)})
     return pd.DataFrame(out)
+
+
+def stored_table(conn: Connection) -> pd.DataFrame:
+    """The stored results one row per community (what a leader sorts and exports): the
+    value and pass/fail of each rule, the rules failed, when computed and whether stale.
+    Built from ``stored`` so the table says what was computed, not what is true now."""
+    long = stored(conn)
+    names = pd.read_sql(text("SELECT code AS community_code, name AS community_name FROM communities ORDER BY code"), conn)
+    names["community_code"] = names["community_code"].str.strip()
+    cols = ["community_code", "community_name", "computed_at", "stale", "rules_passed", "rules_failed", "detail"]
+    if long.empty:
+        return pd.DataFrame(columns=cols)
+    long["community_code"] = long["community_code"].str.strip()
+    order = [r for r in rules()["rule"] if r in set(long["rule"])]
+    value = long.pivot(index="community_code", columns="rule", values="value").reindex(columns=order)
+    passed = long.pivot(index="community_code", columns="rule", values="passed").reindex(columns=order)
+    head = long.groupby("community_code").agg(computed_at=("computed_at", "min"), stale=("stale", "any"),
+                                              detail=("detail", lambda d: "、".join(sorted({x for x in d if x}))))
+    head["rules_passed"] = passed.eq(True).sum(axis=1)
+    head["rules_failed"] = passed.eq(False).apply(lambda row: ",".join(row.index[row.to_numpy(dtype=bool)]), axis=1)
+    out = head.join(value.add_prefix("value_")).join(passed.add_prefix("pass_")).reset_index()
+    out = names.merge(out, on="community_code", how="right")
+    return out[cols + [c for c in out.columns if c.startswith(("value_", "pass_"))]]
+
+
+def community_layer(conn: Connection) -> gpd.GeoDataFrame:
+    """Community outlines with how many stored rules each fails (map fill colour), EPSG:4326."""
+    return gpd.read_postgis(text(f"""
+        SELECT c.code AS id, c.name, count(r.rule) AS rules, count(r.rule) FILTER (WHERE NOT r.passed) AS failed,
+               bool_or(r.inputs_fp <> {INPUTS_FP}) AS stale, c.geom
+        FROM communities c JOIN compliance_results r ON r.community_code = c.code
+        GROUP BY c.code, c.name, c.geom ORDER BY c.code"""), conn, geom_col="geom")

@@ -3,13 +3,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ui.screens import accounts, admin, audit, grids, leader, planner, secretary, staffing, worker
+from ui.screens import (
+    accounts,
+    admin,
+    audit,
+    coverage,
+    grids,
+    leader,
+    planner,
+    secretary,
+    staffing,
+    worker,
+)
 from ui.state import ROLE_KEYS
 
 ROLES = ROLE_KEYS
 # role -> [(url path, title key, render function)]; the first is the role's landing screen.
 ROLE_SCREENS: dict[str, list[tuple[str, str, Callable[[], None]]]] = {
-    "leader": [("overview", "page.overview", leader.render), ("staffing", "page.staffing", staffing.render)],
+    "leader": [("overview", "page.overview", leader.render), ("coverage", "page.coverage", coverage.render),
+               ("staffing", "page.staffing", staffing.render)],
     "secretary": [("community", "page.community", secretary.render)],
     "worker": [("my-grid", "page.my_grid", worker.render)],
     "planner": [("planning", "page.planning", planner.render)],

@@ -12,6 +12,7 @@ from analysis import staffing
 from gis.db import app_engine
 from layers.vocab import CADRE_ROLES, CAMERA_STATUSES, FACILITY_CATEGORIES, label
 from ui import data, handout
+from ui.screens import coverage
 from ui import map as wmap
 from ui.common import map_with_details, rule_text, subdistrict
 from ui.i18n import DUTIES, t
@@ -113,3 +114,5 @@ def render() -> None:
         st.dataframe(pd.DataFrame({t("col.name", lang): pack.facilities["name"],
                                    t("col.category", lang): [label(FACILITY_CATEGORIES, v, lang) for v in pack.facilities["category"]]}),
                      hide_index=True, width="stretch")
+
+    coverage.render_grid(pack, lang)  # camera coverage, unseen streets, homes out of reach, stale notice

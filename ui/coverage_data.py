@@ -1,0 +1,163 @@
+"""The coverage screens' reads: stored camera, service and compliance results, their
+freshness, and the recompute button's refresh — each a call into the analysis module that
+owns the query (no SQL here).
+
+Why a separate module from ``ui/data.py``: these reads are keyed on the *result version*
+(the id and time of the newest stored run of each analysis) besides the user's area
+(``ui.cache``): a recompute shows at once, and stored results are otherwise kept ten
+minutes. Freshness itself (``freshness``) is never cached: the stale warning must appear
+as soon as a camera or facility has been edited.
+"""
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+
+from analysis import cameras, compliance, services
+from analysis import freshness as fresh
+from analysis.units import last_run
+from gis.db import app_engine
+from gis.scope import SYSTEM, use_scope
+from ui.cache import cached
+
+Version = tuple  # ((analysis, run id, computed_at) …): part of every cache key below
+
+
+def versions(detail: str) -> Version:
+    """The newest stored run of each analysis (None where it never ran): cheap, uncached."""
+    with app_engine().connect() as c:
+        runs = {"cameras": last_run(c, "cameras", detail), "services": last_run(c, "services"),
+                "compliance": last_run(c, "compliance")}
+    return tuple((k, r["id"], str(r["computed_at"])) if r else (k, None, None) for k, r in runs.items())
+
+
+def has(version: Version, analysis: str) -> bool:
+    """Whether ``analysis`` has stored results in this version."""
+    return any(k == analysis and rid is not None for k, rid, _ in version)
+
+
+def freshness(detail: str) -> pd.DataFrame:
+    """analysis, scope, code, computed_at, stale, why (``analysis.freshness.status``), never cached.
+
+    Read with the SYSTEM scope: staleness compares fingerprints of *all* the rows a stored
+    figure was computed from, and a grid worker (who may read only their grid's buildings)
+    would otherwise see every other home as deleted, so everything as stale. The answer
+    names areas and reasons only, never a row; screens filter it to the user's area."""
+    with use_scope(SYSTEM), app_engine().connect() as c:
+        return fresh.status(c, detail)
+
+
+# --- cameras ---------------------------------------------------------------------------------
+
+@cached(life="long")
+def camera_figures(detail: str, version: Version) -> pd.DataFrame:
+    """Per grid, community and sub-district: lengths, areas, counts and shares (0–1)."""
+    with app_engine().connect() as c:
+        return cameras.coverage(c, detail)
+
+
+@cached(life="long")
+def camera_report(detail: str, version: Version) -> pd.DataFrame:
+    with app_engine().connect() as c:
+        return cameras.camera_report(c, detail)
+
+
+@cached(life="long")
+def xueliang(detail: str, version: Version) -> pd.DataFrame:
+    with app_engine().connect() as c:
+        return cameras.xueliang(c, detail)
+
+
+@cached(life="long")
+def key_places(detail: str, version: Version) -> pd.DataFrame:
+    with app_engine().connect() as c:
+        return cameras.key_places(c, detail)
+
+
+@cached(life="long")
+def camera_views(detail: str, version: Version, community: str | None = None) -> gpd.GeoDataFrame:
+    """Visible areas (EPSG:4326): id = camera id, st = counted | not_counted."""
+    with app_engine().connect() as c:
+        frame = cameras.view_layer(c, detail, community)
+    frame["id"] = frame["camera_id"]
+    frame["st"] = frame["counted"].map({True: "counted", False: "not_counted"})
+    return frame
+
+
+@cached(life="long")
+def uncovered(detail: str, version: Version, community: str | None = None) -> gpd.GeoDataFrame:
+    """Uncovered road stretches and open space per unit (EPSG:4326), with an ``id`` per row."""
+    with app_engine().connect() as c:
+        frame = cameras.uncovered(c, community, detail)
+    return frame.assign(id=range(1, len(frame) + 1))
+
+
+# --- services --------------------------------------------------------------------------------
+
+@cached(life="long")
+def category_coverage(version: Version, community: str | None = None) -> pd.DataFrame:
+    with app_engine().connect() as c:
+        return services.category_coverage(c, community)
+
+
+@cached(life="long")
+def life_circles(version: Version, community: str | None = None) -> pd.DataFrame:
+    with app_engine().connect() as c:
+        return services.life_circle_coverage(c, community)
+
+
+@cached(life="long")
+def homes(category: str, version: Version, community: str | None = None) -> gpd.GeoDataFrame:
+    """Homes as points (EPSG:4326) with st = within | overclaimed (a buffer says yes, the
+    walk no) | beyond; id = building id."""
+    with app_engine().connect() as c:
+        frame = services.home_layer(c, category, community)
+    st_ = pd.Series("beyond", index=frame.index)
+    if "within" in frame:
+        st_[frame["overclaimed"]] = "overclaimed"
+        st_[frame["within"]] = "within"
+    frame["st"] = st_
+    frame["id"] = frame["building_id"]
+    return frame.set_geometry(frame.geometry.representative_point())
+
+
+# --- compliance ------------------------------------------------------------------------------
+
+@cached(life="long")
+def compliance_table(version: Version) -> pd.DataFrame:
+    with app_engine().connect() as c:
+        return compliance.stored_table(c)
+
+
+@cached(life="long")
+def compliance_layer(version: Version) -> gpd.GeoDataFrame:
+    """Community outlines, st = pass (every rule) | fail_one | fail_more."""
+    with app_engine().connect() as c:
+        frame = compliance.community_layer(c)
+    frame["st"] = ["pass" if f == 0 else "fail_one" if f == 1 else "fail_more" for f in frame["failed"]]
+    return frame
+
+
+def rules() -> pd.DataFrame:
+    return compliance.rules()
+
+
+# --- recompute -------------------------------------------------------------------------------
+
+def recompute(detail: str, full: bool = False) -> dict:
+    """Bring every analysis up to date: cameras and services incrementally (only what the
+    edits touch) unless ``full`` or nothing is stored; compliance whole (it is cheap).
+    Returns each refresh's answer.
+
+    Runs with the SYSTEM scope: the stored results are one set for the whole database
+    (a refresh deletes and rewrites rows), so they must be computed from every building,
+    not from the rows the pressing user may read. Only the leader's screen offers it."""
+    out = {}
+    with use_scope(SYSTEM):
+        with app_engine().begin() as c:
+            out["cameras"] = cameras.refresh(c, detail, full=full)
+        with app_engine().begin() as c:
+            out["services"] = services.refresh(c, full=full)
+        with app_engine().begin() as c:
+            out["compliance"] = {"communities": len(compliance.refresh(c))}
+    return out
