@@ -48,7 +48,7 @@ def open_session(conn: Connection, user_id: int, user_agent: str | None = None) 
 
 def resolve(conn: Connection, token: str | None) -> Resolved:
     """Check a cookie and note the activity (which keeps an active session alive)."""
-    if not token or len(token) > 200:
+    if not isinstance(token, str) or not token or len(token) > 200:
         return Resolved("unknown")
     s = get_settings()
     row = conn.execute(text("""

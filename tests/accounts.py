@@ -26,21 +26,21 @@ class Account:
 
 
 def make_accounts() -> dict[str, Account]:
-    """A leader, a secretary of the first community, a worker of the first grid of the
-    demo worker C0001 (or of the first grid), a planner and an administrator; passwords are
+    """A leader, a secretary of the first community, a worker of that community's first two
+    grids (the most one worker may hold), a planner and an administrator; passwords are
     random for each test session (nothing to commit, nothing to guess)."""
     from gis import auth
 
     with owner_engine().begin() as c:
         c.execute(text("DELETE FROM users WHERE username LIKE :p"), {"p": PREFIX + "%"})
         community = c.execute(text("SELECT code FROM communities ORDER BY code LIMIT 1")).scalar_one()
-        grid = c.execute(text("""
+        grids = tuple(int(g) for g in c.execute(text("""
             SELECT g.id FROM grids g WHERE g.valid_to IS NULL AND g.community_code = :c
-             ORDER BY g.code LIMIT 1"""), {"c": community}).scalar_one()
+             ORDER BY g.code LIMIT 2"""), {"c": community}).scalars())
     wanted = {
         "leader": Account("leader", PREFIX + "leader", secrets.token_urlsafe(12)),
         "secretary": Account("secretary", PREFIX + "secretary", secrets.token_urlsafe(12), communities=(community,)),
-        "worker": Account("worker", PREFIX + "worker", secrets.token_urlsafe(12), communities=(community,), grids=(int(grid),)),
+        "worker": Account("worker", PREFIX + "worker", secrets.token_urlsafe(12), communities=(community,), grids=grids),
         "planner": Account("planner", PREFIX + "planner", secrets.token_urlsafe(12)),
         "admin": Account("admin", PREFIX + "admin", secrets.token_urlsafe(12)),
     }

@@ -112,6 +112,12 @@ class Session:
             size = int(response.headers.get("content-length") or 0) if response.status == 200 else 0
             self.tiles.append((response.url, response.status, size))
 
+    def sign_in(self, server: str, account, lang: str = "zh") -> None:
+        """Through the real sign-in form; its HttpOnly cookie then goes with every page and tile."""
+        from tests.accounts import browser_sign_in
+
+        browser_sign_in(self.page, server, account, lang)
+
     def open(self, url: str, expect: str) -> None:
         """Go to ``url`` and wait until ``expect`` shows and the script has finished."""
         self.page.goto(url)
@@ -174,15 +180,16 @@ def _wait_drawn(frame, what: str, at_least: int, timeout: float = 30) -> int:
     return n
 
 
-def test_role_choice_then_leader_overview(server: str, browser, demo: dict) -> None:
+def test_sign_in_then_leader_overview(server: str, browser, demo: dict, accounts: dict) -> None:
     s = Session(browser)
     try:
-        s.open(server, "请选择您的角色")
-        body = _text(s.page)
-        for role in ("街道领导", "社区书记", "网格员", "规划人员", "管理员"):
-            assert role in body
-        s.shot("00_role_choice")
-        s.page.get_by_role("button", name="进入").first.click()
+        s.page.goto(server)  # no session: the sign-in form, nothing else
+        s.page.wait_for_selector("#username", timeout=60000)
+        assert "/signin" in s.page.url
+        s.shot("00_sign_in")
+        s.page.fill("#username", accounts["leader"].username)
+        s.page.fill("#password", accounts["leader"].password)
+        s.page.click("button[type=submit]")
         s.page.get_by_text("关键指标").wait_for(timeout=60000)
         s.wait_idle()
         frame = s.map_frame()
@@ -225,7 +232,7 @@ BUILDING_POINT = """() => {
 }"""
 
 
-def test_map_click_shows_attributes_by_id(server: str, browser) -> None:
+def test_map_click_shows_attributes_by_id(server: str, browser, accounts: dict) -> None:
     """Clicking a building (a vector-tile feature with only id/use/has-households) shows
     its address, households and groups, looked up in the database by that id."""
     from gis.db import app_engine
@@ -233,7 +240,8 @@ def test_map_click_shows_attributes_by_id(server: str, browser) -> None:
 
     s = Session(browser)
     try:
-        s.open(f"{server}/?role=leader", "街道总览")
+        s.sign_in(server, accounts["leader"])
+        s.open(f"{server}/", "街道总览")
         frame = s.map_frame()
         _wait_drawn(frame, "grids", at_least=20)
         s.page.wait_for_timeout(2000)
@@ -256,12 +264,13 @@ def test_map_click_shows_attributes_by_id(server: str, browser) -> None:
         s.close()
 
 
-def test_grid_worker_downloads_map_and_geojson(server: str, browser, tmp_path: Path) -> None:
+def test_grid_worker_downloads_map_and_geojson(server: str, browser, accounts: dict, tmp_path: Path) -> None:
     s = Session(browser, height=2800)
     try:
-        s.open(f"{server}/?role=worker", "我的网格")
+        s.sign_in(server, accounts["worker"])
+        s.open(f"{server}/", "我的网格")
         # Open the second grid of the list.
-        s.page.locator('[data-testid="stSelectbox"]').nth(1).click()
+        s.page.locator('[data-testid="stSelectbox"]').first.click()
         options = s.page.locator('[role="option"]')
         options.nth(1).click()
         s.wait_idle()
@@ -312,8 +321,9 @@ def _facilities(where: str = "TRUE") -> int:
         return int(c.execute(text(f"SELECT count(*) FROM facilities WHERE {where}")).scalar_one())
 
 
-def _admin_import(s: Session, server: str, path: Path) -> None:
-    s.open(f"{server}/?role=admin", "数据导入")
+def _admin_import(s: Session, server: str, path: Path, accounts: dict) -> None:
+    s.sign_in(server, accounts["admin"])
+    s.open(f"{server}/", "数据导入")
     assert "数据导入" in _text(s.page)
     s.page.locator('[data-testid="stSelectbox"]').first.click()
     s.page.locator('[role="option"]', has_text="配套设施").first.click()
@@ -323,14 +333,14 @@ def _admin_import(s: Session, server: str, path: Path) -> None:
     s.page.get_by_role("button", name="导入", exact=True).click()
 
 
-def test_admin_rejects_bad_file_naming_rows(server: str, browser, tmp_path: Path) -> None:
+def test_admin_rejects_bad_file_naming_rows(server: str, browser, accounts: dict, tmp_path: Path) -> None:
     before = _facilities()
     s = Session(browser)
     try:
         # A name no file on the server should have: it is stored under a safe name.
         bad = tmp_path / "坏 文件;rm -rf (2).geojson"
         bad.write_text(json.dumps(BAD, ensure_ascii=False), encoding="utf-8")
-        _admin_import(s, server, bad)
+        _admin_import(s, server, bad, accounts)
         s.page.get_by_text("导入失败，未写入任何数据").wait_for(timeout=60000)
         s.wait_idle()
         body = _text(s.page)
@@ -349,13 +359,13 @@ def test_admin_rejects_bad_file_naming_rows(server: str, browser, tmp_path: Path
         s.close()
 
 
-def test_admin_imports_good_file(server: str, browser, tmp_path: Path) -> None:
+def test_admin_imports_good_file(server: str, browser, accounts: dict, tmp_path: Path) -> None:
     before = _facilities()
     s = Session(browser)
     try:
         good = tmp_path / "good_facilities.geojson"
         good.write_text(json.dumps(GOOD, ensure_ascii=False), encoding="utf-8")
-        _admin_import(s, server, good)
+        _admin_import(s, server, good, accounts)
         s.page.get_by_text("导入成功").wait_for(timeout=60000)
         s.wait_idle()
         body = _text(s.page)
@@ -367,17 +377,18 @@ def test_admin_imports_good_file(server: str, browser, tmp_path: Path) -> None:
         s.close()
         with owner_engine().begin() as c:  # leave the committed demo as it was
             c.execute(text("DELETE FROM facilities WHERE source_id LIKE 'UITEST-%'"))
-            c.execute(text("DELETE FROM audit_log WHERE actor = 'dashboard:admin'"))
+            c.execute(text("DELETE FROM audit_log WHERE actor = 't_admin'"))
 
 
 @pytest.mark.parametrize("role,expect", [
     ("secretary", ["社区概况", "本社区网格"]),
     ("planner", ["规划总览", "配套设施（按类别）"]),
 ])
-def test_landing_screens(server: str, browser, role: str, expect: list[str]) -> None:
+def test_landing_screens(server: str, browser, accounts: dict, role: str, expect: list[str]) -> None:
     s = Session(browser)
     try:
-        s.open(f"{server}/?role={role}", expect[0])
+        s.sign_in(server, accounts[role])
+        s.open(f"{server}/", expect[0])
         frame = s.map_frame()
         assert _wait_drawn(frame, "grids", at_least=5) >= 5
         s.page.wait_for_timeout(1000)
@@ -390,10 +401,11 @@ def test_landing_screens(server: str, browser, role: str, expect: list[str]) -> 
         s.close()
 
 
-def test_english(server: str, browser) -> None:
+def test_english(server: str, browser, accounts: dict) -> None:
     s = Session(browser)
     try:
-        s.open(f"{server}/?role=leader&lang=en", "Sub-district overview")
+        s.sign_in(server, accounts["leader"], lang="en")
+        s.open(f"{server}/?lang=en", "Sub-district overview")
         frame = s.map_frame()
         _wait_drawn(frame, "grids", at_least=5)
         s.page.wait_for_timeout(1000)
@@ -409,7 +421,7 @@ def test_english(server: str, browser) -> None:
 RED = "#d7301f"  # ui/map.py COLOURS["no_worker"]
 
 
-def test_leader_assigns_worker_and_gap_leaves_the_map(server: str, browser) -> None:
+def test_leader_assigns_worker_and_gap_leaves_the_map(server: str, browser, accounts: dict) -> None:
     """The design card's core workflow: an unstaffed grid is red; the leader assigns an idle
     worker to it; after the rerun it is no longer red and the figure drops by one."""
     from gis.db import owner_engine
@@ -417,7 +429,8 @@ def test_leader_assigns_worker_and_gap_leaves_the_map(server: str, browser) -> N
     s = Session(browser)
     grid = None
     try:
-        s.open(f"{server}/staffing?role=leader", "人员缺口")
+        s.sign_in(server, accounts["leader"])
+        s.open(f"{server}/staffing", "人员缺口")
         frame = s.map_frame()
         red = f'path[fill="{RED}"]'
         before = _wait_drawn(frame, red, at_least=5)

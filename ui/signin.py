@@ -119,6 +119,8 @@ async def signin_endpoint(request):  # starlette Request -> Response
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
     lang, next_path = _lang(form.get("lang")), safe_next(form.get("next"))
     username, password = (form.get("username") or "").strip(), form.get("password") or ""
+    if "\x00" in username or "\x00" in password:  # no name or password holds a NUL; PostgreSQL text cannot
+        username, password = "", ""
     token, code, wait = await to_thread.run_sync(sign_in, username, password, request.headers.get("user-agent"))
     if token is None:
         status = 429 if code in ("slow_down", "locked") else 401

@@ -40,7 +40,8 @@ class SignIn:
 
 
 def _token() -> str | None:
-    return st.session_state.get(TOKEN_KEY) or st.context.cookies.get(get_settings().session_cookie)
+    token = st.session_state.get(TOKEN_KEY) or st.context.cookies.get(get_settings().session_cookie)
+    return token if isinstance(token, str) else None
 
 
 def _oidc_token() -> str | None:

@@ -29,21 +29,24 @@ def excel_bytes(table: pd.DataFrame) -> bytes:
     out = io.BytesIO()
     frame = table.copy()
     for col in frame.columns:
-        if pd.api.types.is_datetime64tz_dtype(frame[col]):
+        if isinstance(frame[col].dtype, pd.DatetimeTZDtype):  # Excel holds no time zones
             frame[col] = frame[col].dt.tz_localize(None)
     frame.to_excel(out, index=False, sheet_name="audit_log")
     return out.getvalue()
 
 
 def render() -> None:
-    from layers.importer import list_audit
+    from layers.audit import actions, list_audit
 
     lang = language()
     st.title(t("page.audit", lang))
     c1, c2, c3 = st.columns(3)
     since = c1.date_input(t("audit.since", lang), value=dt.date.today() - dt.timedelta(days=30), key="audit_since")
     who = c2.text_input(t("audit.actor", lang), max_chars=64, key="audit_actor").strip() or None
-    action = c3.text_input(t("audit.action", lang), max_chars=64, key="audit_action").strip() or None
+    with transaction() as conn:
+        known = actions(conn)
+    action = c3.selectbox(t("audit.action", lang), [None, *known], format_func=lambda a: t("audit.all", lang) if a is None else a,
+                          key="audit_action")
     with transaction() as conn:
         table = list_audit(conn, since=since, actor=who, action=action, limit=LIMIT)
     for col in ("before", "after"):

@@ -1,7 +1,8 @@
 """Grid worker (网格员): my grid — its boundary, buildings, groups, cameras, facilities,
 neighbours, duties, and a printable map and phone file.
 
-Until sign-in exists the worker picks the grid; then it will be fixed to theirs.
+The grids are the signed-in worker's own (set by an administrator); a worker with two
+grids switches between them.
 """
 from __future__ import annotations
 
@@ -14,25 +15,26 @@ from layers.vocab import CADRE_ROLES, CAMERA_STATUSES, FACILITY_CATEGORIES, labe
 from ui import data, handout
 from ui.screens import coverage
 from ui import map as wmap
-from ui.common import map_with_details, rule_text, subdistrict
+from ui.common import map_with_details, rule_text
 from ui.i18n import DUTIES, t
+from ui import state
 from ui.state import language
 
 
 def render() -> None:
     lang = language()
-    sub = subdistrict()
-    comms = data.communities(sub)
-    names = dict(zip(comms["code"], comms["name"]))
-    c1, c2 = st.columns(2)
-    community = c1.selectbox(t("worker.community", lang), comms["code"].tolist(), format_func=names.get, key="worker_community")
-    choices = data.grid_choices(community)
+    # Only the grids the administrator gave this account (the database holds to the same).
+    mine = set(state.user().grids) if state.user() is not None else set()
+    choices = data.grid_choices(None)
+    choices = choices[choices["id"].astype(int).isin(mine)]
     if choices.empty:
         st.info(t("worker.none", lang))
         return
     labels = dict(zip(choices["id"].astype(int), choices["code"] + " " + choices["name"]))
-    grid_id = c2.selectbox(t("worker.grid", lang), list(labels), format_func=labels.get, key="worker_grid")
-    st.caption(t("worker.signin_note", lang))
+    c1, c2 = st.columns(2)
+    grid_id = c1.selectbox(t("worker.grid", lang), list(labels), format_func=labels.get, key="worker_grid")
+    community = str(choices.loc[choices["id"].astype(int) == int(grid_id), "community_code"].iloc[0])
+    c2.caption(f"{t('worker.community', lang)}：{choices.loc[choices['id'].astype(int) == int(grid_id), 'community_name'].iloc[0]}")
     pack = data.grid_pack(int(grid_id))
     if pack is None:
         st.info(t("map.not_found", lang))
