@@ -19,6 +19,7 @@ from cli.coverage_cmd import compliance_app, coverage_app
 from cli.grid_cmd import app as grid_app
 from cli.site_cmd import scenario_app, site_cmd
 from cli.staff_cmd import assign_app, cadres_app, gaps_app
+from cli.user_cmd import audit_app, user_app
 from gis.problems import ImportFailed
 
 app = typer.Typer(help="网格 Wangge: GIS grid management for sub-districts", no_args_is_help=True, add_completion=False)
@@ -34,8 +35,19 @@ app.add_typer(coverage_app, name="coverage")
 app.add_typer(compliance_app, name="compliance")
 app.command("site")(site_cmd)
 app.add_typer(scenario_app, name="scenario")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+@app.callback()
+def _act_as_system() -> None:
+    """The command line acts as the system (gis/scope.py): an operator at the server with the
+    owner's credentials; audit rows name ``system`` unless a command says otherwise."""
+    from gis.scope import SYSTEM, set_scope
+
+    set_scope(SYSTEM)
 
 
 def emit(data: Any, as_json: bool, human: str | None = None) -> None:

@@ -180,7 +180,7 @@ def list_users(conn: Connection) -> pd.DataFrame:
     frame = pd.read_sql(text(f"""
         SELECT {USER_COLS}, oidc_subject, created_at, updated_at, password_changed_at
         FROM users ORDER BY username"""), conn)
-    return frame
+    return frame.astype(object).where(frame.notna(), None)  # None, not NaN, for missing values
 
 
 # --- changing users -----------------------------------------------------------------------------
@@ -302,3 +302,26 @@ def set_password(conn: Connection, username: str, password: str) -> None:
         raise UserInvalid("username", "unknown_user")
     conn.execute(text("SELECT auth_succeeded(:u)"), {"u": username})  # a reset also lifts a lock
     _audit(conn, "user_password", username, None, {"password": "changed"})
+
+
+def unlock(conn: Connection, username: str) -> None:
+    """Clear a user's failed sign-ins and any lock (administrator or system); audited."""
+    _require_admin()
+    conn.execute(text("SELECT auth_succeeded(:u)"), {"u": username})
+    _audit(conn, "user_unlock", username, None, None)
+
+
+def grid_ids(conn: Connection, values) -> tuple[tuple[int, ...], list[str]]:
+    """Grid ids for grid codes (current grids) or ids as typed by an operator; and what matched nothing."""
+    ids: list[int] = []
+    unknown: list[str] = []
+    for v in values:
+        v = str(v).strip()
+        row = conn.execute(text("""SELECT id FROM grids WHERE code = :v AND valid_to IS NULL
+                                   UNION ALL SELECT id FROM grids WHERE length(:v) < 14 AND :v ~ '^[0-9]+$' AND id = CAST(:v AS bigint)
+                                   LIMIT 1"""), {"v": v}).first()
+        if row is None:
+            unknown.append(v)
+        else:
+            ids.append(int(row[0]))
+    return tuple(ids), unknown

@@ -49,7 +49,7 @@ def list_audit(conn: Connection, since: datetime | str | None = None, actor: str
           AND (CAST(:tbl AS text) IS NULL OR table_name = :tbl)
         ORDER BY at DESC, id DESC LIMIT :lim"""), conn,
         params={"since": since, "until": until, "actor": actor, "action": action, "tbl": table, "lim": int(limit)})
-    return frame
+    return frame.astype(object).where(frame.notna(), None)  # None, not NaN, for missing values
 
 
 def actions(conn: Connection) -> list[str]:
