@@ -48,6 +48,10 @@ def render() -> None:
     st.title(t("page.planning", lang))
     st.subheader(t("site.title", lang))
     st.caption(t("site.intro", lang))
+    deleted = st.session_state.pop("plan_delete", None)
+    if deleted is not None:  # asked for by the button's callback; done here, inside the signed-in scope
+        data.siting_delete(deleted)
+        st.success(t("site.deleted", lang, sid=deleted))
     opts = _form(lang)
     if st.button(t("site.run", lang), type="primary", key="plan_run"):
         sid = _run(opts, lang)
@@ -189,7 +193,7 @@ def _result(sid: int, lang: str) -> None:
     m = st.columns(6)
     m[0].metric(t(f"site.objective.{row['model']}", lang), "—" if objective is None else f"{objective:,.0f}")
     m[1].metric(t("site.new_sites", lang), f"{row['new_sites']:,}")
-    m[2].metric(t("site.covered", lang), f"{row['covered_weight']:,.0f} / {total:,.0f}")
+    m[2].metric(t("site.covered", lang), f"{row['covered_weight']:,.0f}", delta=f"/ {total:,.0f}", delta_color="off")
     m[3].metric(t("site.covered_after", lang), _pct(row["covered_weight"], total),
                 delta=f"{t('site.covered_before', lang)} {_pct(row['covered_before'], total)}", delta_color="off")
     m[4].metric(t("site.mean", lang), _metres(row["mean_distance_m"]))
@@ -284,16 +288,15 @@ def _saved(saved: pd.DataFrame, shown: int | None, lang: str) -> None:
     if export:
         _downloads(export, lang)
     if shown is not None:
-        st.button(t("site.delete", lang) + f" #{shown}", key="plan_delete", on_click=_delete, args=(shown,))
-    if st.session_state.get("plan_deleted"):
-        st.success(t("site.deleted", lang, sid=st.session_state.pop("plan_deleted")))
+        st.button(t("site.delete", lang) + f" #{shown}", key="plan_delete_button", on_click=_delete, args=(shown,))
 
 
 def _delete(sid: int) -> None:
-    data.siting_delete(sid)
+    """Button callback: forget the scenario in the widgets; the next run deletes it (callbacks
+    run before the page has set the signed-in user's database scope, so no SQL here)."""
+    st.session_state["plan_delete"] = sid
     st.session_state.pop("plan_show", None)
     st.session_state["plan_compare"] = [i for i in st.session_state.get("plan_compare", []) if i != sid]
-    st.session_state["plan_deleted"] = sid
 
 
 def _downloads(ids: tuple[int, ...], lang: str) -> None:
