@@ -465,7 +465,9 @@ def _coverage_legend(names: set[str], lang: str) -> list[str]:
     rows = []
     if "compliance" in names:
         rows.append(f"<b>{t('layer.compliance', lang)}</b>")
-        rows += [f"<i style='background:{COLOURS['comp_' + k]}'></i>{t('legend.comp_' + k, lang)}" for k in ("pass", "fail_one", "fail_more")]
+        rows += [f"<i style='background:{COLOURS['comp_' + k]}'></i>{label}"
+                 for k, label in (("pass", t("legend.comp_pass", lang)), ("fail_one", t("legend.comp_fail_one", lang)),
+                                  ("fail_more", t("legend.comp_fail_more", lang)))]
     if "camera_views" in names:
         rows.append(f"<i style='background:{COLOURS['view']};opacity:.5'></i>{t('legend.view_counted', lang)}")
         rows.append(f"<i style='background:{COLOURS['view_off']};opacity:.5'></i>{t('legend.view_not_counted', lang)}")
@@ -475,8 +477,9 @@ def _coverage_legend(names: set[str], lang: str) -> list[str]:
         rows.append(f"<i style='background:{COLOURS['uncovered_area']};opacity:.4'></i>{t('layer.uncovered_areas', lang)}")
     if "homes_reach" in names:
         rows.append(f"<b>{t('layer.homes_reach', lang)}</b>")
-        rows += [f"<i style='background:{COLOURS['reach_' + k]};border-radius:7px'></i>{t('legend.reach_' + k, lang)}"
-                 for k in ("within", "overclaimed", "beyond")]
+        rows += [f"<i style='background:{COLOURS['reach_' + k]};border-radius:7px'></i>{label}"
+                 for k, label in (("within", t("legend.reach_within", lang)), ("overclaimed", t("legend.reach_overclaimed", lang)),
+                                  ("beyond", t("legend.reach_beyond", lang)))]
     return rows
 
 

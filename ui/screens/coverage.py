@@ -59,7 +59,7 @@ def _names(sub: str) -> dict[str, str]:
 
 
 def _tk(group: str, key: object, lang: str) -> str:
-    """The label of a coded value: ``t("group.key")``."""
+    """The label of a coded value: the key is the group and the code joined by a dot."""
     return t(f"{group}.{key}", lang)
 
 
