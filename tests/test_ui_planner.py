@@ -312,3 +312,32 @@ def test_planner_runs_a_scenario_and_sees_sites_and_catchments(demo, request, se
     finally:
         s.close()
         _cleanup(_saved_ids() - before)
+
+
+def test_unreachable_households_are_reported(demo):
+    """A 50 m radius with two chosen buildings as candidates: most homes have no site within
+    reach; the screen lists exactly the buildings the stored scenario marks unreachable."""
+    ids: list[int] = []
+    try:
+        with owner_engine().connect() as c:
+            chosen = c.execute(text("SELECT source_id FROM buildings WHERE community_code = '420106010003' AND households > 0 "
+                                    "ORDER BY id LIMIT 2")).scalars().all()
+        at = _open("zh")
+        at.number_input(key="plan_radius").set_value(50)
+        at.radio(key="plan_cands").set_value("buildings").run()
+        at.text_input(key="plan_building_ids").set_value("，".join(chosen))
+        at.button(key="plan_run").click().run()
+        assert not at.exception, at.exception
+        ids.append(int(at.session_state["plan_show"]))
+        with owner_engine().connect() as c:
+            row = sc.scenario(c, ids[0])
+            demand = sc.demand(c, ids[0])
+        unreachable = demand[demand["reason"] == "unreachable"]
+        assert row["candidates"] == "buildings:" + ",".join(chosen) and row["radius_m"] == 50
+        assert len(unreachable) > 0 and row["unreachable_weight"] == pytest.approx(unreachable["weight"].sum())
+        note = " ".join(w.value for w in at.warning)
+        assert f"{len(unreachable)} 栋楼（{unreachable['weight'].sum():,.0f} 户）" in note and "50 米" in note
+        listed = _frame_with(at, "楼栋编号")
+        assert sorted(listed["楼栋编号"]) == sorted(unreachable["source_id"])
+    finally:
+        _cleanup(ids)
