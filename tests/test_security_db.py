@@ -372,3 +372,42 @@ def test_worker_reports_events_in_their_grid_only(area, worker_a):
         c.rollback()
     with use_scope(worker_a), app_engine().connect() as c, c.begin(), pytest.raises(ProgrammingError, match="row-level security"):
         events.report_event(c, "test_security", grid_id=area["b"])
+
+
+# --- tables that copy building rows (migration 0013) ---------------------------------------------------------
+
+@pytest.fixture
+def copies(area) -> Iterator[None]:
+    """Stored walking distances and a stored siting run over grids A and B (committed, removed after)."""
+    with owner_engine().begin() as c:
+        run = c.execute(text("INSERT INTO coverage_runs (analysis, mode, settings_fp) VALUES ('services', 'full', 'test_security') RETURNING id")).scalar_one()
+        c.execute(text("""INSERT INTO service_buildings (building_id, run_id, computed_at, building_fp, households)
+                          SELECT id, :r, now(), 'test_security', households FROM buildings WHERE grid_id IN (:a, :b)
+                          ON CONFLICT (building_id) DO NOTHING"""), {"r": run, "a": area["a"], "b": area["b"]})
+        sc = c.execute(text("""INSERT INTO siting_scenarios (name, category, model, radius_m, cutoff_m, candidates, time_limit_s, status)
+                               VALUES ('test_security', 'kindergarten', 'lscp', 300, 300, 'roads', 1, 'optimal') RETURNING id""")).scalar_one()
+        c.execute(text("""INSERT INTO siting_scenario_demand (scenario_id, building_id, weight)
+                          SELECT :s, id, households FROM buildings WHERE grid_id IN (:a, :b)"""), {"s": sc, "a": area["a"], "b": area["b"]})
+    try:
+        yield
+    finally:
+        with owner_engine().begin() as c:
+            c.execute(text("DELETE FROM siting_scenarios WHERE name = 'test_security'"))
+            c.execute(text("DELETE FROM service_buildings WHERE building_fp = 'test_security'"))
+            c.execute(text("DELETE FROM coverage_runs WHERE settings_fp = 'test_security'"))
+
+
+@pytest.mark.parametrize("table", ["service_buildings", "service_distances", "siting_scenario_demand"])
+def test_copies_of_building_rows_follow_the_buildings(area, worker_a, copies, table):
+    in_b = f"SELECT count(*) FROM {table} WHERE building_id IN (SELECT id FROM buildings WHERE grid_id = :b)"
+    if table != "service_distances":  # the view unnests per category; none stored here
+        assert owner_count(in_b, b=area["b"]) > 0
+        assert app_scalar(f"SELECT count(*) FROM {table}", SYSTEM) == owner_count(f"SELECT count(*) FROM {table}")
+        assert app_scalar(f"SELECT count(*) FROM {table}", worker_a) == owner_count(
+            f"SELECT count(*) FROM {table} WHERE building_id IN (SELECT id FROM buildings WHERE grid_id = :a)", a=area["a"]) > 0
+    with use_scope(worker_a), app_engine().connect() as c:
+        assert c.execute(text(f"SELECT count(*) FROM {table} t LEFT JOIN buildings b ON b.id = t.building_id WHERE b.id IS NULL")).scalar_one() == 0
+    assert app_scalar(f"SELECT count(*) FROM {table}", None) == 0
+    with owner_engine().connect() as c:
+        invoker = c.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'service_distances'")).scalar_one()
+    assert "security_invoker=true" in (invoker or [])
