@@ -80,6 +80,11 @@ load_env() {
       echo "WANGGE_DB_APP_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
     } > .env
   fi
+  # The secret that signs the row-level scope (gis/scope.py); appended once, other keys untouched.
+  if ! grep -q '^WANGGE_SCOPE_SECRET=' .env; then
+    say "adding WANGGE_SCOPE_SECRET to .env"
+    echo "WANGGE_SCOPE_SECRET=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >> .env
+  fi
   set -a; . ./.env; set +a
   DB_HOST=${WANGGE_DB_HOST:-localhost}
   DB_PORT=${WANGGE_DB_PORT:-5432}
