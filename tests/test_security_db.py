@@ -411,3 +411,15 @@ def test_copies_of_building_rows_follow_the_buildings(area, worker_a, copies, ta
     with owner_engine().connect() as c:
         invoker = c.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'service_distances'")).scalar_one()
     assert "security_invoker=true" in (invoker or [])
+
+
+def test_group_totals_wrapper_for_a_planner(area):
+    from analysis.groups import group_totals
+
+    with use_scope(Scope(user="p", role="planner")), app_engine().connect() as c:
+        per_com = group_totals(c, "community")
+        assert c.execute(text("SELECT count(*) FROM building_groups")).scalar_one() == 0  # rows stay hidden
+    assert int(per_com["dibao"].sum()) == owner_count("SELECT coalesce(sum(dibao), 0) FROM building_groups")
+    assert {area["com_a"], area["com_b"]} <= set(per_com["code"])
+    with pytest.raises(ValueError):
+        group_totals(None, "street")
