@@ -55,6 +55,7 @@ def cached(fn: F | None = None, *, life: str = "short") -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
             return store(cache_key(), name, f, *args, **kwargs)
 
+        call.clear = store.clear  # type: ignore[attr-defined]  # coarse: the whole lifetime's store
         return call  # type: ignore[return-value]
 
     return wrap(fn) if fn is not None else wrap

@@ -1,4 +1,4 @@
-"""The dashboard's reads, cached briefly per process.
+"""The dashboard's reads, cached briefly per process and per user area (``ui.cache``).
 
 Why a cache: every widget change reruns the page script; figures over a city's grids
 should not be recomputed for each click. Thirty seconds is short enough that an
@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pandas as pd
-import streamlit as st
 
 from analysis import overview
 from gis.db import app_engine
 from layers import buildings, cadres, cameras, facilities, grids
+from ui import cache
+from ui.cache import cached
 from ui.handout import GridPack
 
-TTL = 30
 
-
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def subdistricts() -> pd.DataFrame:
     with app_engine().connect() as c:
         return overview.subdistricts(c)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def figures(subdistrict: str | None, community: str | None = None) -> dict:
     with app_engine().connect() as c:
         out = overview.figures(c, subdistrict, community)
@@ -34,49 +33,49 @@ def figures(subdistrict: str | None, community: str | None = None) -> dict:
         return out
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def community_table(subdistrict: str | None) -> pd.DataFrame:
     with app_engine().connect() as c:
         return overview.community_table(c, subdistrict)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def grid_table(subdistrict: str | None, community: str | None = None) -> pd.DataFrame:
     with app_engine().connect() as c:
         return overview.grid_table(c, subdistrict, community)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def bounds(subdistrict: str | None, community: str | None = None) -> tuple[float, float, float, float] | None:
     with app_engine().connect() as c:
         return overview.bounds(c, subdistrict, community)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def communities(subdistrict: str | None) -> pd.DataFrame:
     table = community_table(subdistrict)
     return table[["code", "name"]]
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def grid_choices(community: str | None = None) -> pd.DataFrame:
     with app_engine().connect() as c:
         return grids.grid_choices(c, community)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def cameras_in(bounds: tuple[float, float, float, float] | None) -> gpd.GeoDataFrame:
     with app_engine().connect() as c:
         return cameras.cameras_in(c, bounds=bounds)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def facilities_in(bounds: tuple[float, float, float, float] | None) -> gpd.GeoDataFrame:
     with app_engine().connect() as c:
         return facilities.facilities_in(c, bounds=bounds)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def grid_pack(grid_id: int) -> GridPack | None:
     """Everything the grid worker's screen and handouts show about one grid."""
     with app_engine().connect() as c:
@@ -127,13 +126,13 @@ def layer_status() -> pd.DataFrame:
 
 
 def clear() -> None:
-    """Forget cached reads (after an import)."""
-    st.cache_data.clear()
+    """Forget cached reads (after an import or an edit), every user's."""
+    cache.clear()
 
 
 # --- siting (the planner's screen): stored scenarios are read back by id -----------------
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@cached
 def siting_list() -> pd.DataFrame:
     from analysis.siting_scenarios import list_scenarios
 
@@ -141,7 +140,7 @@ def siting_list() -> pd.DataFrame:
         return list_scenarios(c)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@cached(life="keep")
 def siting_scenario(sid: int) -> dict:
     """A stored run: its row, open sites, catchments, homes and unreachable buildings. A
     scenario never changes once saved (it can only be deleted), so it is cached by id."""
@@ -153,7 +152,7 @@ def siting_scenario(sid: int) -> dict:
                 "homes": sc.homes(c, sid), "unreachable": demand[demand["reason"] == "unreachable"].reset_index(drop=True)}
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@cached(life="keep")
 def siting_compare(ids: tuple[int, ...], lang: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The comparison table (one column per scenario) and the worst-served grids."""
     from analysis import siting_scenarios as sc
@@ -162,7 +161,7 @@ def siting_compare(ids: tuple[int, ...], lang: str) -> tuple[pd.DataFrame, pd.Da
         return sc.compare(c, list(ids), lang), sc.worst_grids(c, list(ids))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@cached(life="keep")
 def siting_file(ids: tuple[int, ...], suffix: str, before: bool = False) -> bytes:
     """``export`` (.csv/.xlsx/.geojson) or ``map_figure`` (.png/.pdf) of scenarios, as bytes."""
     import tempfile

@@ -58,6 +58,7 @@ T: dict[str, tuple[str, str]] = {
     "audit.since": ("起始日期", "Since"),
     "audit.actor": ("操作人", "Who"),
     "audit.action": ("操作类型", "Action"),
+    "audit.all": ("全部", "All"),
     "audit.count": ("共 {n} 条（最多显示 {limit} 条）", "{n} entries (at most {limit} shown)"),
     "audit.csv": ("导出 CSV", "Export CSV"),
     "audit.xlsx": ("导出 Excel", "Export Excel"),
@@ -195,7 +196,6 @@ T: dict[str, tuple[str, str]] = {
     # --- grid worker -----------------------------------------------------------------
     "worker.community": ("社区", "Community"),
     "worker.grid": ("选择网格", "Choose a grid"),
-    "worker.signin_note": ("正式登录后将自动打开您负责的网格。", "Once sign-in exists, your own grid opens by itself."),
     "worker.buildings": ("楼栋清单", "Buildings"),
     "worker.groups": ("重点人群（人数）", "Groups (counts)"),
     "worker.duties": ("网格员职责清单（standards §2）", "Grid-worker duties (standards §2)"),
@@ -210,7 +210,7 @@ T: dict[str, tuple[str, str]] = {
     "worker.pdf": ("地图与清单 PDF", "Map and list (PDF)"),
     "worker.geojson": ("GeoJSON（手机地图）", "GeoJSON (phone map)"),
     "worker.kml": ("KML（手机地图）", "KML (phone map)"),
-    "worker.none": ("还没有网格。", "There are no grids yet."),
+    "worker.none": ("您的账号尚未分配网格，请联系管理员。", "No grid is assigned to your account yet: ask an administrator."),
     "print.title": ("{name}（{code}）网格工作图", "Grid work map: {name} ({code})"),
     "print.generated": ("生成时间 {when}", "Generated {when}"),
     "print.list": ("楼栋清单", "Buildings"),
@@ -224,7 +224,6 @@ T: dict[str, tuple[str, str]] = {
     "duty.emergency": ("及时报告突发事件", "Report emergencies"),
     # --- planner ----------------------------------------------------------------------
     "planner.facilities": ("配套设施（按类别）", "Facilities by category"),
-    "planner.next": ("设施选址、生活圈覆盖分析页面将在后续版本提供。", "Siting and life-circle coverage screens come later."),
     # --- planner: siting (ui/screens/planner.py) ------------------------------------------
     "site.title": ("设施选址", "Facility siting"),
     "site.intro": ("选择设施类别、服务半径与模型，在候选点中求出新增设施的位置；步行距离沿道路网计算，现有开放设施保留并计入。",

@@ -13,6 +13,7 @@ from gis import auth, sessions
 from gis.db import transaction
 from ui import data
 from ui.i18n import t
+from ui.inputs import text_box
 from ui.state import ROLE_KEYS, language
 
 
@@ -36,8 +37,8 @@ def _user_form(prefix: str, lang: str, current: auth.User | None = None) -> dict
     c1, c2 = st.columns(2)
     role = c1.selectbox(t("users.role", lang), ROLE_KEYS, format_func=lambda r: t(f"role.{r}", lang), key=f"{prefix}_role",
                         index=ROLE_KEYS.index(current.role) if current and current.role in ROLE_KEYS else 0)
-    display = c2.text_input(t("users.display_name", lang), value=(current.display_name or "") if current else "",
-                            max_chars=64, key=f"{prefix}_display")
+    display = text_box(t("users.display_name", lang), value=(current.display_name or "") if current else "",
+                       max_chars=64, key=f"{prefix}_display", container=c2) or ""
     chosen_c = st.multiselect(t("users.communities", lang), list(communities), format_func=communities.get,
                               default=[c for c in (current.communities if current else ()) if c in communities],
                               help=t("users.communities_help", lang), key=f"{prefix}_communities")
@@ -53,8 +54,8 @@ def _user_form(prefix: str, lang: str, current: auth.User | None = None) -> dict
 def _create(lang: str) -> None:
     with st.form("user_create", clear_on_submit=False):
         st.markdown(f"**{t('users.create', lang)}**")
-        username = st.text_input(t("signin.username", lang), max_chars=64, key="new_username",
-                                 help=t("users.username_help", lang))
+        username = text_box(t("signin.username", lang), max_chars=64, key="new_username",
+                            help=t("users.username_help", lang)) or ""
         values = _user_form("new", lang)
         p1, p2 = st.columns(2)
         pw1 = p1.text_input(t("users.password", lang), type="password", max_chars=256, key="new_pw1",

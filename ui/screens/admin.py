@@ -20,6 +20,7 @@ from gis.settings import get_settings
 from layers.importer import LAYERS
 from ui import data
 from ui.i18n import t
+from ui.inputs import text_box
 from ui.state import language
 
 DATA_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".csv", ".xlsx", ".xls", ".zip", ".kml", ".fgb")
@@ -78,8 +79,8 @@ def render_import() -> None:
                          format_func=lambda n: f"{LAYERS[n].zh} · {n}" if lang == "zh" else f"{n} ({LAYERS[n].zh})", key="admin_layer")
     files = st.file_uploader(t("admin.files", lang), accept_multiple_files=True, help=t("admin.files_help", lang), key="admin_files")
     c1, c2 = st.columns(2)
-    crs = c1.text_input(t("admin.crs", lang), key="admin_crs").strip() or None
-    source_layer = c2.text_input(t("admin.source_layer", lang), key="admin_source_layer").strip() or None
+    crs = text_box(t("admin.crs", lang), key="admin_crs", max_chars=64, container=c1)
+    source_layer = text_box(t("admin.source_layer", lang), key="admin_source_layer", max_chars=120, container=c2)
     o1, o2, o3 = st.columns(3)
     skip_invalid = o1.checkbox(t("admin.skip_invalid", lang), key="admin_skip")
     repair = o2.checkbox(t("admin.repair", lang), key="admin_repair")

@@ -14,6 +14,7 @@ import streamlit as st
 
 from gis.db import transaction
 from ui.i18n import t
+from ui.inputs import text_box
 from ui.state import language
 
 LIMIT = 5000
@@ -26,11 +27,12 @@ def _as_text(value: object) -> str:
 
 
 def excel_bytes(table: pd.DataFrame) -> bytes:
+    """The rows shown, as a workbook; times as text in the server's zone (Excel holds no zones)."""
     out = io.BytesIO()
     frame = table.copy()
     for col in frame.columns:
-        if isinstance(frame[col].dtype, pd.DatetimeTZDtype):  # Excel holds no time zones
-            frame[col] = frame[col].dt.tz_localize(None)
+        if frame[col].map(lambda v: isinstance(v, (dt.datetime, pd.Timestamp))).any():
+            frame[col] = frame[col].map(lambda v: v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "isoformat") else v)
     frame.to_excel(out, index=False, sheet_name="audit_log")
     return out.getvalue()
 
@@ -42,7 +44,7 @@ def render() -> None:
     st.title(t("page.audit", lang))
     c1, c2, c3 = st.columns(3)
     since = c1.date_input(t("audit.since", lang), value=dt.date.today() - dt.timedelta(days=30), key="audit_since")
-    who = c2.text_input(t("audit.actor", lang), max_chars=64, key="audit_actor").strip() or None
+    who = text_box(t("audit.actor", lang), key="audit_actor", max_chars=64, container=c2)
     with transaction() as conn:
         known = actions(conn)
     action = c3.selectbox(t("audit.action", lang), [None, *known], format_func=lambda a: t("audit.all", lang) if a is None else a,

@@ -22,11 +22,19 @@ import streamlit as st
 from analysis.services import radii
 from analysis.siting import MODELS, SitingError
 from gis.problems import ImportFailed
+from gis.settings import get_settings
 from layers.vocab import BUILDING_USES, FACILITY_CATEGORIES, GROUPS, label
 from ui import data
 from ui import map as wmap
 from ui.i18n import t
-from ui.screens.admin import main_file, problems_table, safe_name, show_problems
+from ui.inputs import text_box
+from ui.screens.admin import (
+    main_file,
+    oversized,
+    problems_table,
+    safe_name,
+    show_problems,
+)
 from ui.state import language
 
 CANDIDATE_KINDS = ("roads", "buildings", "file")
@@ -106,12 +114,12 @@ def _form(lang: str) -> dict:
             b1, b2 = st.columns(2)
             use = b1.selectbox(t("site.building_use", lang), [u.code for u in BUILDING_USES], index=6, key="plan_use",
                                format_func=lambda u: label(BUILDING_USES, u, lang))
-            ids = b2.text_input(t("site.building_ids", lang), key="plan_building_ids").strip()
+            ids = text_box(t("site.building_ids", lang), key="plan_building_ids", max_chars=2000, container=b2)
             spec = "buildings:" + (",".join(s.strip() for s in ids.replace("，", ",").split(",") if s.strip()) if ids else f"use={use}")
         else:
             upload = st.file_uploader(t("site.file", lang), accept_multiple_files=True, key="plan_file")
-            crs = st.text_input(t("site.file_crs", lang), key="plan_crs").strip() or None
-        name = st.text_input(t("site.name", lang), key="plan_name").strip() or None
+            crs = text_box(t("site.file_crs", lang), key="plan_crs", max_chars=64)
+        name = text_box(t("site.name", lang), key="plan_name", max_chars=100)
     return {"category": category, "model": model, "radius": float(radius), "p": p, "weight": weight,
             "capacitated": capacitated, "candidate_capacity": None if capacity is None else float(capacity),
             "time_limit": float(time_limit), "candidates": spec, "upload": upload, "crs": crs, "name": name}
@@ -126,6 +134,10 @@ def _run(opts: dict, lang: str) -> int | None:
         if opts["candidates"] is None:
             if not upload:
                 st.warning(t("site.no_file", lang))
+                return None
+            too_big = oversized(upload)
+            if too_big:
+                st.error(t("admin.too_large", lang, files="、".join(too_big), mb=get_settings().max_upload_mb))
                 return None
             paths = []
             for i, f in enumerate(upload):

@@ -20,6 +20,7 @@ from ui import data
 from ui import map as wmap
 from ui.common import subdistrict
 from ui.i18n import t
+from ui.inputs import text_box
 from ui.state import actor, language
 
 
@@ -73,8 +74,8 @@ def render() -> None:
 
     with st.expander(t("staff.building_heads", lang)):
         b1, b2, b3 = st.columns([2, 2, 1])
-        building = b1.text_input(t("staff.building", lang), key="staff_building", max_chars=64)
-        head = b2.text_input(t("staff.cadre", lang), key="staff_head", max_chars=32)
+        building = text_box(t("staff.building", lang), key="staff_building", max_chars=64, container=b1)
+        head = text_box(t("staff.cadre", lang), key="staff_head", max_chars=32, container=b2)
         if b3.button(t("staff.do_assign", lang), key="staff_head_assign") and building and head:
             try:
                 with app_engine().begin() as conn:
