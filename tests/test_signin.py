@@ -17,10 +17,10 @@ from tests.test_ui_browser import server  # noqa: F401 - the dashboard fixture
 pytestmark = pytest.mark.browser
 
 
-def _request(server: str, method: str, path: str, body: dict | None = None, cookie: str | None = None,
+def _request(base: str, method: str, path: str, body: dict | None = None, cookie: str | None = None,
              raw: bytes | None = None) -> http.client.HTTPResponse:
     """One request, redirects not followed (the test looks at them)."""
-    parts = urlsplit(server)
+    parts = urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     headers = {}
     data = raw if raw is not None else (urlencode(body).encode() if body is not None else None)
@@ -35,8 +35,8 @@ def _request(server: str, method: str, path: str, body: dict | None = None, cook
     return response
 
 
-def _post_signin(server: str, username: str, password: str, next_path: str = "/") -> http.client.HTTPResponse:
-    return _request(server, "POST", "/signin", {"username": username, "password": password, "lang": "zh", "next": next_path})
+def _post_signin(base: str, username: str, password: str, next_path: str = "/") -> http.client.HTTPResponse:
+    return _request(base, "POST", "/signin", {"username": username, "password": password, "lang": "zh", "next": next_path})
 
 
 def _cookie(response: http.client.HTTPResponse) -> str | None:

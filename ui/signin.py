@@ -159,13 +159,13 @@ class SignInRedirect:
 
 
 def _cookies(scope) -> dict[str, str]:
-    from http.cookies import SimpleCookie
+    from http.cookies import CookieError, SimpleCookie
 
     raw = b"; ".join(v for k, v in scope.get("headers", []) if k == b"cookie").decode("latin-1")
     jar = SimpleCookie()
     try:
         jar.load(raw)
-    except Exception:
+    except CookieError:  # a malformed Cookie header: as if there were none
         return {}
     return {k: m.value for k, m in jar.items()}
 

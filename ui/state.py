@@ -111,7 +111,7 @@ def oidc_configured() -> bool:
     """``st.login`` needs an ``[auth]`` section in ``.streamlit/secrets.toml`` (see README)."""
     try:
         return "auth" in st.secrets
-    except Exception:  # no secrets file at all
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):  # no secrets file at all
         return False
 
 
