@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from analysis import cameras, services
 from gis.db import owner_engine
@@ -87,6 +88,48 @@ def test_leader_coverage_map_draws_sectors_and_gaps(server: str, browser, accoun
         assert views_left == 0
         s.page.wait_for_timeout(1000)
         s.shot("11_leader_coverage_walking")
+
+        # standards: the communities filled by how many rules each fails
+        s.page.get_by_text("社区达标", exact=True).first.click()
+        s.wait_idle()
+        n, homes_left = _drawn_in_new_map(s, "path.wg-compliance", 8, "path.wg-homes-reach")
+        assert n == 8 and homes_left == 0
+        s.assert_offline()
+    finally:
+        s.close()
+
+
+def test_worker_sees_the_coverage_of_their_grid(server: str, browser, accounts: dict, results: None) -> None:  # noqa: F811
+    """The worker's screen ends with their grid's coverage: the camera views over the grid
+    and its unseen street stretches on a map of its own."""
+    from layers.grids import grid_shape
+
+    worker = accounts["worker"]
+    gid = worker.grids[0]  # the first of the worker's grids opens first
+    detail = get_settings().camera_detail_level
+    with owner_engine().connect() as c:
+        shape = grid_shape(c, gid)
+        code = str(shape["code"].iloc[0]).strip() if "code" in shape else None
+        community = c.execute(text("SELECT community_code, code FROM grids WHERE id = :i"), {"i": gid}).one()
+        views = cameras.view_layer(c, detail, community.community_code.strip())
+        gaps = cameras.uncovered(c, community.community_code.strip(), detail)
+    code = code or community.code.strip()
+    outline = shape.geometry.union_all()
+    n_views = int(views.intersects(outline).sum())
+    n_roads = int(((gaps["kind"] == "road") & (gaps["unit_code"].str.strip() == code)).sum())
+    s = Session(browser, height=4200)
+    try:
+        browser_sign_in(s.page, server, worker)
+        s.open(f"{server}/", "本网格覆盖情况")
+        s.page.wait_for_selector('iframe[title*="st_folium"] >> nth=1', timeout=60000)
+        frame = s.page.query_selector_all('iframe[title*="st_folium"]')[1].content_frame()
+        assert _wait_drawn(frame, "path.wg-camera-views", at_least=n_views) == n_views > 0
+        assert _wait_drawn(frame, "path.wg-uncovered-roads", at_least=n_roads) == n_roads > 0
+        body = _text(s.page)
+        assert "本网格各类设施步行可达" in body and "数据已过期" not in body
+        s.page.get_by_text("本网格覆盖情况").first.scroll_into_view_if_needed()
+        s.page.wait_for_timeout(1500)
+        s.shot("12_worker_grid_coverage")
         s.assert_offline()
     finally:
         s.close()

@@ -529,7 +529,7 @@ def render_grid(pack: GridPack, lang: str) -> None:
                      total=len(homes)))
         small.append(wmap.GeoLayer("homes_reach", homes[["id", "st", "geom"]].rename_geometry("geometry")))
     view = wmap.MapView(bounds=tuple(pack.shape.total_bounds) if len(pack.shape) else None,
-                        tiles=("communities", "roads", "buildings"), small=small, height=460)
+                        tiles=("communities", "roads", "buildings"), small=small)
     map_with_details(view, key=f"worker_cov_map_{pack.detail.get('id', code)}")
     if tables:
         st.download_button(t("cov.excel", lang), data=lambda: excel_bytes(tables), file_name=f"{code}.xlsx",
