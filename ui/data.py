@@ -99,6 +99,8 @@ def grid_pack(grid_id: int) -> GridPack | None:
 
 def detail(layer: str, feature_id: object) -> dict | None:
     """The attributes of a clicked feature, looked up by its id (never cached: always current)."""
+    # Coverage layers carry the id of what they show: a camera's view, a home, a community.
+    layer = {"camera_views": "cameras", "homes_reach": "buildings", "compliance": "communities"}.get(layer, layer)
     with app_engine().connect() as c:
         if layer in ("grids", "grid", "neighbours"):
             row = grids.grid_detail(c, int(feature_id))
