@@ -17,6 +17,8 @@ setup:
 
 demo: setup
 	$(VENV)/wangge demo load
+	$(VENV)/wangge demo accounts
+	@echo "演示账号密码 / demo password: $$(grep '^WANGGE_DEMO_PASSWORD=' .env | cut -d= -f2)  →  http://localhost:$(PORT)/signin"
 	$(VENV)/wangge status
 	$(VENV)/streamlit run app.py --server.port $(PORT) --server.headless true
 

@@ -196,6 +196,25 @@ def demo_load(
          "\n".join(f"{r.layer}: {r.rows}" for r in reports))
 
 
+@demo_app.command("accounts")
+def demo_accounts(as_json: JsonOpt = False) -> None:
+    """Create one dashboard account per role for the demo (password: WANGGE_DEMO_PASSWORD)."""
+    from gis.db import transaction
+    from gis.settings import get_settings
+    from layers import demo
+
+    password = get_settings().demo_password
+    if not password:
+        fail_text = "WANGGE_DEMO_PASSWORD is not set (scripts/bootstrap.sh writes one into .env)"
+        emit({"ok": False, "error": fail_text}, as_json, f"[red]{fail_text}[/red]")
+        raise typer.Exit(1)
+    with transaction(owner=True) as conn:
+        rows = demo.ensure_accounts(conn, password)
+    emit({"ok": True, "accounts": rows}, as_json,
+         "演示账号 / demo accounts — 密码 / password: WANGGE_DEMO_PASSWORD in .env\n"
+         + "\n".join(f"  {r['username']:<16} {r['role']}{'' if r['created'] else ' (exists)'}" for r in rows))
+
+
 def main() -> None:
     from sqlalchemy.exc import OperationalError
 

@@ -127,6 +127,7 @@ class Settings(BaseSettings):
     session_cookie: str = "wangge_session"
     session_cookie_secure: bool = False  # True behind HTTPS: the cookie is then never sent in clear
     max_upload_mb: int = 200  # every file a user uploads (imports, candidate sites); larger is refused
+    demo_password: str = ""  # the demo accounts' password (`wangge demo accounts`); bootstrap writes one into .env
 
     @property
     def database_url(self) -> str:

@@ -49,3 +49,37 @@ def load(force: bool = False, progress: Callable[[str], None] | None = None, con
             if progress:
                 progress(layer)
     return reports
+
+
+# One account per role for trying the dashboard; the password is the deployment's own
+# (WANGGE_DEMO_PASSWORD, generated into .env by scripts/bootstrap.sh), never committed.
+DEMO_ACCOUNTS = ("leader", "secretary", "worker", "planner", "admin")
+
+
+def ensure_accounts(conn: Connection, password: str) -> list[dict]:
+    """Create the missing demo accounts (``demo_<role>``); existing ones are left as they are.
+
+    The secretary gets the community of the demo's first full-time worker, and the worker
+    that cadre's grids, so the two screens show a real worker's day.
+    """
+    from gis import auth
+    from gis.scope import SYSTEM, use_scope
+
+    first = conn.execute(text("""
+        SELECT c.community_code, array_agg(a.grid_id ORDER BY a.grid_id) AS grids
+          FROM assignments a JOIN cadres c ON c.id = a.cadre_id
+         WHERE a.valid_to IS NULL AND a.role = 'full_time_worker' AND a.grid_id IS NOT NULL
+         GROUP BY c.cadre_no, c.community_code ORDER BY c.cadre_no LIMIT 1""")).first()
+    area = {"secretary": {"communities": (first.community_code,)},
+            "worker": {"communities": (first.community_code,), "grids": tuple(first.grids)}} if first else {}
+    out = []
+    with use_scope(SYSTEM):
+        for role in DEMO_ACCOUNTS:
+            name = f"demo_{role}"
+            if auth.get_user(conn, name) is None:
+                auth.create_user(conn, name, password, role, display_name=f"演示{role}", **area.get(role, {}))
+                created = True
+            else:
+                created = False
+            out.append({"username": name, "role": role, "created": created})
+    return out

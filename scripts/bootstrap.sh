@@ -85,6 +85,10 @@ load_env() {
     say "adding WANGGE_SCOPE_SECRET to .env"
     echo "WANGGE_SCOPE_SECRET=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >> .env
   fi
+  # The demo accounts' password (`wangge demo accounts`, run by `make demo`); appended once.
+  if ! grep -q '^WANGGE_DEMO_PASSWORD=' .env; then
+    echo "WANGGE_DEMO_PASSWORD=$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >> .env
+  fi
   set -a; . ./.env; set +a
   DB_HOST=${WANGGE_DB_HOST:-localhost}
   DB_PORT=${WANGGE_DB_PORT:-5432}

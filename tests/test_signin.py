@@ -204,3 +204,20 @@ def test_hostile_usernames_are_refused_and_change_nothing(server: str, accounts:
 def test_oversized_form_is_refused(server: str) -> None:  # noqa: F811
     r = _request(server, "POST", "/signin", raw=b"username=a&password=" + b"x" * 100_000)
     assert r.status == 413 and _cookie(r) is None
+
+
+def test_demo_accounts_sign_in_and_are_made_once(accounts: dict, conn) -> None:
+    """``wangge demo accounts``: one user per role, the worker holding a real worker's grids."""
+    from gis import auth
+    from layers.demo import DEMO_ACCOUNTS, ensure_accounts
+
+    conn.execute(text("DELETE FROM users WHERE username LIKE 'demo\\_%'"))
+    first = ensure_accounts(conn, "demo-password-0")
+    assert [r["created"] for r in first] == [True] * len(DEMO_ACCOUNTS)
+    assert all(not r["created"] for r in ensure_accounts(conn, "another-password"))
+    worker = auth.authenticate(conn, "demo_worker", "demo-password-0")
+    held = conn.execute(text("""SELECT array_agg(grid_id ORDER BY grid_id) FROM assignments a JOIN cadres c ON c.id = a.cadre_id
+                                 WHERE a.valid_to IS NULL AND a.role = 'full_time_worker' AND c.cadre_no = (
+                                   SELECT min(c2.cadre_no) FROM cadres c2 JOIN assignments a2 ON a2.cadre_id = c2.id
+                                    WHERE a2.valid_to IS NULL AND a2.role = 'full_time_worker' AND a2.grid_id IS NOT NULL)""")).scalar_one()
+    assert worker.role == "worker" and list(worker.grids) == list(held) and worker.grids
