@@ -221,3 +221,21 @@ def test_demo_accounts_sign_in_and_are_made_once(accounts: dict, conn) -> None:
                                    SELECT min(c2.cadre_no) FROM cadres c2 JOIN assignments a2 ON a2.cadre_id = c2.id
                                     WHERE a2.valid_to IS NULL AND a2.role = 'full_time_worker' AND a2.grid_id IS NOT NULL)""")).scalar_one()
     assert worker.role == "worker" and list(worker.grids) == list(held) and worker.grids
+
+
+def test_single_sign_on_is_offered_only_when_configured(demo: dict) -> None:
+    """Without an ``[auth]`` secrets section there is no SSO button; with one there is (the
+    identity provider itself cannot be reached here, so the round trip is not exercised)."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.accounts import SCRIPT
+
+    plain = AppTest.from_file(SCRIPT, default_timeout=120).run()
+    assert not [b for b in plain.button if b.key == "oidc_login"]
+    at = AppTest.from_file(SCRIPT, default_timeout=120)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "wangge", "client_secret": "s", "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
+    at.run()
+    assert not at.exception
+    assert [b for b in at.button if b.key == "oidc_login"]
+    assert not at.metric and not at.dataframe
