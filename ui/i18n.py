@@ -347,6 +347,7 @@ T: dict[str, tuple[str, str]] = {
     "cov.recompute": ("重新计算（只更新变化部分）", "Recompute (only what changed)"),
     "cov.computing": ("正在计算覆盖分析…", "Computing coverage…"),
     "cov.recomputed": ("已重新计算：{what}", "Recomputed: {what}"),
+    "cov.failed": ("重新计算失败，已保存的结果未改变：{err}", "Recomputing failed; the stored results are unchanged: {err}"),
     "cov.ask_leader": ("如需更新，请街道在“覆盖分析”页面重新计算。", "To bring them up to date, the sub-district recomputes on the Coverage screen."),
     "cov.computed": ("计算时间：", "Computed: "),
     "cov.not_yet": ("未计算", "not yet"),

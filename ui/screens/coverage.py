@@ -17,6 +17,7 @@ from collections import Counter
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from analysis import services
 from analysis.views import DORI_PPM
@@ -287,8 +288,12 @@ def freshness_panel(detail: str, version: cd.Version, lang: str, codes: set[str]
 
 def _compute_button(detail: str, lang: str, label_key: str, full: bool, primary: bool = False) -> None:
     if st.button(t(label_key, lang), key="cov_recompute", type="primary" if primary else "secondary"):
-        with st.spinner(t("cov.computing", lang)):
-            ran = cd.recompute(detail, full=full)
+        try:
+            with st.spinner(t("cov.computing", lang)):
+                ran = cd.recompute(detail, full=full)
+        except SQLAlchemyError as exc:  # shown: the stored results are unchanged (each refresh is one transaction)
+            st.error(t("cov.failed", lang, err=f"{type(exc).__name__}: {exc}"))
+            return
         st.session_state["cov_recompute_result"] = ran
         st.session_state["cov_recomputed"] = "；".join(
             f"{_tk('cov.analysis', a, lang)} {_tk('cov.mode', str(r.get('mode', 'full')), lang)}" for a, r in ran.items())
@@ -326,8 +331,6 @@ def render() -> None:
     tables: dict[str, pd.DataFrame] = {}
     if cov is not None:
         tables.update(_camera_part(cov, detail, version, names, lang))
-    else:
-        st.info(t("cov.missing", lang, what=t("cov.analysis.cameras", lang)))
     if cc is not None:
         tables.update(_service_part(cc, category, version, names, lang))
     if cd.has(version, "compliance"):
