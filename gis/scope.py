@@ -117,7 +117,10 @@ def apply(dbapi_connection, scope: Scope | None) -> None:
     value = token(scope) if scope is not None else ""
     cur = dbapi_connection.cursor()
     try:
-        cur.execute("SELECT set_config(%s, %s, true)", (SETTING, value))
+        # JIT off for the app's transactions: the policies' subplans inflate the planner's cost
+        # estimates past jit_above_cost, and compiling then costs ~0.5 s on queries that run in
+        # 50 ms without it (bench/bench_rls.py, the overview on 100,000 buildings).
+        cur.execute("SELECT set_config(%s, %s, true), set_config('jit', 'off', true)", (SETTING, value))
     finally:
         cur.close()
 
