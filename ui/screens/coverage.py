@@ -354,8 +354,8 @@ def _leader_map(sub: str, detail: str, version: cd.Version, category: str, theme
     bounds = data.bounds(sub)
     small: list[wmap.GeoLayer] = []
     if theme == "cameras" and cd.has(version, "cameras"):
-        gaps = cd.uncovered(detail, version)
-        small = [wmap.GeoLayer("camera_views", cd.camera_views(detail, version)[["id", "st", "geom"]].rename_geometry("geometry")),
+        gaps = cd.uncovered(detail, version, for_map=True)
+        small = [wmap.GeoLayer("camera_views", cd.camera_views(detail, version, for_map=True)[["id", "st", "geom"]].rename_geometry("geometry")),
                  wmap.GeoLayer("uncovered_roads", gaps[gaps["kind"] == "road"][["id", "geometry"]]),
                  wmap.GeoLayer("uncovered_areas", gaps[gaps["kind"] == "open_space"][["id", "geometry"]], show=False),
                  wmap.GeoLayer("cameras", data.cameras_in(bounds)[["id", "st", "geometry"]], show=False)]
@@ -512,9 +512,9 @@ def render_grid(pack: GridPack, lang: str) -> None:
         missed = kp[(kp["unit_code"].astype(str).str.strip() == code) & ~kp["covered"].astype(bool)]
         if len(missed):
             st.warning(t("cov.unseen_places", lang, names="、".join(missed["name"].astype(str))))
-        gaps = cd.uncovered(detail, version, community)
+        gaps = cd.uncovered(detail, version, community, for_map=True)
         gaps = gaps[gaps["unit_code"].astype(str).str.strip() == code]
-        views = cd.camera_views(detail, version, community)
+        views = cd.camera_views(detail, version, community, for_map=True)
         if outline is not None:
             views = views[views.intersects(outline)]
         small += [wmap.GeoLayer("camera_views", views[["id", "st", "geom"]].rename_geometry("geometry")),
