@@ -59,6 +59,24 @@ def _names(sub: str) -> dict[str, str]:
     return dict(zip(comms["code"].astype(str).str.strip(), comms["name"]))
 
 
+def _and(lang: str) -> str:
+    """The list separator of the language (、 in Chinese)."""
+    return "、" if lang == "zh" else ", "
+
+
+def _then(lang: str) -> str:
+    """The clause separator of the language (； in Chinese)."""
+    return "；" if lang == "zh" else "; "
+
+
+def _paren(text: str, lang: str) -> str:
+    return f"（{text}）" if lang == "zh" else f" ({text})"
+
+
+def _colon(lang: str) -> str:
+    return "：" if lang == "zh" else ": "
+
+
 def _tk(group: str, key: object, lang: str) -> str:
     """The label of a coded value: the key is the group and the code joined by a dot."""
     return t(f"{group}.{key}", lang)
@@ -251,12 +269,12 @@ def freshness_panel(detail: str, version: cd.Version, lang: str, codes: set[str]
             st.caption(t("cov.ask_leader", lang))
         return False
     when = {a: at for a, rid, at in version}
-    st.caption(t("cov.computed", lang) + "；".join(
+    st.caption(t("cov.computed", lang) + _then(lang).join(
         f"{_tk('cov.analysis', a, lang)} {_when(when[a]) if cd.has(version, a) else t('cov.not_yet', lang)}" for a in ANALYSES)
-        + (f"（{t('cov.detail', lang)}：{_tk('cov.detail', detail, lang)}）"))
+        + _paren(f"{t('cov.detail', lang)}{_colon(lang)}{_tk('cov.detail', detail, lang)}", lang))
     missing = [a for a in ANALYSES if a not in present]
     if missing:
-        st.info(t("cov.missing", lang, what="、".join(_tk("cov.analysis", a, lang) for a in missing)))
+        st.info(t("cov.missing", lang, what=_and(lang).join(_tk("cov.analysis", a, lang) for a in missing)))
     status = cd.freshness(detail)
     status = status[status["analysis"].isin(present)]
     if codes is not None:
@@ -268,16 +286,16 @@ def freshness_panel(detail: str, version: cd.Version, lang: str, codes: set[str]
             scopes = Counter(rows["scope"])
             why = sorted({w for ws in rows["why"] for w in str(ws).split(",") if w})
             parts.append(t("cov.stale_part", lang, analysis=_tk("cov.analysis", a, lang),
-                           areas="、".join(f"{n} {_tk('cov.scope', s, lang)}" for s, n in scopes.items()),
-                           why="、".join(_tk("cov.why", w, lang) for w in why)))
-        st.warning(f"**{t('cov.stale', lang)}**：" + "；".join(parts))
+                           areas=_and(lang).join(f"{n} {_tk('cov.scope', s, lang)}" for s, n in scopes.items()),
+                           why=_and(lang).join(_tk("cov.why", w, lang) for w in why)))
+        st.warning(f"**{t('cov.stale', lang)}**{_colon(lang)}" + _then(lang).join(parts))
         with st.expander(t("cov.stale_which", lang)):
             st.dataframe(pd.DataFrame({
                 t("cov.analysis", lang): [_tk("cov.analysis", a, lang) for a in stale["analysis"]],
                 t("cov.scope", lang): [_tk("cov.scope", s, lang) for s in stale["scope"]],
                 t("col.code", lang): stale["code"].astype(str).str.strip(),
                 t("cov.computed_at", lang): stale["computed_at"].map(_when),
-                t("cov.why", lang): ["、".join(_tk("cov.why", w, lang) for w in str(ws).split(",") if w) for ws in stale["why"]],
+                t("cov.why", lang): [_and(lang).join(_tk("cov.why", w, lang) for w in str(ws).split(",") if w) for ws in stale["why"]],
             }), hide_index=True, width="stretch")
     if can_compute:
         _compute_button(detail, lang, "cov.recompute", full=False, primary=bool(len(stale)))
@@ -295,7 +313,7 @@ def _compute_button(detail: str, lang: str, label_key: str, full: bool, primary:
             st.error(t("cov.failed", lang, err=f"{type(exc).__name__}: {exc}"))
             return
         st.session_state["cov_recompute_result"] = ran
-        st.session_state["cov_recomputed"] = "；".join(
+        st.session_state["cov_recomputed"] = _then(lang).join(
             f"{_tk('cov.analysis', a, lang)} {_tk('cov.mode', str(r.get('mode', 'full')), lang)}" for a, r in ran.items())
         st.rerun()
 
@@ -315,7 +333,7 @@ def render() -> None:
                           help=t("cov.detail_help", lang))
     cats = services.categories()
     radii = services.radii()
-    category = c2.selectbox(t("cov.category", lang), cats, format_func=lambda c: f"{_cat(c, lang)}（{radii.get(c, 0):g} m）",
+    category = c2.selectbox(t("cov.category", lang), cats, format_func=lambda c: _cat(c, lang) + _paren(f"{radii.get(c, 0):g} m", lang),
                             key="cov_category")
     version = cd.versions(detail)
     if not freshness_panel(detail, version, lang):
@@ -414,7 +432,7 @@ def assumption_text(report: pd.DataFrame, lang: str) -> str:
             counts[code] += 1
             zh, _, en = words.strip().partition(" / ")
             text_of.setdefault(code, (zh if lang == "zh" else en or zh).strip())
-    body = "；".join(f"{text_of[c]} ×{n}" for c, n in counts.most_common())
+    body = _then(lang).join(f"{text_of[c]} ×{n}" for c, n in counts.most_common())
     return t("cov.assumptions", lang, n=len(report), notes=body or t("cov.no_assumptions", lang))
 
 
@@ -441,8 +459,8 @@ def _service_part(cc: pd.DataFrame, category: str, version: cd.Version, names: d
     st.subheader(t("cov.life_circles", lang))
     circles = life_circle_table(cd.life_circles(version), lang, names)
     st.dataframe(circles, hide_index=True, width="stretch")
-    st.caption("；".join(t("cov.circle_rule", lang, circle=t(f"cov.circle.{k}", lang), m=f"{d:g}",
-                                  cats="、".join(_cat(c, lang) for c in cats))
+    st.caption(_then(lang).join(t("cov.circle_rule", lang, circle=t(f"cov.circle.{k}", lang), m=f"{d:g}",
+                                        cats=_and(lang).join(_cat(c, lang) for c in cats))
                         for k, (d, cats) in services.life_circles().items()))
     sheet = _cat(category, lang)
     return {f"{t('cov.sheet.services', lang)}-{sheet}": communities, f"{t('cov.sheet.services_grids', lang)}-{sheet}": grids,
@@ -454,7 +472,8 @@ def _compliance_part(version: cd.Version, lang: str) -> dict[str, pd.DataFrame]:
     table = compliance_display(cd.compliance_table(version), lang)
     st.dataframe(_style_marks(table), hide_index=True, width="stretch")
     rules = cd.rules()
-    st.caption("；".join(f"{_tk('cov.rule', r.rule, lang)}：{r.rule_name}（{r.reference}）" for r in rules.itertuples()))
+    st.caption(_then(lang).join(f"{_tk('cov.rule', r.rule, lang)}{_colon(lang)}{r.rule_name}{_paren(r.reference, lang)}"
+                                for r in rules.itertuples()))
     return {t("cov.sheet.compliance", lang): table}
 
 
@@ -511,7 +530,7 @@ def render_grid(pack: GridPack, lang: str) -> None:
         kp = cd.key_places(detail, version)
         missed = kp[(kp["unit_code"].astype(str).str.strip() == code) & ~kp["covered"].astype(bool)]
         if len(missed):
-            st.warning(t("cov.unseen_places", lang, names="、".join(missed["name"].astype(str))))
+            st.warning(t("cov.unseen_places", lang, names=_and(lang).join(missed["name"].astype(str))))
         gaps = cd.uncovered(detail, version, community, for_map=True)
         gaps = gaps[gaps["unit_code"].astype(str).str.strip() == code]
         views = cd.camera_views(detail, version, community, for_map=True)
