@@ -119,9 +119,7 @@ def run(buildings: int, repeat: int, load: bool, log=print) -> dict:
         for k, v in list(r.items()):
             if k.endswith("_ms"):
                 r[k] = round(v, 2)
-                log_line = None
-        log_line = "  ".join(f"{k}={v}" for k, v in r.items())
-        log(log_line)
+        log("  ".join(f"{k}={v}" for k, v in r.items()))
     log(f"scope set+verify per transaction: {out['scope_check_ms']:.2f} ms (owner SELECT 1: {out['empty_tx_owner_ms']:.2f} ms)")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "rls.json").write_text(json.dumps(out, indent=2, ensure_ascii=False))

@@ -50,6 +50,13 @@ class Scope:
         if self.role not in ROLES:
             raise ValueError(f"unknown role {self.role!r}")
 
+    @property
+    def sees_group_rows(self) -> bool:
+        """Whether the policies show this scope per-building group counts (``building_groups``);
+        if not, a screen shows totals (``analysis.groups``) and hides per-building group columns,
+        which would otherwise read as zeros."""
+        return self.role in ("system", "admin", "secretary", "worker") or (self.role == "leader" and self.resident_detail)
+
 
 SYSTEM = Scope(user="system", role="system")
 

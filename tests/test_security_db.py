@@ -423,3 +423,13 @@ def test_group_totals_wrapper_for_a_planner(area):
     assert {area["com_a"], area["com_b"]} <= set(per_com["code"])
     with pytest.raises(ValueError):
         group_totals(None, "street")
+
+
+@pytest.mark.parametrize("scope", [SYSTEM, Scope(user="a", role="admin"), Scope(user="l", role="leader"),
+                                   Scope(user="l", role="leader", resident_detail=True), Scope(user="p", role="planner"),
+                                   Scope(user="s", role="secretary", communities=("420106010001",)),
+                                   Scope(user="w", role="worker", grids=(1,))])
+def test_sees_group_rows_says_what_the_policy_does(area, scope):
+    with use_scope(scope), app_engine().connect() as c:
+        visible = c.execute(text("SELECT count(*) FROM building_groups")).scalar_one() > 0
+    assert scope.sees_group_rows == visible
