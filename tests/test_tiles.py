@@ -88,24 +88,36 @@ def test_bad_requests(conn) -> None:
         tiles.tile(conn, "grids", 30, 0, 0)
 
 
-def _call(path_params: dict, query: bytes = b""):
+@pytest.fixture(scope="module")
+def leader_cookie(accounts: dict) -> str:
+    """A signed-in street leader's session (tiles answer nobody else)."""
+    from tests.accounts import session_token
+
+    return session_token(accounts["leader"])
+
+
+def _call(path_params: dict, query: bytes = b"", cookie: str | None = None):
     from starlette.requests import Request
 
-    scope = {"type": "http", "method": "GET", "path": "/tiles", "query_string": query, "headers": [],
+    from gis.settings import get_settings
+
+    headers = [(b"cookie", f"{get_settings().session_cookie}={cookie}".encode())] if cookie else []
+    scope = {"type": "http", "method": "GET", "path": "/tiles", "query_string": query, "headers": headers,
              "path_params": path_params}
     response = tiles.tile_endpoint(Request(scope))
     return response
 
 
-def test_http_endpoint(demo: dict, centre) -> None:
+def test_http_endpoint(demo: dict, centre, leader_cookie: str) -> None:
     x, y = _tile_of(*centre, 15)
-    ok = _call({"layer": "buildings", "z": 15, "x": x, "y": y})
+    assert _call({"layer": "buildings", "z": 15, "x": x, "y": y}).status_code == 401  # no session, no tile
+    ok = _call({"layer": "buildings", "z": 15, "x": x, "y": y}, cookie=leader_cookie)
     assert ok.status_code == 200 and ok.media_type == "application/vnd.mapbox-vector-tile" and len(ok.body) > 100
-    assert "db;dur=" in ok.headers["server-timing"]
-    assert _call({"layer": "buildings", "z": 12, "x": x >> 3, "y": y >> 3}).status_code == 204
-    assert _call({"layer": "nope", "z": 15, "x": x, "y": y}).status_code == 404
-    assert _call({"layer": "grids", "z": 2, "x": 9, "y": 0}).status_code == 400
-    shifted = _call({"layer": "buildings", "z": 15, "x": x, "y": y}, b"shift=gcj02")
+    assert "db;dur=" in ok.headers["server-timing"] and "private" in ok.headers["cache-control"]
+    assert _call({"layer": "buildings", "z": 12, "x": x >> 3, "y": y >> 3}, cookie=leader_cookie).status_code == 204
+    assert _call({"layer": "nope", "z": 15, "x": x, "y": y}, cookie=leader_cookie).status_code == 404
+    assert _call({"layer": "grids", "z": 2, "x": 9, "y": 0}, cookie=leader_cookie).status_code == 400
+    shifted = _call({"layer": "buildings", "z": 15, "x": x, "y": y}, b"shift=gcj02", cookie=leader_cookie)
     assert shifted.status_code == 200 and shifted.body != ok.body
 
 
@@ -126,19 +138,19 @@ def test_512_pixel_tiles_are_the_parent_tile(conn, centre) -> None:
         tiles.tile(conn, "grids", 15, x, y, size=300)
 
 
-def test_cache_reuses_tiles_until_the_data_change(demo: dict, centre) -> None:
+def test_cache_reuses_tiles_until_the_data_change(demo: dict, centre, leader_cookie: str) -> None:
     x, y = _tile_of(*centre, 15)
     tiles.CACHE.clear()
     params = {"layer": "grids", "z": 15, "x": x, "y": y}
-    first = _call(params)
-    again = _call(params)
+    first = _call(params, cookie=leader_cookie)
+    again = _call(params, cookie=leader_cookie)
     assert first.headers["x-tile-cache"] == "miss" and again.headers["x-tile-cache"] == "hit"
     assert again.body == first.body
-    assert _call(params, b"cache=0").headers["x-tile-cache"] == "miss"  # bypass (benchmarks)
+    assert _call(params, b"cache=0", cookie=leader_cookie).headers["x-tile-cache"] == "miss"  # bypass (benchmarks)
     with owner_engine().begin() as c:  # any import or edit writes an audit row
         row = c.execute(text("INSERT INTO audit_log (action, table_name) VALUES ('test', 'grids') RETURNING id")).scalar_one()
     try:
-        assert _call(params).headers["x-tile-cache"] == "miss"
+        assert _call(params, cookie=leader_cookie).headers["x-tile-cache"] == "miss"
     finally:
         with owner_engine().begin() as c:
             c.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": row})
