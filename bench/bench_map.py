@@ -200,11 +200,44 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 # --- browser ----------------------------------------------------------------------------
 
-def time_page(browser, url: str, timeout_s: float = 180) -> dict:
+def bench_session() -> str:
+    """A street leader's session for the benchmark's browser: tiles answer only signed-in users.
+
+    The user ``bench_leader`` gets a fresh random password each run (nothing to keep)."""
+    import secrets
+
+    from gis import auth, sessions
+    from gis.db import transaction
+    from gis.scope import SYSTEM, use_scope
+
+    password = secrets.token_urlsafe(16)
+    with use_scope(SYSTEM), transaction() as conn:
+        if auth.get_user(conn, "bench_leader") is None:
+            auth.create_user(conn, "bench_leader", password, "leader", display_name="benchmark")
+        else:
+            auth.set_password(conn, "bench_leader", password)
+        user = auth.authenticate(conn, "bench_leader", password)
+        return sessions.open_session(conn, user.id, "bench_map")
+
+
+def _signed_context(browser, url: str, session: str | None, **options):
+    """A browser context carrying the session cookie for the server of ``url``."""
+    from urllib.parse import urlsplit
+
+    from gis.settings import get_settings
+
+    ctx = browser.new_context(**options)
+    if session:
+        parts = urlsplit(url)
+        ctx.add_cookies([{"name": get_settings().session_cookie, "value": session, "url": f"{parts.scheme}://{parts.netloc}"}])
+    return ctx
+
+
+def time_page(browser, url: str, timeout_s: float = 180, session: str | None = None) -> dict:
     """Milliseconds from navigation start to the first drawn map, in a fresh context."""
     blocked: list[str] = []
     tiles = {"n": 0, "bytes": 0}
-    ctx = browser.new_context(viewport=VIEWPORT)
+    ctx = _signed_context(browser, url, session, viewport=VIEWPORT)
 
     def route(r):
         if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")):
@@ -229,9 +262,9 @@ def time_page(browser, url: str, timeout_s: float = 180) -> dict:
     return {"ms": round(drawn, 1), "html_bytes": nav, "tiles": tiles["n"], "tile_bytes": tiles["bytes"], "blocked": blocked}
 
 
-def time_dashboard(browser, url: str, timeout_s: float = 180) -> dict:
+def time_dashboard(browser, url: str, timeout_s: float = 180, session: str | None = None) -> dict:
     """The whole dashboard (street leader): navigation to its map's grid outlines drawn."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1400})
+    ctx = _signed_context(browser, url, session, viewport={"width": 1400, "height": 1400})
     ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")) else r.abort())
     p = ctx.new_page()
     started = time.perf_counter()
@@ -286,6 +319,7 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             _wait_port(port, server)
+            session = bench_session()
             for n in sizes:
                 city = load_city(n, tmp_path, log=log)
                 t0 = time.perf_counter()
@@ -309,11 +343,11 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
                 for view, (centre, zoom) in views.items():
                     runs: dict[str, list[dict]] = {"tiles": [], "tiles_cold": [], "geojson": [], "folium": []}
                     for kind in ("tiles", "geojson"):  # untimed: the database's cache meets the new city
-                        time_page(browser, f"http://127.0.0.1:{port}/bench/{kind}_{n}_{view}.html")
+                        time_page(browser, f"http://127.0.0.1:{port}/bench/{kind}_{n}_{view}.html", session=session)
                     for i in range(repeat):
                         for kind in (("tiles", "tiles_cold", "geojson", "folium") if i % 2 == 0
                                      else ("folium", "geojson", "tiles_cold", "tiles")):
-                            r = time_page(browser, f"http://127.0.0.1:{port}/bench/{kind}_{n}_{view}.html")
+                            r = time_page(browser, f"http://127.0.0.1:{port}/bench/{kind}_{n}_{view}.html", session=session)
                             if r["blocked"]:
                                 raise SystemExit(f"the {kind} page asked for outside resources: {r['blocked'][:3]}")
                             runs[kind].append(r)
@@ -338,7 +372,7 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
                         f"folium GeoJson SVG {fol:.2f} s ({fol / ours:.1f}x)")
                 results.append(entry)
             if dashboard:
-                dash = dashboard_time(browser, sizes[-1], repeat, log)
+                dash = dashboard_time(browser, sizes[-1], repeat, session, log)
         finally:
             browser.close()
             server.terminate()
@@ -360,7 +394,7 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
     return result
 
 
-def dashboard_time(browser, n: int, repeat: int, log=print) -> dict:
+def dashboard_time(browser, n: int, repeat: int, session: str, log=print) -> dict:
     """The street leader's page of ``streamlit run app.py`` on the city already loaded."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -371,7 +405,7 @@ def dashboard_time(browser, n: int, repeat: int, log=print) -> dict:
         _wait_port(port, proc)
         runs = []
         for i in range(repeat + 1):  # the first run warms the script's caches: reported apart
-            r = time_dashboard(browser, f"http://127.0.0.1:{port}/?role=leader")
+            r = time_dashboard(browser, f"http://127.0.0.1:{port}/", session=session)
             runs.append(r["ms"])
             log(f"  dashboard (leader, {n:,} buildings) run {i + 1}: {r['ms']:.0f} ms{' (cold)' if i == 0 else ''}")
         return {"buildings": n, "cold_ms": runs[0], "warm_median_ms": statistics.median(runs[1:]), "runs_ms": runs}
