@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 import geopandas as gpd
@@ -110,10 +111,29 @@ def last_run(conn: Connection, analysis: str, detail_level: str | None = None, m
     return dict(row) if row else None
 
 
+@contextmanager
+def copy_target(conn: Connection, table: str, columns: Sequence[str]) -> Iterator[str]:
+    """The table a COPY of ``columns`` should write to: ``table`` itself, or, where row-level
+    security applies to this connection (migration 0013: PostgreSQL refuses COPY FROM then),
+    a temporary table of those columns whose rows are inserted into ``table`` when the block
+    ends, so that the policies check every row."""
+    if not conn.execute(text("SELECT row_security_active(to_regclass(:t))"), {"t": table}).scalar():
+        yield table
+        return
+    cols = ", ".join(columns)
+    stage = "_copy_" + table.replace(".", "_")
+    conn.execute(text(f"DROP TABLE IF EXISTS pg_temp.{stage}"))
+    conn.execute(text(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"))
+    yield stage
+    conn.execute(text(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"))
+    conn.execute(text(f"DROP TABLE pg_temp.{stage}"))
+
+
 def copy_into(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
     """COPY rows into a table (text format; None becomes NULL, lists become arrays)."""
     raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+    with copy_target(conn, table, columns) as target, raw.cursor() as cur, \
+            cur.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN") as cp:
         for r in rows:
             cp.write_row(r)
 
@@ -125,7 +145,8 @@ def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> None:
     buf = io.StringIO()
     frame.to_csv(buf, header=False, index=False, na_rep="")
     raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv)") as cp:
+    with copy_target(conn, table, list(frame.columns)) as target, raw.cursor() as cur, \
+            cur.copy(f"COPY {target} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv)") as cp:
         cp.write(buf.getvalue())
 
 

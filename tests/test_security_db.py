@@ -433,3 +433,27 @@ def test_sees_group_rows_says_what_the_policy_does(area, scope):
     with use_scope(scope), app_engine().connect() as c:
         visible = c.execute(text("SELECT count(*) FROM building_groups")).scalar_one() > 0
     assert scope.sees_group_rows == visible
+
+
+def test_copy_into_policy_tables_goes_through_the_policies(area, worker_a):
+    """COPY FROM is refused where row-level security applies; analysis.units stages the rows
+    and inserts them, so the system's analyses still write and the policies check each row."""
+    import pandas as pd
+
+    from analysis.units import copy_frame
+
+    with owner_engine().connect() as c:
+        a_bld, b_bld = (int(c.execute(text("SELECT min(id) FROM buildings WHERE grid_id = :g"), {"g": g}).scalar_one())
+                        for g in (area["a"], area["b"]))
+    for scope, building, ok in ((SYSTEM, b_bld, True), (worker_a, a_bld, True), (worker_a, b_bld, False)):
+        with use_scope(scope), app_engine().connect() as c, c.begin():
+            sc = c.execute(text("""INSERT INTO siting_scenarios (name, category, model, radius_m, cutoff_m, candidates, time_limit_s, status)
+                                   VALUES ('test_security', 'kindergarten', 'lscp', 300, 300, 'roads', 1, 'optimal') RETURNING id""")).scalar_one()
+            frame = pd.DataFrame({"scenario_id": [sc], "building_id": [building], "weight": [1.0]})
+            if ok:
+                copy_frame(c, "siting_scenario_demand", frame)
+                assert c.execute(text("SELECT count(*) FROM siting_scenario_demand WHERE scenario_id = :s"), {"s": sc}).scalar_one() == 1
+            else:
+                with pytest.raises(ProgrammingError, match="row-level security"):
+                    copy_frame(c, "siting_scenario_demand", frame)
+            c.rollback()
