@@ -237,6 +237,13 @@ def _demand(conn: Connection, srid: int, weight: str) -> pd.DataFrame:
     if weight == "households":
         w_sql, join = "b.households", ""
     elif weight in codes(GROUPS):
+        from gis.scope import current
+
+        scope = current()
+        if scope is not None and not scope.sees_group_rows:
+            # row-level security hides per-building group counts from this role: say so, not "no demand"
+            raise SitingError(f"weight {weight!r}: per-building group counts are not available to the {scope.role} role; "
+                              "weigh by households")
         w_sql, join = f"coalesce(g.{weight}, 0)", "LEFT JOIN building_groups g ON g.building_id = b.id"
     else:
         raise SitingError(f"unknown weight {weight!r}: households or one of {', '.join(codes(GROUPS))}")

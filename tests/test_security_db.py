@@ -457,3 +457,10 @@ def test_copy_into_policy_tables_goes_through_the_policies(area, worker_a):
                 with pytest.raises(ProgrammingError, match="row-level security"):
                     copy_frame(c, "siting_scenario_demand", frame)
             c.rollback()
+
+
+def test_planner_siting_by_a_group_says_why_it_cannot(area):
+    from analysis.siting_inputs import SitingError, build_input
+
+    with use_scope(Scope(user="p", role="planner")), app_engine().connect() as c, pytest.raises(SitingError, match="households"):
+        build_input(c, "elderly_day_care", weight="elderly_65")
