@@ -342,17 +342,24 @@ def test_audit_rows_carry_the_verified_user(area, worker_a):
     from layers.audit import list_audit
     from layers.importer import audit
 
-    with use_scope(worker_a), app_engine().connect() as c, c.begin():
-        audit(c, "test_security", None, actor="someone_else")
-        audit(c, "test_security", None)
-        rows = c.execute(text("SELECT actor, scope_user FROM audit_log WHERE action = 'test_security' ORDER BY id")).all()
-        assert [tuple(r) for r in rows] == [("someone_else", "w_a"), ("w_a", "w_a")]
-        assert len(list_audit(c, actor="w_a", action="test_security")) == 2
-        c.rollback()
-    with use_scope(None), app_engine().connect() as c, c.begin():
-        audit(c, "test_security", None, actor="admin")
-        assert c.execute(text("SELECT scope_user FROM audit_log WHERE action = 'test_security'")).scalar_one() == f"({get_settings().db_app_user})"
-        c.rollback()
+    try:
+        with use_scope(worker_a), app_engine().begin() as c:
+            audit(c, "test_security", None, actor="someone_else")
+            audit(c, "test_security", None)
+            # A worker's change is logged, but the log is for administrators to read (migration 0015).
+            assert c.execute(text("SELECT count(*) FROM audit_log WHERE action = 'test_security'")).scalar_one() == 0
+        with use_scope(None), app_engine().begin() as c:
+            audit(c, "test_security_nobody", None, actor="admin")
+        with owner_engine().connect() as c:
+            rows = c.execute(text("SELECT actor, scope_user FROM audit_log WHERE action = 'test_security' ORDER BY id")).all()
+            assert [tuple(r) for r in rows] == [("someone_else", "w_a"), ("w_a", "w_a")]
+            nobody = c.execute(text("SELECT scope_user FROM audit_log WHERE action = 'test_security_nobody'")).scalar_one()
+            assert nobody == f"({get_settings().db_app_user})"
+        with use_scope(Scope(user="t_admin", role="admin")), app_engine().connect() as c:
+            assert len(list_audit(c, actor="w_a", action="test_security")) == 2
+    finally:
+        with owner_engine().begin() as c:
+            c.execute(text("DELETE FROM audit_log WHERE action IN ('test_security', 'test_security_nobody')"))
 
 
 # --- events -----------------------------------------------------------------------------------------------
@@ -365,8 +372,11 @@ def test_worker_reports_events_in_their_grid_only(area, worker_a):
         seen = events.events_in(c)
         assert set(seen["grid_id"]) == {area["a"]} and new in set(seen["id"])
         assert len(events.events_in(c, grid_id=area["b"])) == 0
+        assert c.execute(text("SELECT count(*) FROM audit_log")).scalar_one() == 0  # the log is the administrator's to read
+        scopes.apply(c.connection.dbapi_connection, Scope(user="t_admin", role="admin"))  # read it as one, same transaction
         logged = c.execute(text("SELECT actor, scope_user, after FROM audit_log WHERE action = 'event_report' AND row_key = :k"),
                            {"k": str(new)}).one()
+        scopes.apply(c.connection.dbapi_connection, worker_a)
         assert (logged.actor, logged.scope_user, logged.after["description"]) == ("w_a", "w_a", "井盖缺失")
         events.set_status(c, new, "handling")
         c.rollback()
