@@ -234,6 +234,8 @@ def parse_candidates(conn: Connection, spec: str | Path | Candidates | None, sri
 # --- demand and existing facilities -------------------------------------------------------
 
 def _demand(conn: Connection, srid: int, weight: str) -> pd.DataFrame:
+    """Demand per building: households, or a group's members (counted per building where the
+    scope may read them, else estimated from the grid's total of that group)."""
     if weight == "households":
         w_sql, join = "b.households", ""
     elif weight in codes(GROUPS):
@@ -241,10 +243,13 @@ def _demand(conn: Connection, srid: int, weight: str) -> pd.DataFrame:
 
         scope = current()
         if scope is not None and not scope.sees_group_rows:
-            # row-level security hides per-building group counts from this role: say so, not "no demand"
-            raise SitingError(f"weight {weight!r}: per-building group counts are not available to the {scope.role} role; "
-                              "weigh by households")
-        w_sql, join = f"coalesce(g.{weight}, 0)", "LEFT JOIN building_groups g ON g.building_id = b.id"
+            # Row-level security hides per-building group counts from this role (a planner, a
+            # leader without the grant). Estimate from what it may read: the grid's total of the
+            # group (group_totals, an aggregate) shared out over the grid's homes by households.
+            w_sql = f"(b.households::double precision * gt.{weight} / nullif(gt.households, 0))"
+            join = "LEFT JOIN grids gg ON gg.id = b.grid_id LEFT JOIN group_totals('grid') gt ON gt.code = gg.code"
+        else:
+            w_sql, join = f"coalesce(g.{weight}, 0)", "LEFT JOIN building_groups g ON g.building_id = b.id"
     else:
         raise SitingError(f"unknown weight {weight!r}: households or one of {', '.join(codes(GROUPS))}")
     frame = read_metric(conn, f"""

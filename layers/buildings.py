@@ -133,13 +133,25 @@ BUILDINGS = LayerSpec(
 
 # --- queries for the dashboard (read-only; the app role) ---------------------------------
 
+def _group_columns() -> str:
+    """``, coalesce(bg.<group>, 0) AS <group> …`` when the current scope may read per-building
+    group counts, else nothing: under a scope the policies deny them to (a planner, a leader
+    without the grant) they would read as zeros, which is wrong rather than withheld."""
+    from gis.scope import current
+
+    scope = current()
+    if scope is not None and not scope.sees_group_rows:
+        return ""
+    return "".join(f", coalesce(bg.{g.code}, 0) AS {g.code}" for g in GROUPS)
+
+
 def grid_buildings(conn: Connection, grid_id: int, with_geometry: bool = False) -> pd.DataFrame:
-    """A grid's buildings with households, residents and their group counts (counts only)."""
+    """A grid's buildings with households, residents and their group counts (counts only;
+    the group columns only for a scope allowed to read them, ``_group_columns``)."""
     import geopandas as gpd
 
-    groups = ", ".join(f"coalesce(bg.{g.code}, 0) AS {g.code}" for g in GROUPS)
     sql = text(f"""
-        SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.households, b.residents, {groups}
+        SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.households, b.residents{_group_columns()}
                {', b.geom' if with_geometry else ''}
         FROM buildings b LEFT JOIN building_groups bg ON bg.building_id = b.id
         WHERE b.grid_id = :id ORDER BY coalesce(b.address, b.name, b.source_id), b.id""")
@@ -149,11 +161,10 @@ def grid_buildings(conn: Connection, grid_id: int, with_geometry: bool = False) 
 
 
 def building_detail(conn: Connection, building_id: int) -> dict | None:
-    """One building by id with its grid, community and group counts."""
-    groups = ", ".join(f"coalesce(bg.{g.code}, 0) AS {g.code}" for g in GROUPS)
+    """One building by id with its grid, community and (where the scope may read them) group counts."""
     row = conn.execute(text(f"""
         SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.height_m, b.households, b.residents,
-               g.code AS grid_code, coalesce(g.name, g.code) AS grid_name, c.name AS community_name, {groups}
+               g.code AS grid_code, coalesce(g.name, g.code) AS grid_name, c.name AS community_name{_group_columns()}
         FROM buildings b LEFT JOIN grids g ON g.id = b.grid_id LEFT JOIN communities c ON c.code = b.community_code
         LEFT JOIN building_groups bg ON bg.building_id = b.id
         WHERE b.id = :id"""), {"id": building_id}).mappings().one_or_none()

@@ -469,8 +469,26 @@ def test_copy_into_policy_tables_goes_through_the_policies(area, worker_a):
             c.rollback()
 
 
-def test_planner_siting_by_a_group_says_why_it_cannot(area):
-    from analysis.siting_inputs import SitingError, build_input
+def test_planner_siting_by_a_group_uses_grid_totals_not_rows(area):
+    """A planner may not read per-building group counts; weighing demand by a group then
+    shares each grid's total (an aggregate) over its homes by households: per grid the
+    demand adds up to the true total, per building it is not the building's count."""
+    from collections import defaultdict
 
-    with use_scope(Scope(user="p", role="planner")), app_engine().connect() as c, pytest.raises(SitingError, match="households"):
-        build_input(c, "elderly_day_care", weight="elderly_65")
+    from analysis.siting_inputs import build_input
+
+    with use_scope(Scope(user="p", role="planner")), app_engine().connect() as c:
+        inp = build_input(c, "elderly_day_care", weight="elderly_65")
+    per_grid: dict[str, float] = defaultdict(float)
+    for grid, w in zip(inp.demand_group, inp.weight):
+        per_grid[str(grid)] += float(w)
+    with owner_engine().connect() as c:
+        truth = dict(c.execute(text("""
+            SELECT g.code, sum(bg.elderly_65) FROM buildings b JOIN grids g ON g.id = b.grid_id
+              JOIN building_groups bg ON bg.building_id = b.id GROUP BY g.code HAVING sum(bg.elderly_65) > 0""")).all())
+        rows = dict(c.execute(text("SELECT b.id, bg.elderly_65 FROM buildings b JOIN building_groups bg ON bg.building_id = b.id")).all())
+    assert set(per_grid) == set(truth)
+    assert all(per_grid[k] == pytest.approx(float(v)) for k, v in truth.items())
+    differs = sum(1 for i, w in zip(inp.demand_id, inp.weight) if abs(float(w) - float(rows.get(int(i), 0))) > 1e-6)
+    assert differs > len(inp.weight) // 2  # estimates, not the rows the policy withholds
+

@@ -13,6 +13,7 @@ import pandas as pd
 
 from analysis import overview
 from gis.db import app_engine
+from gis.scope import current as current_scope
 from layers import buildings, cadres, cameras, facilities, grids
 from ui import cache
 from ui.cache import cached
@@ -83,7 +84,10 @@ def grid_pack(grid_id: int) -> GridPack | None:
         if detail is None:
             return None
         neighbours = grids.neighbours(c, grid_id)
-        status = overview.grid_table(c)  # verdicts for colouring the neighbours
+        status = overview.grid_table(c)  # verdicts for colouring the neighbours …
+        viewer = current_scope()
+        if viewer is not None and viewer.role == "worker":  # … but a worker's scope sees only their own
+            status = status[status["id"].astype(int).isin(viewer.grids)]  # grids' homes and staff: others uncoloured
         neighbours = neighbours.merge(status[["id", "status"]].rename(columns={"status": "st"}), on="id", how="left")
         return GridPack(
             detail=detail,

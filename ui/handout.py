@@ -50,7 +50,8 @@ def building_list(pack: GridPack, lang: str) -> pd.DataFrame:
         t("col.residents", lang): b["residents"],
     })
     for g in GROUPS:
-        out[g.zh if lang == "zh" else g.en] = b[g.code]
+        if g.code in b:  # only where the signed-in role may read per-building group counts
+            out[g.zh if lang == "zh" else g.en] = b[g.code]
     out.index = range(1, len(out) + 1)  # numbered as on the printed map
     return out
 

@@ -242,6 +242,8 @@ T: dict[str, tuple[str, str]] = {
     "site.p_lscp": ("集合覆盖自行决定新增站点数，无需 p。", "Set covering decides the number of new sites itself: no p."),
     "site.weight": ("需求权重", "Demand weight"),
     "site.weight.households": ("户数", "Households"),
+    "site.weight_estimated": ("您的角色看不到分楼栋的人群数：按各网格该人群总数、依户数分摊到楼栋估算。",
+                              "Your role does not see group counts per building: each grid's total is shared over its buildings by households."),
     "site.capacitated": ("考虑容量（每站服务户数上限）", "Capacitated (households per site are limited)"),
     "site.capacity": ("新站容量（户）", "Capacity of a new site (households)"),
     "site.candidates": ("候选点", "Candidates"),

@@ -21,6 +21,7 @@ import streamlit as st
 
 from analysis.services import radii
 from analysis.siting import MODELS, SitingError
+from gis import scope
 from gis.problems import ImportFailed
 from gis.settings import get_settings
 from layers.vocab import BUILDING_USES, FACILITY_CATEGORIES, GROUPS, label
@@ -91,6 +92,9 @@ def _form(lang: str) -> dict:
                                  help=t("site.radius_help", lang))
         weight = c3.selectbox(t("site.weight", lang), WEIGHTS, key="plan_weight",
                               format_func=lambda w: t("site.weight.households", lang) if w == "households" else label(GROUPS, w, lang))
+        viewer = scope.current()
+        if weight != "households" and viewer is not None and not viewer.sees_group_rows:
+            c3.caption(t("site.weight_estimated", lang))
         model = st.radio(t("site.model", lang), MODELS, key="plan_model", horizontal=True,
                          format_func=lambda m: t(f"site.model.{m}", lang))
         c1, c2, c3 = st.columns(3)
