@@ -79,3 +79,21 @@ def browser_sign_in(page, server: str, account: Account, lang: str = "zh") -> No
     page.fill("#password", account.password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/signin" not in url, timeout=30000)
+
+
+def open_screen(account: Account, path: str):
+    """The page script opened at one screen (its ``url_path``), signed in as ``account``."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui.screens import ROLE_SCREENS
+
+    at = AppTest.from_file(SCRIPT, default_timeout=120)
+    at.session_state["wangge_session"] = session_token(account)
+    at.run()
+    if ROLE_SCREENS[account.role][0][0] == path:  # the landing screen is open already
+        return at
+    # Callable pages have no file for AppTest.switch_page: pick the registered page by its URL path.
+    found = [h for h, info in at._registered_pages.items() if info.get("url_pathname") == path]
+    assert found, f"no screen at /{path} for {account.role}"
+    at._page_hash = found[0]
+    return at.run()

@@ -188,23 +188,9 @@ def _facility_collection(geometry=GOOD_POINT) -> dict:
 
 
 def _page(account, path: str):
-    """The page script opened at one screen (its ``url_path``), signed in as ``account``."""
-    from streamlit.testing.v1 import AppTest
+    from tests.accounts import open_screen
 
-    from tests.accounts import SCRIPT, session_token
-
-    at = AppTest.from_file(SCRIPT, default_timeout=120)
-    at.session_state["wangge_session"] = session_token(account)
-    at.run()
-    from ui.screens import ROLE_SCREENS
-
-    if ROLE_SCREENS[account.role][0][0] == path:  # the landing screen is open already
-        return at
-    # Callable pages have no file for AppTest.switch_page: pick the registered page by its URL path.
-    found = [h for h, info in at._registered_pages.items() if info.get("url_pathname") == path]
-    assert found, f"no screen at /{path} for {account.role}"
-    at._page_hash = found[0]
-    return at.run()
+    return open_screen(account, path)
 
 
 def _admin_page(accounts: dict, path: str):

@@ -26,10 +26,16 @@ def _areas(lang: str) -> tuple[dict[str, str], dict[int, str]]:
     return communities, grid_names
 
 
+PROBLEMS = ("invalid_format", "too_short", "unknown_role", "unknown_community", "required_for_secretary", "unknown_grid",
+            "grid_not_current", "required_for_worker", "taken", "unknown_user")
+
+
 def _refusal(exc: Exception, lang: str) -> None:
-    field = getattr(exc, "field", None)
-    message = getattr(exc, "message", None) or str(exc)
-    st.error(t("users.refused", lang, field=t(f"users.field.{field}", lang) if field else "-", problem=message))
+    """Which field, and why, in the user's language (``gis.auth`` gives codes)."""
+    field = getattr(exc, "field", None) or ("permission" if isinstance(exc, PermissionError) else None)
+    code = getattr(exc, "message", None)
+    problem = t(f"users.problem.{code}", lang) if code in PROBLEMS else (code or str(exc))
+    st.error(t("users.refused", lang, field=t(f"users.field.{field}", lang) if field else "-", problem=problem))
 
 
 def _user_form(prefix: str, lang: str, current: auth.User | None = None) -> dict:
@@ -69,7 +75,7 @@ def _create(lang: str) -> None:
     try:
         with transaction() as conn:
             user = auth.create_user(conn, username.strip(), pw1, values.pop("role"), **values)
-    except auth.UserInvalid as exc:
+    except (auth.UserInvalid, PermissionError) as exc:
         _refusal(exc, lang)
         return
     st.success(t("users.created", lang, user=user.username))
@@ -94,7 +100,7 @@ def _edit(lang: str, table: pd.DataFrame) -> None:
                 auth.update_user(conn, name, active=active, **values)
                 if not active:
                     sessions.close_user_sessions(conn, current.id)
-        except auth.UserInvalid as exc:
+        except (auth.UserInvalid, PermissionError) as exc:
             _refusal(exc, lang)
         else:
             st.success(t("users.saved", lang, user=name))
@@ -111,7 +117,7 @@ def _edit(lang: str, table: pd.DataFrame) -> None:
                 with transaction() as conn:
                     auth.set_password(conn, name, pw1)
                     sessions.close_user_sessions(conn, current.id)
-            except auth.UserInvalid as exc:
+            except (auth.UserInvalid, PermissionError) as exc:
                 _refusal(exc, lang)
             else:
                 st.success(t("users.password_set", lang, user=name))
