@@ -285,6 +285,10 @@ def update_user(conn: Connection, username: str, **changes) -> User:
     if row is None:  # the policy hid the row: not an administrator in the database's eyes
         raise PermissionError("only an administrator may manage users")
     user = _user(row)
+    if before.active and not user.active:  # deactivated: signed out everywhere, now
+        from gis.sessions import close_user_sessions
+
+        close_user_sessions(conn, user.id)
     after = user.to_dict()
     if "oidc_subject" in changes:
         after["oidc_subject"] = changes["oidc_subject"]
@@ -293,7 +297,8 @@ def update_user(conn: Connection, username: str, **changes) -> User:
 
 
 def set_password(conn: Connection, username: str, password: str) -> None:
-    """A new password (administrator or system). The audit row says that it changed, never what to."""
+    """A new password (administrator or system); the user's open sessions end. The audit row
+    says that it changed, never what to."""
     _require_admin()
     _check_password(password)
     n = conn.execute(text("UPDATE users SET password_hash = :h, password_changed_at = now(), updated_at = now() "
@@ -301,6 +306,9 @@ def set_password(conn: Connection, username: str, password: str) -> None:
     if n == 0:
         raise UserInvalid("username", "unknown_user")
     conn.execute(text("SELECT auth_succeeded(:u)"), {"u": username})  # a reset also lifts a lock
+    from gis.sessions import close_user_sessions
+
+    close_user_sessions(conn, int(conn.execute(text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar_one()))
     _audit(conn, "user_password", username, None, {"password": "changed"})
 
 

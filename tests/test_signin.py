@@ -239,3 +239,20 @@ def test_single_sign_on_is_offered_only_when_configured(demo: dict) -> None:
     assert not at.exception
     assert [b for b in at.button if b.key == "oidc_login"]
     assert not at.metric and not at.dataframe
+
+
+def test_password_reset_and_deactivation_end_open_sessions(fresh: Account) -> None:
+    """Through gis.auth (so the CLI's `wangge user passwd|set --inactive` does it too)."""
+    from gis import auth, sessions
+    from gis.db import transaction
+    from gis.scope import SYSTEM, use_scope
+
+    token = session_token(fresh)
+    with use_scope(SYSTEM), transaction() as conn:
+        assert sessions.resolve(conn, token).status == "ok"
+        auth.set_password(conn, fresh.username, "a-brand-new-password")
+        assert sessions.resolve(conn, token).status == "unknown"  # revoked
+    token = session_token(Account("worker", fresh.username, "a-brand-new-password"))
+    with use_scope(SYSTEM), transaction() as conn:
+        auth.update_user(conn, fresh.username, active=False)
+        assert sessions.resolve(conn, token).status == "unknown"

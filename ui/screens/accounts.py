@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from gis import auth, sessions
+from gis import auth
 from gis.db import transaction
 from ui import data
 from ui.i18n import t
@@ -97,9 +97,7 @@ def _edit(lang: str, table: pd.DataFrame) -> None:
     if saved:
         try:
             with transaction() as conn:
-                auth.update_user(conn, name, active=active, **values)
-                if not active:
-                    sessions.close_user_sessions(conn, current.id)
+                auth.update_user(conn, name, active=active, **values)  # deactivating ends their sessions
         except (auth.UserInvalid, PermissionError) as exc:
             _refusal(exc, lang)
         else:
@@ -115,8 +113,7 @@ def _edit(lang: str, table: pd.DataFrame) -> None:
                 return
             try:
                 with transaction() as conn:
-                    auth.set_password(conn, name, pw1)
-                    sessions.close_user_sessions(conn, current.id)
+                    auth.set_password(conn, name, pw1)  # and ends their sessions
             except (auth.UserInvalid, PermissionError) as exc:
                 _refusal(exc, lang)
             else:
