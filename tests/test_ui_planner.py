@@ -25,24 +25,11 @@ CATEGORY = "community_service_station"
 
 # --- how a test opens the screen --------------------------------------------------------------
 
-def _signed_in(request) -> object | None:
-    """The planner account when sign-in exists in this tree (tests/accounts.py), else None."""
-    try:
-        import tests.accounts  # noqa: F401
-    except ImportError:
-        return None
-    return request.getfixturevalue("accounts")["planner"]
-
-
 def _page() -> None:
-    """The planner's screen as the app runs it for a signed-in planner: with the planner's
-    database scope when the app has row-level security (gis/scope.py), else as it is."""
-    try:
-        from gis.scope import Scope, set_scope
-    except ImportError:
-        pass
-    else:
-        set_scope(Scope(user="pytest_planner", role="planner"))
+    """The planner's screen as the app runs it for a signed-in planner (with a planner's scope)."""
+    from gis.scope import Scope, set_scope
+
+    set_scope(Scope(user="pytest_planner", role="planner"))
     from ui.screens import planner
 
     planner.render()
@@ -256,19 +243,13 @@ SMALL_DRAWN = """(name) => {
 
 
 @pytest.mark.browser
-def test_planner_runs_a_scenario_and_sees_sites_and_catchments(demo, request, server: str, browser) -> None:  # noqa: F811
+def test_planner_runs_a_scenario_and_sees_sites_and_catchments(demo, accounts: dict, server: str, browser) -> None:  # noqa: F811
     before = _saved_ids()
     s = Session(browser, height=3200)
     try:
-        account = _signed_in(request)
-        if account is not None:
-            from tests.accounts import browser_sign_in
-
-            browser_sign_in(s.page, server, account)  # lands on the planner's first screen, this one
-            s.page.get_by_text("设施选址").first.wait_for(timeout=60000)
-            s.wait_idle()
-        else:
-            s.open(f"{server}/planning?role=planner", "设施选址")
+        s.sign_in(server, accounts["planner"])  # lands on the planner's first screen, this one
+        s.page.get_by_text("设施选址").first.wait_for(timeout=60000)
+        s.wait_idle()
         s.page.get_by_text("最大覆盖 MCLP").first.click()
         s.wait_idle()
         s.page.get_by_role("button", name="运行选址").click()
