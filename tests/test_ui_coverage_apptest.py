@@ -335,3 +335,31 @@ def test_dynamic_labels_exist() -> None:
     keys |= {f"legend.{n}" for n in ("view_counted", "view_not_counted", "reach_within", "reach_overclaimed", "reach_beyond",
                                      "comp_pass", "comp_fail_one", "comp_fail_more")}
     assert not sorted(keys - set(T))
+
+
+def test_leader_map_narrows_to_one_community(fresh: None) -> None:
+    """The leader's coverage map can show one community: exactly that community's gaps,
+    views and homes, framed on it (a city's whole set is heavy to draw)."""
+    from ui import coverage_data as cd
+    from ui.screens import coverage as screen
+
+    detail = get_settings().camera_detail_level
+    with owner_engine().connect() as c:
+        sub, community = c.execute(text("SELECT left(code, 9), code FROM communities ORDER BY code LIMIT 1")).one()
+        expected_gaps = cameras.uncovered(c, community.strip(), detail)
+        expected_homes = services.home_layer(c, CATEGORY, community.strip())
+    with use_scope(LEADER):
+        version = cd.versions(detail)
+        whole = {g.name: g.frame for g in screen._leader_map(sub, detail, version, CATEGORY, "cameras").small}
+        one = screen._leader_map(sub, detail, version, CATEGORY, "cameras", community.strip())
+        homes = {g.name: g.frame for g in screen._leader_map(sub, detail, version, CATEGORY, "services", community.strip()).small}
+    layers = {g.name: g.frame for g in one.small}
+    roads = expected_gaps[expected_gaps["kind"] == "road"]
+    assert 0 < len(layers["uncovered_roads"]) == len(roads) < len(whole["uncovered_roads"])
+    assert 0 < len(layers["camera_views"]) < len(whole["camera_views"])
+    assert len(homes["homes_reach"]) == len(expected_homes)
+    b = one.bounds  # framed on the community, inside the sub-district's frame
+    with owner_engine().connect() as c:
+        box = c.execute(text("SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM communities WHERE code = :c"),
+                        {"c": community}).one()
+    assert b == pytest.approx(tuple(box), abs=1e-3)

@@ -391,6 +391,8 @@ T: dict[str, tuple[str, str]] = {
     "cov.mode.none": ("无变化", "nothing had changed"),
     "cov.computed_at": ("计算时间", "Computed"),
     "cov.map_shows": ("地图显示", "The map shows"),
+    "cov.map_area": ("地图范围", "Map area"),
+    "cov.map_area_all": ("全街道", "Whole sub-district"),
     "cov.theme.cameras": ("视频监控覆盖", "Camera coverage"),
     "cov.theme.services": ("步行可达", "Walking access"),
     "cov.theme.compliance": ("社区达标", "Community standards"),

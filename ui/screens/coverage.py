@@ -342,9 +342,13 @@ def render() -> None:
     cc = cd.category_coverage(version) if cd.has(version, "services") else None
 
     st.subheader(t("map.title", lang))
-    theme = st.radio(t("cov.map_shows", lang), THEMES, format_func=lambda k: _tk("cov.theme", k, lang), horizontal=True,
+    m1, m2 = st.columns([3, 2])
+    theme = m1.radio(t("cov.map_shows", lang), THEMES, format_func=lambda k: _tk("cov.theme", k, lang), horizontal=True,
                      key="cov_map_theme")
-    map_with_details(_leader_map(sub, detail, version, category, theme), key=f"cov_map_{theme}")
+    # A city's views and gaps are heavy to draw at once: the map can be narrowed to one community.
+    area = m2.selectbox(t("cov.map_area", lang), [None, *names], key="cov_map_area",
+                        format_func=lambda c: t("cov.map_area_all", lang) if c is None else names.get(c, c))
+    map_with_details(_leader_map(sub, detail, version, category, theme, area), key=f"cov_map_{theme}_{area or 'all'}")
 
     tables: dict[str, pd.DataFrame] = {}
     if cov is not None:
@@ -368,21 +372,25 @@ def render() -> None:
     _exports(tables, detail, version, category, lang)
 
 
-def _leader_map(sub: str, detail: str, version: cd.Version, category: str, theme: str) -> wmap.MapView:
-    bounds = data.bounds(sub)
+def _leader_map(sub: str, detail: str, version: cd.Version, category: str, theme: str,
+                community: str | None = None) -> wmap.MapView:
+    bounds = data.bounds(sub, community)
     small: list[wmap.GeoLayer] = []
     if theme == "cameras" and cd.has(version, "cameras"):
-        gaps = cd.uncovered(detail, version, for_map=True)
-        small = [wmap.GeoLayer("camera_views", cd.camera_views(detail, version, for_map=True)[["id", "st", "geom"]].rename_geometry("geometry")),
+        gaps = cd.uncovered(detail, version, community, for_map=True)
+        small = [wmap.GeoLayer("camera_views", cd.camera_views(detail, version, community, for_map=True)[["id", "st", "geom"]].rename_geometry("geometry")),
                  wmap.GeoLayer("uncovered_roads", gaps[gaps["kind"] == "road"][["id", "geometry"]]),
                  wmap.GeoLayer("uncovered_areas", gaps[gaps["kind"] == "open_space"][["id", "geometry"]], show=False),
                  wmap.GeoLayer("cameras", data.cameras_in(bounds)[["id", "st", "geometry"]], show=False)]
     elif theme == "services" and cd.has(version, "services"):
         fac = data.facilities_in(bounds)
-        small = [wmap.GeoLayer("homes_reach", cd.homes(category, version)[["id", "st", "geom"]].rename_geometry("geometry")),
+        small = [wmap.GeoLayer("homes_reach", cd.homes(category, version, community)[["id", "st", "geom"]].rename_geometry("geometry")),
                  wmap.GeoLayer("facilities", fac[fac["category"] == category][["id", "geometry"]])]
     elif theme == "compliance" and cd.has(version, "compliance"):
-        small = [wmap.GeoLayer("compliance", cd.compliance_layer(version)[["id", "st", "geom"]].rename_geometry("geometry"))]
+        layer = cd.compliance_layer(version)
+        if community is not None:
+            layer = layer[layer["id"].astype(str).str.strip() == community]
+        small = [wmap.GeoLayer("compliance", layer[["id", "st", "geom"]].rename_geometry("geometry"))]
     return wmap.MapView(bounds=bounds, tiles=("communities", "roads", "buildings"), small=small)
 
 
