@@ -18,57 +18,19 @@ bench/results/history.csv (format of bench/bench_import.py).
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import math
 import os
 import platform
-import resource
-import subprocess
 import time
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
-RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = RESULTS.parents[1]
-LAYER_TABLES = ("assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, "
-                "subdistricts, districts, audit_log")
+from bench import common
+from bench.common import LAYER_TABLES, check_database, commit, owner_engine, peak_mb
+
 COVERAGE_TABLES = ("coverage_runs, camera_views, camera_coverage, camera_key_places, service_buildings, service_facilities, "
                    "compliance_results")
-HISTORY_FIELDS = ("date", "benchmark", "commit", "rows", "repeat", "baseline_s", "ours_s", "ratio",
-                  "baseline_peak_mb", "ours_peak_mb", "rows_equal")
 TARGET = dict(buildings=100_000, cameras=10_000, facilities=1_000, roads=50_000)
 
-
-def _engine():
-    from gis.db import owner_engine
-
-    return owner_engine()
-
-
-def _check_database(allow_any: bool) -> str:
-    name = _engine().url.database or ""
-    if "bench" not in name and not allow_any:
-        raise SystemExit(f"the benchmark truncates every layer: refusing database {name!r} "
-                         "(use WANGGE_DB_NAME=wangge_cov_bench, or --allow-any-db)")
-    return name
-
-
-def _peak_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "analysis", "bench/bench_coverage.py"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
-# --- data ----------------------------------------------------------------------------------
 
 def load_city(sizes: dict, seed: int, log=print) -> dict:
     """Generate the city and import it through the real importers (one transaction)."""
@@ -83,7 +45,7 @@ def load_city(sizes: dict, seed: int, log=print) -> dict:
     frames = generate(buildings=sizes["buildings"], cameras=sizes["cameras"], facilities=sizes["facilities"],
                       roads=sizes["roads"], seed=seed)
     generated = time.perf_counter() - t0
-    with _engine().begin() as conn:
+    with owner_engine().begin() as conn:
         conn.execute(text(f"TRUNCATE {LAYER_TABLES}, {COVERAGE_TABLES} RESTART IDENTITY CASCADE"))
         for name, gdf in frames.items():
             ctx = ImportContext(file=f"city[{name}]", district_code="420106")
@@ -103,7 +65,7 @@ def run_ours(detail: str, log=print) -> dict:
 
     out: dict = {"cameras_parts": {}, "services_parts": {}}
     t0 = time.perf_counter()
-    with _engine().begin() as conn:
+    with owner_engine().begin() as conn:
         cam = cameras.refresh(conn, detail, full=True, timings=out["cameras_parts"])
         t1 = time.perf_counter()
         srv = services.refresh(conn, full=True, timings=out["services_parts"])
@@ -111,7 +73,7 @@ def run_ours(detail: str, log=print) -> dict:
         compliance.refresh(conn)
         t3 = time.perf_counter()
     out.update(cameras_s=round(t1 - t0, 2), services_s=round(t2 - t1, 2), compliance_s=round(t3 - t2, 2), total_s=round(t3 - t0, 2))
-    with _engine().begin() as conn:
+    with owner_engine().begin() as conn:
         sub = cameras.coverage(conn, detail, scope="subdistrict").iloc[0]
         cats = services.category_coverage(conn)
         circles = services.life_circle_coverage(conn)
@@ -163,7 +125,6 @@ def run_baseline(detail: str, log=print) -> dict:
     grid, and straight-line nearest facilities with ``sjoin_nearest``."""
     import geopandas as gpd
     import numpy as np
-    import pandas as pd
     import shapely
     from sqlalchemy import text
 
@@ -174,9 +135,9 @@ def run_baseline(detail: str, log=print) -> dict:
     s = get_settings()
     parts: dict = {}
     t = time.perf_counter()
-    eng = _engine()
+    eng = owner_engine()
     srid = 4547
-    read = lambda sql: gpd.read_postgis(text(sql), eng, geom_col="geom").to_crs(srid)  # noqa: E731
+    read = lambda sql: gpd.read_postgis(text(sql), eng, geom_col="geom").to_crs(srid)
     cams = read("SELECT id, azimuth, hfov, max_view_distance, ptz_type, room_type, status, geom FROM cameras")
     blds = read("SELECT id, grid_id, households, use, geom FROM buildings")
     roads = read("SELECT id, geom FROM roads")
@@ -253,7 +214,7 @@ def compare_networks(log=print) -> dict:
     from gis.measure import metric_srid
 
     out = {"categories": {}}
-    with _engine().begin() as conn:
+    with owner_engine().begin() as conn:
         srid = metric_srid(conn)
         t = time.perf_counter()
         g = network.load(conn, srid)
@@ -297,12 +258,11 @@ def compare_networks(log=print) -> dict:
 # --- recording -------------------------------------------------------------------------------
 
 def _versions() -> dict:
-    from sqlalchemy import text
-
     import geopandas
     import shapely
+    from sqlalchemy import text
 
-    with _engine().connect() as c:
+    with owner_engine().connect() as c:
         pg = c.execute(text("SHOW server_version")).scalar_one()
         postgis = c.execute(text("SELECT postgis_lib_version()")).scalar_one()
         pgr = c.execute(text("SELECT pgr_version()")).scalar_one()
@@ -312,22 +272,15 @@ def _versions() -> dict:
 
 
 def save(result: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "coverage.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    history = RESULTS / "history.csv"
-    new = not history.exists()
-    with history.open("a", newline="") as fh:
-        w = csv.writer(fh)
-        if new:
-            w.writerow(HISTORY_FIELDS)
-        for run in result["runs"]:
-            w.writerow([result["date"], "coverage", result["commit"], run["city"]["counts"]["buildings"], 1,
-                        run["baseline"]["total_s"], run["ours"]["total_s"],
-                        round(run["baseline"]["total_s"] / run["ours"]["total_s"], 2), "", run["peak_rss_mb"], ""])
+    common.save("coverage", result, (
+        [result["date"], "coverage", result["commit"], run["city"]["counts"]["buildings"], 1,
+         run["baseline"]["total_s"], run["ours"]["total_s"],
+         round(run["baseline"]["total_s"] / run["ours"]["total_s"], 2), "", run["peak_rss_mb"], ""]
+        for run in result["runs"]))
 
 
 def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db: bool, networks: bool, log=print) -> dict:
-    database = _check_database(allow_any_db)
+    database = check_database(allow_any_db, "wangge_cov_bench")
     runs = []
     for scale in scales:
         sizes = {k: max(1, int(round(v * scale))) for k, v in TARGET.items()}
@@ -337,7 +290,7 @@ def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db:
         ours = run_ours(detail, log)
         base = run_baseline(detail, log)
         entry = {"scale": scale, "sizes": sizes, "load_average_before": load, "city": city, "ours": ours, "baseline": base,
-                 "peak_rss_mb": _peak_mb()}
+                 "peak_rss_mb": peak_mb()}
         if networks and scale == max(scales):
             entry["network"] = compare_networks(log)
         runs.append(entry)
@@ -345,8 +298,8 @@ def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db:
         "benchmark": "coverage",
         "what": "camera views with line of sight + coverage per grid, walking distances per facility category, compliance; "
                 "vs geopandas sectors minus footprints, overlays and straight-line sjoin_nearest",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": _commit(), "database": database, "detail_level": detail, "runs": runs, "versions": _versions(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(("analysis", "bench/bench_coverage.py")), "database": database, "detail_level": detail, "runs": runs, "versions": _versions(),
         "target_s": 60,
     }
     if record:

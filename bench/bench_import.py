@@ -21,7 +21,6 @@ Writes bench/results/import.json and appends a line to bench/results/history.csv
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -30,15 +29,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = RESULTS.parents[1]
-LAYER_TABLES = ("assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, "
-                "subdistricts, districts, audit_log")
-HISTORY_FIELDS = ("date", "benchmark", "commit", "rows", "repeat", "baseline_s", "ours_s", "ratio",
-                  "baseline_peak_mb", "ours_peak_mb", "rows_equal")
+from bench import common
+from bench.common import LAYER_TABLES, ROOT, check_database, commit, owner_engine
+
 FINGERPRINT = """
 SELECT count(*), md5(coalesce(string_agg(concat_ws('|', source_id, district_code, name, address, use, floors, height_m,
         households, residents, community_code, grid_id, encode(ST_AsEWKB(geom), 'hex'), encode(ST_AsEWKB(geom_3857), 'hex')),
@@ -51,10 +47,9 @@ FROM buildings"""
 def _child(method: str, gpkg: str) -> dict:
     import resource
 
+    import geopandas as gpd
     import psutil
 
-    import geopandas as gpd
-    from gis.db import owner_engine
     from layers.importer import import_file
 
     engine = owner_engine()
@@ -92,31 +87,17 @@ def _run(method: str, gpkg: Path) -> dict:
 
 # --- the database -------------------------------------------------------------------------
 
-def _engine():
-    from gis.db import owner_engine
-
-    return owner_engine()
-
-
-def _check_database(allow_any: bool) -> str:
-    name = _engine().url.database or ""
-    if "bench" not in name and not allow_any:
-        raise SystemExit(f"the benchmark truncates every layer: refusing database {name!r} "
-                         "(use WANGGE_DB_NAME=wangge_bench, or --allow-any-db)")
-    return name
-
-
 def _truncate() -> None:
     from sqlalchemy import text
 
-    with _engine().begin() as c:
+    with owner_engine().begin() as c:
         c.execute(text(f"TRUNCATE {LAYER_TABLES} RESTART IDENTITY CASCADE"))
 
 
 def _fingerprint() -> tuple[int, str]:
     from sqlalchemy import text
 
-    with _engine().connect() as c:
+    with owner_engine().connect() as c:
         n, digest = c.execute(text(FINGERPRINT)).one()
     return int(n), digest
 
@@ -124,7 +105,7 @@ def _fingerprint() -> tuple[int, str]:
 def _in_grids() -> dict:
     from sqlalchemy import text
 
-    with _engine().connect() as c:
+    with owner_engine().connect() as c:
         n, gridded = c.execute(text("SELECT count(*), count(grid_id) FROM buildings")).one()
         grids = c.execute(text("SELECT count(*) FROM grids WHERE valid_to IS NULL")).scalar_one()
     return {"buildings": int(n), "buildings_in_grids": int(gridded), "grids": int(grids)}
@@ -144,28 +125,17 @@ def _city_summary(runs: list[dict]) -> dict | None:
 
 
 def _versions() -> dict:
-    from sqlalchemy import text
-
     import geopandas
     import pyogrio
     import shapely
+    from sqlalchemy import text
 
-    with _engine().connect() as c:
+    with owner_engine().connect() as c:
         pg = c.execute(text("SHOW server_version")).scalar_one()
         postgis = c.execute(text("SELECT postgis_lib_version()")).scalar_one()
     return {"python": platform.python_version(), "postgresql": pg, "postgis": postgis, "geopandas": geopandas.__version__,
             "shapely": shapely.__version__, "pyogrio": pyogrio.__version__, "gdal": pyogrio.__gdal_version_string__,
             "cpus": os.cpu_count(), "machine": platform.machine()}
-
-
-def _commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "layers", "gis", "bench"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 # --- the benchmark ------------------------------------------------------------------------
@@ -185,7 +155,7 @@ def run(buildings: int = 100_000, repeat: int = 5, seed: int = 0, gpkg: Path | N
         allow_any_db: bool = False, city: bool = True, log=print) -> dict:
     from bench.scale import generate, write_gpkg
 
-    database = _check_database(allow_any_db)
+    database = check_database(allow_any_db, "wangge_bench")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="wangge-bench-") as tmp:
         generated = None
@@ -222,8 +192,8 @@ def run(buildings: int = 100_000, repeat: int = 5, seed: int = 0, gpkg: Path | N
     result = {
         "benchmark": "import",
         "what": "buildings GeoPackage -> PostGIS `buildings` table: layers.importer.import_file vs geopandas read_file + to_postgis",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": _commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(("layers", "gis", "bench")),
         "database": database,
         "buildings": buildings if generated is not None else rows["ours"][0],
         "gpkg_mb": size_mb,
@@ -251,17 +221,10 @@ def run(buildings: int = 100_000, repeat: int = 5, seed: int = 0, gpkg: Path | N
 
 
 def save(result: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{result['benchmark']}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    history = RESULTS / "history.csv"
-    new = not history.exists()
-    with history.open("a", newline="") as fh:
-        w = csv.writer(fh)
-        if new:
-            w.writerow(HISTORY_FIELDS)
-        w.writerow([result["date"], result["benchmark"], result["commit"], result["buildings"], result["repeat"],
-                    result["baseline"]["median_s"], result["ours"]["median_s"], result["ratio"],
-                    result["baseline"]["peak_rss_mb"], result["ours"]["peak_rss_mb"], result["rows_equal"]])
+    common.save(result["benchmark"], result, [[
+        result["date"], result["benchmark"], result["commit"], result["buildings"], result["repeat"],
+        result["baseline"]["median_s"], result["ours"]["median_s"], result["ratio"],
+        result["baseline"]["peak_rss_mb"], result["ours"]["peak_rss_mb"], result["rows_equal"]]])
 
 
 def main(argv: list[str] | None = None) -> dict | None:

@@ -29,7 +29,6 @@ The database is emptied: its name must contain "bench".
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import socket
@@ -38,20 +37,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = RESULTS.parents[1]
+from bench import common
+from bench.common import LAYER_TABLES, ROOT, check_database, commit, owner_engine
+
 CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 800}
 ZOOM = 15
-HISTORY_FIELDS = ("date", "benchmark", "commit", "rows", "repeat", "baseline_s", "ours_s", "ratio",
-                  "baseline_peak_mb", "ours_peak_mb", "rows_equal")
-LAYER_TABLES = ("assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, "
-                "subdistricts, districts, audit_log")
 
 
 # --- data -------------------------------------------------------------------------------
@@ -61,7 +57,6 @@ def load_city(buildings: int, tmp: Path, seed: int = 0, log=print) -> dict:
     from sqlalchemy import text
 
     from bench.scale import LAYERS, generate, write_gpkg
-    from gis.db import owner_engine
     from layers.importer import import_file
 
     t0 = time.perf_counter()
@@ -89,7 +84,6 @@ def building_geojson() -> dict:
     """Every building as GeoJSON with the attributes the tiles carry (id, use, has households)."""
     from sqlalchemy import text
 
-    from gis.db import owner_engine
 
     with owner_engine().connect() as c:
         fc = c.execute(text("""
@@ -282,30 +276,10 @@ def time_dashboard(browser, url: str, timeout_s: float = 180, session: str | Non
 
 # --- run --------------------------------------------------------------------------------
 
-def _check_database(allow_any: bool) -> str:
-    from gis.db import owner_engine
-
-    name = owner_engine().url.database or ""
-    if "bench" not in name and not allow_any:
-        raise SystemExit(f"the benchmark empties every layer: refusing database {name!r} "
-                         "(use WANGGE_DB_NAME=wangge_bench_map, or --allow-any-db)")
-    return name
-
-
-def _commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "gis", "ui", "bench"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
 def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_db: bool, log=print) -> dict:
     from playwright.sync_api import sync_playwright
 
-    database = _check_database(allow_any_db)
+    database = check_database(allow_any_db, "wangge_bench_map")
     load_before = list(os.getloadavg())
     results: list[dict] = []
     dash: dict | None = None
@@ -382,8 +356,8 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
         "what": "navigation -> first drawn map (all layers in view drawn), headless Chromium, two views: 'open' = the "
                 "whole area fitted (as the dashboard opens), 'z15' = city centre at zoom 15 (buildings shown): buildings as "
                 "PostGIS vector tiles (ours) vs one folium GeoJSON layer (baseline)",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": _commit(), "database": database, "repeat": repeat, "viewport": VIEWPORT, "zoom": ZOOM,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(("gis", "ui", "bench")), "database": database, "repeat": repeat, "viewport": VIEWPORT, "zoom": ZOOM,
         "aim": {"tiles_s_at_100000": 1.5, "speedup_at_50000": 7},
         "sizes": results, "dashboard": dash, "cpus": os.cpu_count(),
         # The machine is shared: what else was running matters for every figure above.
@@ -415,22 +389,16 @@ def dashboard_time(browser, n: int, repeat: int, session: str, log=print) -> dic
 
 
 def save(result: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "map.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    history = RESULTS / "history.csv"
-    new = not history.exists()
-    with history.open("a", newline="") as fh:
-        w = csv.writer(fh)
-        if new:
-            w.writerow(HISTORY_FIELDS)
-        for r in result["sizes"]:
-            for view, v in r["views"].items():
-                w.writerow([result["date"], f"map-{view}", result["commit"], r["buildings"], result["repeat"], v["geojson_s"],
-                            v["tiles_s"], v["speedup"], "", "", ""])
-                w.writerow([result["date"], f"map-{view}-folium-svg", result["commit"], r["buildings"], result["repeat"],
-                            v["folium_svg_s"], v["tiles_s"], v["speedup_vs_folium_svg"], "", "", ""])
-                w.writerow([result["date"], f"map-{view}-uncached", result["commit"], r["buildings"], result["repeat"],
-                            v["geojson_s"], v["tiles_uncached_s"], v["speedup_uncached"], "", "", ""])
+    rows = []
+    for r in result["sizes"]:
+        for view, v in r["views"].items():
+            head = [result["date"], f"map-{view}", result["commit"], r["buildings"], result["repeat"]]
+            rows.append(head + [v["geojson_s"], v["tiles_s"], v["speedup"], "", "", ""])
+            rows.append([*head[:1], f"map-{view}-folium-svg", *head[2:], v["folium_svg_s"], v["tiles_s"],
+                         v["speedup_vs_folium_svg"], "", "", ""])
+            rows.append([*head[:1], f"map-{view}-uncached", *head[2:], v["geojson_s"], v["tiles_uncached_s"],
+                         v["speedup_uncached"], "", "", ""])
+    common.save("map", result, rows)
 
 
 def main(argv: list[str] | None = None) -> dict | None:

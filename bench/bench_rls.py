@@ -12,20 +12,22 @@ signed and verified each time, as in the app).
 
     WANGGE_DB_NAME=sec_bench python -m bench.bench_rls [--buildings 100000] [--repeat 7] [--no-load]
 
-The database is emptied: its name must contain "bench". Writes bench/results/rls.json.
+The database is emptied: its name must contain "bench". Writes bench/results/rls.json and a
+row per query and role to bench/results/history.csv (baseline: the owner, without policies).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench import common
+from bench.common import check_database, commit
 
 
 def _fill_groups() -> None:
@@ -52,12 +54,9 @@ def run(buildings: int, repeat: int, load: bool, log=print) -> dict:
     from analysis import overview
     from gis.db import app_engine, owner_engine
     from gis.scope import SYSTEM, Scope, use_scope
-    from gis.settings import get_settings
     from layers.buildings import grid_buildings
 
-    name = get_settings().db_name
-    if "bench" not in name:
-        raise SystemExit(f"refusing to empty database {name!r}: use WANGGE_DB_NAME=sec_bench")
+    check_database(False, "sec_bench")
     if load:
         from bench.bench_map import load_city
 
@@ -121,8 +120,13 @@ def run(buildings: int, repeat: int, load: bool, log=print) -> dict:
                 r[k] = round(v, 2)
         log("  ".join(f"{k}={v}" for k, v in r.items()))
     log(f"scope set+verify per transaction: {out['scope_check_ms']:.2f} ms (owner SELECT 1: {out['empty_tx_owner_ms']:.2f} ms)")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "rls.json").write_text(json.dumps(out, indent=2, ensure_ascii=False))
+    out["date"], out["commit"] = datetime.now(UTC).isoformat(timespec="seconds"), commit(("gis", "migrations", "bench/bench_rls.py"))
+    common.save("rls", out, (  # baseline: the owner (no policies); ours: the app role under a scope
+        [out["date"], f"rls:{r['query']}:{role}", out["commit"], buildings, repeat, round(base / 1000, 4),
+         round(r[key] / 1000, 4), round(base / r[key], 2) if r[key] else "", "", "", ""]
+        for r in out["rows"]
+        for role, key, base in (("leader", "app_leader_ms", r.get("owner_all_ms")), ("worker", "app_worker_ms", r.get("owner_one_grid_ms")))
+        if key in r and base))
     return out
 
 

@@ -32,7 +32,6 @@ Writes bench/results/siting.json and one line per case to bench/results/history.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -45,11 +44,10 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
-ROOT = RESULTS.parents[1]
+from bench import common
+from bench.common import ROOT, commit
+
 CACHE = Path(os.environ.get("WANGGE_SITING_CACHE", "/tmp/wangge-siting-bench"))
-HISTORY_FIELDS = ("date", "benchmark", "commit", "rows", "repeat", "baseline_s", "ours_s", "ratio",
-                  "baseline_peak_mb", "ours_peak_mb", "rows_equal")
 GAP = 1e-6
 MAX_CUTOFF = 300.0
 
@@ -230,16 +228,6 @@ def _run(method: str, case: str, time_limit: float, cap_s: float, mem_gb: float,
 
 # --- the benchmark ------------------------------------------------------------------------
 
-def _commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "analysis/siting.py", "analysis/siting_inputs.py",
-                                "bench/bench_siting.py"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
 def _versions() -> dict:
     from importlib.metadata import version
 
@@ -280,7 +268,7 @@ def run(cases: list[str], n_demand: int = 20_000, n_candidates: int = 1_000, spo
     result = {
         "benchmark": "siting",
         "what": "analysis.siting (sparse, HiGHS direct) vs spopt 0.7 (dense, PuLP + HiGHS), same cached network distances",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _commit(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit(("analysis/siting.py", "analysis/siting_inputs.py", "bench/bench_siting.py")),
         "instance": {"demand": n_demand, "candidates": n_candidates, "pairs_within_m": MAX_CUTOFF,
                      "pairs": len(inst["pair_distance"]), "households": float(inst["weight"].sum()),
                      "road_edges": int(inst["roads"]), "network_nodes": int(inst["nodes"]),
@@ -295,21 +283,15 @@ def run(cases: list[str], n_demand: int = 20_000, n_candidates: int = 1_000, spo
 
 
 def save(result: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "siting.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
-    history = RESULTS / "history.csv"
-    new = not history.exists()
-    with history.open("a", newline="") as fh:
-        w = csv.writer(fh)
-        if new:
-            w.writerow(HISTORY_FIELDS)
-        for c in result["cases"]:
-            o, b = c["ours"], c["spopt"]
-            w.writerow([result["date"], f"siting:{c['case']}", result["commit"], f"{o.get('demand')}x{o.get('candidates')}", 1,
-                        round(b["seconds"], 2) if b.get("finished") else f"DNF>{b['seconds']:.0f}",
-                        round(o["seconds"], 2) if o.get("finished") else "DNF", c["speedup"] or "",
-                        round(b["peak_rss_mb"], 1) if b.get("peak_rss_mb") else "", round(o.get("peak_rss_mb", 0), 1),
-                        c["same_objective"]])
+    rows = []
+    for c in result["cases"]:
+        o, b = c["ours"], c["spopt"]
+        rows.append([result["date"], f"siting:{c['case']}", result["commit"], f"{o.get('demand')}x{o.get('candidates')}", 1,
+                     round(b["seconds"], 2) if b.get("finished") else f"DNF>{b['seconds']:.0f}",
+                     round(o["seconds"], 2) if o.get("finished") else "DNF", c["speedup"] or "",
+                     round(b["peak_rss_mb"], 1) if b.get("peak_rss_mb") else "", round(o.get("peak_rss_mb", 0), 1),
+                     c["same_objective"]])
+    common.save("siting", result, rows)
 
 
 def main(argv: list[str] | None = None) -> dict | None:

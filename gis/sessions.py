@@ -75,3 +75,18 @@ def close_user_sessions(conn: Connection, user_id: int) -> int:
     """End every session of a user (deactivated, password reset)."""
     return conn.execute(text("UPDATE user_sessions SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL"),
                         {"u": user_id}).rowcount
+
+
+def signed_in_user(conn: Connection, token: str | None):
+    """``(status, user)`` for a cookie: the active ``gis.auth.User`` when ``status == "ok"``;
+    otherwise None and why (``expired``, ``unknown``, or ``inactive`` for a deactivated user).
+    The one check pages and tiles both make."""
+    from gis import auth
+
+    found = resolve(conn, token)
+    if found.status != "ok" or not found.username:
+        return found.status, None
+    user = auth.get_user(conn, found.username)
+    if user is None or not user.active:
+        return "inactive", None
+    return "ok", user

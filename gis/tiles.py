@@ -245,7 +245,7 @@ class _SessionCache:
 
     def scope_for(self, token: str | None):
         """The signed-in user's ``Scope`` for a session token, or None."""
-        from gis import auth, sessions
+        from gis import sessions
         from gis.db import transaction
         from gis.scope import SYSTEM, use_scope
 
@@ -257,9 +257,8 @@ class _SessionCache:
             if item and now - item[0] < self.TTL_S:
                 return item[1]
         with use_scope(SYSTEM), transaction() as conn:
-            found = sessions.resolve(conn, token)
-            user = auth.get_user(conn, found.username) if found.status == "ok" and found.username else None
-        scope = user.scope() if user is not None and user.active else None
+            _, user = sessions.signed_in_user(conn, token)
+        scope = user.scope() if user is not None else None
         with self._lock:
             if len(self._items) > 10_000:
                 self._items.clear()

@@ -461,23 +461,31 @@ def _coverage_style(name: str, st: object) -> dict:
             "fillColor": COLOURS.get(f"comp_{st}", COLOURS["neighbour"])}
 
 
+DOT = "border-radius:7px"  # a legend sample for point layers
+
+
+def _swatch(colour: str, text: str, style: str = "") -> str:
+    """One legend row: a colour sample (``style`` shapes it: a dot, a line) and its label."""
+    return f"<i style='background:{colour}{';' + style if style else ''}'></i>{text}"
+
+
 def _coverage_legend(names: set[str], lang: str) -> list[str]:
     rows = []
     if "compliance" in names:
         rows.append(f"<b>{t('layer.compliance', lang)}</b>")
-        rows += [f"<i style='background:{COLOURS['comp_' + k]}'></i>{label}"
+        rows += [_swatch(COLOURS['comp_' + k], label)
                  for k, label in (("pass", t("legend.comp_pass", lang)), ("fail_one", t("legend.comp_fail_one", lang)),
                                   ("fail_more", t("legend.comp_fail_more", lang)))]
     if "camera_views" in names:
-        rows.append(f"<i style='background:{COLOURS['view']};opacity:.5'></i>{t('legend.view_counted', lang)}")
-        rows.append(f"<i style='background:{COLOURS['view_off']};opacity:.5'></i>{t('legend.view_not_counted', lang)}")
+        rows.append(_swatch(COLOURS['view'], t('legend.view_counted', lang), "opacity:.5"))
+        rows.append(_swatch(COLOURS['view_off'], t('legend.view_not_counted', lang), "opacity:.5"))
     if "uncovered_roads" in names:
-        rows.append(f"<i style='background:{COLOURS['uncovered']};height:4px'></i>{t('layer.uncovered_roads', lang)}")
+        rows.append(_swatch(COLOURS['uncovered'], t('layer.uncovered_roads', lang), "height:4px"))
     if "uncovered_areas" in names:
-        rows.append(f"<i style='background:{COLOURS['uncovered_area']};opacity:.4'></i>{t('layer.uncovered_areas', lang)}")
+        rows.append(_swatch(COLOURS['uncovered_area'], t('layer.uncovered_areas', lang), "opacity:.4"))
     if "homes_reach" in names:
         rows.append(f"<b>{t('layer.homes_reach', lang)}</b>")
-        rows += [f"<i style='background:{COLOURS['reach_' + k]};border-radius:7px'></i>{label}"
+        rows += [_swatch(COLOURS['reach_' + k], label, DOT)
                  for k, label in (("within", t("legend.reach_within", lang)), ("overclaimed", t("legend.reach_overclaimed", lang)),
                                   ("beyond", t("legend.reach_beyond", lang)))]
     return rows
@@ -488,17 +496,17 @@ def _legend_js(view: MapView, lang: str) -> str:
     if "grids" in view.tiles:
         rows.append(f"<b>{t('legend.grids', lang)}</b>")
         for key in (NO_WORKER, OVER, UNDER, OK):
-            rows.append(f"<i style='background:{COLOURS[key]}'></i>{t('status.' + key, lang)}")
+            rows.append(_swatch(COLOURS[key], t('status.' + key, lang)))
     if "communities" in view.tiles:
         rows.append(f"<i style='background:none;border:2px dashed {COLOURS['community']}'></i>{t('layer.communities', lang)}")
     if "buildings" in view.tiles:
-        rows.append(f"<i style='background:{COLOURS['building']}'></i>{t('legend.buildings', lang)}")
-        rows.append(f"<i style='background:{COLOURS['building_empty']}'></i>{t('legend.buildings_empty', lang)}")
+        rows.append(_swatch(COLOURS['building'], t('legend.buildings', lang)))
+        rows.append(_swatch(COLOURS['building_empty'], t('legend.buildings_empty', lang)))
     names = {s.name for s in view.small}
     if "staffing" in names:
         rows.append(f"<b>{t('layer.staffing', lang)}</b>")
         for key, colour in (("no_worker", COLOURS[NO_WORKER]), ("overloaded", COLOURS[OVER]), ("far", COLOURS[UNDER]), ("ok", COLOURS[OK])):
-            rows.append(f"<i style='background:{colour}'></i>{t('status.' + key, lang)}")
+            rows.append(_swatch(colour, t('status.' + key, lang)))
     if "draft" in names:
         rows.append(f"<i style='background:none;border:3px dashed {COLOURS['current']}'></i>{t('layer.draft', lang)}")
     if "problems" in names:
@@ -506,23 +514,23 @@ def _legend_js(view: MapView, lang: str) -> str:
     if "grid" in names:
         rows.append(f"<i style='background:none;border:3px solid {COLOURS['current']}'></i>{t('layer.grid', lang)}")
     if "cameras" in names:
-        rows.append(f"<i style='background:{COLOURS['camera_online']};border-radius:7px'></i>{t('legend.camera_online', lang)}")
-        rows.append(f"<i style='background:{COLOURS['camera_offline']};border-radius:7px'></i>{t('legend.camera_offline', lang)}")
+        rows.append(_swatch(COLOURS['camera_online'], t('legend.camera_online', lang), DOT))
+        rows.append(_swatch(COLOURS['camera_offline'], t('legend.camera_offline', lang), DOT))
     if "facilities" in names:
-        rows.append(f"<i style='background:{COLOURS['facility']};border-radius:7px'></i>{t('layer.facilities', lang)}")
+        rows.append(_swatch(COLOURS['facility'], t('layer.facilities', lang), DOT))
     if "sites_new" in names:
         dots = "".join(f"<i style='background:{c};border-radius:7px;width:8px;margin-right:1px'></i>" for c in SITE_PALETTE[:4])
         rows.append(f"{dots}&nbsp;{t('layer.sites_new', lang)}")
     if "catchments" in names:
-        rows.append(f"<i style='background:{SITE_PALETTE[0]};opacity:.45'></i>{t('legend.catchment', lang)}")
+        rows.append(_swatch(SITE_PALETTE[0], t('legend.catchment', lang), "opacity:.45"))
     if "sites_existing" in names:
-        rows.append(f"<i style='background:{COLOURS['site_existing']};border-radius:7px'></i>{t('layer.sites_existing', lang)}")
+        rows.append(_swatch(COLOURS['site_existing'], t('layer.sites_existing', lang), DOT))
     if "homes" in names:
-        rows.append(f"<i style='background:{COLOURS['home_in']};border-radius:7px'></i>{t('legend.home_in', lang)}")
-        rows.append(f"<i style='background:{COLOURS['home_out']};border-radius:7px'></i>{t('legend.home_out', lang)}")
+        rows.append(_swatch(COLOURS['home_in'], t('legend.home_in', lang), DOT))
+        rows.append(_swatch(COLOURS['home_out'], t('legend.home_out', lang), DOT))
     rows += _coverage_legend(names, lang)
     if "roads" in view.tiles:
-        rows.append(f"<i style='background:{COLOURS['road_major']};height:3px'></i>{t('layer.roads', lang)}")
+        rows.append(_swatch(COLOURS['road_major'], t('layer.roads', lang), "height:3px"))
     html = "<br>".join(rows) + f"<br><span style='color:#666'>{t('legend.buildings_zoom', lang, z=BUILDINGS_MIN_ZOOM)}</span>"
     return f"""
         (function () {{

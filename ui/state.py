@@ -64,21 +64,20 @@ def _oidc_token() -> str | None:
 
 def check() -> SignIn:
     """Who is signed in for this run; sets the database scope for the script thread."""
-    from gis import auth, scope, sessions
+    from gis import scope, sessions
     from gis.db import transaction
 
     scope.set_scope(None)
+    st.session_state.pop("user", None)  # this run's user only: nothing survives a failed check
     token = _token() or _oidc_token()
     if not token:
         return SignIn(None, "unknown")
     with scope.use_scope(scope.SYSTEM), transaction() as conn:
-        found = sessions.resolve(conn, token)
-        user = auth.get_user(conn, found.username) if found.status == "ok" and found.username else None
-    if found.status != "ok":
+        status, user = sessions.signed_in_user(conn, token)
+    if status in ("expired", "unknown"):
         st.session_state.pop(TOKEN_KEY, None)
-        return SignIn(None, found.status)
-    if user is None or not user.active or user.role not in ROLE_KEYS:
-        return SignIn(None, "inactive")
+    if user is None or user.role not in ROLE_KEYS:
+        return SignIn(None, status if user is None else "inactive")
     scope.set_scope(user.scope())
     st.session_state["user"] = user
     return SignIn(user, "ok")
