@@ -54,6 +54,7 @@ import highspy
 import numpy as np
 import pandas as pd
 
+from gis.errors import BadInput
 from grid.staffing_plan import new_solver
 
 MODELS = ("lscp", "mclp", "pmedian")
@@ -62,7 +63,7 @@ MODEL_NAMES = {"lscp": "集合覆盖 set covering (LSCP)", "mclp": "最大覆盖
 INF = np.inf
 
 
-class SitingError(ValueError):
+class SitingError(BadInput):
     """Inputs the models cannot take (unknown model, missing p, inconsistent arrays)."""
 
 

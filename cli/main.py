@@ -1,26 +1,28 @@
 """The ``wangge`` command. Every command honours DATABASE_URL and prints JSON with --json.
 
 Exit codes: 0 done, 1 input rejected (the report says why, nothing was written),
-2 usage error.
+2 usage error, 3 the database (or another service) cannot be reached, 4 a conflict (someone
+else changed the grid's staff since the version named). Errors of the project's one family
+(``gis.errors``) are turned into these codes in one place, ``main()``.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.common import JsonOpt, console, emit, progress
 from cli.coverage_cmd import compliance_app, coverage_app
 from cli.grid_cmd import app as grid_app
+from cli.import_cmd import human_report, import_cmd
 from cli.site_cmd import scenario_app, site_cmd
 from cli.staff_cmd import assign_app, cadres_app, gaps_app
 from cli.user_cmd import audit_app, user_app
-from gis.problems import ImportFailed
+from gis.errors import ConflictError, Unavailable, WanggeError
 
 app = typer.Typer(help="网格 Wangge: GIS grid management for sub-districts", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
@@ -33,12 +35,11 @@ app.add_typer(assign_app, name="assign")
 app.add_typer(gaps_app, name="gaps")
 app.add_typer(coverage_app, name="coverage")
 app.add_typer(compliance_app, name="compliance")
+app.command("import")(import_cmd)
 app.command("site")(site_cmd)
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
-console = Console(stderr=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
 @app.callback()
@@ -50,28 +51,6 @@ def _act_as_system() -> None:
     set_scope(SYSTEM)
 
 
-def emit(data: Any, as_json: bool, human: str | None = None) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
-    elif human is not None:
-        typer.echo(human)
-
-
-def fail(exc: ImportFailed, as_json: bool) -> None:
-    if as_json:
-        emit({"ok": False, "problems": [p.to_dict() for p in exc.problems]}, True)
-    else:
-        console.print(f"[red]{exc}[/red]")
-    raise typer.Exit(1)
-
-
-def _progress(total: int, label: str) -> tuple[Progress, Any]:
-    bar = Progress(TextColumn("[bold blue]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TimeElapsedColumn(), console=console, transient=True)
-    task = bar.add_task(label, total=total)
-    return bar, lambda name: bar.update(task, advance=1, description=f"{label}: {name}")
-
-
 @db_app.command("up")
 def db_up() -> None:
     """Create or migrate the schema to the newest revision (as the owner role)."""
@@ -79,48 +58,6 @@ def db_up() -> None:
 
     upgrade()
     typer.echo("schema up to date")
-
-
-@app.command("import")
-def import_cmd(
-    layer: Annotated[str, typer.Argument(help="buildings, grids, communities, cameras, facilities, roads, cadres, assignments, subdistricts (or 楼栋, 网格 …)")],
-    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, CSV or Excel")],
-    crs: Annotated[str | None, typer.Option(help="source CRS: EPSG:4490, 4547, gcj02, bd09 …")] = None,
-    map_: Annotated[list[str] | None, typer.Option("--map", help="SRC=DEST column mapping, repeatable")] = None,
-    encoding: Annotated[str | None, typer.Option(help="text encoding if not detected (gbk, utf-8)")] = None,
-    source_layer: Annotated[str | None, typer.Option("--layer", help="layer inside a GeoPackage")] = None,
-    district: Annotated[str | None, typer.Option(help="6-digit district code for rows that carry none")] = None,
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the valid rows, list the rest")] = False,
-    repair: Annotated[bool, typer.Option("--repair", help="repair self-intersecting polygons (each repair is reported)")] = False,
-    replace: Annotated[bool, typer.Option("--replace", help="the file replaces the layer in its districts")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Import a file into a layer, all or nothing."""
-    from layers.importer import import_file
-
-    mapping: dict[str, str] = {}
-    for item in map_ or []:
-        if "=" not in item:
-            raise typer.BadParameter(f"--map takes SRC=DEST, got {item!r}")
-        src, dest = item.split("=", 1)
-        mapping[src.strip()] = dest.strip()
-    try:
-        with console.status(f"importing {file.name} into {layer}"):
-            report = import_file(layer, file, crs=crs, mapping=mapping, encoding=encoding, source_layer=source_layer,
-                                 district_code=district, skip_invalid=skip_invalid, repair=repair, replace=replace)
-    except ImportFailed as exc:
-        fail(exc, as_json)
-    except KeyError as exc:
-        raise typer.BadParameter(str(exc.args[0])) from exc
-    emit({"ok": True, **report.to_dict()}, as_json, _human_report(report))
-
-
-def _human_report(report) -> str:
-    lines = [f"{report.file} → {report.layer}: {report.rows} rows ({report.crs}, {report.seconds:.2f} s)"]
-    lines += [f"  skipped: {p}" for p in report.skipped]
-    lines += [f"  repaired: {p}" for p in report.repaired]
-    lines += [f"  note: {n}" for n in report.notes]
-    return "\n".join(lines)
 
 
 @app.command("import-osm")
@@ -134,13 +71,10 @@ def import_osm_cmd(
     """Import buildings, roads, facilities, cameras and ward boundaries from OpenStreetMap."""
     from layers.importer import import_osm
 
-    bar, tick = _progress(5, "OSM")
-    try:
-        with bar:
-            reports = import_osm(file, subdistrict_code=subdistrict, skip_invalid=skip_invalid, repair=repair, progress=tick)
-    except ImportFailed as exc:
-        fail(exc, as_json)
-    emit({"ok": True, "layers": [r.to_dict() for r in reports]}, as_json, "\n".join(_human_report(r) for r in reports))
+    bar, tick = progress(5, "OSM")
+    with bar:
+        reports = import_osm(file, subdistrict_code=subdistrict, skip_invalid=skip_invalid, repair=repair, progress=tick)
+    emit({"ok": True, "layers": [r.to_dict() for r in reports]}, as_json, "\n".join(human_report(r) for r in reports))
 
 
 @app.command("export")
@@ -183,12 +117,9 @@ def demo_load(
     """Load the demo sub-district (skipped when data is already there)."""
     from layers import demo
 
-    bar, tick = _progress(len(demo.STEPS), "demo")
-    try:
-        with bar:
-            reports = demo.load(force=force, progress=tick)
-    except ImportFailed as exc:
-        fail(exc, as_json)
+    bar, tick = progress(len(demo.STEPS), "demo")
+    with bar:
+        reports = demo.load(force=force, progress=tick)
     if reports is None:
         emit({"ok": True, "loaded": False, "reason": "data already present"}, as_json, "demo already loaded (use --force to reload)")
         return
@@ -215,11 +146,25 @@ def demo_accounts(as_json: JsonOpt = False) -> None:
          + "\n".join(f"  {r['username']:<16} {r['role']}{'' if r['created'] else ' (exists)'}" for r in rows))
 
 
+# The one map from the error family to exit codes (most specific class first).
+EXIT_CODES: tuple[tuple[type[WanggeError], int], ...] = ((ConflictError, 4), (Unavailable, 3), (WanggeError, 1))
+
+
+def exit_code(exc: WanggeError) -> int:
+    return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
+
+
 def main() -> None:
     from sqlalchemy.exc import OperationalError
 
     try:
         app()
+    except WanggeError as exc:
+        if "--json" in sys.argv[1:]:
+            emit(exc.to_dict(), True)
+        else:
+            console.print(f"[red]{exc.human()}[/red]", markup=True, highlight=False)
+        raise SystemExit(exit_code(exc)) from None
     except OperationalError as exc:
         console.print(f"[red]数据库无法连接 / cannot reach the database: {str(exc.orig).strip().splitlines()[0]}[/red]\n"
                       "Check DATABASE_URL (or run `make demo` to start the local PostgreSQL).")

@@ -41,21 +41,15 @@ def site_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Choose sites for a facility category: the sites, coverage, objective, solver status and gap."""
-    from analysis.siting import MODELS, SitingError
+    from analysis.siting import MODELS
     from analysis.siting_scenarios import run
 
     if model not in MODELS:
         raise typer.BadParameter(f"--model must be one of {', '.join(MODELS)}")
-    try:
-        with transaction(owner=True) as conn:
-            result, sid = run(conn, category, model, radius=radius, cutoff=cutoff, p=p, candidates=candidates, crs=crs,
-                              weight=weight, capacitated=capacitated, candidate_capacity=capacity, time_limit=time_limit,
-                              unserved_penalty=penalty, split_demand=split, name=name, save_run=save)
-    except SitingError as exc:
-        if as_json:
-            print_json({"ok": False, "message": str(exc)})
-            raise typer.Exit(1) from None
-        raise typer.BadParameter(str(exc)) from None
+    with transaction(owner=True) as conn:
+        result, sid = run(conn, category, model, radius=radius, cutoff=cutoff, p=p, candidates=candidates, crs=crs,
+                          weight=weight, capacitated=capacitated, candidate_capacity=capacity, time_limit=time_limit,
+                          unserved_penalty=penalty, split_demand=split, name=name, save_run=save)
     if as_json:
         print_json({"ok": result.has_solution, "scenario_id": sid, **result.to_dict()})
         if not result.has_solution:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.common import Community, JsonOpt, out, print_json
+from cli.import_cmd import import_cmd
 from gis.db import transaction
 
 cadres_app = typer.Typer(help="干部 / cadre registry", no_args_is_help=True)
@@ -23,32 +24,17 @@ def cadres_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import cadres, all or nothing (same validation as `wangge import cadres`)."""
-    from cli.main import import_cmd
-
     import_cmd("cadres", file, crs=crs, map_=None, encoding=None, source_layer=None, district=None,
                skip_invalid=False, repair=False, replace=replace, as_json=as_json)
 
 
 def _change(op, grid: str, cadre: str, role: str | None, expect: int | None, as_json: bool) -> None:
-    from grid.assign import AssignError, Conflict, staff, target
+    from grid.assign import staff, target
 
-    try:
-        with transaction(owner=True) as conn:
-            kwargs = {"role": role} if role else {}
-            version = op(conn, cadre, grid_code=grid, expected_version=expect, actor="cli", **kwargs)
-            now = staff(conn, target(conn, grid))
-    except Conflict as exc:
-        if as_json:
-            print_json({"ok": False, "conflict": True, "message": str(exc), "current_version": exc.current, "staff": exc.staff})
-        else:
-            out.print(f"[red]{exc}[/red]")
-        raise typer.Exit(4) from None
-    except AssignError as exc:
-        if as_json:
-            print_json({"ok": False, "message": str(exc)})
-        else:
-            out.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    with transaction(owner=True) as conn:
+        kwargs = {"role": role} if role else {}
+        version = op(conn, cadre, grid_code=grid, expected_version=expect, actor="cli", **kwargs)
+        now = staff(conn, target(conn, grid))
     if as_json:
         print_json({"ok": True, "grid": grid, "version": version, "staff": now})
     else:

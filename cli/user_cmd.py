@@ -33,14 +33,6 @@ def _password(confirm: bool = True) -> str:
     return typer.prompt("密码 / password", hide_input=True, confirmation_prompt=confirm)
 
 
-def _invalid(exc, as_json: bool) -> None:
-    if as_json:
-        print_json({"ok": False, "field": exc.field, "message": exc.message, **exc.extra})
-    else:
-        out.print(f"[red]{exc.field}: {exc.message} {exc.extra or ''}[/red]")
-    raise typer.Exit(1)
-
-
 def _grids(conn, values: list[str] | None) -> tuple[int, ...] | None:
     from gis.auth import UserInvalid, grid_ids
 
@@ -78,13 +70,10 @@ def user_add(
     if not role:
         raise typer.BadParameter("--role is required")
     password = None if no_password else _password()
-    try:
-        with transaction(owner=True) as conn:
-            user = auth.create_user(conn, username, password, role, communities=tuple(community or ()),
-                                    grids=_grids(conn, grid) or (), resident_detail=resident_detail,
-                                    display_name=name, oidc_subject=oidc)
-    except auth.UserInvalid as exc:
-        _invalid(exc, as_json)
+    with transaction(owner=True) as conn:
+        user = auth.create_user(conn, username, password, role, communities=tuple(community or ()),
+                                grids=_grids(conn, grid) or (), resident_detail=resident_detail,
+                                display_name=name, oidc_subject=oidc)
     _show(user, as_json)
 
 
@@ -104,22 +93,19 @@ def user_set(
     """Change a user's role, area, detail grant, name or whether they may sign in."""
     from gis import auth
 
-    try:
-        with transaction(owner=True) as conn:
-            changes = {k: v for k, v in {"role": role, "resident_detail": resident_detail, "display_name": name,
-                                         "active": active, "oidc_subject": oidc}.items() if v is not None}
-            if community is not None:
-                changes["communities"] = tuple(community)
-            grids = _grids(conn, grid)
-            if grids is not None:
-                changes["grids"] = grids
-            user = auth.update_user(conn, username, **changes) if changes else auth.get_user(conn, username)
-            if user is None:
-                raise auth.UserInvalid("username", "unknown_user")
-            if unlock:
-                auth.unlock(conn, username)
-    except auth.UserInvalid as exc:
-        _invalid(exc, as_json)
+    with transaction(owner=True) as conn:
+        changes = {k: v for k, v in {"role": role, "resident_detail": resident_detail, "display_name": name,
+                                     "active": active, "oidc_subject": oidc}.items() if v is not None}
+        if community is not None:
+            changes["communities"] = tuple(community)
+        grids = _grids(conn, grid)
+        if grids is not None:
+            changes["grids"] = grids
+        user = auth.update_user(conn, username, **changes) if changes else auth.get_user(conn, username)
+        if user is None:
+            raise auth.UserInvalid("username", "unknown_user")
+        if unlock:
+            auth.unlock(conn, username)
     _show(user, as_json)
 
 
@@ -129,11 +115,8 @@ def user_passwd(username: Annotated[str, typer.Argument()], as_json: JsonOpt = F
     from gis import auth
 
     password = _password()
-    try:
-        with transaction(owner=True) as conn:
-            auth.set_password(conn, username, password)
-    except auth.UserInvalid as exc:
-        _invalid(exc, as_json)
+    with transaction(owner=True) as conn:
+        auth.set_password(conn, username, password)
     if as_json:
         print_json({"ok": True, "username": username})
     else:

@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Connection, text
 
+from gis.errors import BadInput, NotAllowed
 from gis.scope import Scope, current
 from gis.settings import get_settings
 
@@ -58,19 +59,19 @@ class User:
                 "resident_detail": self.resident_detail, "active": self.active}
 
 
-class AuthError(Exception):
+class AuthError(NotAllowed):
     """Signing in failed. ``code``: bad_credentials | locked | inactive | slow_down; the UI
     translates the code. ``retry_after``: seconds until another attempt may succeed (0 if
     not limited)."""
 
     def __init__(self, code: str, retry_after: float = 0.0) -> None:
-        super().__init__(code)
+        super().__init__(code, key=f"auth.{code}", params={"retry_after": max(0.0, float(retry_after))})
         self.code = code
         self.retry_after = max(0.0, float(retry_after))
 
 
 @dataclass
-class UserInvalid(ValueError):
+class UserInvalid(BadInput):
     """A user field that cannot be accepted; ``field`` names it, ``message`` says why (code form)."""
 
     field: str
@@ -79,6 +80,12 @@ class UserInvalid(ValueError):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
+
+    def human(self) -> str:
+        return f"{self.field}: {self.message} {self.extra or ''}"
+
+    def to_dict(self) -> dict:
+        return {"ok": False, "field": self.field, "message": self.message, **self.extra}
 
 
 # --- signing in -------------------------------------------------------------------------------

@@ -15,11 +15,13 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from gis.errors import BadInput
+
 STORAGE_EPSG = 4326
 SHIFTED = {"gcj02": "GCJ-02", "gcj-02": "GCJ-02", "bd09": "BD-09", "bd-09": "BD-09"}
 
 
-class CRSProblem(ValueError):
+class CRSProblem(BadInput):
     """A CRS that is missing or that nobody knows."""
 
 

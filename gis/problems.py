@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from gis.errors import BadInput
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -31,13 +33,17 @@ class Problem:
 
 
 @dataclass
-class ImportFailed(Exception):
+class ImportFailed(BadInput):
     """Nothing was written: the import stopped on these problems."""
 
     problems: list[Problem] = field(default_factory=list)
+    key = "error.import_failed"
 
     def __str__(self) -> str:
         head = f"导入失败，未写入任何数据 / import failed, nothing was written ({len(self.problems)} problems)"
         shown = "\n".join(f"  - {p}" for p in self.problems[:50])
         more = f"\n  ... and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
         return f"{head}\n{shown}{more}"
+
+    def to_dict(self) -> dict:
+        return {"ok": False, "problems": [p.to_dict() for p in self.problems]}

@@ -13,27 +13,32 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, text
 
+from gis.errors import BadInput, ConflictError
 from layers.importer import audit
 from layers.vocab import normalise, CADRE_ROLES
 
 
-class AssignError(ValueError):
+class AssignError(BadInput):
     """The change cannot be made as asked (unknown grid or cadre, nothing to remove)."""
 
 
 @dataclass
-class Conflict(Exception):
+class Conflict(ConflictError):
     """Someone changed this grid's staff since the caller looked at it."""
 
     target: str
     expected: int
     current: int
     staff: list[dict] = field(default_factory=list)
+    key = "error.conflict"
 
     def __str__(self) -> str:
         names = "、".join(f"{s['name']}({s['role']})" for s in self.staff) or "无 / nobody"
         return (f"冲突：{self.target} 的人员已被他人修改（版本 {self.expected} → {self.current}），当前为：{names} / "
                 f"conflict: the staff of {self.target} changed since you loaded it (version {self.expected} → {self.current}); now: {names}")
+
+    def to_dict(self) -> dict:
+        return {"ok": False, "conflict": True, "message": str(self), "current_version": self.current, "staff": self.staff}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 from sqlalchemy import Connection, text
 
+from gis.errors import BadInput
 from gis.measure import metric_srid
 from gis.settings import get_settings
 from grid import codes
@@ -28,7 +29,7 @@ from layers.importer import audit
 CORRESPONDS = 0.5  # share of an old grid's households a new grid must hold to inherit its cadres
 
 
-class DraftError(ValueError):
+class DraftError(BadInput):
     """The draft cannot be accepted or edited as asked; nothing was changed."""
 
 

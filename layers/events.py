@@ -11,13 +11,14 @@ from __future__ import annotations
 import geopandas as gpd
 from sqlalchemy import Connection, text
 
+from gis.errors import BadInput
 from gis.scope import current
 from layers.importer import audit
 
 STATUSES = ("reported", "filed", "dispatched", "handling", "handled", "closed", "returned")
 
 
-class EventInvalid(ValueError):
+class EventInvalid(BadInput):
     """An event that cannot be reported (unknown grid or building, or outside the reporter's area)."""
 
 
