@@ -28,6 +28,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis.measure import metric_srid
+from gis.solver import new_solver  # noqa: F401  (also importable from here, as before)
 from gis.settings import get_settings
 
 W_FIRST, W_EXTRA, W_FAR, W_OVER, W_CHANGE, W_KM, W_MAXLOAD = 100_000.0, 10_000.0, 1_000.0, 10.0, 50.0, 1.0, 0.01
@@ -63,21 +64,6 @@ class StaffingProposal:
                 "changes": [c.to_dict() for c in self.changes], "unmet": self.unmet}
 
 
-def new_solver() -> highspy.Highs:
-    """A silent HiGHS instance: its constructor prints a banner on the C-level stdout,
-    which would corrupt `--json` output, so that descriptor is muted while it runs."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-    return h
 
 
 def _inputs(conn: Connection, community: str | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
