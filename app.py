@@ -1,34 +1,16 @@
 """Wangge dashboard entry point: ``streamlit run app.py``.
 
 ``streamlit run`` finds the ``st.App`` below and serves it with uvicorn, so the map's
-vector tiles (``/tiles/{layer}/{z}/{x}/{y}.pbf``, from PostGIS, see ``gis/tiles.py``)
+vector tiles (``/tiles/{layer}/{z}/{x}/{y}.pbf``, from PostGIS, see ``webapp/tiles.py``)
 come from the dashboard's own process and port: nothing else to start, nothing to
-proxy, and no request leaves the machine. The page script is ``ui/main.py``.
+proxy, and no request leaves the machine. The page script is ``ui/main.py``; the routes,
+middleware and start-up hook are ``webapp/routes.py``.
 
-Sign-in is a plain form at ``/signin`` (``ui/signin.py``) because only an HTTP response
+Sign-in is a plain form at ``/signin`` (``webapp/signin.py``) because only an HTTP response
 can set the HttpOnly session cookie that both the pages and the tiles check.
 """
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import anyio
 import streamlit as st
 
-from starlette.middleware import Middleware
+from webapp.routes import lifespan, middleware, routes
 
-from gis.tiles import routes, warm
-from ui import signin
-
-
-@asynccontextmanager
-async def lifespan(_app: st.App) -> AsyncIterator[None]:
-    """Warm the tile queries at start-up (in a thread: it talks to the database)."""
-    try:
-        await anyio.to_thread.run_sync(warm)
-    except Exception as exc:  # no database yet: the pages say so; tiles warm on first use
-        print(f"tile warm-up skipped: {exc}")
-    yield
-
-
-app = st.App("ui/main.py", routes=[*signin.routes(), *routes()], middleware=[Middleware(signin.SignInRedirect)],
-             lifespan=lifespan)
+app = st.App("ui/main.py", routes=routes(), middleware=middleware(), lifespan=lifespan)

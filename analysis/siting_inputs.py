@@ -35,9 +35,14 @@ from pyproj import Transformer
 from sqlalchemy import Connection
 
 from analysis import network
+from analysis.services import radii
 from analysis.siting import SitingError, SitingInput
 from analysis.units import read_metric
+from gis.crs import unshift
 from gis.measure import metric_srid
+from gis.problems import ImportFailed
+from gis.readers import read_vector
+from gis.scope import current
 from layers.vocab import FACILITY_CATEGORIES, GROUPS, codes
 
 DEFAULT_SPACING_M = 50.0
@@ -176,10 +181,6 @@ CAP_COLS = ("capacity", "容量", "床位", "学位")
 
 def candidates_from_file(path: str | Path, srid: int, crs: str | None = None, layer: str | None = None) -> Candidates:
     """Points or parcels from a vector file or a lon/lat table (reprojected; GCJ-02/BD-09 undone)."""
-    from gis.crs import unshift
-    from gis.problems import ImportFailed
-    from gis.readers import read_vector
-
     try:
         src = read_vector(path, layer=layer, crs=crs)
     except ImportFailed as exc:
@@ -239,8 +240,6 @@ def _demand(conn: Connection, srid: int, weight: str) -> pd.DataFrame:
     if weight == "households":
         w_sql, join = "b.households", ""
     elif weight in codes(GROUPS):
-        from gis.scope import current
-
         scope = current()
         if scope is not None and not scope.sees_group_rows:
             # Row-level security hides per-building group counts from this role (a planner, a
@@ -274,8 +273,6 @@ def _existing(conn: Connection, srid: int, category: str) -> pd.DataFrame:
 
 
 def default_radius(category: str) -> float:
-    from analysis.services import radii
-
     r = radii().get(category)
     if r is None:
         raise SitingError(f"category {category!r} has no service radius: pass radius=")

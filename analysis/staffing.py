@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 
 from gis.measure import metric_srid
 from gis.settings import get_settings
+from layers.cadres import worker_ratio as ratio  # noqa: F401  (the ratio rule's figures; grid/staffing_plan.py reads them too)
 
 FULL_TIME = "full_time_worker"
 
@@ -149,19 +150,6 @@ def gaps(conn: Connection, community: str | None = None) -> pd.DataFrame:
                          "detail": f"{r.community_name}需增加{r.missing}名专职网格员（{r.households}户，现有{r.workers}名）/ "
                                    f"{r.missing} more full-time workers needed ({r.households} households, {r.workers} workers)"})
     return pd.DataFrame(rows, columns=["rule", "rule_name", "grid_code", "community_code", "cadre_no", "name", "value", "detail"])
-
-
-def ratio(conn: Connection, community: str | None = None) -> pd.DataFrame:
-    """Per community: households, active full-time workers, workers the ratio asks for, shortfall."""
-    per = get_settings().households_per_worker
-    frame = pd.read_sql(text(f"""
-        SELECT c.code AS community_code, c.name AS community_name,
-               coalesce((SELECT sum(households) FROM buildings WHERE community_code = c.code), 0)::int AS households,
-               (SELECT count(*) FROM cadres WHERE community_code = c.code AND role = '{FULL_TIME}' AND active)::int AS workers
-        FROM communities c WHERE CAST(:c AS text) IS NULL OR c.code = :c ORDER BY c.code"""), conn, params={"c": community})
-    frame["needed"] = -(-frame["households"] // per)
-    frame["missing"] = (frame["needed"] - frame["workers"]).clip(lower=0)
-    return frame
 
 
 def summary(conn: Connection, community: str | None = None) -> pd.DataFrame:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from analysis.units import as_multipolygons
 from layers.vocab import DIRECTION_TYPES
 
 # IEC 62676-4 image-detail levels (standards §5), pixels per metre.
@@ -309,6 +310,5 @@ def compute(params: pd.DataFrame, x: np.ndarray, y: np.ndarray, footprint_ids: n
             geom[i] = sec[i] if a == b else _difference(sec[i], _union(sh[a:b]))
     else:
         geom[outdoor] = sec[outdoor]
-    from analysis.units import as_multipolygons
 
     return Views(as_multipolygons(geom), shapely.area(sec), x, y, notes)

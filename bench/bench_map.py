@@ -15,7 +15,7 @@ GeoJSON in the page, twice: ``folium`` — a ``folium.GeoJson`` layer as folium 
 (SVG), the baseline the issue names — and ``geojson`` — the same data drawn on a canvas,
 a stronger baseline (with only the three attributes the tiles carry, which favours both). Each page load uses a fresh browser context (no
 cache); the two methods alternate; medians are reported. Pages, tiles and Leaflet come
-from one local server process running ``gis.tiles.routes()`` (uvicorn, as the
+from one local server process running ``webapp.tiles.routes()`` (uvicorn, as the
 dashboard does), and every non-local request is blocked.
 
 Also timed, for the record: the whole dashboard (``streamlit run app.py``, street
@@ -127,7 +127,7 @@ def page(kind: str, centre: tuple[float, float], geojson: dict | None, zoom: int
         for child in m._children.values():
             if isinstance(child, wmap.LocalVectorGrid):
                 child.url += "&cache=0"
-    from gis.tiles import BUILDINGS_MIN_ZOOM
+    from webapp.tiles import BUILDINGS_MIN_ZOOM
 
     # A layer below its minimum zoom loads no tile and fires no 'load': nothing to wait for.
     layers = [child for child in m._children.values() if isinstance(child, wmap.LocalVectorGrid)
@@ -165,7 +165,7 @@ def serve(port: int, pages: Path) -> None:
     from starlette.routing import Mount
     from starlette.staticfiles import StaticFiles
 
-    from gis.tiles import routes, warm
+    from webapp.tiles import routes, warm
 
     warm()  # as app.py's lifespan does
     app = Starlette(routes=[*routes(), Mount("/app/static", StaticFiles(directory=ROOT / "static")),
@@ -200,7 +200,8 @@ def bench_session() -> str:
     The user ``bench_leader`` gets a fresh random password each run (nothing to keep)."""
     import secrets
 
-    from gis import auth, sessions
+    from layers import users as auth
+    from webapp import sessions
     from gis.db import transaction
     from gis.scope import SYSTEM, use_scope
 

@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from analysis import cameras, compliance, services
+from analysis.freshness import status
+from analysis.units import frame_records
 from cli.common import Community, JsonOpt, print_json, print_table
 from gis.db import transaction
 
@@ -16,8 +19,6 @@ Full = Annotated[bool, typer.Option("--full", help="recompute everything, not on
 
 
 def _records(frame) -> list[dict]:
-    from analysis.units import frame_records
-
     return frame_records(frame)
 
 
@@ -36,8 +37,6 @@ def cameras_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Camera coverage of roads, inner streets, open space, street-facing walls and key places; 雪亮工程 check."""
-    from analysis import cameras
-
     try:
         level = cameras.detail_level(detail)
     except KeyError as exc:
@@ -80,8 +79,6 @@ def services_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Households beyond each facility's walking radius (network vs straight line) and life-circle completeness."""
-    from analysis import services
-
     wanted = services.categories()
     for c in category or []:
         if c not in wanted:
@@ -116,8 +113,6 @@ def status_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Which stored figures are stale (inputs changed since they were computed)."""
-    from analysis.freshness import status
-
     with transaction(owner=True) as conn:
         frame = status(conn, detail)
     if as_json:
@@ -135,7 +130,6 @@ def compliance_cmd(ctx: typer.Context, community: Community = None, as_json: Jso
     """Service floor area per 100 households (20 and 30 m² rules), office rooms, one-stop centre, health station, culture room."""
     if ctx.invoked_subcommand is not None:
         return
-    from analysis import compliance
 
     with transaction(owner=True) as conn:
         frame = compliance.refresh(conn)

@@ -7,6 +7,12 @@ import typer
 
 from cli.common import Community, JsonOpt, print_json, print_table
 from gis.db import transaction
+from grid import drafts
+from grid.checks import KINDS, check, summary
+from grid.delineate import propose
+from grid.numbering import apply, plan
+from grid.rebalance import suggest
+from grid.stats import band_rule, grid_stats, rollup
 
 app = typer.Typer(help="网格 / grids: check, stats, code, delineate, rebalance", no_args_is_help=True)
 
@@ -14,8 +20,6 @@ app = typer.Typer(help="网格 / grids: check, stats, code, delineate, rebalance
 @app.command("check")
 def check_cmd(community: Community = None, as_json: JsonOpt = False) -> None:
     """Overlaps, gaps, slivers, boundary crossings, multi-part and empty grids, stray buildings."""
-    from grid.checks import KINDS, check, summary
-
     with transaction(owner=True) as conn:
         problems = check(conn, community)
     if as_json:
@@ -31,8 +35,6 @@ def check_cmd(community: Community = None, as_json: JsonOpt = False) -> None:
 @app.command("stats")
 def stats_cmd(community: Community = None, as_json: JsonOpt = False) -> None:
     """Households, residents, buildings, area, density and groups per grid, community and sub-district."""
-    from grid.stats import band_rule, grid_stats, rollup
-
     with transaction(owner=True) as conn:
         grids = grid_stats(conn, community)
     if as_json:
@@ -55,8 +57,6 @@ def code_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Give grids codes, west→east then north→south inside each community; valid codes are kept."""
-    from grid.numbering import apply, plan
-
     with transaction(owner=True) as conn:
         changes = plan(conn, community, layout, renumber_all)
         if not dry_run:
@@ -78,9 +78,6 @@ def delineate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Propose grids for a community from its streets, buildings and households (saved as a draft)."""
-    from grid import drafts
-    from grid.delineate import propose
-
     with transaction(owner=True) as conn:
         try:
             proposal = propose(conn, community, min_, max_)
@@ -108,8 +105,6 @@ def delineate_cmd(
 @app.command("rebalance")
 def rebalance_cmd(community: Community = None, as_json: JsonOpt = False) -> None:
     """Suggest splitting grids over the band and merging grids under it."""
-    from grid.rebalance import suggest
-
     with transaction(owner=True) as conn:
         suggestions = suggest(conn, community)
     if as_json:

@@ -22,7 +22,14 @@ from cli.import_cmd import human_report, import_cmd
 from cli.site_cmd import scenario_app, site_cmd
 from cli.staff_cmd import assign_app, cadres_app, gaps_app
 from cli.user_cmd import audit_app, user_app
+from gis.db import transaction
 from gis.errors import ConflictError, Unavailable, WanggeError
+from gis.migrate import upgrade
+from gis.scope import SYSTEM, set_scope
+from gis.settings import get_settings
+from layers import demo
+from layers.export import export_layer, status
+from layers.importer import import_osm
 
 app = typer.Typer(help="网格 Wangge: GIS grid management for sub-districts", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
@@ -46,16 +53,12 @@ app.add_typer(audit_app, name="audit")
 def _act_as_system() -> None:
     """The command line acts as the system (gis/scope.py): an operator at the server with the
     owner's credentials; audit rows name ``system`` unless a command says otherwise."""
-    from gis.scope import SYSTEM, set_scope
-
     set_scope(SYSTEM)
 
 
 @db_app.command("up")
 def db_up() -> None:
     """Create or migrate the schema to the newest revision (as the owner role)."""
-    from gis.migrate import upgrade
-
     upgrade()
     typer.echo("schema up to date")
 
@@ -69,8 +72,6 @@ def import_osm_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Import buildings, roads, facilities, cameras and ward boundaries from OpenStreetMap."""
-    from layers.importer import import_osm
-
     bar, tick = progress(5, "OSM")
     with bar:
         reports = import_osm(file, subdistrict_code=subdistrict, skip_invalid=skip_invalid, repair=repair, progress=tick)
@@ -84,9 +85,6 @@ def export_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Export a layer (current rows) to a file."""
-    from gis.db import transaction
-    from layers.export import export_layer
-
     with transaction(owner=True) as conn:
         n = export_layer(conn, layer, file)
     emit({"ok": True, "layer": layer, "file": str(file), "rows": n}, as_json, f"{n} rows → {file}")
@@ -95,9 +93,6 @@ def export_cmd(
 @app.command("status")
 def status_cmd(as_json: JsonOpt = False) -> None:
     """Rows per layer and the last import of each."""
-    from gis.db import transaction
-    from layers.export import status
-
     with transaction(owner=True) as conn:
         rows = status(conn)
     if as_json:
@@ -115,8 +110,6 @@ def demo_load(
     as_json: JsonOpt = False,
 ) -> None:
     """Load the demo sub-district (skipped when data is already there)."""
-    from layers import demo
-
     bar, tick = progress(len(demo.STEPS), "demo")
     with bar:
         reports = demo.load(force=force, progress=tick)
@@ -130,10 +123,6 @@ def demo_load(
 @demo_app.command("accounts")
 def demo_accounts(as_json: JsonOpt = False) -> None:
     """Create one dashboard account per role for the demo (password: WANGGE_DEMO_PASSWORD)."""
-    from gis.db import transaction
-    from gis.settings import get_settings
-    from layers import demo
-
     password = get_settings().demo_password
     if not password:
         fail_text = "WANGGE_DEMO_PASSWORD is not set (scripts/bootstrap.sh writes one into .env)"

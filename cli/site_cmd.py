@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from analysis.siting import MODELS
+from analysis.siting_scenarios import compare, delete, export, list_scenarios, map_figure, run
+from analysis.units import frame_records
 from cli.common import JsonOpt, print_json, print_table
 from gis.db import transaction
 
@@ -41,9 +44,6 @@ def site_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Choose sites for a facility category: the sites, coverage, objective, solver status and gap."""
-    from analysis.siting import MODELS
-    from analysis.siting_scenarios import run
-
     if model not in MODELS:
         raise typer.BadParameter(f"--model must be one of {', '.join(MODELS)}")
     with transaction(owner=True) as conn:
@@ -94,9 +94,6 @@ def scenario_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Stored siting runs, newest first."""
-    from analysis.siting_scenarios import list_scenarios
-    from analysis.units import frame_records
-
     with transaction(owner=True) as conn:
         frame = list_scenarios(conn, category)
     if as_json:
@@ -110,8 +107,6 @@ def scenario_list(
 @scenario_app.command("compare")
 def scenario_compare(ids: Ids, as_json: JsonOpt = False) -> None:
     """Two or more scenarios side by side."""
-    from analysis.siting_scenarios import compare
-
     try:
         with transaction(owner=True) as conn:
             frame = compare(conn, ids)
@@ -139,8 +134,6 @@ def scenario_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export scenarios for a report or a GIS."""
-    from analysis.siting_scenarios import export
-
     try:
         with transaction(owner=True) as conn:
             path = export(conn, ids, file)
@@ -158,8 +151,6 @@ def scenario_map(
     as_json: JsonOpt = False,
 ) -> None:
     """A map of one or more scenarios side by side (PNG or PDF), for a planner's report."""
-    from analysis.siting_scenarios import map_figure
-
     if file.suffix.lower() not in (".png", ".pdf"):
         raise typer.BadParameter("--out must end in .png or .pdf")
     try:
@@ -173,8 +164,6 @@ def scenario_map(
 @scenario_app.command("delete")
 def scenario_delete(ids: Ids) -> None:
     """Delete stored scenarios."""
-    from analysis.siting_scenarios import delete
-
     with transaction(owner=True) as conn:
         for sid in ids:
             delete(conn, sid)

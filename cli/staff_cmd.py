@@ -7,9 +7,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from analysis.staffing import gaps, summary
 from cli.common import Community, JsonOpt, out, print_json
 from cli.import_cmd import import_cmd
 from gis.db import transaction
+from grid.assign import assign, staff, target, unassign
+from grid.staffing_plan import accept as apply_plan, propose
 
 cadres_app = typer.Typer(help="干部 / cadre registry", no_args_is_help=True)
 assign_app = typer.Typer(help="分配 / assign cadres to grids", no_args_is_help=True)
@@ -29,8 +32,6 @@ def cadres_import(
 
 
 def _change(op, grid: str, cadre: str, role: str | None, expect: int | None, as_json: bool) -> None:
-    from grid.assign import staff, target
-
     with transaction(owner=True) as conn:
         kwargs = {"role": role} if role else {}
         version = op(conn, cadre, grid_code=grid, expected_version=expect, actor="cli", **kwargs)
@@ -50,8 +51,6 @@ def assign_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Assign a cadre to a grid (history and audit kept)."""
-    from grid.assign import assign
-
     _change(assign, grid, cadre, role, expect_version, as_json)
 
 
@@ -63,8 +62,6 @@ def assign_remove(
     as_json: JsonOpt = False,
 ) -> None:
     """End a cadre's assignment to a grid (it stays in history)."""
-    from grid.assign import unassign
-
     _change(unassign, grid, cadre, None, expect_version, as_json)
 
 
@@ -76,9 +73,6 @@ def assign_propose(
     as_json: JsonOpt = False,
 ) -> None:
     """Propose assignments that satisfy the staffing rules (exact MIP with HiGHS), with reasons."""
-    from grid.staffing_plan import accept as apply_plan
-    from grid.staffing_plan import propose
-
     with transaction(owner=True) as conn:
         plan = propose(conn, community, time_limit)
         if accept:
@@ -99,8 +93,6 @@ def assign_propose(
 @gaps_app.command("staffing")
 def gaps_staffing(community: Community = None, as_json: JsonOpt = False) -> None:
     """Grids without a full-time worker, overloaded or distant workers, idle workers, ratio shortfalls."""
-    from analysis.staffing import gaps, summary
-
     with transaction(owner=True) as conn:
         gap, per = gaps(conn, community), summary(conn, community)
     if as_json:

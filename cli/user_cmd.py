@@ -16,6 +16,9 @@ import typer
 
 from cli.common import JsonOpt, out, print_json, print_table
 from gis.db import transaction
+from layers import users as auth
+from layers.audit import export_audit, list_audit
+from layers.users import UserInvalid, grid_ids
 
 user_app = typer.Typer(help="用户 / dashboard users", no_args_is_help=True)
 audit_app = typer.Typer(help="审计日志 / audit log", no_args_is_help=True)
@@ -34,8 +37,6 @@ def _password(confirm: bool = True) -> str:
 
 
 def _grids(conn, values: list[str] | None) -> tuple[int, ...] | None:
-    from gis.auth import UserInvalid, grid_ids
-
     if values is None:
         return None
     ids, unknown = grid_ids(conn, values)
@@ -65,8 +66,6 @@ def user_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a user (password from WANGGE_ADMIN_PASSWORD or a prompt)."""
-    from gis import auth
-
     if not role:
         raise typer.BadParameter("--role is required")
     password = None if no_password else _password()
@@ -91,8 +90,6 @@ def user_set(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a user's role, area, detail grant, name or whether they may sign in."""
-    from gis import auth
-
     with transaction(owner=True) as conn:
         changes = {k: v for k, v in {"role": role, "resident_detail": resident_detail, "display_name": name,
                                      "active": active, "oidc_subject": oidc}.items() if v is not None}
@@ -112,8 +109,6 @@ def user_set(
 @user_app.command("passwd")
 def user_passwd(username: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
     """Set a user's password (from WANGGE_ADMIN_PASSWORD or a prompt); also lifts a lock."""
-    from gis import auth
-
     password = _password()
     with transaction(owner=True) as conn:
         auth.set_password(conn, username, password)
@@ -126,8 +121,6 @@ def user_passwd(username: Annotated[str, typer.Argument()], as_json: JsonOpt = F
 @user_app.command("list")
 def user_list(as_json: JsonOpt = False) -> None:
     """Every user with role and area (no hashes)."""
-    from gis import auth
-
     with transaction(owner=True) as conn:
         frame = auth.list_users(conn)
     rows = frame.to_dict("records")
@@ -148,8 +141,6 @@ def audit_list(
     as_json: JsonOpt = False,
 ) -> None:
     """The newest audit rows."""
-    from layers.audit import list_audit
-
     with transaction(owner=True) as conn:
         frame = list_audit(conn, since=since, actor=actor, action=action, limit=limit)
     rows = frame.to_dict("records")
@@ -169,8 +160,6 @@ def audit_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the (filtered) audit log to a file."""
-    from layers.audit import export_audit
-
     with transaction(owner=True) as conn:
         data = export_audit(conn, file, since=since, actor=actor, action=action)
     if as_json:

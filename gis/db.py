@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
+from gis import scope
 from gis.settings import get_settings
 
 _ENGINES: dict[str, Engine] = {}
@@ -25,8 +26,6 @@ def _engine(url: str) -> Engine:
 
 def _apply_scope(conn: Connection) -> None:
     """SQLAlchemy ``begin`` hook: the first statement of each app transaction sets the scope."""
-    from gis import scope
-
     scope.apply(conn.connection.dbapi_connection, scope.current())
 
 

@@ -5,6 +5,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
+from gis.scope import secret
 from gis.settings import ROOT, get_settings
 
 
@@ -27,8 +28,6 @@ def store_scope_secret(url: str | None = None) -> bool:
     """Write the scope-signing secret (gis/scope.py) into the owner-only ``wangge_secrets``,
     so the database verifies what the app signs. Runs as the owner after every migration;
     False when the schema predates the table (migration 0011)."""
-    from gis.scope import secret
-
     engine = create_engine(url or get_settings().owner_database_url)
     try:
         with engine.begin() as conn:

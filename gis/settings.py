@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     key_places_covered_min: float = 1.0  # 雪亮工程: key public areas 100% covered [std]
     camera_serviceability_min: float = 0.98  # 雪亮工程: serviceability in key public areas ≥98% [std]
 
-    # --- sign-in and row-level access (issue 8; gis/scope.py, gis/auth.py) ---------------
+    # --- sign-in and row-level access (issue 8; gis/scope.py, layers/users.py) ---------------
     # Secret that signs the per-transaction scope the policies trust; generated into .env by
     # scripts/bootstrap.sh. Empty: derived from the app role's password (same value for the
     # app and for `wangge db up`, which stores it in the owner-only table wangge_secrets).
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     basemap: str = "none"  # none | tianditu | osm | amap
     tianditu_key: str = ""
 
-    # --- dashboard sessions (gis/sessions.py) -------------------------------------------
+    # --- dashboard sessions (webapp/sessions.py) -------------------------------------------
     session_idle_minutes: int = 30  # signed out after this long without a request
     session_max_hours: int = 12  # and after this long in any case (one working day)
     session_cookie: str = "wangge_session"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, text
 
 from gis.errors import BadInput, ConflictError
-from layers.importer import audit
+from layers.audit import record as audit
 from layers.vocab import normalise, CADRE_ROLES
 
 

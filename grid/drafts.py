@@ -20,11 +20,11 @@ from sqlalchemy import Connection, text
 from gis.errors import BadInput
 from gis.measure import metric_srid
 from gis.settings import get_settings
-from grid import codes
+from layers import codes
 from grid.checks import check
 from grid.delineate import Proposal
 from layers.buildings import ASSIGN_GRIDS
-from layers.importer import audit
+from layers.audit import record as audit
 
 CORRESPONDS = 0.5  # share of an old grid's households a new grid must hold to inherit its cadres
 

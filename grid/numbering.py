@@ -17,7 +17,8 @@ from sqlalchemy import Connection, text
 
 from gis.measure import metric_srid
 from gis.settings import get_settings
-from grid import codes
+from layers import codes
+from layers.audit import record as audit
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,6 @@ def apply(conn: Connection, changes: list[CodeChange], actor: str | None = None)
     """Write new codes in one statement (the unique index on current codes sees the end state)."""
     if not changes:
         return
-    from layers.importer import audit
 
     conn.execute(text("SET CONSTRAINTS grids_current_code_ex DEFERRED"))  # codes may swap places
     conn.execute(text("CREATE TEMP TABLE _codes (id bigint, code text) ON COMMIT DROP"))

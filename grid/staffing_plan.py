@@ -28,8 +28,10 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis.measure import metric_srid
-from gis.solver import new_solver  # noqa: F401  (also importable from here, as before)
 from gis.settings import get_settings
+from gis.solver import new_solver  # noqa: F401  (also importable from here, as before)
+from grid.assign import assign, unassign
+from layers.cadres import worker_ratio
 
 W_FIRST, W_EXTRA, W_FAR, W_OVER, W_CHANGE, W_KM, W_MAXLOAD = 100_000.0, 10_000.0, 1_000.0, 10.0, 50.0, 1.0, 0.01
 
@@ -185,9 +187,8 @@ def propose(conn: Connection, community: str | None = None, time_limit: float = 
             if uncovered:
                 text_ += f"；无人可派的网格 / grids nobody can take: {', '.join(uncovered)}"
             proposal.unmet.append(text_)
-    from analysis.staffing import ratio
 
-    for r in ratio(conn, community).itertuples():
+    for r in worker_ratio(conn, community).itertuples():
         if r.missing > 0 and community in (None, r.community_code):
             proposal.unmet.append(f"按每{s.households_per_worker}户1人，{r.community_name}需增加{r.missing}名专职网格员 / "
                                   f"{r.missing} more full-time workers needed in {r.community_name} ({r.households} households, {r.workers} workers)")
@@ -199,8 +200,6 @@ def propose(conn: Connection, community: str | None = None, time_limit: float = 
 def accept(conn: Connection, proposal: StaffingProposal, which: list[int] | None = None, actor: str | None = None) -> list[Change]:
     """Apply all changes, or those at the given positions; removals first. Each change names the
     grid version it was planned on, so a grid edited meanwhile raises ``Conflict``."""
-    from grid.assign import assign, unassign
-
     picked = [c for i, c in enumerate(proposal.changes) if which is None or i in which]
     seen: dict[str, int] = {}
     for c in sorted(picked, key=lambda c: c.action != "remove"):

@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis.problems import ImportFailed, Problem
+from gis.scope import current
 from layers.base import Field, ImportContext, LayerSpec, copy_rows, without_jit
 from layers.vocab import BUILDING_USES, GROUPS
 
@@ -137,8 +138,6 @@ def _group_columns() -> str:
     """``, coalesce(bg.<group>, 0) AS <group> …`` when the current scope may read per-building
     group counts, else nothing: under a scope the policies deny them to (a planner, a leader
     without the grant) they would read as zeros, which is wrong rather than withheld."""
-    from gis.scope import current
-
     scope = current()
     if scope is not None and not scope.sees_group_rows:
         return ""

@@ -11,8 +11,10 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis.problems import ImportFailed, Problem
+from gis.settings import get_settings
+from layers.audit import record as audit
 from layers.base import Field, ImportContext, LayerSpec, copy_rows
-from layers.vocab import CADRE_ROLES
+from layers.vocab import CADRE_ROLES, normalise
 
 CADRES = LayerSpec(
     name="cadres", table="cadres", geom="Point", id_field="cadre_no", zh="干部", geom_required=False,
@@ -92,6 +94,19 @@ def grid_staff(conn: Connection, grid_id: int) -> pd.DataFrame:
 EDITABLE = ("name", "role", "community_code", "phone", "active")
 
 
+def worker_ratio(conn: Connection, community: str | None = None) -> pd.DataFrame:
+    """Per community: households, active full-time workers, workers the ratio asks for, shortfall."""
+    per = get_settings().households_per_worker
+    frame = pd.read_sql(text("""
+        SELECT c.code AS community_code, c.name AS community_name,
+               coalesce((SELECT sum(households) FROM buildings WHERE community_code = c.code), 0)::int AS households,
+               (SELECT count(*) FROM cadres WHERE community_code = c.code AND role = 'full_time_worker' AND active)::int AS workers
+        FROM communities c WHERE CAST(:c AS text) IS NULL OR c.code = :c ORDER BY c.code"""), conn, params={"c": community})
+    frame["needed"] = -(-frame["households"] // per)
+    frame["missing"] = (frame["needed"] - frame["workers"]).clip(lower=0)
+    return frame
+
+
 def registry(conn: Connection, community: str | None = None) -> pd.DataFrame:
     """The cadre registry for editing (location shown as lon/lat, edited by import)."""
     return pd.read_sql(text("""
@@ -101,9 +116,6 @@ def registry(conn: Connection, community: str | None = None) -> pd.DataFrame:
 
 def update(conn: Connection, cadre_no: str, changes: dict, actor: str | None = None) -> None:
     """Change a cadre's registry fields, validated like an import, audited with before/after."""
-    from layers.importer import audit
-    from layers.vocab import normalise
-
     bad = set(changes) - set(EDITABLE)
     if bad:
         raise ValueError(f"not editable: {sorted(bad)}")

@@ -9,6 +9,7 @@ import pandas as pd
 
 from gis.problems import Problem
 from layers.base import Field, ImportContext, LayerSpec
+from layers.facilities import _where
 from layers.vocab import CAMERA_STATUSES, DIRECTION_TYPES
 
 # GB/T 2260 province prefixes (11 Beijing … 82 Macao).
@@ -80,8 +81,6 @@ def cameras_in(conn, bounds: tuple[float, float, float, float] | None = None, gr
     """Cameras in a box (west, south, east, north) or in a grid: id, name, st (status), geometry."""
     import geopandas as gpd
     from sqlalchemy import text
-
-    from layers.facilities import _where
 
     where, params = _where(bounds, grid_id, alias="k")
     return gpd.read_postgis(text(f"""

@@ -8,7 +8,9 @@ from contextlib import nullcontext
 from sqlalchemy import Connection, text
 
 from gis.db import transaction
+from gis.scope import SYSTEM, use_scope
 from gis.settings import ROOT
+from layers import users as auth
 from layers.importer import ImportReport, import_file
 
 DEMO_DIR = ROOT / "data" / "boundaries"
@@ -62,9 +64,6 @@ def ensure_accounts(conn: Connection, password: str) -> list[dict]:
     The secretary gets the community of the demo's first full-time worker, and the worker
     that cadre's grids, so the two screens show a real worker's day.
     """
-    from gis import auth
-    from gis.scope import SYSTEM, use_scope
-
     first = conn.execute(text("""
         SELECT c.community_code, array_agg(a.grid_id ORDER BY a.grid_id) AS grids
           FROM assignments a JOIN cadres c ON c.id = a.cadre_id

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 
 from gis.errors import BadInput
 from gis.scope import current
-from layers.importer import audit
+from layers.audit import record as audit
 
 STATUSES = ("reported", "filed", "dispatched", "handling", "handled", "closed", "returned")
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from gis.problems import Problem
 from gis.settings import get_settings
-from grid import codes
+from layers import codes
 from layers.base import Field, ImportContext, LayerSpec
 from layers.buildings import ASSIGN_GRIDS
 from layers.vocab import GRID_TYPES

@@ -18,10 +18,12 @@ from sqlalchemy import Connection, text
 
 from gis.crs import SourceCRS, unshift
 from gis.db import transaction
+from gis.osm import read_osm
 from gis.problems import ImportFailed, Problem
 from gis.readers import read_vector
 from gis.settings import get_settings
 from layers.admin import COMMUNITIES, SUBDISTRICTS
+from layers.audit import record
 from layers.base import ImportContext, LayerSpec, check_duplicates, check_fields, check_geometry, copy_rows, map_columns, max_id, without_jit
 from layers.buildings import BUILDINGS
 from layers.cadres import ASSIGNMENTS, CADRES
@@ -164,7 +166,7 @@ def import_frame(
             conn.execute(text(sql), {"since": since} if ":since" in sql else {})
     report = ImportReport(spec.name, ctx.file, len(frame), src_crs.label if src_crs else None, time.perf_counter() - started,
                           ctx.skipped, ctx.repaired, ctx.notes)
-    audit(conn, "import", spec.table, actor=actor, after={k: v for k, v in report.to_dict().items() if k != "seconds"},
+    record(conn, "import", spec.table, actor=actor, after={k: v for k, v in report.to_dict().items() if k != "seconds"},
           district_code=frame["district_code"].iloc[0] if len(frame) else None)
     return report
 
@@ -249,14 +251,6 @@ def _clear(conn: Connection, spec: LayerSpec, frame: pd.DataFrame) -> None:
         conn.execute(text(f"DELETE FROM {spec.table} WHERE district_code = ANY(:d)"), {"d": districts})
 
 
-def audit(conn: Connection, action: str, table: str | None, *, actor: str | None = None, row_key: str | None = None,
-          before: dict | None = None, after: dict | None = None, district_code: str | None = None) -> None:
-    """One audit row (layers/audit.py); ``actor`` defaults to the current scope's user."""
-    from layers.audit import record
-
-    record(conn, action, table, actor=actor, row_key=row_key, before=before, after=after, district_code=district_code)
-
-
 def import_osm(
     path: str | Path,
     *,
@@ -268,8 +262,6 @@ def import_osm(
     conn: Connection | None = None,
 ) -> list[ImportReport]:
     """Every layer an OSM extract holds, in one transaction: all of them land or none."""
-    from gis.osm import read_osm
-
     settings = get_settings()
     subdistrict_code = subdistrict_code or settings.default_subdistrict_code
     frames = read_osm(path, subdistrict_code=subdistrict_code, camera_centre_code=settings.camera_centre_code)

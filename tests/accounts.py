@@ -1,4 +1,4 @@
-"""Signed-in users for the dashboard tests: one account per role, made through ``gis.auth``
+"""Signed-in users for the dashboard tests: one account per role, made through ``layers.users``
 exactly as an administrator would, and the two ways a test signs in (a session token for
 Streamlit's AppTest, which has no cookies; the real form for the browser)."""
 from __future__ import annotations
@@ -29,7 +29,7 @@ def make_accounts() -> dict[str, Account]:
     """A leader, a secretary of the first community, a worker of that community's first two
     grids (the most one worker may hold), a planner and an administrator; passwords are
     random for each test session (nothing to commit, nothing to guess)."""
-    from gis import auth
+    from layers import users as auth
 
     with owner_engine().begin() as c:
         c.execute(text("DELETE FROM users WHERE username LIKE :p"), {"p": PREFIX + "%"})
@@ -53,7 +53,8 @@ def make_accounts() -> dict[str, Account]:
 
 def session_token(account: Account) -> str:
     """A session as the sign-in form would open it (same table, same checks on every run)."""
-    from gis import auth, sessions
+    from layers import users as auth
+    from webapp import sessions
 
     with use_scope(SYSTEM), transaction() as conn:
         user = auth.authenticate(conn, account.username, account.password)

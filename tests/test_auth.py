@@ -1,4 +1,4 @@
-"""Signing in and user management (gis/auth.py) on the app's own connection.
+"""Signing in and user management (layers/users.py) on the app's own connection.
 
 Time is never waited for: the tests move ``login_attempts.last_failed_at`` and
 ``locked_until`` back (as the owner) to stand for the minutes passing.
@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
-from gis import auth
+from layers import users as auth
 from gis.db import app_engine, owner_engine, transaction
 from gis.scope import SYSTEM, Scope, use_scope
 from gis.settings import get_settings

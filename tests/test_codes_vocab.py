@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gis.crs import metric_epsg
-from grid import codes
+from layers import codes
 from layers.cameras import azimuth_of, device_id_problem, direction_of
 from layers.vocab import BUILDING_USES, FACILITY_CATEGORIES, GRID_TYPES, normalise
 

@@ -340,7 +340,7 @@ def test_app_role_cannot_alter_the_audit_log(sql):
 
 def test_audit_rows_carry_the_verified_user(area, worker_a):
     from layers.audit import list_audit
-    from layers.importer import audit
+    from layers.audit import record as audit
 
     try:
         with use_scope(worker_a), app_engine().begin() as c:

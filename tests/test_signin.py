@@ -69,7 +69,7 @@ def fresh(accounts: dict) -> Account:
     """A throw-away worker account (lock-out tests must not lock the shared ones)."""
     import secrets
 
-    from gis import auth
+    from layers import users as auth
     from gis.db import transaction
     from gis.scope import SYSTEM, use_scope
 
@@ -217,7 +217,7 @@ def test_oversized_form_is_refused(server: str) -> None:  # noqa: F811
 
 def test_demo_accounts_sign_in_and_are_made_once(accounts: dict, conn) -> None:
     """``wangge demo accounts``: one user per role, the worker holding a real worker's grids."""
-    from gis import auth
+    from layers import users as auth
     from layers.demo import DEMO_ACCOUNTS, ensure_accounts
 
     conn.execute(text("DELETE FROM users WHERE username LIKE 'demo\\_%'"))
@@ -251,8 +251,9 @@ def test_single_sign_on_is_offered_only_when_configured(demo: dict) -> None:
 
 
 def test_password_reset_and_deactivation_end_open_sessions(fresh: Account) -> None:
-    """Through gis.auth (so the CLI's `wangge user passwd|set --inactive` does it too)."""
-    from gis import auth, sessions
+    """Through layers.users (so the CLI's `wangge user passwd|set --inactive` does it too)."""
+    from layers import users as auth
+    from webapp import sessions
     from gis.db import transaction
     from gis.scope import SYSTEM, use_scope
 

@@ -1,4 +1,4 @@
-"""Vector tiles from PostGIS (gis/tiles.py) on the demo sub-district."""
+"""Vector tiles from PostGIS (webapp/tiles.py) on the demo sub-district."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 from sqlalchemy import text
 
-from gis import tiles
+from webapp import tiles
 from gis.db import owner_engine
 
 

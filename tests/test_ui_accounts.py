@@ -6,7 +6,7 @@ import secrets
 import pytest
 from sqlalchemy import text
 
-from gis.auth import AuthError, authenticate
+from layers.users import AuthError, authenticate
 from gis.db import app_engine, owner_engine, transaction
 from gis.scope import SYSTEM, use_scope
 from tests.accounts import Account, open_screen

@@ -75,7 +75,7 @@ T: dict[str, tuple[str, str]] = {
     "secretary.no_community": ("您的账号尚未关联社区，请联系管理员设置。", "Your account has no community yet: ask an administrator."),
     "admin.too_large": ("文件过大，未导入：{files}（上限 {mb} MB，见设置 WANGGE_MAX_UPLOAD_MB）。",
                         "File too large, nothing imported: {files} (limit {mb} MB, setting WANGGE_MAX_UPLOAD_MB)."),
-    # --- sign-in (ui/signin.py, ui/state.py) -------------------------------------------
+    # --- sign-in (webapp/signin.py, ui/state.py) -------------------------------------------
     "signin.title": ("请登录", "Please sign in"),
     "signin.username": ("用户名", "User name"),
     "signin.password": ("密码", "Password"),

@@ -13,7 +13,7 @@ import streamlit as st
 from ui import state
 from ui.i18n import t
 from ui.screens import ROLE_SCREENS
-from ui.signin import SIGNIN_PATH
+from webapp.signin import SIGNIN_PATH
 
 st.set_page_config(page_title="网格 Wangge", page_icon="🗺️", layout="wide")
 lang = state.language()

@@ -5,7 +5,7 @@ Why this shape:
   (``/app/static/vendor/...``); folium's CDN defaults (jQuery, Bootstrap, Font
   Awesome, awesome-markers) are dropped, so the map loads on a closed network.
 - Fast at city scale: communities, grids, roads and buildings are vector tiles from
-  ``gis.tiles`` (same process, ``/tiles/...``); buildings only from zoom 15. The
+  ``webapp.tiles`` (same process, ``/tiles/...``); buildings only from zoom 15. The
   small layers of one screen (the current grid, its neighbours, cameras,
   facilities) are GeoJSON.
 - A click sends back only ``{layer, id}`` (features carry no attributes beyond what
@@ -28,7 +28,7 @@ from folium.template import Template
 
 from analysis.overview import NO_WORKER, OK, OVER, UNDER
 from gis.settings import get_settings
-from gis.tiles import BUILDINGS_MIN_ZOOM
+from webapp.tiles import BUILDINGS_MIN_ZOOM
 from ui.i18n import t
 
 VENDOR = "/app/static/vendor"
@@ -352,7 +352,7 @@ _PICK = {"buildings": 3, "grids": 2, "communities": 1}  # which layer a click pi
 
 
 def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> FastVectorTiles:
-    from gis.tiles import MAJOR_ROADS
+    from webapp.tiles import MAJOR_ROADS
 
     interactive = layer in _PICK
     style = _STYLES[layer] % {"bz": BUILDINGS_MIN_ZOOM}

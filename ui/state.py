@@ -1,7 +1,7 @@
 """Session state the screens share: language and the signed-in user.
 
-The user comes from the session cookie set by ``/signin`` (``ui/signin.py``), checked in
-the database on every run (``gis.sessions``: idle and absolute expiry, revocation), or
+The user comes from the session cookie set by ``/signin`` (``webapp/signin.py``), checked in
+the database on every run (``webapp.sessions``: idle and absolute expiry, revocation), or
 from an OIDC sign-in through ``st.login`` mapped to a user an administrator created. The
 user's scope is then set for this script thread (``gis.scope.set_scope``), so every query
 the screens make runs under the row-level policies of that user's area.
@@ -35,7 +35,7 @@ def language_picker() -> None:
 class SignIn:
     """The outcome of checking this run's session: a user, or why there is none."""
 
-    user: object | None  # gis.auth.User
+    user: object | None  # layers.users.User
     status: str  # ok | expired | unknown | inactive | no_account
 
 
@@ -48,7 +48,8 @@ def _oidc_token() -> str | None:
     """A Wangge session for someone signed in through the identity provider, if they have an account."""
     if not oidc_configured() or not getattr(st.user, "is_logged_in", False):
         return None
-    from gis import auth, sessions
+    from layers import users as auth
+    from webapp import sessions
     from gis.db import transaction
     from gis.scope import SYSTEM, use_scope
 

@@ -1,6 +1,6 @@
 """Administrator: user accounts — create, change role and area, reset a password, deactivate.
 
-The checks live in ``gis.auth`` (and the database refuses a non-administrator's change
+The checks live in ``layers.users`` (and the database refuses a non-administrator's change
 on its own, by policy); this screen only collects the values and shows each refusal by
 field. A deactivation or password reset also ends the user's open sessions at once.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from gis import auth
+from layers import users as auth
 from gis.db import transaction
 from ui import data
 from ui.i18n import t
@@ -31,7 +31,7 @@ PROBLEMS = ("invalid_format", "too_short", "unknown_role", "unknown_community", 
 
 
 def _refusal(exc: Exception, lang: str) -> None:
-    """Which field, and why, in the user's language (``gis.auth`` gives codes)."""
+    """Which field, and why, in the user's language (``layers.users`` gives codes)."""
     field = getattr(exc, "field", None) or ("permission" if isinstance(exc, PermissionError) else None)
     code = getattr(exc, "message", None)
     problem = t(f"users.problem.{code}", lang) if code in PROBLEMS else (code or str(exc))

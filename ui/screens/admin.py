@@ -115,7 +115,7 @@ def render_import() -> None:
             st.error(t("admin.error", lang, err=str(exc)))
             return
     data.clear()
-    from gis.tiles import CACHE
+    from webapp.tiles import CACHE
 
     CACHE.clear()  # (the audit row the import wrote invalidates cached tiles anyway)
     st.success(t("admin.ok", lang, rows=report.rows, layer=f"{LAYERS[layer].zh} · {layer}"))

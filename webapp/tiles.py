@@ -26,7 +26,11 @@ from functools import cache
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
+from analysis.overview import grid_status_in_box_sql
+from gis.db import _apply_scope, transaction
+from gis.scope import SYSTEM, cache_key, use_scope
 from gis.settings import get_settings
+from webapp import sessions
 
 # A map asks for a dozen tiles at once; a browser sends six at a time per host. Each
 # PostgreSQL backend loads PostGIS on its first spatial call (about half a second), so
@@ -57,8 +61,6 @@ class TileLayer:
 def _grids_sql() -> str:
     # The status a grid is coloured by is an analysis (analysis/overview.py owns its
     # rules); the tile only carries the verdict.
-    from analysis.overview import grid_status_in_box_sql
-
     return f"SELECT s.id, s.grid_type AS t, s.status AS st, s.geom_3857 AS geom FROM ({grid_status_in_box_sql(':env')}) s"
 
 
@@ -245,10 +247,6 @@ class _SessionCache:
 
     def scope_for(self, token: str | None):
         """The signed-in user's ``Scope`` for a session token, or None."""
-        from gis import sessions
-        from gis.db import transaction
-        from gis.scope import SYSTEM, use_scope
-
         if not token:
             return None
         now = time.monotonic()
@@ -278,8 +276,6 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
     pages. No session: 401.
     """
     from starlette.responses import Response
-
-    from gis.scope import cache_key, use_scope
 
     p = request.path_params
     shift = request.query_params.get("shift")
@@ -326,8 +322,6 @@ def tile_engine() -> Engine:
     each transaction carries the current scope, see ``gis.db``)."""
     from sqlalchemy import event
 
-    from gis.db import _apply_scope
-
     engine = _engine(get_settings().database_url)
     if not event.contains(engine, "begin", _apply_scope):
         event.listen(engine, "begin", _apply_scope)
@@ -338,8 +332,6 @@ def warm() -> None:
     """Open the tile connections and have each load PostGIS and plan the tile queries, so
     the first map after a restart does not pay half a second per connection."""
     from concurrent.futures import ThreadPoolExecutor
-
-    from gis.scope import SYSTEM, use_scope
 
     def one(_: int) -> Connection:
         with use_scope(SYSTEM):  # an empty corner tile: plans the queries, shows nobody anything

@@ -1,11 +1,11 @@
 """The sign-in page: a plain HTML form served by the dashboard's own process.
 
 Why outside Streamlit: only an HTTP response can set an HttpOnly cookie, and only a
-cookie survives a page reload and reaches the tile requests (``gis/tiles.py``), which
+cookie survives a page reload and reaches the tile requests (``webapp/tiles.py``), which
 must see the same user as the page. So ``GET /signin`` shows the form, ``POST /signin``
-checks the password (``gis.auth``: argon2 hashes, slow-down, lock-out) and answers with
+checks the password (``layers.users``: argon2 hashes, slow-down, lock-out) and answers with
 the session cookie and a redirect; every page and tile then resolves that cookie
-(``gis.sessions``). Pages opened without a session are sent here by ``SignInRedirect``.
+(``webapp.sessions``). Pages opened without a session are sent here by ``SignInRedirect``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 from gis.db import transaction
 from gis.scope import SYSTEM, use_scope
 from gis.settings import get_settings
+from layers.users import AuthError, authenticate
 from ui.i18n import t
+from webapp.sessions import open_session
 
 SIGNIN_PATH = "/signin"
 MAX_FORM_BYTES = 4096  # a username and a password; anything larger is not a sign-in
@@ -89,9 +91,6 @@ def sign_in(username: str, password: str, user_agent: str | None) -> tuple[str |
     The failure counters are written in the same transaction that checks the password,
     and the transaction commits either way: a failed attempt must count.
     """
-    from gis.auth import AuthError, authenticate
-    from gis.sessions import open_session
-
     with use_scope(SYSTEM), transaction() as conn:
         try:
             user = authenticate(conn, username, password)

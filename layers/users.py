@@ -26,6 +26,7 @@ from sqlalchemy import Connection, text
 from gis.errors import BadInput, NotAllowed
 from gis.scope import Scope, current
 from gis.settings import get_settings
+from layers.audit import record
 
 USER_ROLES = ("admin", "leader", "secretary", "worker", "planner")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
@@ -232,9 +233,7 @@ def _check_password(password: str) -> None:
 
 
 def _audit(conn: Connection, action: str, username: str, before: dict | None, after: dict | None) -> None:
-    from layers.importer import audit
-
-    audit(conn, action, "users", row_key=username, before=before, after=after)
+    record(conn, action, "users", row_key=username, before=before, after=after)
 
 
 def create_user(conn: Connection, username: str, password: str | None, role: str, *, communities=(), grids=(),
@@ -293,8 +292,6 @@ def update_user(conn: Connection, username: str, **changes) -> User:
         raise PermissionError("only an administrator may manage users")
     user = _user(row)
     if before.active and not user.active:  # deactivated: signed out everywhere, now
-        from gis.sessions import close_user_sessions
-
         close_user_sessions(conn, user.id)
     after = user.to_dict()
     if "oidc_subject" in changes:
@@ -313,10 +310,15 @@ def set_password(conn: Connection, username: str, password: str) -> None:
     if n == 0:
         raise UserInvalid("username", "unknown_user")
     conn.execute(text("SELECT auth_succeeded(:u)"), {"u": username})  # a reset also lifts a lock
-    from gis.sessions import close_user_sessions
-
     close_user_sessions(conn, int(conn.execute(text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar_one()))
     _audit(conn, "user_password", username, None, {"password": "changed"})
+
+
+def close_user_sessions(conn: Connection, user_id: int) -> int:
+    """End every session of a user (deactivated, password reset). Here, not in
+    ``webapp/sessions.py``: the command line deactivates users too, and must not need the web."""
+    return conn.execute(text("UPDATE user_sessions SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL"),
+                        {"u": user_id}).rowcount
 
 
 def unlock(conn: Connection, username: str) -> None:

@@ -18,6 +18,8 @@ from typing import Literal
 from sqlalchemy import Connection, text
 
 from gis.settings import get_settings
+from layers import users
+from layers.users import close_user_sessions  # noqa: F401  (ends a user's sessions; lives with the users)
 
 Status = Literal["ok", "expired", "unknown"]
 
@@ -71,22 +73,14 @@ def close_session(conn: Connection, token: str | None) -> None:
                      {"d": _digest(token)})
 
 
-def close_user_sessions(conn: Connection, user_id: int) -> int:
-    """End every session of a user (deactivated, password reset)."""
-    return conn.execute(text("UPDATE user_sessions SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL"),
-                        {"u": user_id}).rowcount
-
-
 def signed_in_user(conn: Connection, token: str | None):
-    """``(status, user)`` for a cookie: the active ``gis.auth.User`` when ``status == "ok"``;
+    """``(status, user)`` for a cookie: the active ``layers.users.User`` when ``status == "ok"``;
     otherwise None and why (``expired``, ``unknown``, or ``inactive`` for a deactivated user).
     The one check pages and tiles both make."""
-    from gis import auth
-
     found = resolve(conn, token)
     if found.status != "ok" or not found.username:
         return found.status, None
-    user = auth.get_user(conn, found.username)
+    user = users.get_user(conn, found.username)
     if user is None or not user.active:
         return "inactive", None
     return "ok", user

@@ -1,0 +1,33 @@
+"""Everything ``st.App`` serves besides the page script: routes, middleware, start-up.
+
+``streamlit run app.py`` finds the ``st.App`` in ``app.py`` and serves it with uvicorn, so
+the map's vector tiles (``/tiles/{layer}/{z}/{x}/{y}.pbf``) and the sign-in form
+(``/signin``) come from the dashboard's own process and port.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from starlette.middleware import Middleware
+
+from webapp import signin, tiles
+
+
+def routes() -> list:
+    return [*signin.routes(), *tiles.routes()]
+
+
+def middleware() -> list[Middleware]:
+    return [Middleware(signin.SignInRedirect)]
+
+
+@asynccontextmanager
+async def lifespan(_app) -> AsyncIterator[None]:
+    """Warm the tile queries at start-up (in a thread: it talks to the database)."""
+    try:
+        await anyio.to_thread.run_sync(tiles.warm)
+    except Exception as exc:  # no database yet: the pages say so; tiles warm on first use
+        print(f"tile warm-up skipped: {exc}")
+    yield
