@@ -32,6 +32,7 @@ from analysis.units import (BUILDING_UNIT_JOIN, BUILDING_UNIT_SQL, UNITS_SQL, Ti
                             lock, read_metric, start_run, units as read_units)
 from gis.measure import metric_srid
 from gis.settings import get_settings
+from gis.messages import msg
 from layers.vocab import FACILITY_CATEGORIES
 
 CAMERA_FP = ("md5(concat_ws('|', k.geom::text, k.direction_type, k.azimuth, k.hfov, k.max_view_distance, "
@@ -462,10 +463,8 @@ def xueliang(conn: Connection, detail: str | None = None) -> pd.DataFrame:
         SELECT DISTINCT left(p.unit_code, 12) AS community_code, c.cam AS camera_id, k.status
         FROM camera_key_places p CROSS JOIN LATERAL unnest(p.cameras) AS c(cam) JOIN cameras k ON k.id = c.cam
         WHERE p.detail_level = :d"""), conn, params={"d": detail})
-    cover_rule = (f"雪亮工程：重点公共区域视频监控覆盖率≥{s.key_places_covered_min:.0%} / key public areas ≥{s.key_places_covered_min:.0%} covered "
-                  f"(key_places_covered_min={s.key_places_covered_min:g}; 发改高技〔2015〕996号, standards §5)")
-    service_rule = (f"雪亮工程：重点公共区域摄像机完好率≥{s.camera_serviceability_min:.0%} / cameras at key areas ≥{s.camera_serviceability_min:.0%} online "
-                    f"(camera_serviceability_min={s.camera_serviceability_min:g}; standards §5)")
+    cover_rule = msg("xueliang.covered", v=s.key_places_covered_min)
+    service_rule = msg("xueliang.serviceable", v=s.camera_serviceability_min)
     rows = []
     for r in cov.itertuples(index=False):
         mine = places if r.scope == "subdistrict" else places[places["community_code"] == r.code]

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, text
 
 from analysis.units import copy_into, finish_run, fingerprint, lock, start_run
 from gis.settings import get_settings
+from gis.messages import msg
 
 INPUTS_FP = """md5(concat_ws('#', (SELECT coalesce(sum(households), 0) FROM buildings WHERE community_code = c.code),
   (SELECT string_agg(f.id || ':' || md5(concat_ws('|', f.category, f.status, f.floor_area, f.geom::text)), ',' ORDER BY f.id)
@@ -40,18 +41,18 @@ def rules() -> pd.DataFrame:
     """Every rule: code, bilingual name with its value, setting, threshold, reference."""
     s = get_settings()
     rows = [
-        ("service_space_complete", f"社区综合服务设施每百户≥{s.service_space_m2_per_100_households:g}m² / community service space "
-         f"≥{s.service_space_m2_per_100_households:g} m² per 100 households", "service_space_m2_per_100_households",
+        ("service_space_complete", msg("compliance.service_space_complete", v=s.service_space_m2_per_100_households),
+         "service_space_m2_per_100_households",
          s.service_space_m2_per_100_households, "完整社区建设指南 2022 (standards §4)"),
-        ("service_space_new", f"新建小区社区服务用房每百户≥{s.service_space_new_m2_per_100_households:g}m² / service space "
-         f"≥{s.service_space_new_m2_per_100_households:g} m² per 100 households (new compounds)", "service_space_new_m2_per_100_households",
+        ("service_space_new", msg("compliance.service_space_new", v=s.service_space_new_m2_per_100_households),
+         "service_space_new_m2_per_100_households",
          s.service_space_new_m2_per_100_households, "seed plan, Chifeng (standards §4)"),
-        ("community_office", f"社区办公和服务用房≥{s.community_office_min_m2:g}m² / office and service rooms ≥{s.community_office_min_m2:g} m²",
+        ("community_office", msg("compliance.community_office", v=s.community_office_min_m2),
          "community_office_min_m2", s.community_office_min_m2, "seed plans (standards §4)"),
-        ("one_stop_centre", f"一站式综合服务站≥{s.one_stop_centre_min_m2:g}m² / one-stop service centre ≥{s.one_stop_centre_min_m2:g} m²",
+        ("one_stop_centre", msg("compliance.one_stop_centre", v=s.one_stop_centre_min_m2),
          "one_stop_centre_min_m2", s.one_stop_centre_min_m2, "standards §4"),
-        ("health_station", "设有社区卫生服务站 / has a health station", "health_station_categories", 1, "seed plan (standards §4)"),
-        ("culture_room", "设有文体活动室 / has a culture/sports room", "culture_room_categories", 1, "seed plan (standards §4)"),
+        ("health_station", msg("compliance.health_station"), "health_station_categories", 1, "seed plan (standards §4)"),
+        ("culture_room", msg("compliance.culture_room"), "culture_room_categories", 1, "seed plan (standards §4)"),
     ]
     return pd.DataFrame(rows, columns=["rule", "rule_name", "setting", "threshold", "reference"])
 

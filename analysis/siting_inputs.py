@@ -43,6 +43,7 @@ from gis.measure import metric_srid
 from gis.problems import ImportFailed
 from gis.readers import read_vector
 from gis.scope import current
+from gis.messages import msg
 from layers.vocab import FACILITY_CATEGORIES, GROUPS, codes
 
 DEFAULT_SPACING_M = 50.0
@@ -301,7 +302,7 @@ def build_input(conn: Connection, category: str, *, radius: float | None = None,
                    1 AS weight, ST_X(ST_PointOnSurface(b.geom)) AS lon, ST_Y(ST_PointOnSurface(b.geom)) AS lat,
                    ST_Transform(b.geom, {srid}) AS geom
             FROM buildings b LEFT JOIN grids gr ON gr.id = b.grid_id WHERE b.use IN ('residential', 'mixed') ORDER BY b.id""", srid)
-        notes.append("no household counts: each residential building weighs 1")
+        notes.append(msg("siting.no_households"))
     existing = _existing(conn, srid, category) if include_existing else _existing(conn, srid, category).iloc[0:0]
     cands = parse_candidates(conn, candidates, srid, graph, crs)
     cf = cands.frame
@@ -328,7 +329,7 @@ def build_input(conn: Connection, category: str, *, radius: float | None = None,
     t_walk = time.perf_counter()
     unsnapped = int((demand_snap.edge < 0).sum())
     if unsnapped:
-        notes.append(f"{unsnapped} buildings could not be placed on the road network")
+        notes.append(msg("siting.unsnapped", buildings=unsnapped))
     inp = SitingInput(
         demand_id=demand["id"].to_numpy(), weight=demand["weight"].to_numpy(float), site_id=site_ids,
         existing=np.concatenate([np.ones(len(existing), bool), np.zeros(len(cf), bool)]),

@@ -27,6 +27,8 @@ from analysis.siting_inputs import build_input
 from analysis.units import copy_frame
 from layers.vocab import FACILITY_CATEGORIES, label
 
+from gis.messages import msg
+
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 MODEL_ZH = {"lscp": "集合覆盖", "mclp": "最大覆盖", "pmedian": "p-中值"}
 
@@ -42,19 +44,19 @@ def run(conn: Connection, category: str, model: str, *, radius: float | None = N
     ``progress(step, fraction)`` is called as the steps start (a screen's progress bar);
     solving takes at most ``time_limit`` seconds."""
     tick = progress or (lambda step, fraction: None)
-    tick("读取数据与步行距离 / reading data and walking distances", 0.0)
+    tick(msg("siting.step.reading"), 0.0)
     inp = build_input(conn, category, radius=radius, cutoff=cutoff, weight=weight, candidates=candidates, crs=crs,
                       candidate_capacity=candidate_capacity)
-    tick(f"求解 / solving ({len(inp.pair_distance):,} pairs, time limit {time_limit:g} s)", 0.3)
+    tick(msg("siting.step.solving", pairs=len(inp.pair_distance), time_limit=time_limit), 0.3)
     result = solve(inp, model, inp.meta["radius_m"], p, capacitated=capacitated, cutoff=inp.meta["cutoff_m"],
                    time_limit=time_limit, mip_gap=mip_gap, unserved_penalty=unserved_penalty, split_demand=split_demand)
     result.notes[:0] = inp.meta.get("notes", [])
     sid = None
     if save_run:
-        tick("保存方案 / saving the scenario", 0.9)
+        tick(msg("siting.step.saving"), 0.9)
         sid = save(conn, result, inp, name=name, params={"mip_gap": mip_gap, "unserved_penalty": unserved_penalty,
                                                           "split_demand": split_demand, "candidate_capacity": candidate_capacity})
-    tick("完成 / done", 1.0)
+    tick(msg("siting.step.done"), 1.0)
     return result, sid
 
 

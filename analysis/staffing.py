@@ -19,6 +19,7 @@ from sqlalchemy import Connection, text
 
 from gis.measure import metric_srid
 from gis.settings import get_settings
+from gis.messages import msg
 from layers.cadres import worker_ratio as ratio  # noqa: F401  (the ratio rule's figures; grid/staffing_plan.py reads them too)
 
 FULL_TIME = "full_time_worker"
@@ -27,12 +28,12 @@ FULL_TIME = "full_time_worker"
 def rule_names() -> dict[str, str]:
     s = get_settings()
     return {
-        "one_grid_one_worker": "一格一员：每个综合网格至少1名专职网格员 / every grid has a full-time worker (standards §2)",
-        "worker_load": f"每名网格员不超过{s.worker_households_max}户 / at most {s.worker_households_max} households per worker (standards §2 band)",
-        "staffing_ratio": f"每{s.households_per_worker}户配1名专职网格员 / one full-time worker per {s.households_per_worker} households (standards §2)",
-        "max_grids_per_worker": f"每名网格员不超过{s.max_grids_per_worker}个网格 / at most {s.max_grids_per_worker} grids per worker",
-        "worker_distance": f"住址或办公点距网格不超过{s.worker_max_distance_m:.0f}米 / home or office within {s.worker_max_distance_m:.0f} m of the grid",
-        "assigned_nowhere": "专职网格员未分配网格 / full-time worker assigned to no grid",
+        "one_grid_one_worker": msg("staffing.rule.one_grid_one_worker"),
+        "worker_load": msg("staffing.rule.worker_load", max=s.worker_households_max),
+        "staffing_ratio": msg("staffing.rule.staffing_ratio", per=s.households_per_worker),
+        "max_grids_per_worker": msg("staffing.rule.max_grids_per_worker", max=s.max_grids_per_worker),
+        "worker_distance": msg("staffing.rule.worker_distance", distance=s.worker_max_distance_m),
+        "assigned_nowhere": msg("staffing.rule.assigned_nowhere"),
     }
 
 
@@ -127,7 +128,7 @@ def gaps(conn: Connection, community: str | None = None) -> pd.DataFrame:
         if r.status == "no_worker":
             rows.append({"rule": "one_grid_one_worker", "rule_name": names["one_grid_one_worker"], "grid_code": r.code,
                          "community_code": r.community_code, "cadre_no": None, "name": None, "value": r.households,
-                         "detail": f"{r.name or r.code}：{r.households}户无专职网格员 / {r.households} households without a full-time worker"})
+                         "detail": msg("staffing.detail.no_worker", grid=r.name or r.code, households=r.households)})
     pairs = assignments(conn, community)
     for r in workers(conn, community).itertuples():
         for rule in r.broken:
@@ -139,16 +140,14 @@ def gaps(conn: Connection, community: str | None = None) -> pd.DataFrame:
                 grid_code = mine.loc[mine["distance_m"].idxmax(), "grid_code"]
             rows.append({"rule": rule, "rule_name": names[rule], "grid_code": grid_code or (r.grid_codes if isinstance(r.grid_codes, str) else None),
                          "community_code": r.community_code, "cadre_no": r.cadre_no, "name": r.name, "value": round(float(value), 1),
-                         "detail": {"worker_load": f"{r.name} 负责 {r.households} 户 / carries {r.households} households",
-                                    "max_grids_per_worker": f"{r.name} 负责 {r.grids} 个网格 / holds {r.grids} grids",
-                                    "worker_distance": f"{r.name} 距网格 {value:.0f} 米 / lives {value:.0f} m from the grid",
-                                    "assigned_nowhere": f"{r.name} 未分配网格 / assigned to no grid"}[rule]})
+                         "detail": msg(f"staffing.detail.{rule}", name=r.name, households=r.households, grids=r.grids,
+                                       distance=value)})
     for r in ratio(conn, community).itertuples():
         if r.missing > 0:
             rows.append({"rule": "staffing_ratio", "rule_name": names["staffing_ratio"], "grid_code": None, "community_code": r.community_code,
                          "cadre_no": None, "name": None, "value": r.missing,
-                         "detail": f"{r.community_name}需增加{r.missing}名专职网格员（{r.households}户，现有{r.workers}名）/ "
-                                   f"{r.missing} more full-time workers needed ({r.households} households, {r.workers} workers)"})
+                         "detail": msg("staffing.detail.staffing_ratio", community=r.community_name, missing=r.missing,
+                                       households=r.households, workers=r.workers)})
     return pd.DataFrame(rows, columns=["rule", "rule_name", "grid_code", "community_code", "cadre_no", "name", "value", "detail"])
 
 

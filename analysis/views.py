@@ -35,27 +35,20 @@ import shapely
 from analysis.units import as_multipolygons
 from layers.vocab import DIRECTION_TYPES
 
+from gis.messages import msg
+
 # IEC 62676-4 image-detail levels (standards §5), pixels per metre.
 DORI_PPM: dict[str, float] = {"detection": 25.0, "observation": 62.5, "recognition": 125.0, "identification": 250.0}
 ARC_STEP_DEG = 2.0  # sector arcs are drawn with a vertex at least every 2°
 WALL_OFFSET_M = 0.5  # a camera found inside a footprint is moved this far out of its nearest wall
 
-NOTES = {
-    "dome_circle": "球机按360°整圆计 / dome (PTZType 1): full circle assumed",
-    "no_direction_circle": "无朝向，按360°整圆计 / no direction: full circle assumed",
-    "wide_circle": "水平视场角≥360°，按整圆计 / HFOV ≥ 360°: full circle",
-    "hfov_default": "无水平视场角，按默认{hfov:g}°计 / no HorizontalFieldAngle: {hfov:g}° assumed (4 mm lens)",
-    "no_max_distance": "无最大可视距离，按DORI距离计 / no MaxViewDistance: DORI distance only",
-    "indoor": "室内摄像机，只计所在建筑 / indoor (RoomType 2): sees the building it stands in only",
-    "indoor_outside": "室内摄像机不在任何建筑内，按室外计 / indoor camera in no footprint: treated as outdoor",
-    "moved_out": "点位在建筑{bid}内，移至墙外{m:g}米 / stands inside building {bid}: moved {m:g} m out of its wall",
-    "offline": "离线，不计入覆盖 / offline: not counted",
-    "unknown": "状态未知，不计入覆盖 / status unknown: not counted",
-}
+NOTES = ("dome_circle", "no_direction_circle", "wide_circle", "hfov_default", "no_max_distance", "indoor",
+         "indoor_outside", "moved_out", "offline", "unknown")  # assumption codes; words: gis/messages.py camera.*
 
 
 def note(code: str, **kw) -> str:
-    return f"{code}: " + NOTES[code].format(**kw)
+    """An assumption as ``code: words`` (a ``Message``: the dashboard picks one language)."""
+    return msg(f"camera.{code}", **kw)
 
 
 def dori_range(hfov_deg: np.ndarray, ppm: float, sensor_px: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from gis.messages import render_key
+from gis.messages import Message, render_key
 
 
 class WanggeError(Exception):
@@ -29,6 +29,8 @@ class WanggeError(Exception):
 
     def __init__(self, *args: Any, key: str | None = None, params: dict | None = None) -> None:
         super().__init__(*args)
+        if key is None and args and isinstance(args[0], Message):  # raised with a message: its key and numbers
+            key, params = args[0].key, {**args[0].params, **(params or {})}
         if key is not None:
             self.key = key
         self.params = dict(params or {})

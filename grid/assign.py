@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, text
 
 from gis.errors import BadInput, ConflictError
+from gis.messages import msg
 from layers.audit import record as audit
 from layers.vocab import normalise, CADRE_ROLES
 
@@ -55,7 +56,7 @@ def target(conn: Connection, grid_code: str | None = None, building: str | None 
            if grid_code else "SELECT 'building', id, source_id, district_code, staff_version FROM buildings WHERE source_id = :k")
     row = conn.execute(text(sql + (" FOR UPDATE" if lock else "")), {"k": grid_code or building}).first()
     if row is None:
-        raise AssignError(f"没有当前网格/楼栋 / no current {'grid' if grid_code else 'building'} {grid_code or building!r}")
+        raise AssignError(msg("assign.no_target_grid" if grid_code else "assign.no_target_building", name=repr(grid_code or building)))
     return Target(*row)
 
 
@@ -69,7 +70,7 @@ def staff(conn: Connection, t: Target) -> list[dict]:
 def _cadre(conn: Connection, cadre_no: str) -> tuple[int, str, str]:
     row = conn.execute(text("SELECT id, role, name FROM cadres WHERE cadre_no = :n"), {"n": cadre_no}).first()
     if row is None:
-        raise AssignError(f"干部编号不存在 / no cadre {cadre_no!r}")
+        raise AssignError(msg("assign.no_cadre", cadre=repr(cadre_no)))
     return row.id, row.role, row.name
 
 
@@ -92,12 +93,12 @@ def assign(conn: Connection, cadre_no: str, *, grid_code: str | None = None, bui
     cadre_id, cadre_role, _ = _cadre(conn, cadre_no)
     role = normalise(CADRE_ROLES, role) if role else cadre_role
     if role is None:
-        raise AssignError("未知角色 / unknown role")
+        raise AssignError(msg("assign.unknown_role"))
     version = _bump(conn, t, expected_version)
     col = "grid_id" if t.kind == "grid" else "building_id"
     exists = conn.execute(text(f"SELECT 1 FROM assignments WHERE cadre_id = :c AND {col} = :id AND valid_to IS NULL"), {"c": cadre_id, "id": t.id}).first()
     if exists:
-        raise AssignError(f"{cadre_no} 已在 {t.key} / {cadre_no} is already assigned to {t.key}")
+        raise AssignError(msg("assign.already_assigned", cadre=cadre_no, target=t.key))
     before = staff(conn, t)
     conn.execute(text(f"INSERT INTO assignments (cadre_id, {col}, district_code, role, valid_from) VALUES (:c, :id, :d, :r, current_date)"),
                  {"c": cadre_id, "id": t.id, "d": t.district_code, "r": role})
@@ -118,7 +119,7 @@ def unassign(conn: Connection, cadre_no: str, *, grid_code: str | None = None, b
                                   WHERE cadre_id = :c AND {col} = :id AND valid_to IS NULL RETURNING id"""),
                          {"c": cadre_id, "id": t.id}).scalars().all()
     if not ended:
-        raise AssignError(f"{cadre_no} 不在 {t.key} / {cadre_no} is not assigned to {t.key}")
+        raise AssignError(msg("assign.not_assigned", cadre=cadre_no, target=t.key))
     audit(conn, "unassign", "assignments", actor=actor, row_key=f"{t.kind}:{t.key}", district_code=t.district_code,
           before={"staff": before}, after={"staff": staff(conn, t), "cadre_no": cadre_no})
     return version

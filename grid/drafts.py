@@ -20,6 +20,7 @@ from sqlalchemy import Connection, text
 from gis.errors import BadInput
 from gis.measure import metric_srid
 from gis.settings import get_settings
+from gis.messages import msg
 from layers import codes
 from grid.checks import check
 from grid.delineate import Proposal
@@ -69,9 +70,9 @@ def parts(conn: Connection, draft_id: int) -> gpd.GeoDataFrame:
 def _draft(conn: Connection, draft_id: int, lock: bool = False):
     row = conn.execute(text(f"SELECT id, community_code, status FROM grid_drafts WHERE id = :d {'FOR UPDATE' if lock else ''}"), {"d": draft_id}).first()
     if row is None:
-        raise DraftError(f"草案不存在 / no draft {draft_id}")
+        raise DraftError(msg("draft.unknown", draft=draft_id))
     if row.status != "draft":
-        raise DraftError(f"草案已{row.status} / draft {draft_id} is already {row.status}")
+        raise DraftError(msg("draft.not_open", draft=draft_id, status=row.status))
     return row
 
 
@@ -82,7 +83,7 @@ def merge_parts(conn: Connection, draft_id: int, keep: int, absorb: int, actor: 
         SELECT ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))::geography) FROM grid_draft_parts a, grid_draft_parts b
         WHERE a.draft_id = :d AND b.draft_id = :d AND a.serial = :k AND b.serial = :a"""), {"d": draft_id, "k": keep, "a": absorb}).scalar()
     if not touching:
-        raise DraftError(f"草案网格 {keep} 与 {absorb} 不相邻 / draft grids {keep} and {absorb} do not share a border")
+        raise DraftError(msg("draft.not_adjacent", keep=keep, absorb=absorb))
     conn.execute(text("""
         UPDATE grid_draft_parts k SET geom = ST_Multi(ST_Union(k.geom, a.geom)), households = k.households + a.households,
                residents = k.residents + a.residents, buildings = k.buildings + a.buildings, note = 'merged by hand'
@@ -132,8 +133,8 @@ def accept(conn: Connection, draft_id: int, actor: str | None = None, layout: st
     faults = check(conn, community)
     faults = faults[faults["kind"].isin(["overlap", "gap", "outside_community"])]
     if len(faults):
-        raise DraftError("草案拓扑有误 / the draft does not tile its community: " + "; ".join(
-            f"{k} {a:.0f} m²" for k, a in zip(faults["kind"], faults["area_m2"])))
+        raise DraftError(msg("draft.bad_topology", faults="; ".join(
+            f"{k} {a:.0f} m²" for k, a in zip(faults["kind"], faults["area_m2"]))))
 
     _carry_assignments(conn, old_ids, held, list(new_ids.values()), srid, result)
     conn.execute(text("UPDATE grid_drafts SET status = 'accepted', decided_at = now() WHERE id = :d"), {"d": draft_id})

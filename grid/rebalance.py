@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import Connection, text
 
 from gis.settings import get_settings
+from gis.messages import msg
 from grid.delineate import propose
 from grid.stats import grid_stats
 
@@ -38,13 +39,12 @@ def suggest(conn: Connection, community: str | None = None) -> list[Suggestion]:
         split = propose(conn, row.community_code, lo, hi, grid_id=int(row.id))
         parts = [g.households for g in split.grids if g.households > 0]
         if len(parts) > 1:
-            note = f"拆分为{len(parts)}个网格 / split into {len(parts)} grids along streets and building gaps"
-            if min(parts) < lo:
-                note += f"；有部分低于 {lo} 户，可改为与相邻网格调整边界 / a part falls under {lo}: shifting a border with a neighbour may be better"
+            note = (msg("rebalance.split_small_part", parts=len(parts), lo=lo) if min(parts) < lo
+                    else msg("rebalance.split", parts=len(parts)))
             out.append(Suggestion("split", row.code, row.community_code, row.households, None, parts, note))
         else:
             out.append(Suggestion("none", row.code, row.community_code, row.households, None, [row.households],
-                                  f"无法拆分：单栋楼{row.households}户 / cannot split: one building holds the households"))
+                                  msg("rebalance.cannot_split", households=row.households)))
     merged: set[str] = set()
     for row in stats[stats["standing"] == "under"].itertuples():
         if row.code in merged:
@@ -59,8 +59,8 @@ def suggest(conn: Connection, community: str | None = None) -> list[Suggestion]:
             total, n = fits[0]
             merged.update({row.code, n})
             out.append(Suggestion("merge", row.code, row.community_code, row.households, n, [total],
-                                  f"与 {n}（{hh[n]}户）合并为 {total} 户 / merge with {n} ({hh[n]} households) → {total}"))
+                                  msg("rebalance.merge", grid=n, households=hh[n], total=total)))
         else:
             out.append(Suggestion("none", row.code, row.community_code, row.households, None, [row.households],
-                                  f"相邻网格合并后均超过 {hi} 户 / every neighbour would exceed {hi} after a merge"))
+                                  msg("rebalance.no_merge", hi=hi)))
     return out

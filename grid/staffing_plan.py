@@ -30,6 +30,7 @@ from sqlalchemy import Connection, text
 from gis.measure import metric_srid
 from gis.settings import get_settings
 from gis.solver import new_solver  # noqa: F401  (also importable from here, as before)
+from gis.messages import msg
 from grid.assign import assign, unassign
 from layers.cadres import worker_ratio
 
@@ -149,7 +150,7 @@ def propose(conn: Connection, community: str | None = None, time_limit: float = 
                                 None if model_status == highspy.HighsModelStatus.kOptimal else float(info.mip_gap),
                                 float(info.objective_function_value) if has_solution else None)
     if not has_solution:
-        proposal.unmet.append(f"求解器未找到可行解 / the solver found no solution ({status})")
+        proposal.unmet.append(msg("solver.no_solution", status=status))
         return proposal
     sol = np.array(h.getSolution().col_value)
     chosen = sol[:n_x] > 0.5
@@ -167,12 +168,11 @@ def propose(conn: Connection, community: str | None = None, time_limit: float = 
         g, w = xg[i], xw[i]
         name = workers["name"].iloc[w]
         if chosen[i]:
-            fixes = (f"one_grid_one_worker: 该网格原无专职网格员 / the grid had no full-time worker" if before[g] == 0 else
-                     f"worker_load: 接替负担过重或过远的网格员 / takes over from an overloaded or distant worker")
+            fixes = msg("plan.fix_first_worker") if before[g] == 0 else msg("plan.fix_takes_over")
         elif pd.notna(r["distance_m"]) and r["distance_m"] > max_d:
-            fixes = f"worker_distance: {name} 距网格 {r['distance_m']:.0f} 米 / lives {r['distance_m']:.0f} m away"
+            fixes = msg("plan.fix_distance", name=name, distance=r["distance_m"])
         else:
-            fixes = f"worker_load: {name} 负担 {load_before[w]:.0f} → {load[w]:.0f} 户 / load {load_before[w]:.0f} → {load[w]:.0f} households"
+            fixes = msg("plan.fix_load", name=name, before=load_before[w], after=load[w])
         proposal.changes.append(Change(
             "add" if chosen[i] else "remove", workers["cadre_no"].iloc[w], workers["name"].iloc[w], grids["code"].iloc[g],
             grids["community_code"].iloc[g], None if pd.isna(r["distance_m"]) else round(float(r["distance_m"]), 0),
@@ -183,17 +183,16 @@ def propose(conn: Connection, community: str | None = None, time_limit: float = 
         missing = int(round(frame["first"].sum() + frame["extra"].sum()))
         if missing:
             uncovered = frame.loc[frame["first"] > 0.5, "code"].tolist()
-            text_ = f"{frame['community_name'].iloc[0]}需增加{missing}名专职网格员 / {missing} more full-time workers needed in {frame['community_name'].iloc[0]} ({comm})"
-            if uncovered:
-                text_ += f"；无人可派的网格 / grids nobody can take: {', '.join(uncovered)}"
-            proposal.unmet.append(text_)
+            name = frame["community_name"].iloc[0]
+            proposal.unmet.append(msg("plan.more_workers_grids", community=name, code=comm, missing=missing, grids=", ".join(uncovered))
+                                  if uncovered else msg("plan.more_workers", community=name, code=comm, missing=missing))
 
     for r in worker_ratio(conn, community).itertuples():
         if r.missing > 0 and community in (None, r.community_code):
-            proposal.unmet.append(f"按每{s.households_per_worker}户1人，{r.community_name}需增加{r.missing}名专职网格员 / "
-                                  f"{r.missing} more full-time workers needed in {r.community_name} ({r.households} households, {r.workers} workers)")
+            proposal.unmet.append(msg("plan.ratio_short", per=s.households_per_worker, community=r.community_name, missing=r.missing,
+                                      households=r.households, workers=r.workers))
     for w in np.flatnonzero(over > 0.5):
-        proposal.unmet.append(f"{workers['name'].iloc[w]}({workers['cadre_no'].iloc[w]}) 仍负责 {load[w]:.0f} 户，超过 {cap} / still carries {load[w]:.0f} households, over {cap}")
+        proposal.unmet.append(msg("plan.still_over", name=workers["name"].iloc[w], cadre=workers["cadre_no"].iloc[w], load=load[w], cap=cap))
     return proposal
 
 

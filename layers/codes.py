@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from gis.messages import msg
+
 LAYOUTS = {"14": 2, "15": 3}  # layout -> serial digits
 _RX = re.compile(r"[0-9]{14,15}")
 
@@ -13,13 +15,13 @@ _RX = re.compile(r"[0-9]{14,15}")
 def problem(code: str, community_code: str | None = None, layout: str | None = None) -> str | None:
     """Why ``code`` is not a valid grid code, or None when it is."""
     if not _RX.fullmatch(code or ""):
-        return f"网格编码须为14位或15位数字 / grid code must be 14 or 15 digits, got {code!r}"
+        return msg("code.digits", code=repr(code))
     if layout and len(code) != 12 + LAYOUTS[layout]:
-        return f"网格编码应为{12 + LAYOUTS[layout]}位 / this deployment uses the {layout}-character layout, got {len(code)}"
+        return msg("code.layout", length=12 + LAYOUTS[layout], layout=layout, got=len(code))
     if community_code and not code.startswith(community_code):
-        return f"网格编码前12位须为社区编码 / code {code} does not start with its community code {community_code}"
+        return msg("code.community", code=code, community=community_code)
     if int(code[12:]) == 0:
-        return f"网格序号不能为0 / grid serial must not be zero: {code}"
+        return msg("code.zero_serial", code=code)
     return None
 
 

@@ -9,6 +9,9 @@ languages.
 """
 from __future__ import annotations
 
+from gis.messages import TEXTS as FLOOR_TEXTS
+from gis.messages import render as say  # noqa: F401  say(message, lang): what an analysis said, in one language
+
 LANGS = ("zh", "en")
 LANG_NAMES = {"zh": "中文", "en": "English"}
 
@@ -596,3 +599,7 @@ def t(key: str, lang: str = "zh", *args: object, **kwargs: object) -> str:
 
 
 DUTIES = ("duty.collect", "duty.screen", "duty.patrol", "duty.report", "duty.serve", "duty.emergency")
+
+# One table: the words of what the floors below the screens say (errors, analysis notes and
+# reasons, gis/messages.py) are looked up by t() like the labels above.
+T.update({k: v for k, v in FLOOR_TEXTS.items() if k not in T})

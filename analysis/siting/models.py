@@ -24,6 +24,8 @@ from analysis.siting.inputs import Prepared, SitingError, SitingInput, prepare
 from analysis.siting.reporting import build_result
 from analysis.siting.results import SitingResult
 
+from gis.messages import msg
+
 REGISTRY: dict[tuple[str, bool], type["SitingModel"]] = {}
 
 
@@ -61,7 +63,7 @@ class SitingModel:
             raise SitingError("unserved_penalty must be at least the cut-off (being unserved costs at least the longest walk)")
         notes: list[str] = []
         if cutoff > inp.cutoff + 1e-9:
-            notes.append(f"distances were computed only to {inp.cutoff:.0f} m; pairs beyond are out of reach")
+            notes.append(msg("siting.cutoff_capped", cutoff=inp.cutoff))
             cutoff = float(inp.cutoff)
         radius = min(radius, cutoff)
         n_new = int((~inp.existing).sum())
@@ -71,10 +73,10 @@ class SitingModel:
             if p < 0:
                 raise SitingError("p must be non-negative")
             if p > n_new:
-                notes.append(f"p={p} is more than the {n_new} candidates: all are opened")
+                notes.append(msg("siting.p_capped", p=p, candidates=n_new))
                 p = n_new
         elif p is not None:
-            notes.append("p is ignored by set covering (it finds the fewest sites)")
+            notes.append(msg("siting.p_ignored"))
             p = None
         self.inp, self.radius, self.cutoff, self.p = inp, radius, cutoff, p
         self.unserved_penalty, self.split_demand, self.method = unserved_penalty, split_demand, method

@@ -10,6 +10,8 @@ import pandas as pd
 from analysis.siting.inputs import Prepared
 from analysis.siting.results import SitingResult
 
+from gis.messages import msg
+
 if TYPE_CHECKING:  # the models call this module; the type only names them
     from analysis.siting.models import SitingModel
 
@@ -63,7 +65,7 @@ def build_result(pr: Prepared, model: SitingModel, open_new, res, extra, opts, t
     if capacitated:
         cap_note = inp.existing & np.isfinite(inp.capacity)
         if cap_note.any():
-            notes.append("covered_before ignores capacities (existing sites only, within the radius)")
+            notes.append(msg("siting.before_ignores_capacity"))
 
     def demand_frame(mask: np.ndarray, why: str | None = None) -> pd.DataFrame:
         idx = np.flatnonzero(mask)
@@ -140,13 +142,12 @@ def build_result(pr: Prepared, model: SitingModel, open_new, res, extra, opts, t
                                       left_weight=unserved["weight"].sum() + unreachable["weight"].sum(),
                                       opts=opts) if has else None
     if not has:
-        notes.append(f"求解器未找到可行解 / the solver found no solution ({res['status']})")
+        notes.append(msg("solver.no_solution", status=res["status"]))
     elif not res["optimal"]:
-        notes.append(f"时间用尽，未证明最优 / stopped at the time limit, not proven optimal (gap {res['gap']:.2%})"
-                     if res["gap"] is not None else f"not proven optimal ({res['status']})")
+        notes.append(msg("solver.time_limit", gap=res["gap"]) if res["gap"] is not None
+                     else msg("solver.not_optimal", status=res["status"]))
     if len(unreachable):
-        notes.append(f"{len(unreachable)} demand points ({unreachable['weight'].sum():.0f}) have no site within "
-                     f"{pr.cutoff:.0f} m: reported as unreachable")
+        notes.append(msg("siting.unreachable", points=len(unreachable), weight=unreachable["weight"].sum(), cutoff=pr.cutoff))
     details = {k: v for k, v in res.items() if k != "x"}
     return SitingResult(
         model=model.name, radius=pr.radius, cutoff=pr.cutoff, p=p, capacitated=capacitated, status=res["status"],

@@ -1,0 +1,62 @@
+"""Writing many rows fast with COPY, also under row-level security.
+
+PostgreSQL refuses ``COPY FROM`` into a table whose row-level security applies to the
+connection (migration 0013), so ``copy_target`` stages the rows in a temporary table and
+inserts them from there, where the policies check every row. The layer loader
+(``layers.base.copy_rows``: binary COPY, index rebuilds) runs as the owner and writes
+directly; everything else writes through these.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+
+@contextmanager
+def copy_target(conn: Connection, table: str, columns: Sequence[str]) -> Iterator[str]:
+    """The table a COPY of ``columns`` should write to: ``table`` itself, or, where row-level
+    security applies to this connection (migration 0013: PostgreSQL refuses COPY FROM then),
+    a temporary table of those columns whose rows are inserted into ``table`` when the block
+    ends, so that the policies check every row."""
+    if not conn.execute(text("SELECT row_security_active(to_regclass(:t))"), {"t": table}).scalar():
+        yield table
+        return
+    cols = ", ".join(columns)
+    stage = "_copy_" + table.replace(".", "_")
+    conn.execute(text(f"DROP TABLE IF EXISTS pg_temp.{stage}"))
+    conn.execute(text(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"))
+    yield stage
+    conn.execute(text(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"))
+    conn.execute(text(f"DROP TABLE pg_temp.{stage}"))
+
+
+def copy_into(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """COPY rows into a table (text format; None becomes NULL, lists become arrays)."""
+    raw = conn.connection.dbapi_connection
+    with copy_target(conn, table, columns) as target, raw.cursor() as cur, \
+            cur.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row(r)
+
+
+def copy_text(conn: Connection, table: str, columns: Sequence[str], lines: Sequence[str]) -> None:
+    """COPY rows already formatted as COPY text lines (tab-separated, ``\\N`` for NULL)."""
+    raw = conn.connection.dbapi_connection
+    with copy_target(conn, table, columns) as target, raw.cursor() as cur, \
+            cur.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN") as cp:
+        if lines:
+            cp.write("\n".join(lines) + "\n")
+
+
+def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> None:
+    """COPY a frame of plain values (no arrays) in one CSV write: NaN/None become NULL."""
+    buf = io.StringIO()
+    frame.to_csv(buf, header=False, index=False, na_rep="")
+    raw = conn.connection.dbapi_connection
+    with copy_target(conn, table, list(frame.columns)) as target, raw.cursor() as cur, \
+            cur.copy(f"COPY {target} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv)") as cp:
+        cp.write(buf.getvalue())
