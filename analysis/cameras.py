@@ -13,7 +13,7 @@ Freshness: a view is stale when its camera row, a footprint within its range, or
 settings changed; a unit is stale when a stale (or new, or deleted) camera's view touches
 it, or its own inputs (its outline, the roads, footprints and facilities in it) changed.
 ``refresh`` recomputes exactly those; ``refresh(cameras=[id])`` is the fast path after
-one edit. See ``analysis/views.py`` for the view model and ``analysis/camera_measure.py``
+one edit. See ``analysis/camera_views.py`` for the view model and ``analysis/camera_measure.py``
 for what is measured.
 """
 from __future__ import annotations
@@ -27,12 +27,13 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from analysis import camera_measure, views as V
-from analysis.units import (BUILDING_UNIT_JOIN, BUILDING_UNIT_SQL, UNITS_SQL, Timer, copy_into, ewkb_hex, finish_run, fingerprint, last_run,
-                            lock, read_metric, start_run, units as read_units)
+from analysis import camera_measure, camera_views as V
+from analysis.runs import BUILDING_UNIT_JOIN, BUILDING_UNIT_SQL, Timer, UNITS_SQL, fingerprint, finish_run, last_run, lock, read_metric, start_run, units as read_units
+from gis.copy import copy_into
+from gis.ewkb import ewkb_hex
 from gis.measure import metric_srid
-from gis.settings import get_settings
 from gis.messages import msg
+from gis.settings import get_settings
 from layers.vocab import FACILITY_CATEGORIES
 
 CAMERA_FP = ("md5(concat_ws('|', k.geom::text, k.direction_type, k.azimuth, k.hfov, k.max_view_distance, "

@@ -28,9 +28,10 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from analysis.units import copy_into, finish_run, fingerprint, lock, start_run
-from gis.settings import get_settings
+from analysis.runs import fingerprint, finish_run, lock, start_run
+from gis.copy import copy_into
 from gis.messages import msg
+from gis.settings import get_settings
 
 INPUTS_FP = """md5(concat_ws('#', (SELECT coalesce(sum(households), 0) FROM buildings WHERE community_code = c.code),
   (SELECT string_agg(f.id || ':' || md5(concat_ws('|', f.category, f.status, f.floor_area, f.geom::text)), ',' ORDER BY f.id)

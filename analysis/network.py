@@ -27,6 +27,8 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, text
 
+from gis.copy import copy_into
+
 NODE_TOLERANCE_M = 0.01  # vertices closer than this (after rounding) are one node
 
 
@@ -268,10 +270,8 @@ def pgr_nearest(conn: Connection, graph: Graph, source_nodes: np.ndarray, cutoff
     benchmark city (bench/results/coverage.json)."""
     conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS walk_edges (id bigint, source bigint, target bigint, cost float8, reverse_cost float8) ON COMMIT DROP"))
     conn.execute(text("TRUNCATE walk_edges"))
-    raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur, cur.copy("COPY walk_edges FROM STDIN") as cp:
-        for k, (a, b, w) in enumerate(zip(graph.u.tolist(), graph.v.tolist(), graph.length.tolist())):
-            cp.write_row((k, a, b, w, w))
+    copy_into(conn, "walk_edges", ["id", "source", "target", "cost", "reverse_cost"],
+              ((k, a, b, w, w) for k, (a, b, w) in enumerate(zip(graph.u.tolist(), graph.v.tolist(), graph.length.tolist()))))
     rows = conn.execute(text("""
         SELECT node, min(agg_cost) FROM pgr_drivingDistance('SELECT id, source, target, cost, reverse_cost FROM walk_edges',
                CAST(:starts AS bigint[]), :cutoff, directed => false) GROUP BY node"""),

@@ -36,7 +36,9 @@ import shapely
 from sqlalchemy import Connection, text
 
 from analysis import network
-from analysis.units import Timer, copy_into, copy_target, ewkb_hex, finish_run, fingerprint, last_run, lock, read_metric, start_run
+from analysis.runs import Timer, fingerprint, finish_run, last_run, lock, read_metric, start_run
+from gis.copy import copy_into, copy_text
+from gis.ewkb import ewkb_hex
 from gis.measure import metric_srid
 from gis.settings import get_settings
 from layers.vocab import FACILITY_CATEGORIES
@@ -175,13 +177,9 @@ def _write_homes(conn: Connection, run_id: int, at, homes: pd.DataFrame, homes_s
     lines = [f"{b}\t{run_id}\t{stamp}\t{fp}\t{h}\t{rd if rd >= 0 else chr(92) + 'N'}\t"
              f"{'%.2f' % sm if sm == sm and sm != float('inf') else chr(92) + 'N'}\t{cats}\t{n}\t{f}\t{st}\t{sf}"
              for b, fp, h, rd, sm, n, f, st, sf in cols]
-    raw = conn.connection.dbapi_connection
     columns = ["building_id", "run_id", "computed_at", "building_fp", "households", "road_id", "snap_m",
                "categories", "network_m", "facility_id", "straight_m", "straight_facility_id"]
-    with copy_target(conn, "service_buildings", columns) as target, raw.cursor() as cur, \
-            cur.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN") as cp:  # row-level security: a staging table
-        if lines:
-            cp.write("\n".join(lines) + "\n")
+    copy_text(conn, "service_buildings", columns, lines)  # row-level security: a staging table
 
 
 def _write_facilities(conn: Connection, run_id: int, at, graph: network.Graph, facilities: pd.DataFrame, srid: int) -> None:

@@ -35,15 +35,15 @@ from pyproj import Transformer
 from sqlalchemy import Connection
 
 from analysis import network
+from analysis.runs import read_metric
 from analysis.services import radii
 from analysis.siting import SitingError, SitingInput
-from analysis.units import read_metric
 from gis.crs import unshift
 from gis.measure import metric_srid
+from gis.messages import msg
 from gis.problems import ImportFailed
 from gis.readers import read_vector
 from gis.scope import current
-from gis.messages import msg
 from layers.vocab import FACILITY_CATEGORIES, GROUPS, codes
 
 DEFAULT_SPACING_M = 50.0

@@ -24,12 +24,13 @@ from sqlalchemy import Connection, text
 
 from analysis.siting import SitingInput, SitingResult, solve
 from analysis.siting_inputs import build_input
-from analysis.units import copy_frame
+from gis.copy import copy_frame
+from gis.fonts import cjk_font
+from gis.frames import records
+from gis.messages import msg
 from layers.vocab import FACILITY_CATEGORIES, label
 
-from gis.messages import msg
 
-CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 MODEL_ZH = {"lscp": "集合覆盖", "mclp": "最大覆盖", "pmedian": "p-中值"}
 
 
@@ -84,7 +85,7 @@ def save(conn: Connection, result: SitingResult, inp: SitingInput, *, name: str 
         "total": result.total_weight, "covered": result.covered_weight, "before": result.covered_before,
         "served": result.served_weight, "mean": result.mean_distance_m, "p95": result.p95_distance_m,
         "unreach": s["unreachable_weight"], "unserved": s["unserved_weight"], "solve_s": result.solve_seconds,
-        "worst": json.dumps(_records(result.worst_grids), default=_json_default),
+        "worst": json.dumps(records(result.worst_grids), default=_json_default),
         "notes": json.dumps(result.notes, ensure_ascii=False)}).scalar_one()
     sites = result.sites.reset_index(drop=True)
     serial = {k: i + 1 for i, k in enumerate(sites["site_id"].tolist())}
@@ -123,10 +124,6 @@ def _json_default(v: Any) -> Any:
     if isinstance(v, np.ndarray):
         return v.tolist()
     return str(v)
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return json.loads(frame.to_json(orient="records", force_ascii=False))
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -264,15 +261,6 @@ def export(conn: Connection, ids: list[int], path: str | Path) -> Path:
 
 # --- the map for a report -------------------------------------------------------------------
 
-def _font():
-    from matplotlib import font_manager
-
-    if CJK_FONT.exists():
-        font_manager.fontManager.addfont(str(CJK_FONT))
-        return font_manager.FontProperties(fname=str(CJK_FONT))
-    return font_manager.FontProperties()
-
-
 def map_figure(conn: Connection, ids: list[int], path: str | Path, title: str | None = None, before: bool = False) -> Path:
     """One panel per scenario (and with ``before``, first a panel of the existing sites
     alone): homes within the radius of an open site (green) or not (red), existing sites
@@ -287,7 +275,7 @@ def map_figure(conn: Connection, ids: list[int], path: str | Path, title: str | 
     if not ids:
         raise ValueError("give at least one scenario")
     path = Path(path)
-    font = _font()
+    font = cjk_font()
     comm = gpd.read_postgis(text("SELECT code, name, geom FROM communities ORDER BY code"), conn, geom_col="geom")
     roads = gpd.read_postgis(text("SELECT geom FROM roads WHERE walkable"), conn, geom_col="geom")
     panels = ([("before", ids[0])] if before else []) + [("after", sid) for sid in ids]

@@ -18,8 +18,8 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis.measure import metric_srid
-from gis.settings import get_settings
 from gis.messages import msg
+from gis.settings import get_settings
 from layers.cadres import worker_ratio as ratio  # noqa: F401  (the ratio rule's figures; grid/staffing_plan.py reads them too)
 
 FULL_TIME = "full_time_worker"

@@ -129,7 +129,7 @@ def run_baseline(detail: str, log=print) -> dict:
     from sqlalchemy import text
 
     from analysis.services import radii
-    from analysis.views import DORI_PPM
+    from analysis.camera_views import DORI_PPM
     from gis.settings import get_settings
 
     s = get_settings()

@@ -9,17 +9,13 @@ import typer
 
 from analysis import cameras, compliance, services
 from analysis.freshness import status
-from analysis.units import frame_records
 from cli.common import Community, JsonOpt, print_json, print_table
 from gis.db import transaction
+from gis.frames import records
 
 coverage_app = typer.Typer(help="覆盖 / coverage: cameras, services, freshness", no_args_is_help=True)
 compliance_app = typer.Typer(help="达标 / standards compliance per community", invoke_without_command=True)
 Full = Annotated[bool, typer.Option("--full", help="recompute everything, not only what changed")]
-
-
-def _records(frame) -> list[dict]:
-    return frame_records(frame)
 
 
 def _pct(v) -> str:
@@ -51,10 +47,10 @@ def cameras_cmd(
         check = check[(check["code"] == community) | (check["scope"] == "subdistrict")]
     notes = Counter(n.split(":", 1)[0] for a in report["assumptions"] for n in a)
     if as_json:
-        print_json({"detail_level": level, "refresh": ran, "grids": _records(cov[cov.scope == "grid"]),
-               "communities": _records(cov[cov.scope == "community"]), "subdistrict": _records(cov[cov.scope == "subdistrict"]),
-               "xueliang": _records(check), "key_places": _records(places), "assumption_counts": dict(notes),
-               "cameras": _records(report)})
+        print_json({"detail_level": level, "refresh": ran, "grids": records(cov[cov.scope == "grid"]),
+               "communities": records(cov[cov.scope == "community"]), "subdistrict": records(cov[cov.scope == "subdistrict"]),
+               "xueliang": records(check), "key_places": records(places), "assumption_counts": dict(notes),
+               "cameras": records(report)})
         return
     rows = cov[cov.scope != "grid"]
     print_table(f"摄像头覆盖 camera coverage — {level} ({ran['mode']}, {ran['seconds']} s)",
@@ -91,7 +87,7 @@ def services_cmd(
     if category:
         cats = cats[cats["category"].isin(category)]
     if as_json:
-        print_json({"refresh": ran, "categories": _records(cats), "life_circles": _records(circles), "snaps": snaps,
+        print_json({"refresh": ran, "categories": records(cats), "life_circles": records(circles), "snaps": snaps,
                "radii": services.radii(), "life_circle_rules": {k: {"distance_m": d, "required": c} for k, (d, c) in services.life_circles().items()}})
         return
     top = cats[cats.scope != "grid"]
@@ -116,7 +112,7 @@ def status_cmd(
     with transaction(owner=True) as conn:
         frame = status(conn, detail)
     if as_json:
-        print_json(_records(frame))
+        print_json(records(frame))
         return
     per = frame.groupby("analysis").agg(figures=("code", "size"), stale=("stale", "sum"), oldest=("computed_at", "min"))
     typer.echo(per.to_string())
@@ -137,8 +133,8 @@ def compliance_cmd(ctx: typer.Context, community: Community = None, as_json: Jso
         frame = frame[frame["community_code"] == community]
     summary = compliance.summary(frame)
     if as_json:
-        print_json({"rules": compliance.rules().to_dict("records"), "communities": _records(frame.assign(rules_failed=frame["rules_failed"].map(list))),
-               "subdistrict": _records(summary)})
+        print_json({"rules": compliance.rules().to_dict("records"), "communities": records(frame.assign(rules_failed=frame["rules_failed"].map(list))),
+               "subdistrict": records(summary)})
         return
     mark = {True: "✓", False: "✗"}
     print_table("达标 compliance", ["社区", "名称", "户数", "服务用房 m²", "每百户 m²", *[r for r in compliance.rules()["rule"]]],

@@ -9,9 +9,9 @@ import typer
 
 from analysis.siting import MODELS
 from analysis.siting_scenarios import compare, delete, export, list_scenarios, map_figure, run
-from analysis.units import frame_records
 from cli.common import JsonOpt, print_json, print_table
 from gis.db import transaction
+from gis.frames import records
 
 scenario_app = typer.Typer(help="选址方案 / siting scenarios: list, compare, export, map", no_args_is_help=True)
 Ids = Annotated[list[int], typer.Argument(help="scenario ids")]
@@ -97,7 +97,7 @@ def scenario_list(
     with transaction(owner=True) as conn:
         frame = list_scenarios(conn, category)
     if as_json:
-        print_json(frame_records(frame))
+        print_json(records(frame))
         return
     print_table("选址方案 siting scenarios", ["#", "名称", "类别", "模型", "半径", "p", "状态", "新增", "覆盖率", "平均", "P95"],
                 [[r.id, r.name, r.category, r.model, f"{r.radius_m:.0f}", "" if r.p != r.p or r.p is None else int(r.p), r.status,

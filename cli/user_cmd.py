@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, out, print_json, print_table
+from cli.common import JsonOpt, print_json, print_table
 from gis.db import transaction
 from layers import users as auth
 from layers.audit import export_audit, list_audit

@@ -71,7 +71,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "staffing.detail.assigned_nowhere": ("{name} 未分配网格", "{name} is assigned to no grid"),
     "staffing.detail.staffing_ratio": ("{community}需增加{missing}名专职网格员（{households}户，现有{workers}名）",
                                        "{missing} more full-time workers needed in {community} ({households} households, {workers} workers)"),
-    # --- analysis/views.py (camera assumptions: "code: words") ------------------------------
+    # --- analysis/camera_views.py (camera assumptions: "code: words") ------------------------------
     "camera.dome_circle": ("dome_circle: 球机按360°整圆计", "dome (PTZType 1): full circle assumed"),
     "camera.no_direction_circle": ("no_direction_circle: 无朝向，按360°整圆计", "no direction: full circle assumed"),
     "camera.wide_circle": ("wide_circle: 水平视场角≥360°，按整圆计", "HFOV ≥ 360°: full circle"),

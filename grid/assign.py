@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 from gis.errors import BadInput, ConflictError
 from gis.messages import msg
 from layers.audit import record as audit
-from layers.vocab import normalise, CADRE_ROLES
+from layers.vocab import CADRE_ROLES, normalise
 
 
 class AssignError(BadInput):

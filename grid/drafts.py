@@ -19,13 +19,13 @@ from sqlalchemy import Connection, text
 
 from gis.errors import BadInput
 from gis.measure import metric_srid
-from gis.settings import get_settings
 from gis.messages import msg
-from layers import codes
+from gis.settings import get_settings
 from grid.checks import check
 from grid.delineate import Proposal
-from layers.buildings import ASSIGN_GRIDS
+from layers import codes
 from layers.audit import record as audit
+from layers.buildings import ASSIGN_GRIDS
 
 CORRESPONDS = 0.5  # share of an old grid's households a new grid must hold to inherit its cadres
 

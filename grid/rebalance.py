@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import Connection, text
 
-from gis.settings import get_settings
 from gis.messages import msg
+from gis.settings import get_settings
 from grid.delineate import propose
 from grid.stats import grid_stats
 

@@ -18,8 +18,6 @@ Whatever the optimum leaves unmet is said in words ("需增加2名专职网格�
 from __future__ import annotations
 
 import math
-import os
-import sys
 from dataclasses import asdict, dataclass, field
 
 import highspy
@@ -28,9 +26,9 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis.measure import metric_srid
-from gis.settings import get_settings
-from gis.solver import new_solver  # noqa: F401  (also importable from here, as before)
 from gis.messages import msg
+from gis.settings import get_settings
+from gis.solver import new_solver
 from grid.assign import assign, unassign
 from layers.cadres import worker_ratio
 

@@ -22,6 +22,7 @@ import shapely
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, text
 
+from gis.ewkb import ewkb, ewkb_hex
 from gis.problems import Problem
 from layers.vocab import Term, normalise
 
@@ -411,23 +412,6 @@ def without_jit(conn: Connection) -> Iterator[None]:
     jit = conn.execute(text("SELECT current_setting('jit'), set_config('jit', 'off', true)")).scalar_one()
     yield
     conn.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": jit})
-
-
-def ewkb(geoms: np.ndarray, srid: int = 4326) -> np.ndarray:
-    """Binary EWKB with the SRID (what binary COPY sends), None where there is no geometry."""
-    present = ~shapely.is_missing(geoms)
-    out = np.full(len(geoms), None, dtype=object)
-    if present.any():
-        out[present] = shapely.to_wkb(shapely.set_srid(geoms[present], srid), include_srid=True)
-    return out
-
-
-def ewkb_hex(geoms: np.ndarray, srid: int = 4326) -> np.ndarray:
-    present = ~shapely.is_missing(geoms)
-    out = np.full(len(geoms), None, dtype=object)
-    if present.any():
-        out[present] = shapely.to_wkb(shapely.set_srid(geoms[present], srid), hex=True, include_srid=True)
-    return out
 
 
 def max_id(conn: Connection, table: str) -> int:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from analysis import cameras, freshness, services
-from analysis.views import DORI_PPM, dori_range
+from analysis.camera_views import DORI_PPM, dori_range
 from layers.importer import import_osm
 from tests.conftest import MONACO
 from tests.coverage_world import building, camera, clear_results, facility, road, world

@@ -446,11 +446,11 @@ def test_sees_group_rows_says_what_the_policy_does(area, scope):
 
 
 def test_copy_into_policy_tables_goes_through_the_policies(area, worker_a):
-    """COPY FROM is refused where row-level security applies; analysis.units stages the rows
+    """COPY FROM is refused where row-level security applies; gis.copy stages the rows
     and inserts them, so the system's analyses still write and the policies check each row."""
     import pandas as pd
 
-    from analysis.units import copy_frame
+    from gis.copy import copy_frame
 
     with owner_engine().connect() as c:
         a_bld, b_bld = (int(c.execute(text("SELECT min(id) FROM buildings WHERE grid_id = :g"), {"g": g}).scalar_one())

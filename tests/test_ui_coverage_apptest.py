@@ -320,7 +320,7 @@ def test_exports_hold_the_analysis_rows(fresh: None) -> None:
 
 def test_dynamic_labels_exist() -> None:
     """Labels looked up by code (not caught by the literal-key test in test_ui_apptest.py)."""
-    from analysis.views import DORI_PPM
+    from analysis.camera_views import DORI_PPM
     from ui.i18n import T
 
     keys = {f"cov.detail.{d}" for d in DORI_PPM} | {f"cov.analysis.{a}" for a in ("cameras", "services", "compliance")}

@@ -16,7 +16,7 @@ import shapely
 
 from analysis import cameras, compliance, services
 from analysis import freshness as fresh
-from analysis.units import last_run
+from analysis.runs import last_run
 from gis.db import app_engine
 from gis.scope import SYSTEM, use_scope
 from ui.cache import cached

@@ -18,9 +18,9 @@ import geopandas as gpd
 import pandas as pd
 
 from layers.vocab import BUILDING_USES, CADRE_ROLES, GROUPS, label
+from gis.fonts import CJK_FONT, cjk_font as _font  # noqa: F401  (the one CJK font)
 from ui.i18n import DUTIES, t
 
-CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 LIST_ROWS_PNG = 40  # building rows that fit beside the map on one PNG
 LIST_ROWS_PDF_PAGE = 45
 
@@ -54,15 +54,6 @@ def building_list(pack: GridPack, lang: str) -> pd.DataFrame:
             out[g.zh if lang == "zh" else g.en] = b[g.code]
     out.index = range(1, len(out) + 1)  # numbered as on the printed map
     return out
-
-
-def _font():
-    from matplotlib import font_manager
-
-    if CJK_FONT.exists():
-        font_manager.fontManager.addfont(str(CJK_FONT))
-        return font_manager.FontProperties(fname=str(CJK_FONT))
-    return font_manager.FontProperties()
 
 
 def _draw_map(ax, pack: GridPack, font) -> None:

@@ -23,8 +23,8 @@ from analysis.siting.formulations import lscp_cover, mclp_cover, pmedian_compact
 from analysis.siting.inputs import Prepared, SitingError, SitingInput, prepare
 from analysis.siting.reporting import build_result
 from analysis.siting.results import SitingResult
-
 from gis.messages import msg
+
 
 REGISTRY: dict[tuple[str, bool], type["SitingModel"]] = {}
 

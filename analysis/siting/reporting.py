@@ -9,8 +9,8 @@ import pandas as pd
 
 from analysis.siting.inputs import Prepared
 from analysis.siting.results import SitingResult
-
 from gis.messages import msg
+
 
 if TYPE_CHECKING:  # the models call this module; the type only names them
     from analysis.siting.models import SitingModel

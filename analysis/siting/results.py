@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gis.frames import records
+
 
 @dataclass
 class SitingResult:
@@ -70,9 +72,6 @@ class SitingResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        def records(frame: pd.DataFrame) -> list[dict]:
-            return frame.astype(object).where(frame.notna(), None).to_dict("records")
-
         return {**self.summary(), "sites": records(self.sites), "worst_grids": records(self.worst_grids),
                 "unreachable": records(self.unreachable), "unserved": records(self.unserved), "details": self.details}
 

@@ -20,7 +20,7 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from analysis import services
-from analysis.views import DORI_PPM
+from analysis.camera_views import DORI_PPM
 from gis.settings import get_settings
 from layers.vocab import FACILITY_CATEGORIES, label
 from ui import coverage_data as cd

@@ -1,5 +1,6 @@
 """What the coverage analyses share: the areas figures are measured for, reading layers in
-the metric CRS, writing result rows fast, and run bookkeeping (when, with which settings).
+the metric CRS, and run bookkeeping (when, with which settings, on which inputs). Writing
+result rows fast is ``gis/copy.py``; EWKB is ``gis/ewkb.py``.
 
 Measuring units are the current grids, plus every community that has no current grid (an
 OpenStreetMap import has wards but no grids): grids tile their community (standards §1),
@@ -9,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
 
 import geopandas as gpd
@@ -111,52 +111,6 @@ def last_run(conn: Connection, analysis: str, detail_level: str | None = None, m
     return dict(row) if row else None
 
 
-@contextmanager
-def copy_target(conn: Connection, table: str, columns: Sequence[str]) -> Iterator[str]:
-    """The table a COPY of ``columns`` should write to: ``table`` itself, or, where row-level
-    security applies to this connection (migration 0013: PostgreSQL refuses COPY FROM then),
-    a temporary table of those columns whose rows are inserted into ``table`` when the block
-    ends, so that the policies check every row."""
-    if not conn.execute(text("SELECT row_security_active(to_regclass(:t))"), {"t": table}).scalar():
-        yield table
-        return
-    cols = ", ".join(columns)
-    stage = "_copy_" + table.replace(".", "_")
-    conn.execute(text(f"DROP TABLE IF EXISTS pg_temp.{stage}"))
-    conn.execute(text(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"))
-    yield stage
-    conn.execute(text(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"))
-    conn.execute(text(f"DROP TABLE pg_temp.{stage}"))
-
-
-def copy_into(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
-    """COPY rows into a table (text format; None becomes NULL, lists become arrays)."""
-    raw = conn.connection.dbapi_connection
-    with copy_target(conn, table, columns) as target, raw.cursor() as cur, \
-            cur.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN") as cp:
-        for r in rows:
-            cp.write_row(r)
-
-
-def copy_frame(conn: Connection, table: str, frame: pd.DataFrame) -> None:
-    """COPY a frame of plain values (no arrays) in one CSV write: NaN/None become NULL."""
-    import io
-
-    buf = io.StringIO()
-    frame.to_csv(buf, header=False, index=False, na_rep="")
-    raw = conn.connection.dbapi_connection
-    with copy_target(conn, table, list(frame.columns)) as target, raw.cursor() as cur, \
-            cur.copy(f"COPY {target} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv)") as cp:
-        cp.write(buf.getvalue())
-
-
-def ewkb_hex(geoms: np.ndarray, srid: int) -> list[str | None]:
-    """Hex EWKB of metric geometries, for COPY into a staging column then ST_Transform."""
-    geoms = shapely.set_srid(np.asarray(geoms, dtype=object), srid)
-    out = shapely.to_wkb(geoms, hex=True, include_srid=True)
-    return [None if g is None else str(g) for g in out]
-
-
 def as_multipolygons(geoms: np.ndarray) -> np.ndarray:
     """Keep the polygonal parts of each geometry as one MultiPolygon (None when empty)."""
     geoms = np.asarray(geoms, dtype=object)
@@ -168,8 +122,3 @@ def as_multipolygons(geoms: np.ndarray) -> np.ndarray:
     if keep.any():
         shapely.multipolygons(parts[keep], indices=idx[keep], out=out)
     return out
-
-
-def frame_records(frame: pd.DataFrame) -> list[dict]:
-    """Rows as dicts with NaN/NaT as None (for JSON output)."""
-    return json.loads(frame.to_json(orient="records", force_ascii=False, date_format="iso"))

@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from analysis.units import as_multipolygons
+from analysis.runs import as_multipolygons
+from gis.messages import msg
 from layers.vocab import DIRECTION_TYPES
 
-from gis.messages import msg
 
 # IEC 62676-4 image-detail levels (standards §5), pixels per metre.
 DORI_PPM: dict[str, float] = {"detection": 25.0, "observation": 62.5, "recognition": 125.0, "identification": 250.0}
