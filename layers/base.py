@@ -316,9 +316,25 @@ def copy_rows(conn: Connection, table: str, frame: pd.DataFrame, columns: list[s
 
 
 def _copy(conn: Connection, table: str, frame: pd.DataFrame, columns: list[str]) -> None:
+    """COPY into ``table``, or, where row-level security applies to this role (every layer
+    table FORCEs it, the owner included: migration 0016, and PostgreSQL refuses COPY FROM
+    there), into a temporary staging table and then one INSERT that the policies check."""
+    cols = ", ".join(columns)
+    if conn.execute(text("SELECT row_security_active(to_regclass(:t))"), {"t": table}).scalar():
+        stage = "_copy_" + table.replace(".", "_")
+        conn.execute(text(f"DROP TABLE IF EXISTS pg_temp.{stage}"))
+        conn.execute(text(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"))
+        _copy_direct(conn, stage, frame, columns, types_of=table)
+        conn.execute(text(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM pg_temp.{stage}"))
+        conn.execute(text(f"DROP TABLE pg_temp.{stage}"))
+        return
+    _copy_direct(conn, table, frame, columns, types_of=table)
+
+
+def _copy_direct(conn: Connection, table: str, frame: pd.DataFrame, columns: list[str], *, types_of: str) -> None:
     cols = ", ".join(columns)
     raw = conn.connection.driver_connection
-    values = _binary_columns(conn, table, frame, columns)
+    values = _binary_columns(conn, types_of, frame, columns)
     with raw.cursor() as cur:
         if values is not None:
             types, data = values

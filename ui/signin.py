@@ -94,7 +94,7 @@ def sign_in(username: str, password: str, user_agent: str | None) -> tuple[str |
 
     with use_scope(SYSTEM), transaction() as conn:
         try:
-            user = authenticate(conn, username, password)
+            user = authenticate(conn, username, password, user_agent=user_agent)
         except AuthError as exc:
             return None, exc.code, float(getattr(exc, "retry_after", 0) or 0)
         return open_session(conn, user.id, user_agent), None, 0.0
