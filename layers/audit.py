@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.inert import inert_frame
 from gis.scope import current
 
 COLUMNS = ["id", "at", "actor", "scope_user", "action", "table_name", "row_key", "district_code", "before", "after"]
@@ -69,10 +70,10 @@ def export_audit(conn: Connection, path: str | Path | None = None, **filters) ->
         import io
 
         buf = io.BytesIO()
-        frame.to_excel(buf, index=False)
+        inert_frame(frame).to_excel(buf, index=False)
         data = buf.getvalue()
     else:
-        data = frame.to_csv(index=False).encode("utf-8-sig")
+        data = inert_frame(frame).to_csv(index=False).encode("utf-8-sig")
     if path is not None:
         Path(path).write_bytes(data)
     return data
