@@ -215,15 +215,44 @@ def demo_accounts(as_json: JsonOpt = False) -> None:
          + "\n".join(f"  {r['username']:<16} {r['role']}{'' if r['created'] else ' (exists)'}" for r in rows))
 
 
-def main() -> None:
-    from sqlalchemy.exc import OperationalError
+EXIT_BUSY = 5  # another change held what this one needed (deadlock, serialization): nothing written, try again
+BUSY_RETRIES = 3
 
-    try:
-        app()
-    except OperationalError as exc:
-        console.print(f"[red]数据库无法连接 / cannot reach the database: {str(exc.orig).strip().splitlines()[0]}[/red]\n"
-                      "Check DATABASE_URL (or run `make demo` to start the local PostgreSQL).")
-        raise SystemExit(3) from None
+
+def main() -> None:
+    """Run the command; a deadlock or serialization failure (another import or edit at the same
+    moment) rolls the whole transaction back, so the command is run again, at most
+    ``BUSY_RETRIES`` times with a short pause, and then reported as busy (exit 5), not as an
+    unreachable database. A server upgraded under its running cluster is named as such."""
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    from gis.db import classify_error
+
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            app()
+            return
+        except DBAPIError as exc:
+            kind = classify_error(exc)
+            if kind == "busy" and attempt < BUSY_RETRIES:
+                time.sleep(0.2 * 2 ** attempt)
+                continue
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+            if kind == "busy":
+                console.print("[red]数据库正忙（与其他修改冲突），未写入任何内容，请重试 / the database is busy (a concurrent change "
+                              f"conflicted); nothing was written, try again: {first}[/red]")
+                raise SystemExit(EXIT_BUSY) from None
+            if kind == "server_stale":
+                console.print("[red]数据库服务器程序已升级但集群未重启 / the PostgreSQL server binaries were upgraded under the "
+                              f"running cluster: {first}[/red]\nRestart the cluster (`scripts/bootstrap.sh db` does it).")
+                raise SystemExit(3) from None
+            if kind == "unreachable":
+                console.print(f"[red]数据库无法连接 / cannot reach the database: {first}[/red]\n"
+                              "Check DATABASE_URL (or run `make demo` to start the local PostgreSQL).")
+                raise SystemExit(3) from None
+            raise
 
 
 if __name__ == "__main__":

@@ -56,3 +56,25 @@ def reset_engines() -> None:
         engine.dispose()
     _ENGINES.clear()
     get_settings.cache_clear()
+
+
+BUSY_STATES = ("40P01", "40001", "55P03")  # deadlock, serialization failure, lock not available
+
+
+def classify_error(exc: BaseException) -> str | None:
+    """What a database error means for the person who saw it: ``busy`` (a concurrent change
+    won: try again), ``server_stale`` (the server's binaries were upgraded under the running
+    cluster, e.g. it cannot load ``plpgsql.so``: restart it), ``unreachable`` (no connection),
+    or None (anything else)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    orig = getattr(exc, "orig", exc)
+    state = getattr(orig, "sqlstate", None)
+    if state in BUSY_STATES:
+        return "busy"
+    message = str(orig)
+    if "could not load library" in message or "incompatible library" in message or state == "58P01":
+        return "server_stale"
+    if isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return "unreachable"
+    return None
