@@ -152,7 +152,14 @@ def export_cmd(
     """Export a layer (current rows) to a file."""
     from gis.db import transaction
     from layers.export import export_layer
+    from layers.importer import LAYERS, layer_spec
 
+    try:
+        layer_spec(layer)
+    except (KeyError, ValueError):
+        from cli.common import fail
+
+        fail(f"未知图层 / unknown layer {layer!r}; layers: {', '.join(LAYERS)}")
     with transaction(owner=True) as conn:
         n = export_layer(conn, layer, file)
     emit({"ok": True, "layer": layer, "file": str(file), "rows": n}, as_json, f"{n} rows → {file}")

@@ -123,6 +123,9 @@ def _rows(mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
+CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
 def check_fields(frame: pd.DataFrame, spec: LayerSpec, ctx: ImportContext, problems: list[Problem]) -> pd.DataFrame:
     """Coerce each field to its kind; every value that will not coerce is a row problem."""
     out = pd.DataFrame(index=frame.index)
@@ -139,6 +142,12 @@ def check_fields(frame: pd.DataFrame, spec: LayerSpec, ctx: ImportContext, probl
             out[f.name] = f.default
             continue
         raw = frame[f.name]
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+            # NUL and other control characters: PostgreSQL text cannot hold NUL, and a silent cut
+            # ("a\0b" stored as "a") loses data; tab, line feed and carriage return are text.
+            ctrl = raw.astype("string").str.contains(CONTROL_CHARS, regex=True).fillna(False).to_numpy(dtype=bool)
+            bad(ctrl, f.name, lambda i, raw=raw, f=f: f"含控制字符 / {f.name!r} holds a control character "
+                                                      f"(e.g. NUL): {str(raw.iloc[i])!r}")
         present = raw.notna().to_numpy() & (raw.astype("string").str.strip().fillna("") != "").to_numpy()
         if f.required:
             bad(~present, f.name, lambda i, f=f: f"必填字段为空 / required field {f.name!r} is empty")

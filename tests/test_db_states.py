@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,48 @@ def test_setup_notices_a_server_older_than_its_binaries() -> None:
     # and the real machine, as it runs now
     real = subprocess.run([str(ROOT / "scripts/bootstrap.sh"), "cluster-check"], capture_output=True, text=True)
     assert real.returncode in (0, 10)
+
+
+def test_every_command_refuses_an_unknown_community_or_layer(demo, monkeypatch) -> None:
+    """Issue 19: each command with ``--community`` (found from the CLI itself, so a new one is
+    tried too) exits 1 on a code that names no community, at once; so does an unknown layer."""
+    import json as _json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    def commands(group, path=()):
+        for name, cmd in getattr(group, "commands", {}).items():
+            yield from commands(cmd, (*path, name))
+        if not getattr(group, "commands", None):
+            yield path, group
+
+    root = typer.main.get_command(app)
+    tried = []
+    for path, cmd in commands(root):
+        if any("--community" in p.opts for p in cmd.params):
+            required = {p.name: p for p in cmd.params if p.required and "--community" not in p.opts}
+            args = [*path, "--community", "NONSENSE"]
+            if path[0] == "user":  # a user's name comes first; a secretary must name a community
+                with owner_engine().connect() as c:
+                    someone = c.execute(text("SELECT username FROM users ORDER BY id LIMIT 1")).scalar_one_or_none()
+                if path[-1] != "add" and someone is None:
+                    continue
+                who = "atk_unknown_community" if path[-1] == "add" else someone
+                args = [*path, who, "--community", "NONSENSE"] + (["--role", "secretary"] if path[-1] == "add" else [])
+                monkeypatch.setenv("WANGGE_ADMIN_PASSWORD", "a-long-enough-password")
+            if "category" in required:
+                args += ["--category", "community_service_station"]
+            started = time.monotonic()
+            r = CliRunner().invoke(app, args, catch_exceptions=False)
+            assert r.exit_code == 1 and "NONSENSE" in r.output, (args, r.exit_code, r.output[-300:])
+            assert time.monotonic() - started < 30, args
+            tried.append(" ".join(path))
+    assert {"grid check", "compliance", "coverage cameras", "coverage services", "grid delineate"} <= set(tried), tried
+    r = CliRunner().invoke(app, ["export", "NONSENSE", "/tmp/never.gpkg"], catch_exceptions=False)
+    assert r.exit_code == 1 and "unknown layer" in r.output
+    monkeypatch.setattr("sys.argv", ["wangge", "grid", "check", "--community", "NONSENSE", "--json"])
+    r = CliRunner().invoke(app, ["grid", "check", "--community", "NONSENSE", "--json"], catch_exceptions=False)
+    assert r.exit_code == 1 and _json.loads(r.output)["ok"] is False
