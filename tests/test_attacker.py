@@ -404,3 +404,31 @@ def test_issue_attacks_fail(demo) -> None:
     finally:
         c.rollback()
         c.close()
+
+
+def test_grid_edits_are_the_administrators(real_scopes) -> None:
+    """A worker cannot touch grids; a leader or secretary may only bump staff_version (assigning)
+    in their area; renaming or reshaping a grid is the administrator's (issue 19, point 3)."""
+    for role, sql, expect in (
+        ("worker", "UPDATE grids SET staff_version = staff_version + 1", ("ok", 0)),
+        ("leader", "UPDATE grids SET name = 'renamed'", ("refused", 0)),
+        ("secretary", "UPDATE grids SET name = 'renamed'", ("refused", 0)),
+        ("admin", "UPDATE grids SET name = name || ''", ("ok", None)),
+    ):
+        c = _conn(real_scopes[role])
+        try:
+            status, n = _attempt(c, sql)
+            assert status == expect[0] and (expect[1] is None or n == expect[1]), (role, sql, status, n)
+        finally:
+            c.rollback()
+            c.close()
+    c = _conn(real_scopes["secretary"])
+    try:
+        status, n = _attempt(c, "UPDATE grids SET staff_version = staff_version + 1")
+        with owner_engine().connect() as o:
+            theirs = o.execute(text("SELECT count(*) FROM grids WHERE community_code = :c"),
+                               {"c": real_scopes["secretary"].communities[0]}).scalar_one()
+        assert status == "ok" and n == theirs > 0
+    finally:
+        c.rollback()
+        c.close()

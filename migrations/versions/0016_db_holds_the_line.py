@@ -196,6 +196,20 @@ END $$""")
         op.execute(f"CREATE POLICY {table}_update ON {table} FOR UPDATE TO PUBLIC USING {write} WITH CHECK {write}")
         op.execute(f"CREATE POLICY {table}_delete ON {table} FOR DELETE TO PUBLIC USING {write}")
 
+    # --- a leader or secretary may bump a grid's staff_version (assigning), nothing else of it ---
+    op.execute(f"""
+CREATE FUNCTION grids_staff_only() RETURNS trigger LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+BEGIN
+  IF current_user <> '{owner}' AND coalesce(wangge_scope_role(), '') NOT IN ('system', 'admin')
+     -- (geom_3857 is generated: not yet computed in NEW here)
+     AND (to_jsonb(NEW) - 'staff_version' - 'geom_3857') IS DISTINCT FROM (to_jsonb(OLD) - 'staff_version' - 'geom_3857') THEN
+    RAISE EXCEPTION 'only an administrator edits grids; % may change who staffs them', wangge_scope_role()
+      USING ERRCODE = '42501';
+  END IF;
+  RETURN NEW;
+END $$""")
+    op.execute("CREATE TRIGGER grids_staff_only BEFORE UPDATE ON grids FOR EACH ROW EXECUTE FUNCTION grids_staff_only()")
+
     # --- sign-in inside the database --------------------------------------------------------------
     op.execute("""
 CREATE OR REPLACE FUNCTION auth_gate(p_username text, OUT status text, OUT retry_after double precision)
@@ -255,7 +269,9 @@ BEGIN
     RETURN;
   END IF;
   SELECT * INTO u FROM users x WHERE x.username = p_username;
-  ok := FOUND AND u.password_hash IS NOT NULL AND p_computed IS NOT NULL AND u.password_hash = p_computed;
+  -- compared as digests: the time a comparison takes says nothing about how much of the hash matched
+  ok := FOUND AND u.password_hash IS NOT NULL AND p_computed IS NOT NULL
+        AND digest(u.password_hash, 'sha256') = digest(p_computed, 'sha256');
   IF NOT ok THEN
     DELETE FROM login_attempts x WHERE x.username = p_username AND x.locked_until IS NOT NULL AND x.locked_until <= now();
     INSERT INTO login_attempts AS x (username, failed_count, last_failed_at) VALUES (p_username, 1, now())
@@ -409,14 +425,98 @@ APP_FUNCTIONS = (
 
 
 def downgrade() -> None:
+    """Back to 0015: the old functions, grants and policies (the tables that had none lose theirs)."""
+    owner = _owner()
     for fn in ("auth_challenge(text)", "auth_login(text, text, text, text)", "auth_gate(text)",
                "session_open_oidc(text, text, text)", "session_resolve(text)", "session_revoke(text)",
                "session_revoke_user(bigint)", "auth_unlock(text)",
                "audit_write(text, text, text, text, jsonb, jsonb, text)"):
         op.execute(f"DROP FUNCTION IF EXISTS {fn}")
+    op.execute("DROP TRIGGER IF EXISTS grids_staff_only ON grids")
+    op.execute("DROP FUNCTION IF EXISTS grids_staff_only()")
+    had_rls = {"users", "audit_log"}
     for table in _spec():
-        if table in ("wangge_config",):
+        if table == "wangge_config":
             continue
+        _drop_policies(table)
         op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        if table not in had_rls:
+            op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    op.execute("""CREATE POLICY users_read ON users FOR SELECT TO PUBLIC USING ((SELECT wangge_scope_role()) IN ('system', 'admin')
+                  OR username = (SELECT wangge_scope_user()))""")
+    for kind, clause in (("insert", "WITH CHECK"), ("update", "USING"), ("delete", "USING")):
+        extra = " WITH CHECK ((SELECT wangge_scope_role()) IN ('system', 'admin'))" if kind == "update" else ""
+        op.execute(f"CREATE POLICY users_{kind} ON users FOR {kind.upper()} TO PUBLIC {clause} "
+                   f"((SELECT wangge_scope_role()) IN ('system', 'admin')){extra}")
+    op.execute("""CREATE POLICY audit_log_read ON audit_log FOR SELECT TO PUBLIC
+                  USING ((SELECT wangge_scope_role()) IN ('system', 'admin'))""")
+    op.execute("CREATE POLICY audit_log_insert ON audit_log FOR INSERT TO PUBLIC WITH CHECK (true)")
+    for table in AREA_TABLES:
+        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    visible = ("((SELECT wangge_scope_role()) IN ('system', 'admin') OR ((SELECT wangge_scope_role()) IN ('leader', 'planner') "
+               "AND cardinality((SELECT wangge_scope_communities())::bpchar[]) = 0) "
+               "OR EXISTS (SELECT 1 FROM buildings b WHERE b.id = building_id))")
+    for table in DERIVED:
+        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        for kind in ("insert", "update", "delete"):
+            op.execute(f"DROP POLICY IF EXISTS {table}_{kind} ON {table}")
+        op.execute(f"CREATE POLICY {table}_insert ON {table} FOR INSERT TO PUBLIC WITH CHECK {visible}")
+        op.execute(f"CREATE POLICY {table}_update ON {table} FOR UPDATE TO PUBLIC USING {visible} WITH CHECK {visible}")
+        op.execute(f"CREATE POLICY {table}_delete ON {table} FOR DELETE TO PUBLIC USING {visible}")
+    # wangge_area without the owner clause (0014's)
+    op.execute(f"""
+CREATE OR REPLACE FUNCTION wangge_area(p_table text, p_write boolean,
+                            OUT all_rows boolean, OUT communities bpchar[], OUT grids bigint[])
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  s jsonb := wangge_scope();
+  r text := s->>'r';
+  c bpchar[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(s->'c', '[]'))::char(12));
+  g bigint[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(s->'g', '[]'))::bigint);
+  detail boolean := coalesce((s->>'d')::boolean, false);
+  wide text[];
+BEGIN
+  all_rows := false; communities := NULL; grids := NULL;
+  IF r IS NULL THEN RETURN; END IF;
+  IF r IN ('system', 'admin') THEN all_rows := true; RETURN; END IF;
+  wide := CASE p_table
+    WHEN 'buildings' THEN CASE WHEN p_write THEN ARRAY['leader'] ELSE ARRAY['leader', 'planner'] END
+    WHEN 'assignments' THEN CASE WHEN p_write THEN ARRAY['leader'] ELSE ARRAY['leader', 'planner'] END
+    WHEN 'events' THEN ARRAY['leader']
+    WHEN 'building_groups' THEN CASE WHEN detail THEN ARRAY['leader'] ELSE ARRAY[]::text[] END
+    ELSE ARRAY[]::text[] END;
+  IF r = ANY (wide) THEN
+    IF cardinality(c) = 0 THEN all_rows := true; ELSE communities := c; END IF;
+  ELSIF r = 'secretary' THEN
+    communities := c;
+  ELSIF r = 'worker' AND NOT (p_table = 'assignments' AND p_write) THEN
+    grids := g;
+  END IF;
+END $$""")
+    # the old sign-in function and privileges
+    op.execute(f"""
+CREATE FUNCTION auth_lookup(p_username text)
+RETURNS TABLE (user_id bigint, password_hash text, active boolean, failed_count integer,
+               last_failed_at timestamptz, locked_until timestamptz, db_now timestamptz)
+LANGUAGE sql STABLE {DEFINER} AS $$
+  SELECT u.id, u.password_hash, u.active, coalesce(a.failed_count, 0), a.last_failed_at, a.locked_until, now()
+  FROM (SELECT p_username AS username) q
+  LEFT JOIN users u ON u.username = q.username
+  LEFT JOIN login_attempts a ON a.username = q.username $$""")
+    op.execute("REVOKE ALL ON FUNCTION auth_lookup(text) FROM PUBLIC")
+    for fn in ("auth_lookup(text)", "auth_failed(text, integer, integer)", "auth_succeeded(text)", "auth_user(text)"):
+        _app(f"GRANT EXECUTE ON FUNCTION {fn} TO %I")
+    _app("GRANT SELECT, INSERT, UPDATE (last_seen, revoked_at) ON user_sessions TO %I")
+    _app("GRANT INSERT ON audit_log TO %I")
+    _app("GRANT USAGE ON SEQUENCE audit_log_id_seq TO %I")
+    op.execute(f"""
+CREATE OR REPLACE FUNCTION audit_log_scope_user() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $$
+BEGIN
+  NEW.scope_user := CASE WHEN session_user = (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID)
+                         THEN coalesce(NEW.scope_user, NEW.actor)
+                         ELSE coalesce(wangge_scope()->>'u', '(' || session_user || ')') END;
+  RETURN NEW;
+END $$""")
     op.execute("DROP FUNCTION IF EXISTS wangge_setting(text, numeric)")
     op.execute("DROP TABLE IF EXISTS wangge_config")
+    del owner
