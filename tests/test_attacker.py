@@ -432,3 +432,32 @@ def test_grid_edits_are_the_administrators(real_scopes) -> None:
     finally:
         c.rollback()
         c.close()
+
+
+def test_sso_sessions_only_for_linked_users(demo) -> None:
+    """``session_open_oidc`` is vouched for by the web process; it opens a session only for a user
+    an administrator linked to the provider (subject) or named by an e-mail address, never for
+    an account with a plain name such as the administrator's."""
+    import hashlib
+    import secrets as _secrets
+
+    with owner_engine().begin() as o:
+        o.execute(text("DELETE FROM users WHERE username IN ('atk_plain_admin', 'atk.sso@example.org', 'atk_linked')"))
+        o.execute(text("""INSERT INTO users (username, role, oidc_subject) VALUES
+                          ('atk_plain_admin', 'admin', NULL), ('atk.sso@example.org', 'leader', NULL),
+                          ('atk_linked', 'planner', 'sub-123')"""))
+    try:
+        got = {}
+        for subject in ("atk_plain_admin", "ATK.SSO@example.org", "sub-123", "", "nobody@example.org"):
+            c = _conn(None)
+            try:
+                digest = hashlib.sha256(_secrets.token_bytes(16)).hexdigest()
+                got[subject] = c.execute(text("SELECT session_open_oidc(:s, :d, 'pytest')"), {"s": subject, "d": digest}).scalar_one()
+            finally:
+                c.rollback()
+                c.close()
+        assert got["atk_plain_admin"] is None and got[""] is None and got["nobody@example.org"] is None
+        assert got["ATK.SSO@example.org"] is not None and got["sub-123"] is not None
+    finally:
+        with owner_engine().begin() as o:
+            o.execute(text("DELETE FROM users WHERE username IN ('atk_plain_admin', 'atk.sso@example.org', 'atk_linked')"))
