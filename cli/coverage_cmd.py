@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import Community, JsonOpt, print_json, print_table
+from cli.common import Community, JsonOpt, fail, print_json, print_table
 from gis.db import transaction
 
 coverage_app = typer.Typer(help="覆盖 / coverage: cameras, services, freshness", no_args_is_help=True)
@@ -41,7 +41,7 @@ def cameras_cmd(
     try:
         level = cameras.detail_level(detail)
     except KeyError as exc:
-        raise typer.BadParameter(str(exc.args[0])) from exc
+        fail(str(exc.args[0]))
     with transaction(owner=True) as conn:
         ran = cameras.refresh(conn, level, full=full)
         cov = cameras.coverage(conn, level, community=community)
@@ -85,7 +85,7 @@ def services_cmd(
     wanted = services.categories()
     for c in category or []:
         if c not in wanted:
-            raise typer.BadParameter(f"unknown category {c!r}: one of {', '.join(wanted)}")
+            fail(f"unknown category {c!r}: one of {', '.join(wanted)}")
     with transaction(owner=True) as conn:
         ran = services.refresh(conn, full=full)
         cats = services.category_coverage(conn, community)

@@ -110,8 +110,10 @@ def import_cmd(
                                  district_code=district, skip_invalid=skip_invalid, repair=repair, replace=replace)
     except ImportFailed as exc:
         fail(exc, as_json)
-    except KeyError as exc:
-        raise typer.BadParameter(str(exc.args[0])) from exc
+    except KeyError as exc:  # an unknown layer name: rejected input (exit 1), like any other
+        from cli.common import fail as stop
+
+        stop(str(exc.args[0]))
     emit({"ok": True, **report.to_dict()}, as_json, _human_report(report))
 
 

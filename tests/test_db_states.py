@@ -137,8 +137,12 @@ def test_every_command_refuses_an_unknown_community_or_layer(demo, monkeypatch) 
             assert time.monotonic() - started < 30, args
             tried.append(" ".join(path))
     assert {"grid check", "compliance", "coverage cameras", "coverage services", "grid delineate"} <= set(tried), tried
-    r = CliRunner().invoke(app, ["export", "NONSENSE", "/tmp/never.gpkg"], catch_exceptions=False)
-    assert r.exit_code == 1 and "unknown layer" in r.output
+    for args in (["export", "NONSENSE", "/tmp/never.gpkg"], ["import", "NONSENSE", str(ROOT / "README.md")]):
+        r = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert r.exit_code == 1 and "unknown layer" in r.output, (args, r.output[-300:])
+    for args in (["coverage", "cameras", "--detail", "NONSENSE"], ["coverage", "services", "--category", "NONSENSE"]):
+        r = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert r.exit_code == 1 and "NONSENSE" in r.output, (args, r.output[-300:])
     monkeypatch.setattr("sys.argv", ["wangge", "grid", "check", "--community", "NONSENSE", "--json"])
     r = CliRunner().invoke(app, ["grid", "check", "--community", "NONSENSE", "--json"], catch_exceptions=False)
     assert r.exit_code == 1 and _json.loads(r.output)["ok"] is False
