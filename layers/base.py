@@ -334,8 +334,9 @@ def _copy(conn: Connection, table: str, frame: pd.DataFrame, columns: list[str])
         conn.execute(text(f"DROP TABLE IF EXISTS pg_temp.{stage}"))
         conn.execute(text(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"))
         _copy_direct(conn, stage, frame, columns, types_of=table)
-        conn.execute(text(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM pg_temp.{stage}"))
-        conn.execute(text(f"DROP TABLE pg_temp.{stage}"))
+        with conn.connection.driver_connection.cursor() as cur:  # (errors as a COPY raises them: psycopg's)
+            cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM pg_temp.{stage}")
+            cur.execute(f"DROP TABLE pg_temp.{stage}")
         return
     _copy_direct(conn, table, frame, columns, types_of=table)
 

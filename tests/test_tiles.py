@@ -124,7 +124,8 @@ def test_http_endpoint(demo: dict, centre, leader_cookie: str) -> None:
 def test_route_path() -> None:
     """The path app.py mounts; outside Streamlit's reserved prefixes (/_stcore, /static, /media, /component)."""
     route = tiles.routes()[0]
-    assert route.path == tiles.TILE_PATH == "/tiles/{layer}/{z:int}/{x:int}/{y:int}.pbf"
+    # plain segments: tile_coordinates checks them, so a bad one is a 400 rather than the page (issue 19)
+    assert route.path == tiles.TILE_PATH == "/tiles/{layer}/{z}/{x}/{y}.pbf"
 
 
 def test_512_pixel_tiles_are_the_parent_tile(conn, centre) -> None:
