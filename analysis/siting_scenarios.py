@@ -28,6 +28,7 @@ from gis.copy import copy_frame
 from gis.fonts import cjk_font
 from gis.frames import records
 from gis.messages import msg
+from gis.inert import inert_frame
 from layers.vocab import FACILITY_CATEGORIES, label
 
 
@@ -241,13 +242,13 @@ def export(conn: Connection, ids: list[int], path: str | Path) -> Path:
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        compare(conn, ids).to_csv(path, encoding="utf-8-sig")
+        inert_frame(compare(conn, ids)).to_csv(path, encoding="utf-8-sig")
     elif suffix in (".xlsx", ".xls"):
         all_sites = pd.concat([pd.DataFrame(sites(conn, sid).drop(columns="geom")) for sid in ids], ignore_index=True)
         with pd.ExcelWriter(path, engine="openpyxl") as xl:
-            compare(conn, ids).to_excel(xl, sheet_name="对比 comparison")
-            all_sites.to_excel(xl, sheet_name="站点 sites", index=False)
-            worst_grids(conn, ids).to_excel(xl, sheet_name="最差网格 worst grids", index=False)
+            inert_frame(compare(conn, ids)).to_excel(xl, sheet_name="对比 comparison")
+            inert_frame(all_sites).to_excel(xl, sheet_name="站点 sites", index=False)
+            inert_frame(worst_grids(conn, ids)).to_excel(xl, sheet_name="最差网格 worst grids", index=False)
     elif suffix in (".geojson", ".json"):
         frames = [sites(conn, sid) for sid in ids]
         gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geom", crs=4326)

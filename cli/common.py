@@ -11,7 +11,35 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-Community = Annotated[str | None, typer.Option("--community", help="12-digit community code (default: all)")]
+def known_community(value: str | None) -> str | None:
+    """``--community``: an existing community's code, else exit 1 with what exists (issue 19: an
+    unknown code ran every command as if it named the whole sub-district, or ran on and on)."""
+    if value is None:
+        return None
+    from sqlalchemy import text
+
+    from gis.db import transaction
+
+    code = value.strip()
+    with transaction(owner=True) as conn:
+        if conn.execute(text("SELECT 1 FROM communities WHERE code = :c"), {"c": code}).first() is not None:
+            return code
+        known = [r[0] for r in conn.execute(text("SELECT code || ' ' || name FROM communities ORDER BY code LIMIT 20"))]
+    fail(f"未知社区 / unknown community {value!r}; communities: {', '.join(known) or '(none loaded)'}")
+    return None  # not reached
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Stop a command with ``message`` (strict JSON when ``--json`` was asked for) and ``code``."""
+    if "--json" in sys.argv:
+        print_json({"ok": False, "error": message})
+    else:
+        typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+Community = Annotated[str | None, typer.Option("--community", help="12-digit community code (default: all)",
+                                              callback=known_community)]
 out = Console() if sys.stdout.isatty() else Console(width=160)  # files and pipes get whole lines
 console = Console(stderr=True)  # progress, status and errors
 

@@ -9,7 +9,7 @@ import typer
 
 from analysis import cameras, compliance, services
 from analysis.freshness import status
-from cli.common import Community, JsonOpt, print_json, print_table
+from cli.common import Community, JsonOpt, fail, print_json, print_table
 from gis.db import transaction
 from gis.frames import records
 
@@ -36,7 +36,7 @@ def cameras_cmd(
     try:
         level = cameras.detail_level(detail)
     except KeyError as exc:
-        raise typer.BadParameter(str(exc.args[0])) from exc
+        fail(str(exc.args[0]))
     with transaction(owner=True) as conn:
         ran = cameras.refresh(conn, level, full=full)
         cov = cameras.coverage(conn, level, community=community)
@@ -78,7 +78,7 @@ def services_cmd(
     wanted = services.categories()
     for c in category or []:
         if c not in wanted:
-            raise typer.BadParameter(f"unknown category {c!r}: one of {', '.join(wanted)}")
+            fail(f"unknown category {c!r}: one of {', '.join(wanted)}")
     with transaction(owner=True) as conn:
         ran = services.refresh(conn, full=full)
         cats = services.category_coverage(conn, community)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import Community, JsonOpt, print_json, print_table
+from cli.common import Community, JsonOpt, known_community, print_json, print_table
 from gis.db import transaction
 from grid import drafts
 from grid.checks import KINDS, check, summary
@@ -71,7 +71,7 @@ def code_cmd(
 
 @app.command("delineate")
 def delineate_cmd(
-    community: Annotated[str, typer.Option("--community", help="12-digit community code")],
+    community: Annotated[str, typer.Option("--community", help="12-digit community code", callback=known_community)],
     min_: Annotated[int | None, typer.Option("--min", help="households per grid, lower bound")] = None,
     max_: Annotated[int | None, typer.Option("--max", help="households per grid, upper bound")] = None,
     accept: Annotated[bool, typer.Option("--accept", help="replace the community's grids by the proposal")] = False,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, console, emit
+from cli.common import JsonOpt, console, emit, fail
 from layers.importer import import_file
 
 
@@ -34,8 +34,8 @@ def import_cmd(
         with console.status(f"importing {file.name} into {layer}"):
             report = import_file(layer, file, crs=crs, mapping=mapping, encoding=encoding, source_layer=source_layer,
                                  district_code=district, skip_invalid=skip_invalid, repair=repair, replace=replace)
-    except KeyError as exc:
-        raise typer.BadParameter(str(exc.args[0])) from exc
+    except KeyError as exc:  # an unknown layer name: rejected input (exit 1), like any other
+        fail(str(exc.args[0]))
     emit({"ok": True, **report.to_dict()}, as_json, human_report(report))
 
 

@@ -8,28 +8,30 @@ else changed the grid's staff since the version named). Errors of the project's 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
-from cli.common import JsonOpt, console, emit, progress
+from cli.common import JsonOpt, console, emit, fail, progress
 from cli.coverage_cmd import compliance_app, coverage_app
 from cli.grid_cmd import app as grid_app
 from cli.import_cmd import human_report, import_cmd
 from cli.site_cmd import scenario_app, site_cmd
 from cli.staff_cmd import assign_app, cadres_app, gaps_app
 from cli.user_cmd import audit_app, user_app
-from gis.db import transaction
+from gis.db import classify_error, transaction
 from gis.errors import ConflictError, Unavailable, WanggeError
 from gis.migrate import upgrade
 from gis.scope import SYSTEM, set_scope
 from gis.settings import get_settings
 from layers import demo
 from layers.export import export_layer, status
-from layers.importer import import_osm
+from layers.importer import LAYERS, import_osm, layer_spec
 
 app = typer.Typer(help="网格 Wangge: GIS grid management for sub-districts", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
@@ -85,6 +87,10 @@ def export_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Export a layer (current rows) to a file."""
+    try:
+        layer_spec(layer)
+    except (KeyError, ValueError):
+        fail(f"未知图层 / unknown layer {layer!r}; layers: {', '.join(LAYERS)}")
     with transaction(owner=True) as conn:
         n = export_layer(conn, layer, file)
     emit({"ok": True, "layer": layer, "file": str(file), "rows": n}, as_json, f"{n} rows → {file}")
@@ -137,6 +143,8 @@ def demo_accounts(as_json: JsonOpt = False) -> None:
 
 # The one map from the error family to exit codes (most specific class first).
 EXIT_CODES: tuple[tuple[type[WanggeError], int], ...] = ((ConflictError, 4), (Unavailable, 3), (WanggeError, 1))
+EXIT_BUSY = 5  # another change held what this one needed (deadlock, serialization): nothing written, try again
+BUSY_RETRIES = 3
 
 
 def exit_code(exc: WanggeError) -> int:
@@ -144,20 +152,40 @@ def exit_code(exc: WanggeError) -> int:
 
 
 def main() -> None:
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        app()
-    except WanggeError as exc:
-        if "--json" in sys.argv[1:]:
-            emit(exc.to_dict(), True)
-        else:
-            console.print(f"[red]{exc.human()}[/red]", markup=True, highlight=False)
-        raise SystemExit(exit_code(exc)) from None
-    except OperationalError as exc:
-        console.print(f"[red]数据库无法连接 / cannot reach the database: {str(exc.orig).strip().splitlines()[0]}[/red]\n"
-                      "Check DATABASE_URL (or run `make demo` to start the local PostgreSQL).")
-        raise SystemExit(3) from None
+    """Run the command. Errors of the project's family become their exit code here. A deadlock
+    or serialization failure (another import or edit at the same moment) rolls the whole
+    transaction back, so the command is run again, at most ``BUSY_RETRIES`` times with a short
+    pause, and then reported as busy (exit 5), not as an unreachable database. A server
+    upgraded under its running cluster is named as such."""
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            app()
+            return
+        except WanggeError as exc:
+            if "--json" in sys.argv[1:]:
+                emit(exc.to_dict(), True)
+            else:
+                console.print(f"[red]{exc.human()}[/red]", markup=True, highlight=False)
+            raise SystemExit(exit_code(exc)) from None
+        except DBAPIError as exc:
+            kind = classify_error(exc)
+            if kind == "busy" and attempt < BUSY_RETRIES:
+                time.sleep(0.2 * 2 ** attempt)
+                continue
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+            if kind == "busy":
+                console.print("[red]数据库正忙（与其他修改冲突），未写入任何内容，请重试 / the database is busy (a concurrent change "
+                              f"conflicted); nothing was written, try again: {first}[/red]")
+                raise SystemExit(EXIT_BUSY) from None
+            if kind == "server_stale":
+                console.print("[red]数据库服务器程序已升级但集群未重启 / the PostgreSQL server binaries were upgraded under the "
+                              f"running cluster: {first}[/red]\nRestart the cluster (`scripts/bootstrap.sh db` does it).")
+                raise SystemExit(3) from None
+            if kind == "unreachable":
+                console.print(f"[red]数据库无法连接 / cannot reach the database: {first}[/red]\n"
+                              "Check DATABASE_URL (or run `make demo` to start the local PostgreSQL).")
+                raise SystemExit(3) from None
+            raise
 
 
 if __name__ == "__main__":

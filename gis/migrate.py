@@ -36,6 +36,23 @@ def store_scope_secret(url: str | None = None) -> bool:
             conn.execute(text("""INSERT INTO wangge_secrets (name, value) VALUES ('scope', :v)
                                  ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
                                  WHERE wangge_secrets.value <> EXCLUDED.value"""), {"v": secret()})
+            if conn.execute(text("SELECT to_regclass('wangge_config')")).scalar_one() is not None:
+                store_config(conn)
         return True
     finally:
         engine.dispose()
+
+
+# Settings the database enforces itself (migration 0016): a session's expiry and the sign-in
+# slow-down and lock are decided by owner functions, never by what the app passes.
+ENFORCED = ("session_max_hours", "session_idle_minutes", "auth_lock_after", "auth_lock_minutes",
+            "auth_slowdown_after", "auth_slowdown_base_s")
+
+
+def store_config(conn) -> None:
+    """Copy the enforced settings into the owner-only ``wangge_config`` (runs as the owner)."""
+    s = get_settings()
+    for name in ENFORCED:
+        conn.execute(text("""INSERT INTO wangge_config (name, value) VALUES (:n, :v)
+                             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+                             WHERE wangge_config.value <> EXCLUDED.value"""), {"n": name, "v": float(getattr(s, name))})

@@ -170,6 +170,33 @@ def _check_text(path: Path, encoding: str) -> None:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ImportFailed([Problem(path.name, f"文本不是 {encoding} / text is not valid {encoding} (line {line})")]) from exc
+    _check_control_chars(path, raw, encoding)
+
+
+def _check_control_chars(path: Path, raw: bytes, encoding: str) -> None:
+    """GDAL cuts a text value at a NUL ("a\\u0000b" is read as "a"): find such values in a
+    GeoJSON before it does and report each feature (issue 19). A byte scan first, so that a
+    clean file is not parsed twice."""
+    import json
+    import re
+
+    if not re.search(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", raw):
+        return
+    rx = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    try:
+        doc = json.loads(raw.decode(encoding))
+    except ValueError:
+        return  # GDAL reports what is malformed
+    features = doc.get("features", []) if isinstance(doc, dict) else []
+    problems = []
+    for n, feat in enumerate(features, 1):
+        props = (feat.get("properties") or {}) if isinstance(feat, dict) else {}
+        for key, value in props.items() if isinstance(props, dict) else ():
+            if isinstance(value, str) and rx.search(value):
+                problems.append(Problem(path.name, f"含控制字符 / {key!r} holds a control character (e.g. NUL): {value!r}",
+                                        row=n, column=str(key)))
+    if problems:
+        raise ImportFailed(problems)
 
 
 def _dbf_records(dbf: Path) -> list[bytes]:

@@ -1,10 +1,10 @@
 """The audit log: every change (assignment, import, grid edit, user change) with who, when,
 before and after.
 
-Why the log is trustworthy: the app role may only INSERT and SELECT ``audit_log`` (no
-UPDATE, DELETE or TRUNCATE: migration 0001), and a trigger (migration 0011) writes
-``scope_user``, the user of the signed scope the database verified, whatever the app
-passes as ``actor``. ``actor`` defaults to the current scope's user (gis/scope.py).
+Why the log is trustworthy: the app role cannot write ``audit_log`` at all (migration 0016:
+no INSERT, UPDATE, DELETE or TRUNCATE, and row-level security FORCEd); rows come from the
+owner's ``audit_write``, which takes the actor from the signed scope the database verified
+and the time from the database's clock, or from the owner itself (CLI, imports).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.inert import inert_frame
 from gis.scope import current
 
 COLUMNS = ["id", "at", "actor", "scope_user", "action", "table_name", "row_key", "district_code", "before", "after"]
@@ -22,12 +23,13 @@ COLUMNS = ["id", "at", "actor", "scope_user", "action", "table_name", "row_key",
 
 def record(conn: Connection, action: str, table: str | None, *, actor: str | None = None, row_key: str | None = None,
            before: dict | None = None, after: dict | None = None, district_code: str | None = None) -> None:
-    """One audit row. Without ``actor``: the current scope's user, else the database role."""
+    """One audit row, through the owner's ``audit_write`` (migration 0016): on the app's
+    connection the actor is the verified scope's user and ``actor`` is ignored; on the owner's
+    (CLI, imports) ``actor`` names who acted (default: the current scope's user, else system).
+    The time is the database's clock."""
     scope = current()
     conn.execute(
-        text("""INSERT INTO audit_log (actor, action, table_name, row_key, district_code, before, after)
-                VALUES (coalesce(:actor, current_user), :action, :table, :row_key, :district,
-                        CAST(:before AS jsonb), CAST(:after AS jsonb))"""),
+        text("SELECT audit_write(:action, :table, :row_key, :district, CAST(:before AS jsonb), CAST(:after AS jsonb), :actor)"),
         {"actor": actor or (scope.user if scope else None), "action": action, "table": table, "row_key": row_key,
          "district": district_code,
          "before": json.dumps(before, ensure_ascii=False, default=str) if before is not None else None,
@@ -68,10 +70,10 @@ def export_audit(conn: Connection, path: str | Path | None = None, **filters) ->
         import io
 
         buf = io.BytesIO()
-        frame.to_excel(buf, index=False)
+        inert_frame(frame).to_excel(buf, index=False)
         data = buf.getvalue()
     else:
-        data = frame.to_csv(index=False).encode("utf-8-sig")
+        data = inert_frame(frame).to_csv(index=False).encode("utf-8-sig")
     if path is not None:
         Path(path).write_bytes(data)
     return data

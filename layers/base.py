@@ -124,6 +124,9 @@ def _rows(mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask)
 
 
+CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
 def check_fields(frame: pd.DataFrame, spec: LayerSpec, ctx: ImportContext, problems: list[Problem]) -> pd.DataFrame:
     """Coerce each field to its kind; every value that will not coerce is a row problem."""
     out = pd.DataFrame(index=frame.index)
@@ -140,6 +143,12 @@ def check_fields(frame: pd.DataFrame, spec: LayerSpec, ctx: ImportContext, probl
             out[f.name] = f.default
             continue
         raw = frame[f.name]
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+            # NUL and other control characters: PostgreSQL text cannot hold NUL, and a silent cut
+            # ("a\0b" stored as "a") loses data; tab, line feed and carriage return are text.
+            ctrl = raw.astype("string").str.contains(CONTROL_CHARS, regex=True).fillna(False).to_numpy(dtype=bool)
+            bad(ctrl, f.name, lambda i, raw=raw, f=f: f"含控制字符 / {f.name!r} holds a control character "
+                                                      f"(e.g. NUL): {str(raw.iloc[i])!r}")
         present = raw.notna().to_numpy() & (raw.astype("string").str.strip().fillna("") != "").to_numpy()
         if f.required:
             bad(~present, f.name, lambda i, f=f: f"必填字段为空 / required field {f.name!r} is empty")
@@ -317,9 +326,26 @@ def copy_rows(conn: Connection, table: str, frame: pd.DataFrame, columns: list[s
 
 
 def _copy(conn: Connection, table: str, frame: pd.DataFrame, columns: list[str]) -> None:
+    """COPY into ``table``, or, where row-level security applies to this role (every layer
+    table FORCEs it, the owner included: migration 0016, and PostgreSQL refuses COPY FROM
+    there), into a temporary staging table and then one INSERT that the policies check."""
+    cols = ", ".join(columns)
+    if conn.execute(text("SELECT row_security_active(to_regclass(:t))"), {"t": table}).scalar():
+        stage = "_copy_" + table.replace(".", "_")
+        conn.execute(text(f"DROP TABLE IF EXISTS pg_temp.{stage}"))
+        conn.execute(text(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"))
+        _copy_direct(conn, stage, frame, columns, types_of=table)
+        with conn.connection.driver_connection.cursor() as cur:  # (errors as a COPY raises them: psycopg's)
+            cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM pg_temp.{stage}")
+            cur.execute(f"DROP TABLE pg_temp.{stage}")
+        return
+    _copy_direct(conn, table, frame, columns, types_of=table)
+
+
+def _copy_direct(conn: Connection, table: str, frame: pd.DataFrame, columns: list[str], *, types_of: str) -> None:
     cols = ", ".join(columns)
     raw = conn.connection.driver_connection
-    values = _binary_columns(conn, table, frame, columns)
+    values = _binary_columns(conn, types_of, frame, columns)
     with raw.cursor() as cur:
         if values is not None:
             types, data = values

@@ -8,6 +8,7 @@ import pandas as pd
 import pyogrio
 from sqlalchemy import Connection, text
 
+from gis.inert import inert_frame
 from layers.importer import LAYERS, layer_spec
 
 CURRENT = {"grids": "WHERE valid_to IS NULL", "assignments": "WHERE valid_to IS NULL"}
@@ -51,7 +52,7 @@ def export_layer(conn: Connection, name: str, path: str | Path) -> int:
                 out["lon"], out["lat"] = frame.geometry.x.round(7), frame.geometry.y.round(7)
             else:
                 out["wkt"] = frame.geometry.to_wkt(rounding_precision=7)
-        out.to_csv(path, index=False, encoding="utf-8-sig")
+        inert_frame(pd.DataFrame(out)).to_csv(path, index=False, encoding="utf-8-sig")
     elif suffix in (".geojson", ".json"):
         frame.to_file(path, driver="GeoJSON")
     elif suffix == ".gpkg" and "geom" not in frame:  # an attribute table (assignments)

@@ -1,12 +1,13 @@
 """Users and signing in: argon2 password hashes, slow-down and lock-out, user management.
 
 Why the database does the bookkeeping: the app role may not read password hashes
-(``users.password_hash`` is left out of its column grant) nor the table of failed attempts.
-Signing in happens before there is a scope, so it goes through the owner's SECURITY
-DEFINER functions (migration 0011): ``auth_lookup(username)`` gives one user's hash and
-failure counters, ``auth_failed``/``auth_succeeded`` keep the count. Failures are counted
-per name typed, whether or not the user exists, and an unknown name costs a dummy hash
-check: the answers and their timing do not tell whether a user exists.
+(``users.password_hash`` is left out of its column grant, and no function returns one) nor
+the table of failed attempts nor the sessions. Signing in happens before there is a scope,
+so it goes through the owner's SECURITY DEFINER functions (migrations 0011, 0016):
+``auth_challenge`` (parameters and salt only), ``auth_login`` (compares, counts, locks,
+opens the session). Failures are counted per name typed, whether or not the user exists,
+and an unknown name costs the same hash computation: the answers and their timing do not
+tell whether a user exists.
 
 Creating and changing users is allowed to an administrator (or the system) only, and the
 ``users`` policies enforce that in the database too; every change is audited with the
@@ -14,13 +15,16 @@ acting scope's user and the before/after (never the hash).
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+import secrets
+import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 import pandas as pd
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2 import PasswordHasher, Type
+from argon2.low_level import hash_secret
 from sqlalchemy import Connection, text
 
 from gis.errors import BadInput, NotAllowed
@@ -33,7 +37,6 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 CHANGEABLE = ("role", "communities", "grids", "resident_detail", "display_name", "active", "oidc_subject")
 
 _HASHER = PasswordHasher()  # argon2id with the library's current defaults (RFC 9106 low-memory profile)
-_DUMMY_HASH = _HASHER.hash("wangge-dummy-password-for-timing")
 
 
 @dataclass
@@ -91,61 +94,80 @@ class UserInvalid(BadInput):
 
 # --- signing in -------------------------------------------------------------------------------
 
-def _slow_down_wait(failed: int) -> float:
-    """Seconds the next attempt must wait after ``failed`` consecutive failures (0 before the
-    slow-down starts; then the base, doubling with every further failure)."""
-    s = get_settings()
-    if failed < s.auth_slowdown_after:
-        return 0.0
-    return float(s.auth_slowdown_base_s) * 2 ** (failed - s.auth_slowdown_after)
-
-
-def authenticate(conn: Connection, username: str, password: str) -> User:
+def authenticate(conn: Connection, username: str, password: str, *, user_agent: str | None = None) -> User:
     """The user whose name and password these are, or ``AuthError``.
 
+    The password hash never reaches the app: ``auth_challenge(name)`` gives the Argon2id
+    parameters and salt only (a salt derived from the name for an unknown one, so the answer
+    does not tell), the app computes the hash of what was typed with them, and
+    ``auth_login(name, computed, token digest)`` compares inside the database, counts the
+    failure or clears the count, enforces slow-down and lock, and on success opens the
+    session (expiry from the database's own settings). :func:`webapp.sessions.open_session`
+    hands out that session's token.
+
     Order of checks: locked → wait (slow-down) → password → active. A locked or slowed-down
-    attempt is refused without looking at the password (so guessing during the wait gains
-    nothing) and does not count. A wrong password for an existing or an unknown user gives
-    the same ``bad_credentials``; after ``auth_lock_after`` failures the account locks for
-    ``auth_lock_minutes``. Success clears the count (in ``conn``'s transaction); a failure
-    is counted in a transaction of its own, committed at once, so it holds whatever the caller
-    does with its own transaction after the exception.
+    attempt is refused without hashing (and does not count). A failure is counted in a
+    transaction of its own, committed at once, so it holds whatever the caller does with its
+    own transaction after the exception.
     """
-    s = get_settings()
     name = (username or "").strip()[:200]
-    row = conn.execute(text("SELECT * FROM auth_lookup(:u)"), {"u": name}).mappings().one()
-    now: datetime = row["db_now"]
-    if row["locked_until"] is not None and row["locked_until"] > now:
-        raise AuthError("locked", (row["locked_until"] - now).total_seconds())
-    failed = 0 if (row["locked_until"] is not None and row["locked_until"] <= now) else int(row["failed_count"])
-    wait = _slow_down_wait(failed)
-    if wait and row["last_failed_at"] is not None:
-        ready = row["last_failed_at"] + timedelta(seconds=wait)
-        if ready > now:
-            raise AuthError("slow_down", (ready - now).total_seconds())
-    ok = _verify(row["password_hash"] if row["user_id"] is not None else None, password or "")
-    if not ok:
-        # Its own transaction: the caller's rolls back when AuthError leaves it, the count must stay.
+    ch = conn.execute(text("SELECT * FROM auth_challenge(:u)"), {"u": name}).mappings().one()
+    if ch["status"] != "ok":
+        raise AuthError(ch["status"], ch["retry_after"] or 0)
+    computed = _compute(ch["params"], ch["salt"], int(ch["hash_len"]), password or "")
+    token = secrets.token_urlsafe(32)
+    sql = text("SELECT * FROM auth_login(:u, :h, :d, :ua)")
+    args = {"u": name, "h": computed, "d": token_digest(token), "ua": user_agent}
+    sp = conn.begin_nested()
+    row = conn.execute(sql, args).mappings().one()
+    if row["status"] in ("ok", "inactive"):
+        sp.commit()
+    else:  # count it where it stays: a transaction of its own
+        sp.rollback()
         with conn.engine.begin() as own:
-            count, locked_until = own.execute(text("SELECT * FROM auth_failed(:u, :n, :m)"),
-                                              {"u": name, "n": s.auth_lock_after, "m": s.auth_lock_minutes}).one()
-        if locked_until is not None:
-            raise AuthError("locked", (locked_until - now).total_seconds())
-        raise AuthError("bad_credentials", _slow_down_wait(int(count)))
-    conn.execute(text("SELECT auth_succeeded(:u)"), {"u": name})
-    user = _user_from_definer(conn, "auth_user", name)
-    assert user is not None
-    if not user.active:
+            row = own.execute(sql, args | {"d": None}).mappings().one()
+        if row["status"] in ("ok", "inactive"):  # (only if the caller's transaction hid a change)
+            row = {**row, "status": "bad_credentials", "retry_after": 0}
+    if row["status"] not in ("ok", "inactive"):
+        raise AuthError(row["status"], row["retry_after"] or 0)
+    user = _user(row)
+    if not user.active or row["status"] == "inactive":
         raise AuthError("inactive")
+    _hold(user.id, token)
     return user
 
 
-def _verify(stored: str | None, password: str) -> bool:
-    """argon2 check; an unknown user or a user without a password costs a dummy check."""
-    try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+def token_digest(token: str) -> str:
+    """What the database keeps of a session token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+# Sessions opened by a verified sign-in (authenticate) whose token the caller has not picked
+# up yet, per user id; this thread's only (webapp.sessions.open_session hands them out).
+_HELD = threading.local()
+
+
+def _hold(user_id: int, token: str) -> None:
+    if not hasattr(_HELD, "tokens"):
+        _HELD.tokens = {}
+    _HELD.tokens[int(user_id)] = token
+
+
+def take_held_token(user_id: int) -> str | None:
+    """The token of the session ``authenticate`` opened for ``user_id`` in this thread (once)."""
+    return getattr(_HELD, "tokens", {}).pop(int(user_id), None)
+
+
+def _compute(params: str, salt_b64: str, hash_len: int, password: str) -> str | None:
+    """Argon2id of ``password`` with the stored hash's parameters and salt, encoded the way
+    argon2-cffi stores it, so the database can compare the two strings."""
+    m = re.match(r"^\$argon2id\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)$", params or "")
+    if not m:
+        return None
+    version, memory, time_cost, parallelism = (int(x) for x in m.groups())
+    salt = base64.b64decode(salt_b64 + "=" * (-len(salt_b64) % 4))
+    return hash_secret(password.encode("utf-8"), salt, time_cost=time_cost, memory_cost=memory,
+                       parallelism=parallelism, hash_len=hash_len, type=Type.ID, version=version).decode("ascii")
 
 
 def hash_password(password: str) -> str:
@@ -309,7 +331,7 @@ def set_password(conn: Connection, username: str, password: str) -> None:
                           "WHERE username = :u"), {"u": username, "h": hash_password(password)}).rowcount
     if n == 0:
         raise UserInvalid("username", "unknown_user")
-    conn.execute(text("SELECT auth_succeeded(:u)"), {"u": username})  # a reset also lifts a lock
+    conn.execute(text("SELECT auth_unlock(:u)"), {"u": username})  # a reset also lifts a lock
     close_user_sessions(conn, int(conn.execute(text("SELECT id FROM users WHERE username = :u"), {"u": username}).scalar_one()))
     _audit(conn, "user_password", username, None, {"password": "changed"})
 
@@ -317,14 +339,13 @@ def set_password(conn: Connection, username: str, password: str) -> None:
 def close_user_sessions(conn: Connection, user_id: int) -> int:
     """End every session of a user (deactivated, password reset). Here, not in
     ``webapp/sessions.py``: the command line deactivates users too, and must not need the web."""
-    return conn.execute(text("UPDATE user_sessions SET revoked_at = now() WHERE user_id = :u AND revoked_at IS NULL"),
-                        {"u": user_id}).rowcount
+    return int(conn.execute(text("SELECT session_revoke_user(:u)"), {"u": user_id}).scalar_one())
 
 
 def unlock(conn: Connection, username: str) -> None:
     """Clear a user's failed sign-ins and any lock (administrator or system); audited."""
     _require_admin()
-    conn.execute(text("SELECT auth_succeeded(:u)"), {"u": username})
+    conn.execute(text("SELECT auth_unlock(:u)"), {"u": username})
     _audit(conn, "user_unlock", username, None, None)
 
 

@@ -6,6 +6,7 @@
 #   scripts/bootstrap.sh python    .venv + requirements.txt + the `wangge` command
 #   scripts/bootstrap.sh web       Leaflet and plugins from the npm registry into static/vendor
 #   scripts/bootstrap.sh db        local cluster running, roles, database, extensions, migrations
+#   scripts/bootstrap.sh cluster-check   is the running server older than the installed binaries? (exit 10 if so)
 #   scripts/bootstrap.sh all       all of the above
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,6 +98,41 @@ load_env() {
   APP=${WANGGE_DB_APP_USER:-wangge_app}
 }
 
+# An apt upgrade of postgresql-NN under a running cluster (15.18 -> 15.20) replaces the binaries
+# and libraries but not the running postmaster: every new connection then fails to load
+# plpgsql.so. Compare the running server's version with the installed binary's.
+installed_pg_version() {
+  if [ -n "${WANGGE_PG_INSTALLED_VERSION:-}" ]; then echo "$WANGGE_PG_INSTALLED_VERSION"; return; fi
+  local bin="/usr/lib/postgresql/$PG_MAJOR/bin/postgres"
+  [ -x "$bin" ] && "$bin" --version | awk '{print $3}'
+}
+running_pg_version() {
+  if [ -n "${WANGGE_PG_RUNNING_VERSION:-}" ]; then echo "$WANGGE_PG_RUNNING_VERSION"; return; fi
+  as_postgres psql -X -At -p "$DB_PORT" -d postgres -c "SHOW server_version" 2>/dev/null | awk '{print $1}'
+}
+cluster_check() {  # 0: current (or nothing to compare), 10: running server older than the installed binaries
+  local installed running
+  installed=$(installed_pg_version || true); running=$(running_pg_version || true)
+  if [ -z "$installed" ] || [ -z "$running" ]; then return 0; fi
+  if [ "$installed" != "$running" ] && [ "$(printf '%s\n%s\n' "$installed" "$running" | sort -V | tail -1)" = "$installed" ]; then
+    say "the running PostgreSQL ($running) is older than the installed server binaries ($installed):"
+    say "new connections may fail to load plpgsql.so until the cluster is restarted"
+    return 10
+  fi
+  return 0
+}
+restart_stale_cluster() {
+  local rc=0; cluster_check || rc=$?
+  [ "$rc" = 10 ] || return 0
+  if [ "${WANGGE_RESTART_STALE_CLUSTER:-1}" = 1 ] && command -v pg_ctlcluster >/dev/null; then
+    say "restarting PostgreSQL $PG_MAJOR/main on the installed binaries"
+    as_root pg_ctlcluster "$PG_MAJOR" main restart
+    for _ in $(seq 1 30); do pg_isready -q -h "$DB_HOST" -p "$DB_PORT" && break; sleep 1; done
+  else
+    say "restart it: pg_ctlcluster $PG_MAJOR main restart (WANGGE_RESTART_STALE_CLUSTER=0 left it running)"
+  fi
+}
+
 step_db() {
   load_env
   if [ -n "${DATABASE_URL:-}" ] && [ "${WANGGE_MANAGE_DB:-0}" != 1 ]; then
@@ -114,6 +150,8 @@ step_db() {
     as_root pg_ctlcluster "$PG_MAJOR" main start
     for _ in $(seq 1 30); do pg_isready -q -h "$DB_HOST" -p "$DB_PORT" && break; sleep 1; done
     pg_isready -q -h "$DB_HOST" -p "$DB_PORT" || die "PostgreSQL did not come up on $DB_HOST:$DB_PORT"
+  else
+    restart_stale_cluster
   fi
   say "roles $OWNER (owns the schema) and $APP (owns nothing), database $DB_NAME"
   as_postgres psql -q -v ON_ERROR_STOP=1 -p "$DB_PORT" -d postgres \
@@ -142,6 +180,7 @@ case "${1:-all}" in
   python) step_python ;;
   web) step_web ;;
   db) step_db ;;
+  cluster-check) load_env; cluster_check ;;
   all) step_system; step_python; step_web; step_db ;;
   *) die "unknown step: $1" ;;
 esac

@@ -122,7 +122,8 @@ def test_database_url_is_honoured():
 
 def test_usage_errors_exit_2(tmp_path):
     path = ff.write(ff.buildings(1), tmp_path / "b.geojson")
+    # an unknown layer is rejected input like any unknown name (issue 19): exit 1, strict JSON
     done = run("import", "parks", str(path), "--json")
-    assert done.returncode == 2 and "unknown layer 'parks'" in done.stderr
+    assert done.returncode == 1 and "unknown layer 'parks'" in json.loads(done.stdout)["error"]
     done = run("import", "buildings", str(path), "--map", "no-equals-sign", "--json")
     assert done.returncode == 2 and "SRC=DEST" in done.stderr

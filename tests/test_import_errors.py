@@ -332,3 +332,21 @@ def test_assignment_to_an_unknown_grid_and_a_bad_target_type(empty, tmp_path):
     assert (p.row, p.source_id) == (2, "C001") and "no current grid '420106010001077'" in p.problem
     p = only(failed(empty, "assignments", ff.write_csv(tmp_path / "a2.csv", ["干部编号", "对象类型", "对象"], [["C001", "街道", ff.GRID]])))
     assert p.row == 1 and "target_type" in p.problem
+
+
+def test_nul_and_control_characters_are_a_problem_of_the_row(empty, tmp_path):
+    """Issue 19: "a\\0b" was stored as "a" (GDAL cuts at NUL); now the row is reported."""
+    import json
+
+    gj = tmp_path / "facilities.geojson"
+    feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [ff.LON, ff.LAT]},
+              "properties": {"编号": f"F{i}", "名称": name, "类别": "社区服务站"}}
+             for i, name in enumerate(["服务站", "a\u0000b", "ok", "bell\u0007"], 1)]
+    gj.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), encoding="utf-8")
+    problems = failed(empty, "facilities", gj)
+    assert sorted(p.row for p in problems) == [2, 4] and all("control character" in p.problem for p in problems)
+
+    csv = tmp_path / "facilities.csv"
+    csv.write_bytes(f"编号,名称,类别,经度,纬度\nF1,a\x00b,社区服务站,{ff.LON},{ff.LAT}\nF2,好,社区服务站,{ff.LON},{ff.LAT}\n".encode())
+    p = only(failed(empty, "facilities", csv, crs="EPSG:4326"))
+    assert p.row == 1 and "control character" in p.problem

@@ -348,13 +348,14 @@ def test_audit_rows_carry_the_verified_user(area, worker_a):
             audit(c, "test_security", None)
             # A worker's change is logged, but the log is for administrators to read (migration 0015).
             assert c.execute(text("SELECT count(*) FROM audit_log WHERE action = 'test_security'")).scalar_one() == 0
-        with use_scope(None), app_engine().begin() as c:
+        # Nobody's scope: nothing is written (the actor would be whatever the app claims).
+        with pytest.raises(ProgrammingError, match="no verified scope"), use_scope(None), app_engine().begin() as c:
             audit(c, "test_security_nobody", None, actor="admin")
         with owner_engine().connect() as c:
+            # the actor is the verified scope's user, whatever the app passes (migration 0016)
             rows = c.execute(text("SELECT actor, scope_user FROM audit_log WHERE action = 'test_security' ORDER BY id")).all()
-            assert [tuple(r) for r in rows] == [("someone_else", "w_a"), ("w_a", "w_a")]
-            nobody = c.execute(text("SELECT scope_user FROM audit_log WHERE action = 'test_security_nobody'")).scalar_one()
-            assert nobody == f"({get_settings().db_app_user})"
+            assert [tuple(r) for r in rows] == [("w_a", "w_a"), ("w_a", "w_a")]
+            assert c.execute(text("SELECT count(*) FROM audit_log WHERE action = 'test_security_nobody'")).scalar_one() == 0
         with use_scope(Scope(user="t_admin", role="admin")), app_engine().connect() as c:
             assert len(list_audit(c, actor="w_a", action="test_security")) == 2
     finally:
@@ -455,7 +456,13 @@ def test_copy_into_policy_tables_goes_through_the_policies(area, worker_a):
     with owner_engine().connect() as c:
         a_bld, b_bld = (int(c.execute(text("SELECT min(id) FROM buildings WHERE grid_id = :g"), {"g": g}).scalar_one())
                         for g in (area["a"], area["b"]))
-    for scope, building, ok in ((SYSTEM, b_bld, True), (worker_a, a_bld, True), (worker_a, b_bld, False)):
+    planner_a = Scope(user="p_a", role="planner", communities=(area["com_a"],))
+    # siting is the planner's job (migration 0016): a worker may not store a scenario at all
+    with use_scope(worker_a), app_engine().connect() as c, c.begin():
+        with pytest.raises(ProgrammingError, match="row-level security"):
+            c.execute(text("""INSERT INTO siting_scenarios (name, category, model, radius_m, cutoff_m, candidates, time_limit_s, status)
+                              VALUES ('test_security', 'kindergarten', 'lscp', 300, 300, 'roads', 1, 'optimal')"""))
+    for scope, building, ok in ((SYSTEM, b_bld, True), (planner_a, a_bld, True), (planner_a, b_bld, False)):
         with use_scope(scope), app_engine().connect() as c, c.begin():
             sc = c.execute(text("""INSERT INTO siting_scenarios (name, category, model, radius_m, cutoff_m, candidates, time_limit_s, status)
                                    VALUES ('test_security', 'kindergarten', 'lscp', 300, 300, 'roads', 1, 'optimal') RETURNING id""")).scalar_one()

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 
 def _request(base: str, method: str, path: str, body: dict | None = None, cookie: str | None = None,
-             raw: bytes | None = None) -> http.client.HTTPResponse:
+             raw: bytes | None = None, extra: dict | None = None) -> http.client.HTTPResponse:
     """One request, redirects not followed (the test looks at them)."""
     parts = urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
@@ -28,6 +28,7 @@ def _request(base: str, method: str, path: str, body: dict | None = None, cookie
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     if cookie:
         headers["Cookie"] = f"{get_settings().session_cookie}={cookie}"
+    headers.update(extra or {})
     conn.request(method, path, body=data, headers=headers)
     response = conn.getresponse()
     response.body = response.read()  # type: ignore[attr-defined]
@@ -266,3 +267,17 @@ def test_password_reset_and_deactivation_end_open_sessions(fresh: Account) -> No
     with use_scope(SYSTEM), transaction() as conn:
         auth.update_user(conn, fresh.username, active=False)
         assert sessions.resolve(conn, token).status == "unknown"
+
+
+def test_cross_site_sign_in_is_refused(server: str, fresh: Account) -> None:  # noqa: F811
+    """Login CSRF (issue 19): another site's form posting our /signin is refused with 403 and
+    opens no session; the same post from our own page signs in."""
+    from urllib.parse import urlsplit
+
+    own = f"http://{urlsplit(server).netloc}"
+    body = {"username": fresh.username, "password": fresh.password, "next": "/"}
+    for bad in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Referer": "http://evil.example/form.html"}):
+        r = _request(server, "POST", "/signin", body, extra=bad)
+        assert r.status == 403 and "set-cookie" not in {k.lower() for k, _ in r.getheaders()}, bad
+    ok = _request(server, "POST", "/signin", body, extra={"Origin": own})
+    assert ok.status == 303 and get_settings().session_cookie in (ok.getheader("set-cookie") or "")

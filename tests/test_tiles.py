@@ -124,7 +124,8 @@ def test_http_endpoint(demo: dict, centre, leader_cookie: str) -> None:
 def test_route_path() -> None:
     """The path app.py mounts; outside Streamlit's reserved prefixes (/_stcore, /static, /media, /component)."""
     route = tiles.routes()[0]
-    assert route.path == tiles.TILE_PATH == "/tiles/{layer}/{z:int}/{x:int}/{y:int}.pbf"
+    # plain segments: tile_coordinates checks them, so a bad one is a 400 rather than the page (issue 19)
+    assert route.path == tiles.TILE_PATH == "/tiles/{layer}/{z}/{x}/{y}.pbf"
 
 
 def test_512_pixel_tiles_are_the_parent_tile(conn, centre) -> None:
@@ -146,7 +147,7 @@ def test_cache_reuses_tiles_until_the_data_change(demo: dict, centre, leader_coo
     again = _call(params, cookie=leader_cookie)
     assert first.headers["x-tile-cache"] == "miss" and again.headers["x-tile-cache"] == "hit"
     assert again.body == first.body
-    assert _call(params, b"cache=0", cookie=leader_cookie).headers["x-tile-cache"] == "miss"  # bypass (benchmarks)
+    assert _call(params, b"cache=0", cookie=leader_cookie).headers["x-tile-cache"] == "hit"  # bypass: administrators only
     with owner_engine().begin() as c:  # any import or edit writes an audit row
         row = c.execute(text("INSERT INTO audit_log (action, table_name) VALUES ('test', 'grids') RETURNING id")).scalar_one()
     try:
@@ -163,3 +164,13 @@ def test_cache_is_bounded() -> None:
         cache.put(("b", i), 1, b"x" * 900)
     assert cache._bytes <= 16 * 1000 and cache.get(("b", 0), 1) is None and cache.get(("b", 39), 1) is not None
     assert cache.get(("b", 39), 2) is None  # another data version: not reused
+
+
+def test_bad_tile_coordinates_are_400_and_the_url_carries_no_session(demo: dict, centre, leader_cookie: str) -> None:
+    """Issue 19: z 0..22, x and y inside the zoom's tiles, else 400; no ``?s=`` token; ``cache=0``
+    is honoured for administrators only (checked above for a leader)."""
+    for z, x, y in (("-1", "0", "0"), ("23", "0", "0"), ("2", "4", "0"), ("2", "0", "4"), ("a", "0", "0"), ("1", "1.5", "0")):
+        assert _call({"layer": "grids", "z": z, "x": x, "y": y}, cookie=leader_cookie).status_code == 400, (z, x, y)
+    x, y = _tile_of(*centre, 15)
+    assert _call({"layer": "grids", "z": "15", "x": str(x), "y": str(y)}, cookie=leader_cookie).status_code in (200, 204)
+    assert _call({"layer": "grids", "z": 15, "x": x, "y": y}, f"s={leader_cookie}".encode()).status_code == 401

@@ -93,6 +93,8 @@ T: dict[str, tuple[str, str]] = {
                       "Too many failed attempts: the account is locked for {minutes} min, or ask an administrator."),
     "signin.inactive": ("该账号已停用，请联系管理员。", "This account is deactivated: ask an administrator."),
     "signin.too_large": ("提交内容过大。", "The form sent is too large."),
+    "signin.cross_site": ("登录请求来自其他网站，已拒绝。请在本系统的登录页登录。",
+                          "This sign-in came from another site and was refused. Sign in on this site's own page."),
     "signin.expired_session": ("登录已过期（长时间未操作或超过当日时限），请重新登录。",
                                "Your session has expired (idle too long or past the day's limit): please sign in again."),
     "signin.inactive_session": ("您的账号已停用或角色已变更，请重新登录或联系管理员。",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 import folium
 import geopandas as gpd
@@ -275,10 +274,7 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
         folium.TileLayer(url, attr=attribution, name=t("map.basemap", lang), subdomains=subdomains or "abc",
                          max_zoom=19, overlay=False, control=False).add_to(m)
     query = "?size=512" + ("&shift=gcj02" if shift == "GCJ-02" else "")
-    from ui.state import tile_token
-
-    if (session := tile_token()) is not None:  # signed in through the identity provider: no cookie of ours
-        query += "&s=" + quote(session)
+    # tiles carry the session only in the HttpOnly cookie (never ?s= in a URL: logs, Referer)
     for layer in ("roads", "buildings", "communities", "grids"):
         if layer in view.tiles:
             _tile_layer(layer, query, lang, show=layer not in view.hidden).add_to(m)

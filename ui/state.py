@@ -58,7 +58,9 @@ def _oidc_token() -> str | None:
         user = auth.user_by_oidc(conn, str(subject)) if subject else None
         if user is None or not user.active:
             return None
-        token = sessions.open_session(conn, user.id, "oidc")
+        token = sessions.open_oidc_session(conn, str(subject), "oidc")
+        if token is None:
+            return None
     st.session_state[TOKEN_KEY] = token
     return token
 

@@ -10,16 +10,15 @@ every request: a role change applies to the next click, not the next sign-in.
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import Connection, text
 
-from gis.settings import get_settings
 from layers import users
 from layers.users import close_user_sessions  # noqa: F401  (ends a user's sessions; lives with the users)
+from layers.users import take_held_token, token_digest
 
 Status = Literal["ok", "expired", "unknown"]
 
@@ -33,44 +32,46 @@ class Resolved:
     username: str | None = None
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+digest = token_digest
+_digest = digest
 
 
 def open_session(conn: Connection, user_id: int, user_agent: str | None = None) -> str:
-    """A new session for a user who has just proved who they are; returns the cookie value."""
-    token = secrets.token_urlsafe(32)
-    s = get_settings()
-    conn.execute(text("""
-        INSERT INTO user_sessions (token_sha256, user_id, expires_at, user_agent)
-        VALUES (:d, :u, now() + make_interval(hours => :h), left(:ua, 300))"""),
-        {"d": _digest(token), "u": user_id, "h": s.session_max_hours, "ua": user_agent or ""})
+    """The cookie value of the session a verified sign-in opened for ``user_id`` in this thread.
+
+    The app cannot open a session by itself (it has no privilege on ``user_sessions``): the
+    database opens one only in ``auth_login``, after checking the password. So this hands
+    out the token :func:`layers.users.authenticate` got, and refuses when there is none.
+    """
+    token = take_held_token(user_id)
+    if token is None:
+        raise PermissionError("no verified sign-in for this user: sign in with a password first")
     return token
 
 
+def open_oidc_session(conn: Connection, subject: str, user_agent: str | None = "oidc") -> str | None:
+    """A session for someone the identity provider signed in (``st.login``), if an administrator
+    linked a user to that subject or e-mail; the database checks the link (``session_open_oidc``)."""
+    token = secrets.token_urlsafe(32)
+    uid = conn.execute(text("SELECT session_open_oidc(:s, :d, :ua)"),
+                       {"s": subject, "d": digest(token), "ua": user_agent}).scalar_one()
+    return token if uid is not None else None
+
+
 def resolve(conn: Connection, token: str | None) -> Resolved:
-    """Check a cookie and note the activity (which keeps an active session alive)."""
+    """Check a cookie and note the activity (which keeps an active session alive); the idle
+    and day limits are the database's (``session_resolve``, settings kept owner-side)."""
     if not isinstance(token, str) or not token or len(token) > 200:
         return Resolved("unknown")
-    s = get_settings()
-    row = conn.execute(text("""
-        WITH old AS (
-            SELECT user_id, expires_at > now() AND last_seen > now() - make_interval(mins => :idle) AS alive
-              FROM user_sessions WHERE token_sha256 = :d AND revoked_at IS NULL FOR UPDATE),
-        touched AS (
-            UPDATE user_sessions s SET last_seen = now(), revoked_at = CASE WHEN old.alive THEN NULL ELSE now() END
-              FROM old WHERE s.token_sha256 = :d RETURNING s.user_id)
-        SELECT old.user_id, old.alive, u.username FROM old JOIN users u ON u.id = old.user_id"""),
-        {"d": _digest(token), "idle": s.session_idle_minutes}).first()
-    if row is None:
-        return Resolved("unknown")
-    return Resolved("ok", row.user_id, row.username) if row.alive else Resolved("expired")
+    row = conn.execute(text("SELECT * FROM session_resolve(:d)"), {"d": digest(token)}).first()
+    if row is None or row.status != "ok":
+        return Resolved(row.status if row is not None else "unknown")
+    return Resolved("ok", row.user_id, row.username)
 
 
 def close_session(conn: Connection, token: str | None) -> None:
     if token:
-        conn.execute(text("UPDATE user_sessions SET revoked_at = now() WHERE token_sha256 = :d AND revoked_at IS NULL"),
-                     {"d": _digest(token)})
+        conn.execute(text("SELECT session_revoke(:d)"), {"d": digest(token)})
 
 
 def signed_in_user(conn: Connection, token: str | None):

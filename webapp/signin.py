@@ -93,10 +93,29 @@ def sign_in(username: str, password: str, user_agent: str | None) -> tuple[str |
     """
     with use_scope(SYSTEM), transaction() as conn:
         try:
-            user = authenticate(conn, username, password)
+            user = authenticate(conn, username, password, user_agent=user_agent)
         except AuthError as exc:
             return None, exc.code, float(getattr(exc, "retry_after", 0) or 0)
         return open_session(conn, user.id, user_agent), None, 0.0
+
+
+def same_origin(headers) -> bool:
+    """Whether a POST comes from our own page (login CSRF: another site's form must not sign a
+    browser in under the attacker's account). Browsers send ``Origin`` on every cross-site POST;
+    it (or, without it, ``Referer``) must name this host. A request with neither (not a browser's
+    cross-site form) passes; ``Origin: null`` (sandboxed frames, file: pages) does not."""
+    from urllib.parse import urlsplit
+
+    host = (headers.get("x-forwarded-host") or headers.get("host") or "").split(",")[0].strip().lower()
+    origin = headers.get("origin")
+    if origin is None:
+        referer = headers.get("referer")
+        if not referer:
+            return True
+        origin = referer
+    if origin.strip().lower() == "null":
+        return False
+    return bool(host) and urlsplit(origin.strip()).netloc.lower() == host
 
 
 def cookie_header_args() -> dict:
@@ -112,6 +131,9 @@ async def signin_endpoint(request):  # starlette Request -> Response
     if request.method == "GET":
         q = request.query_params
         return HTMLResponse(page(_lang(q.get("lang")), next_path=safe_next(q.get("next"))))
+    if not same_origin(request.headers):
+        lang = _lang(request.query_params.get("lang"))
+        return HTMLResponse(page(lang, t("signin.cross_site", lang)), status_code=403)
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return HTMLResponse(page("zh", t("signin.too_large", "zh")), status_code=413)

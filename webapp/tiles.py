@@ -20,6 +20,7 @@ metres over ten kilometres); stored data are never shifted.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -270,8 +271,7 @@ SESSIONS = _SessionCache()
 def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Starlette runs it in a thread
     """``GET /tiles/{layer}/{z}/{x}/{y}.pbf``: one tile for the signed-in user, 204 when empty.
 
-    The user comes from the session cookie (or ``?s=`` for a session opened through the
-    identity provider, which has no cookie of ours); their scope is set for the tile's
+    The user comes from the session cookie (never from the URL); their scope is set for the tile's
     transaction, so row-level security cuts buildings to their area exactly as on the
     pages. No session: 401.
     """
@@ -279,22 +279,29 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
 
     p = request.path_params
     shift = request.query_params.get("shift")
-    use_cache = request.query_params.get("cache") != "0"  # ?cache=0: always from PostGIS (benchmarks)
-    token = request.cookies.get(get_settings().session_cookie) or request.query_params.get("s")
+    try:
+        z, x, y = tile_coordinates(p["z"], p["x"], p["y"])
+    except ValueError as exc:
+        return Response(str(exc), status_code=400)
+    # the session only from the HttpOnly cookie: a token in a URL ends up in logs and Referer headers
+    token = request.cookies.get(get_settings().session_cookie)
     scope = SESSIONS.scope_for(token)
     if scope is None:
         return Response("sign in first", status_code=401)
+    # ?cache=0 (always from PostGIS, for benchmarks) only for administrators: anyone else could
+    # make every tile request cost a database query
+    use_cache = request.query_params.get("cache") != "0" or scope.role not in ("admin", "system")
     hit = False
     try:
         size = int(request.query_params.get("size", 256))
-        key = (cache_key(scope), p["layer"], int(p["z"]), int(p["x"]), int(p["y"]), shift, size)
+        key = (cache_key(scope), p["layer"], z, x, y, shift, size)
         started = time.perf_counter()
         with use_scope(scope), tile_engine().connect() as conn:
             version = data_version(conn)
             data = CACHE.get(key, version) if use_cache else None
             hit = data is not None
             if data is None:
-                data = tile(conn, p["layer"], int(p["z"]), int(p["x"]), int(p["y"]), shift=shift, size=size)
+                data = tile(conn, p["layer"], z, x, y, shift=shift, size=size)
                 CACHE.put(key, version, data)
         ms = (time.perf_counter() - started) * 1000
     except KeyError:
@@ -308,7 +315,20 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
     return Response(data, media_type="application/vnd.mapbox-vector-tile", headers=headers)
 
 
-TILE_PATH = "/tiles/{layer}/{z:int}/{x:int}/{y:int}.pbf"
+TILE_PATH = "/tiles/{layer}/{z}/{x}/{y}.pbf"  # parsed by tile_coordinates: a bad one is a 400, not the page
+MAX_ZOOM = 22
+
+
+def tile_coordinates(z: str | int, x: str | int, y: str | int) -> tuple[int, int, int]:
+    """``(z, x, y)`` as numbers, or ValueError: z in 0..22, x and y within the 2^z tiles of that zoom."""
+    if not all(re.fullmatch(r"[0-9]{1,8}", str(v)) for v in (z, x, y)):
+        raise ValueError("tile coordinates must be non-negative integers")
+    zi, xi, yi = int(z), int(x), int(y)
+    if zi > MAX_ZOOM:
+        raise ValueError(f"zoom must be between 0 and {MAX_ZOOM}")
+    if xi >= 2 ** zi or yi >= 2 ** zi:
+        raise ValueError(f"x and y must be below {2 ** zi} at zoom {zi}")
+    return zi, xi, yi
 
 
 @cache

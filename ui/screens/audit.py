@@ -12,6 +12,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from gis.inert import inert_frame
 from gis.db import transaction
 from ui.i18n import t
 from ui.inputs import text_box
@@ -33,7 +34,7 @@ def excel_bytes(table: pd.DataFrame) -> bytes:
     for col in frame.columns:
         if frame[col].map(lambda v: isinstance(v, (dt.datetime, pd.Timestamp))).any():
             frame[col] = frame[col].map(lambda v: v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "isoformat") else v)
-    frame.to_excel(out, index=False, sheet_name="audit_log")
+    inert_frame(frame).to_excel(out, index=False, sheet_name="audit_log")
     return out.getvalue()
 
 
@@ -58,7 +59,7 @@ def render() -> None:
     st.dataframe(table, hide_index=True, width="stretch")
     stamp = dt.datetime.now().strftime("%Y%m%d_%H%M")
     d1, d2 = st.columns(2)
-    d1.download_button(t("audit.csv", lang), table.to_csv(index=False).encode("utf-8-sig"), f"audit_log_{stamp}.csv",
+    d1.download_button(t("audit.csv", lang), inert_frame(table).to_csv(index=False).encode("utf-8-sig"), f"audit_log_{stamp}.csv",
                        "text/csv", key="audit_csv")
     d2.download_button(t("audit.xlsx", lang), excel_bytes(table), f"audit_log_{stamp}.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="audit_xlsx")

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from analysis import services
 from analysis.camera_views import DORI_PPM
+from gis.inert import inert_frame
 from gis.settings import get_settings
 from layers.vocab import FACILITY_CATEGORIES, label
 from ui import coverage_data as cd
@@ -216,7 +217,7 @@ def worst_grids(cov: pd.DataFrame | None, cc: pd.DataFrame | None, category: str
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """UTF-8 with a byte-order mark, so that Excel opens the Chinese headers correctly."""
-    return frame.to_csv(index=False).encode("utf-8-sig")
+    return inert_frame(frame).to_csv(index=False).encode("utf-8-sig")
 
 
 def excel_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
@@ -224,7 +225,7 @@ def excel_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xl:
         for name, frame in sheets.items():
-            frame.to_excel(xl, sheet_name=name[:31].replace("/", "-"), index=False)
+            inert_frame(frame).to_excel(xl, sheet_name=name[:31].replace("/", "-"), index=False)
     return buf.getvalue()
 
 

@@ -326,9 +326,19 @@ def _downloads(ids: tuple[int, ...], lang: str) -> None:
                             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", on_click="ignore")
     cols[2].download_button(t("site.geojson", lang), data=data.siting_file(ids, ".geojson"), file_name=f"{stem}.geojson",
                             mime="application/geo+json", key="plan_dl_geojson", on_click="ignore")
-    cols[3].download_button(t("site.png", lang), data=lambda: data.siting_file(ids, ".png", before), file_name=f"{stem}.png",
+    # the maps are drawn when clicked, in Streamlit's media thread: it carries this run's scope along
+    # (without one the scenarios' row-level security shows nothing: migration 0016)
+    now = scope.current()
+
+    def later(suffix: str):
+        def draw() -> bytes:
+            with scope.use_scope(now):
+                return data.siting_file(ids, suffix, before)
+        return draw
+
+    cols[3].download_button(t("site.png", lang), data=later(".png"), file_name=f"{stem}.png",
                             mime="image/png", key="plan_dl_png", on_click="ignore")
-    cols[4].download_button(t("site.pdf", lang), data=lambda: data.siting_file(ids, ".pdf", before), file_name=f"{stem}.pdf",
+    cols[4].download_button(t("site.pdf", lang), data=later(".pdf"), file_name=f"{stem}.pdf",
                             mime="application/pdf", key="plan_dl_pdf", on_click="ignore")
 
 

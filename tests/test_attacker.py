@@ -1,0 +1,463 @@
+"""The attacker's test (issue 19): SQL run on the application's connection, as an injection or
+a bug in the web process would run it, against every table, view, sequence and function the
+app role may use, listed from the catalog, not by hand.
+
+Scopes tried: none, forged (unsigned admin payload, admin payload signed with another key,
+an expired admin scope), and each role's real scope on the demo (system, admin, leader,
+secretary of one community, worker of one grid, planner). For every table: SELECT (rows
+seen or not), INSERT (a copy of a row, refused or not), UPDATE and DELETE (rows touched or
+not), each in a transaction rolled back. For every function: called with no scope.
+
+What each may do is declared in ONE place, ``EXPECT`` (tables) and ``FUNCTIONS`` (functions)
+below. A table or function that the catalog shows and these do not declare fails the test
+with the line to add; a table the app role can touch without ENABLE and FORCE row-level
+security fails too.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from gis import scope as scopes
+from gis.db import app_engine, owner_engine
+from gis.scope import SYSTEM, Scope, use_scope
+from gis.settings import get_settings
+
+ROLES = ("system", "admin", "leader", "secretary", "worker", "planner")
+ALL = " ".join(ROLES)
+ANYONE = ALL  # every signed-in role
+ADMIN = "system admin"
+NOBODY = ""
+
+
+@dataclass(frozen=True)
+class T:
+    """Who (space-separated roles of ``ROLES``) may read rows of a table, insert, update, delete.
+
+    ``write`` sets insert, update and delete at once. ``force``: the table must have ENABLE and
+    FORCE ROW LEVEL SECURITY (only a table whose policies another issue owns may say False)."""
+
+    read: str
+    write: str = NOBODY
+    insert: str | None = None
+    update: str | None = None
+    delete: str | None = None
+    force: bool = True
+
+    def may(self, op: str, role: str) -> bool:
+        chosen = {"read": self.read, "insert": self.insert, "update": self.update, "delete": self.delete}[op]
+        return role in (self.write if chosen is None else chosen).split()
+
+
+# ---- the declaration: every table and view of the schema (PostGIS's own are left out) ----------------
+EXPECT: dict[str, T] = {
+    # reference layers: every signed-in role reads them, administrators edit them
+    "districts": T(ANYONE, ADMIN), "subdistricts": T(ANYONE, ADMIN), "communities": T(ANYONE, ADMIN),
+    "facility_categories": T(ANYONE, NOBODY), "cameras": T(ANYONE, ADMIN), "facilities": T(ANYONE, ADMIN),
+    "roads": T(ANYONE, ADMIN),
+    # grids: leaders and secretaries bump staff_version when they assign (their area only)
+    "grids": T(ANYONE, ADMIN, update="system admin leader secretary"),
+    "buildings": T(ANYONE, "system admin leader secretary worker"),
+    "building_groups": T("system admin secretary worker", "system admin secretary worker"),  # leader: with resident_detail only
+    "assignments": T(ANYONE, "system admin leader secretary"),
+    # cadres: names and phones to those who staff grids, in their area; never to planners
+    "cadres": T("system admin leader secretary worker", "system admin leader secretary"),
+    # coverage results: recomputing is the leader's; per-home rows follow the buildings
+    "camera_coverage": T(ANYONE, "system admin leader"), "camera_key_places": T(ANYONE, "system admin leader"),
+    "camera_views": T(ANYONE, "system admin leader"), "compliance_results": T(ANYONE, "system admin leader"),
+    "coverage_runs": T(ANYONE, "system admin leader"), "service_facilities": T(ANYONE, "system admin leader"),
+    "service_buildings": T(ANYONE, "system admin leader"),
+    "service_distances": T(ANYONE, NOBODY),  # a security_invoker view over the two above
+    # siting: the planner's job
+    "siting_scenarios": T("system admin leader planner", "system admin planner"),
+    "siting_scenario_sites": T("system admin leader planner", "system admin planner"),
+    "siting_scenario_demand": T("system admin leader planner", "system admin planner"),
+    "grid_drafts": T(ADMIN, ADMIN), "grid_draft_parts": T(ADMIN, ADMIN),
+    # accounts: an administrator manages users; everyone reads their own row (never the hash)
+    "users": T(ADMIN, ADMIN, delete=NOBODY),  # (and every user their own row; the app role has no DELETE: deactivate)
+    "audit_log": T(ADMIN, NOBODY),  # written by audit_write() only
+    "user_sessions": T(NOBODY, NOBODY), "login_attempts": T(NOBODY, NOBODY),
+    "wangge_secrets": T(NOBODY, NOBODY), "wangge_config": T(NOBODY, NOBODY),
+    # events: the events workflow (issue 16) owns these policies; declared as they stand
+    "events": T("system admin leader secretary worker", "system admin leader secretary worker", delete=NOBODY, force=False),
+    "alembic_version": T(NOBODY, NOBODY, force=False),  # the app role has no privilege at all
+}
+
+# Every function of ours the app role may EXECUTE, and what a caller with no scope gets:
+# "ok" (runs; must hand out nothing of anyone's) or "refused" (insufficient privilege).
+FUNCTIONS: dict[str, str] = {
+    "wangge_scope()": "ok", "wangge_scope_role()": "ok", "wangge_scope_user()": "ok", "wangge_scope_detail()": "ok",
+    "wangge_scope_communities()": "ok", "wangge_scope_grids()": "ok", "wangge_area(text,boolean)": "ok",
+    "group_totals(text)": "ok", "audit_version()": "ok",
+    "audit_write(text,text,text,text,jsonb,jsonb,text)": "refused",
+    "auth_challenge(text)": "ok", "auth_login(text,text,text,text)": "ok", "auth_user_by_oidc(text)": "ok",
+    "session_open_oidc(text,text,text)": "ok", "session_resolve(text)": "ok", "session_revoke(text)": "ok",
+    "session_revoke_user(bigint)": "refused", "auth_unlock(text)": "refused",
+}
+
+HOW_TO_DECLARE = (
+    "declare it in tests/test_attacker.py: add to EXPECT a line like\n"
+    '    "{name}": T(read="system admin leader", write="system admin"),\n'
+    "(roles: system admin leader secretary worker planner; write= or insert=/update=/delete=), and give the table\n"
+    "ALTER TABLE {name} ENABLE ROW LEVEL SECURITY; ALTER TABLE {name} FORCE ROW LEVEL SECURITY;\n"
+    "with policies on the signed scope (wangge_scope_role()/wangge_area(table, write), see migration 0016) "
+    "and grant wangge_app only what the job needs"
+)
+
+
+def _app_role() -> str:
+    return get_settings().db_app_user
+
+
+def _catalog_relations() -> dict[str, dict]:
+    with owner_engine().connect() as c:
+        rows = c.execute(text("""
+            SELECT c.relname AS name, c.relkind AS kind, c.relrowsecurity AS rls, c.relforcerowsecurity AS force,
+                   has_table_privilege(:app, c.oid, 'SELECT') OR EXISTS (
+                     SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                       AND has_column_privilege(:app, c.oid, a.attnum, 'SELECT')) AS can_select,
+                   has_table_privilege(:app, c.oid, 'INSERT') AS can_insert,
+                   has_table_privilege(:app, c.oid, 'UPDATE') OR EXISTS (
+                     SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                       AND has_column_privilege(:app, c.oid, a.attnum, 'UPDATE')) AS can_update,
+                   has_table_privilege(:app, c.oid, 'DELETE') AS can_delete,
+                   has_table_privilege(:app, c.oid, 'TRUNCATE') AS can_truncate
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+              AND c.relname NOT IN ('geometry_columns', 'geography_columns', 'spatial_ref_sys')"""),
+            {"app": _app_role()}).mappings().all()
+    return {r["name"]: dict(r) for r in rows}
+
+
+def _catalog_functions() -> set[str]:
+    with owner_engine().connect() as c:
+        rows = c.execute(text("""
+            SELECT p.proname || '(' || coalesce(array_to_string(ARRAY(
+                     SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) t), ','), '') || ')'
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'public' AND has_function_privilege(:app, p.oid, 'EXECUTE')
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')"""),
+            {"app": _app_role()}).scalars().all()
+    return {r.replace("character varying", "text").replace(", ", ",") for r in rows}
+
+
+# ---- scopes ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_scopes(demo) -> dict[str, Scope]:
+    """Each role's scope on the demo: a secretary of one community, a worker of one grid."""
+    with owner_engine().connect() as c:
+        grid, community = c.execute(text("""SELECT g.id, g.community_code FROM grids g
+                                            WHERE g.valid_to IS NULL AND EXISTS (SELECT 1 FROM buildings b WHERE b.grid_id = g.id)
+                                            ORDER BY g.code LIMIT 1""")).one()
+    return {"system": SYSTEM, "admin": Scope(user="atk_admin", role="admin"),
+            "leader": Scope(user="atk_leader", role="leader"),
+            "secretary": Scope(user="atk_secretary", role="secretary", communities=(community.strip(),)),
+            "worker": Scope(user="atk_worker", role="worker", grids=(int(grid),)),
+            "planner": Scope(user="atk_planner", role="planner")}
+
+
+def _forged() -> dict[str, str]:
+    admin = {"u": "atk", "r": "admin", "c": [], "g": [], "d": True, "exp": int(time.time()) + 600}
+    body = base64.b64encode(json.dumps(admin).encode()).decode()
+    return {"unsigned": json.dumps(admin),
+            "wrong_key": scopes.token(Scope(user="atk", role="admin"), key="not-the-secret-" + "x" * 40),
+            "body_only": body + "." + "0" * 64,
+            "expired": scopes.token(Scope(user="atk", role="admin"), ttl_s=-60)}
+
+
+def _conn(scope: Scope | None, forged: str | None = None) -> Connection:
+    """An app connection in a transaction under ``scope`` (or with ``forged`` as the setting)."""
+    c = app_engine().connect()
+    with use_scope(scope):
+        c.begin()
+        c.execute(text("SELECT 1"))
+    if forged is not None:
+        c.execute(text("SELECT set_config('wangge.scope', :v, true)"), {"v": forged})
+    return c
+
+
+def _attempt(c: Connection, sql: str, params: dict | None = None) -> tuple[str, int]:
+    """('refused', 0) on a privilege or policy refusal, ('ok', rows) when it ran, ('error', 0) when it
+    got past the security checks and failed on something else (a key, a constraint)."""
+    sp = c.begin_nested()
+    try:
+        n = c.execute(text(sql), params or {}).rowcount
+        sp.rollback()
+        return "ok", n
+    except DBAPIError as exc:
+        sp.rollback()
+        code = getattr(exc.orig, "sqlstate", None)
+        return ("refused", 0) if code == "42501" else ("error", 0)
+
+
+def _columns(table: str) -> tuple[list[str], list[str]]:
+    """(columns a row copy inserts: not generated, not identity; a column the app may update and read)."""
+    with owner_engine().connect() as c:
+        rows = c.execute(text("""
+            SELECT a.attname, a.attgenerated = '' AND a.attidentity = '' AS insertable,
+                   has_column_privilege(:app, a.attrelid, a.attnum, 'UPDATE')
+                     AND has_column_privilege(:app, a.attrelid, a.attnum, 'SELECT') AS updatable,
+                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY(i.indkey)) AS pk
+            FROM pg_attribute a WHERE a.attrelid = to_regclass(:t) AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum"""), {"t": table, "app": _app_role()}).all()
+    return [r[0] for r in rows if r[1]], [r[0] for r in rows if r[2] and not r[3]] or [r[0] for r in rows if r[2]]
+
+
+def _sample(table: str) -> dict | None:
+    with owner_engine().connect() as c:
+        return c.execute(text(f"SELECT to_jsonb(t) FROM {table} t LIMIT 1")).scalar_one_or_none()
+
+
+def _owner_rows(table: str) -> int:
+    with owner_engine().connect() as c:
+        return int(c.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+# ---- the catalog is declared ------------------------------------------------------------------------------
+
+def test_every_table_and_view_is_declared_and_forced() -> None:
+    problems = []
+    for name, r in sorted(_catalog_relations().items()):
+        touchable = any(r[k] for k in ("can_select", "can_insert", "can_update", "can_delete", "can_truncate"))
+        if name not in EXPECT:
+            problems.append(f"table/view {name!r} (the app role {'may use it' if touchable else 'has no privilege'}) "
+                            f"is not declared: " + HOW_TO_DECLARE.format(name=name))
+            continue
+        if r["kind"] in ("r", "p") and touchable and EXPECT[name].force and not (r["rls"] and r["force"]):
+            problems.append(f"table {name!r}: the app role may use it but row-level security is "
+                            f"{'not forced' if r['rls'] else 'off'}: ALTER TABLE {name} ENABLE ROW LEVEL SECURITY; "
+                            f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY; and policies (see migration 0016)")
+        if r["can_truncate"]:
+            problems.append(f"table {name!r}: the app role may TRUNCATE it (policies do not stop TRUNCATE): revoke it")
+    stale = sorted(set(EXPECT) - set(_catalog_relations()))
+    assert not stale, f"EXPECT declares tables that do not exist (remove them): {stale}"
+    assert not problems, "\n".join(problems)
+
+
+def test_every_function_the_app_may_call_is_declared() -> None:
+    found = _catalog_functions()
+    undeclared = sorted(found - set(FUNCTIONS))
+    assert not undeclared, (
+        "the app role may EXECUTE functions nobody declared: "
+        + ", ".join(undeclared)
+        + ". Either REVOKE EXECUTE ON FUNCTION ... FROM PUBLIC (and from wangge_app), or add it to FUNCTIONS in "
+          "tests/test_attacker.py with what a caller without a scope gets ('ok' or 'refused')")
+    missing = sorted(set(FUNCTIONS) - found)
+    assert not missing, f"FUNCTIONS declares functions the app role cannot call (remove them): {missing}"
+
+
+def test_sequences_the_app_may_use_serve_tables_it_may_insert_into() -> None:
+    """A sequence the app may advance must belong to a table whose policies let some role insert."""
+    with owner_engine().connect() as c:
+        rows = c.execute(text("""
+            SELECT s.relname, t.relname FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
+            LEFT JOIN pg_depend d ON d.objid = s.oid AND d.deptype = 'a' LEFT JOIN pg_class t ON t.oid = d.refobjid
+            WHERE s.relkind = 'S' AND n.nspname = 'public'
+              AND CASE WHEN s.relkind = 'S' THEN has_sequence_privilege(:app, s.oid, 'USAGE') ELSE false END"""),
+            {"app": _app_role()}).all()
+    bad = [(seq, tbl) for seq, tbl in rows if tbl not in EXPECT or not any(EXPECT[tbl].may("insert", r) for r in ROLES)]
+    assert not bad, f"the app role may use sequences of tables it may not insert into (revoke USAGE): {bad}"
+
+
+# ---- every table, every scope ---------------------------------------------------------------------------
+
+TABLES = sorted(EXPECT)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_no_scope_and_forged_scopes_get_nothing(demo, table: str) -> None:
+    rel = _catalog_relations().get(table)
+    if rel is None:
+        pytest.skip(f"{table} not in this schema")
+    cols, upd = _columns(table)
+    row = _sample(table)
+    for label, forged in [("none", None), *_forged().items()]:
+        c = _conn(None, forged)
+        try:
+            if forged is not None:
+                assert c.execute(text("SELECT wangge_scope()")).scalar_one() is None, label
+            status, _ = _attempt(c, f"SELECT count(*) FROM {table}")
+            if status == "ok":
+                assert c.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, f"{table}: {label} reads rows"
+            if rel["kind"] not in ("r", "p"):
+                continue  # a view: reading is what it offers
+            if row is not None and cols:
+                status, n = _attempt(c, f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} "
+                                        f"FROM jsonb_populate_record(NULL::{table}, CAST(:r AS jsonb))", {"r": json.dumps(row)})
+                assert status == "refused", f"{table}: {label} scope may insert ({status})"
+            if upd:
+                status, n = _attempt(c, f"UPDATE {table} SET {upd[0]} = {upd[0]}")
+                assert status == "refused" or n == 0, f"{table}: {label} scope updated {n} rows"
+            status, n = _attempt(c, f"DELETE FROM {table}")
+            assert status == "refused" or n == 0, f"{table}: {label} scope deleted {n} rows"
+        finally:
+            c.rollback()
+            c.close()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, role: str) -> None:
+    """Reads: rows seen exactly when declared (for tables that hold rows). Writes: a copy of a row
+    the role can see (else any row) inserted, every row updated, every row deleted: refused
+    exactly when not declared."""
+    relations = _catalog_relations()
+    wrong = []
+    for table in TABLES:
+        rel = relations.get(table)
+        if rel is None or _owner_rows(table) == 0:
+            continue
+        spec = EXPECT[table]
+        cols, upd = _columns(table)
+        c = _conn(real_scopes[role])
+        try:
+            status, _ = _attempt(c, f"SELECT 1 FROM {table} LIMIT 1")
+            seen = status == "ok" and c.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1) x")).scalar_one() > 0
+            if seen != spec.may("read", role):
+                wrong.append(f"{table}: {role} {'reads' if seen else 'does not read'} rows")
+            if rel["kind"] not in ("r", "p"):
+                continue
+            row = None
+            if seen and rel["can_select"]:
+                try:
+                    with c.begin_nested():
+                        row = c.execute(text(f"SELECT to_jsonb(t) FROM {table} t LIMIT 1")).scalar_one_or_none()
+                except DBAPIError:
+                    row = None
+            row = row or _sample(table)
+            if cols and row is not None:
+                status, _ = _attempt(c, f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} "
+                                        f"FROM jsonb_populate_record(NULL::{table}, CAST(:r AS jsonb))", {"r": json.dumps(row)})
+                if (status != "refused") != spec.may("insert", role):
+                    wrong.append(f"{table}: {role} insert {status}")
+            if upd:
+                status, n = _attempt(c, f"UPDATE {table} SET {upd[0]} = {upd[0]}")
+                did = status == "error" or (status == "ok" and n > 0)
+                if did != spec.may("update", role):
+                    wrong.append(f"{table}: {role} update {status} ({n} rows)")
+            elif spec.may("update", role):
+                wrong.append(f"{table}: {role} declared to update but the app role has no column to update")
+            status, n = _attempt(c, f"DELETE FROM {table}")
+            did = status == "error" or (status == "ok" and n > 0)
+            if did != spec.may("delete", role):
+                wrong.append(f"{table}: {role} delete {status} ({n} rows)")
+        finally:
+            c.rollback()
+            c.close()
+    assert not wrong, "what the database allows differs from EXPECT in tests/test_attacker.py:\n" + "\n".join(wrong)
+
+
+# ---- every function, with no scope ---------------------------------------------------------------------
+
+_ARGS = {"text": "'atk_nobody'", "bigint": "1", "integer": "1", "boolean": "false", "jsonb": "'{}'::jsonb"}
+
+
+@pytest.mark.parametrize("signature", sorted(FUNCTIONS))
+def test_functions_with_no_scope(demo, signature: str) -> None:
+    name, args = signature[:-1].split("(")
+    call = f"SELECT to_jsonb(x) FROM {name}({', '.join(_ARGS[a] for a in args.split(',') if a)}) x"
+    with owner_engine().connect() as o:
+        before = o.execute(text("SELECT (SELECT count(*) FROM user_sessions), (SELECT count(*) FROM audit_log)")).one()
+    c = _conn(None)
+    try:
+        status, _ = _attempt(c, call)
+        assert status == ("refused" if FUNCTIONS[signature] == "refused" else "ok"), f"{signature}: {status}"
+        if status == "ok":
+            out = json.dumps([r[0] for r in c.execute(text(call))], default=str)
+            assert "$argon2" not in out.replace("$argon2id$v=19$m=", "")  # parameters yes, a hash never
+            assert not any(h in out for h in _hashes()), f"{signature} hands out a password hash"
+        c.commit()
+    finally:
+        c.close()
+    with owner_engine().connect() as o:
+        after = o.execute(text("SELECT (SELECT count(*) FROM user_sessions), (SELECT count(*) FROM audit_log)")).one()
+    assert tuple(after) == tuple(before), f"{signature} with no scope opened a session or wrote the audit log"
+
+
+def _hashes() -> list[str]:
+    with owner_engine().connect() as c:
+        return [h.rsplit("$", 1)[-1] for h in c.execute(text("SELECT password_hash FROM users WHERE password_hash IS NOT NULL")).scalars()]
+
+
+# ---- the attacks of the issue, one by one -----------------------------------------------------------------
+
+def test_issue_attacks_fail(demo) -> None:
+    c = _conn(None)
+    try:
+        for sql in (
+            "INSERT INTO user_sessions(token_sha256, user_id, expires_at) SELECT repeat('a', 64), id, now() + interval '10 years' FROM auth_user_by_oidc('demo_admin')",
+            "UPDATE user_sessions SET revoked_at = NULL",
+            "INSERT INTO audit_log(actor, action, table_name, row_key, at) VALUES ('demo_admin', 'user.set', 'users', 'demo_worker', '2020-01-01')",
+            "SELECT password_hash FROM users",
+            "SELECT * FROM auth_lookup('demo_admin')",
+            "UPDATE cadres SET phone = '0'", "UPDATE grids SET name = 'x'", "DELETE FROM cameras",
+        ):
+            status, n = _attempt(c, sql)
+            assert status == "refused" or (status == "ok" and n == 0) or (status == "error" and "auth_lookup" in sql), sql
+    finally:
+        c.rollback()
+        c.close()
+
+
+def test_grid_edits_are_the_administrators(real_scopes) -> None:
+    """A worker cannot touch grids; a leader or secretary may only bump staff_version (assigning)
+    in their area; renaming or reshaping a grid is the administrator's (issue 19, point 3)."""
+    for role, sql, expect in (
+        ("worker", "UPDATE grids SET staff_version = staff_version + 1", ("ok", 0)),
+        ("leader", "UPDATE grids SET name = 'renamed'", ("refused", 0)),
+        ("secretary", "UPDATE grids SET name = 'renamed'", ("refused", 0)),
+        ("admin", "UPDATE grids SET name = name || ''", ("ok", None)),
+    ):
+        c = _conn(real_scopes[role])
+        try:
+            status, n = _attempt(c, sql)
+            assert status == expect[0] and (expect[1] is None or n == expect[1]), (role, sql, status, n)
+        finally:
+            c.rollback()
+            c.close()
+    c = _conn(real_scopes["secretary"])
+    try:
+        status, n = _attempt(c, "UPDATE grids SET staff_version = staff_version + 1")
+        with owner_engine().connect() as o:
+            theirs = o.execute(text("SELECT count(*) FROM grids WHERE community_code = :c"),
+                               {"c": real_scopes["secretary"].communities[0]}).scalar_one()
+        assert status == "ok" and n == theirs > 0
+    finally:
+        c.rollback()
+        c.close()
+
+
+def test_sso_sessions_only_for_linked_users(demo) -> None:
+    """``session_open_oidc`` is vouched for by the web process; it opens a session only for a user
+    an administrator linked to the provider (subject) or named by an e-mail address, never for
+    an account with a plain name such as the administrator's."""
+    import hashlib
+    import secrets as _secrets
+
+    with owner_engine().begin() as o:
+        o.execute(text("DELETE FROM users WHERE username IN ('atk_plain_admin', 'atk.sso@example.org', 'atk_linked')"))
+        o.execute(text("""INSERT INTO users (username, role, oidc_subject) VALUES
+                          ('atk_plain_admin', 'admin', NULL), ('atk.sso@example.org', 'leader', NULL),
+                          ('atk_linked', 'planner', 'sub-123')"""))
+    try:
+        got = {}
+        for subject in ("atk_plain_admin", "ATK.SSO@example.org", "sub-123", "", "nobody@example.org"):
+            c = _conn(None)
+            try:
+                digest = hashlib.sha256(_secrets.token_bytes(16)).hexdigest()
+                got[subject] = c.execute(text("SELECT session_open_oidc(:s, :d, 'pytest')"), {"s": subject, "d": digest}).scalar_one()
+            finally:
+                c.rollback()
+                c.close()
+        assert got["atk_plain_admin"] is None and got[""] is None and got["nobody@example.org"] is None
+        assert got["ATK.SSO@example.org"] is not None and got["sub-123"] is not None
+    finally:
+        with owner_engine().begin() as o:
+            o.execute(text("DELETE FROM users WHERE username IN ('atk_plain_admin', 'atk.sso@example.org', 'atk_linked')"))
