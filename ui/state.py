@@ -67,7 +67,8 @@ def _oidc_token() -> str | None:
 
 def check() -> SignIn:
     """Who is signed in for this run; sets the database scope for the script thread."""
-    from gis import scope, sessions
+    from gis import scope
+    from webapp import sessions
     from gis.db import transaction
 
     scope.set_scope(None)
@@ -97,7 +98,8 @@ def role() -> str | None:
 
 
 def sign_out() -> None:
-    from gis import scope, sessions
+    from gis import scope
+    from webapp import sessions
     from gis.db import transaction
 
     with scope.use_scope(scope.SYSTEM), transaction() as conn:
