@@ -61,7 +61,9 @@ def fail(exc: ImportFailed, as_json: bool) -> None:
     if as_json:
         emit({"ok": False, "problems": [p.to_dict() for p in exc.problems]}, True)
     else:
-        console.print(f"[red]{exc}[/red]")
+        from rich.markup import escape
+
+        console.print(f"[red]{escape(str(exc))}[/red]")  # file labels such as "x.osm.pbf [buildings]" are not markup
     raise typer.Exit(1)
 
 
