@@ -52,7 +52,9 @@ def _act_as_system() -> None:
 
 def emit(data: Any, as_json: bool, human: str | None = None) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+        from cli.common import dumps
+
+        sys.stdout.write(dumps(data) + "\n")
     elif human is not None:
         typer.echo(human)
 

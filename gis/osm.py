@@ -19,7 +19,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from gis.problems import ImportFailed, Problem
+from gis.problems import ImportFailed, Problem, remedy
 
 _TAG = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
@@ -90,22 +90,6 @@ def read_layer(path: Path, layer: str) -> tuple[gpd.GeoDataFrame, dict[int, str]
             reason = str(exc)
         broken[int(i)] = reason
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms), crs=meta.get("crs") or "EPSG:4326"), broken
-
-
-def remedy(reason: str) -> str:
-    """The right remedy for a reason GEOS or GDAL gives (not every bad ring is a self-intersection)."""
-    r = reason.lower()
-    if "linearring" in r or "too few points" in r or "invalid number of points" in r:
-        return ("环少于3个不同点（多边形关系未闭合或成员缺失）：在OSM中修正该关系，或用 --skip-invalid 跳过 / "
-                "a ring has fewer than 3 distinct points (an unclosed multipolygon or missing members): fix the relation in OSM, "
-                "or pass --skip-invalid to import the rest")
-    if "self-intersection" in r or "self intersection" in r:
-        return "自相交：用 --repair 修复 / self-intersection: --repair fixes it"
-    if "not closed" in r or "unclosed" in r:
-        return "环未闭合：在源数据中闭合，或用 --skip-invalid 跳过 / ring not closed: close it in the source, or pass --skip-invalid"
-    if "nested" in r or "hole" in r:
-        return "内环位置错误：用 --repair 修复 / a hole lies outside its shell or holes nest: --repair fixes it"
-    return "在源数据中修正，或用 --skip-invalid 跳过 / fix it in the source, or pass --skip-invalid to import the rest"
 
 
 def read_osm(path: str | Path, *, subdistrict_code: str, camera_centre_code: str) -> OsmExtract:

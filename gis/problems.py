@@ -41,3 +41,20 @@ class ImportFailed(Exception):
         shown = "\n".join(f"  - {p}" for p in self.problems[:50])
         more = f"\n  ... and {len(self.problems) - 50} more" if len(self.problems) > 50 else ""
         return f"{head}\n{shown}{more}"
+
+
+def remedy(reason: str) -> str:
+    """The right remedy for a reason GEOS or GDAL gives (not every bad ring is a self-intersection)."""
+    r = reason.lower()
+    if "linearring" in r or "too few points" in r or "invalid number of points" in r:
+        return ("环少于3个不同点（多边形未闭合或关系成员缺失），不是自相交：在源数据中修正；多部分的面用 --repair 去掉退化部分；"
+                "或用 --skip-invalid 跳过 / a ring has fewer than 3 distinct points (an unclosed polygon or a multipolygon "
+                "relation with missing members), not a self-intersection: fix it in the source (OSM: the relation), "
+                "--repair drops a degenerate part of a multi-part footprint, or --skip-invalid imports the rest")
+    if "self-intersection" in r or "self intersection" in r:
+        return "自相交：用 --repair 修复 / self-intersection: --repair fixes it"
+    if "not closed" in r or "unclosed" in r:
+        return "环未闭合：在源数据中闭合，或用 --skip-invalid 跳过 / ring not closed: close it in the source, or pass --skip-invalid"
+    if "nested" in r or "hole" in r:
+        return "内环位置错误：用 --repair 修复 / a hole lies outside its shell or holes nest: --repair fixes it"
+    return "在源数据中修正，或用 --skip-invalid 跳过 / fix it in the source, or pass --skip-invalid to import the rest"

@@ -22,7 +22,7 @@ import shapely
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, text
 
-from gis.problems import Problem
+from gis.problems import Problem, remedy
 from layers.vocab import Term, normalise
 
 Kind = Literal["text", "int", "float", "bool", "date", "vocab"]
@@ -255,8 +255,7 @@ def check_geometry(geoms: np.ndarray, spec: LayerSpec, ids: pd.Series, ctx: Impo
                 geoms[i] = fixed
                 ctx.repaired.append(Problem(ctx.file, f"已修复 / repaired: {reason}", row=int(i) + 1, source_id=_str(ids.iloc[i])))
                 continue
-        hint = "" if spec.geom != "MultiPolygon" else "; use --repair to fix self-intersections"
-        report(int(i), f"几何无效 / invalid geometry: {reason}{hint}")
+        report(int(i), f"几何无效 / invalid geometry: {reason}; {remedy(reason)}")
     # Normalise kinds: Polygon → MultiPolygon, single-part MultiPoint → Point, lines merged.
     if spec.geom == "MultiPolygon":
         poly = ok & (shapely.get_type_id(geoms) == 3)  # not `types`: repaired ones are MultiPolygons now
