@@ -378,8 +378,8 @@ def stale_units(conn: Connection, detail: str | None = None, views: pd.DataFrame
                          conn, params={"d": detail})
     now = _unit_fps(conn)
     codes = sorted(set(now) | set(stored["code"]))
-    frame = pd.DataFrame({"code": codes})
-    frame = frame.merge(stored, on="code", how="left")
+    frame = pd.DataFrame({"code": pd.Series(codes, dtype=object)})
+    frame = frame.merge(stored.astype({"code": object}), on="code", how="left")  # same key type when either side is empty
     frame["missing"] = ~frame["code"].isin(stored["code"])
     frame["gone"] = ~frame["code"].isin(list(now))
     frame["own_inputs_changed"] = [not m and not g and now.get(c) != fp for c, fp, m, g in

@@ -227,6 +227,10 @@ def demo_accounts(as_json: JsonOpt = False) -> None:
         emit({"ok": False, "error": fail_text}, as_json, f"[red]{fail_text}[/red]")
         raise typer.Exit(1)
     with transaction(owner=True) as conn:
+        if not demo.is_loaded(conn):
+            msg = "演示数据未加载：先运行 wangge demo load / the demo is not loaded: run `wangge demo load` first"
+            emit({"ok": False, "error": msg}, as_json, msg)
+            raise typer.Exit(1)
         rows = demo.ensure_accounts(conn, password)
     emit({"ok": True, "accounts": rows}, as_json,
          "演示账号 / demo accounts — 密码 / password: WANGGE_DEMO_PASSWORD in .env\n"

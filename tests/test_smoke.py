@@ -185,8 +185,8 @@ def _run_screens(state: str) -> list[str]:
         c.execute(text("DELETE FROM users WHERE username LIKE 'smoke_%'"))
     for role, screens in ROLE_SCREENS.items():
         communities = (facts["community"],) if role in ("secretary", "worker") else ()
-        if communities and not has_community:
-            continue  # a secretary or worker needs a community to belong to: none exists in an empty database
+        if communities and not has_community or role == "worker" and not grids:
+            continue  # a secretary needs a community, a worker grids: an empty database or a bare import has none to give
         account = Account(role, f"smoke_{role}", "smoke-Password-1234", communities, grids if role == "worker" else ())
         with use_scope(SYSTEM), transaction() as conn:
             auth.create_user(conn, account.username, account.password, role, communities=account.communities, grids=account.grids)
