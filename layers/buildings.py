@@ -234,7 +234,7 @@ def grid_buildings(conn: Connection, grid_id: int, with_geometry: bool = False) 
     import geopandas as gpd
 
     sql = text(f"""
-        SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.households, b.residents{_group_columns()}
+        SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.households, b.residents, b.households_source{_group_columns()}
                {', b.geom' if with_geometry else ''}
         FROM buildings b LEFT JOIN building_groups bg ON bg.building_id = b.id
         WHERE b.grid_id = :id ORDER BY coalesce(b.address, b.name, b.source_id), b.id""")
