@@ -191,6 +191,11 @@ def status_cmd(as_json: JsonOpt = False) -> None:
     for r in rows:
         table.add_row(f"{r['zh']} {r['layer']}", str(r["rows"]), r["last_import"] or "—")
     Console().print(table)
+    from layers.buildings import plausibility_text
+
+    for r in rows:
+        if r.get("households") and r["rows"]:
+            typer.echo(f"户数 households {r['households']['households']:,} · {plausibility_text(r['households'])}")
 
 
 @demo_app.command("load")

@@ -68,6 +68,7 @@ class OsmExtract:
     unreadable: dict[str, list[Problem]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     read: dict[str, int] = field(default_factory=dict)  # features GDAL returned per OSM layer
+    residential_land_ha: float | None = None  # landuse=residential, to check estimated households against
 
 
 def read_layer(path: Path, layer: str) -> tuple[gpd.GeoDataFrame, dict[int, str]]:
@@ -123,6 +124,12 @@ def read_osm(path: str | Path, *, subdistrict_code: str, camera_centre_code: str
         "cameras": _cameras(points, camera_centre_code),
     }
     ext.unreadable = unreadable
+    land = ok_polys[(ok_polys["landuse"] == "residential") & ok_polys.geometry.notna()] if "landuse" in ok_polys else ok_polys.iloc[:0]
+    if len(land):
+        from gis.crs import metric_epsg
+
+        c = land.geometry.representative_point().union_all().centroid
+        ext.residential_land_ha = float(shapely.union_all(shapely.make_valid(land.to_crs(metric_epsg(c.x, c.y)).geometry.values)).area / 10000)
     return ext
 
 

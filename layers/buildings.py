@@ -135,6 +135,41 @@ def _estimate(frame: pd.DataFrame, ctx: ImportContext) -> None:
             f"storey height {s.storey_height_m:g} m, {s.persons_per_household:g} persons per household)")
 
 
+def plausibility(conn: Connection, source_ids: list[str] | None = None, residential_land_ha: float | None = None) -> dict:
+    """The figures a user checks estimated households against: households per hectare (of
+    residential land when known, else of community land, gross) and persons per residential
+    building; with ``source_ids``, for those buildings only (one import)."""
+    from gis.measure import metric_srid
+
+    srid = metric_srid(conn)
+    where = "source_id = ANY(:ids)" if source_ids is not None else "TRUE"
+    row = conn.execute(text(f"""
+        SELECT count(*) FILTER (WHERE use IN ('residential', 'mixed')) AS residential_buildings,
+               coalesce(sum(households), 0) AS households, coalesce(sum(residents), 0) AS residents,
+               count(*) FILTER (WHERE households_source = 'estimated') AS estimated_buildings,
+               coalesce(sum(households) FILTER (WHERE households_source = 'estimated'), 0) AS estimated_households
+        FROM buildings WHERE {where}"""), {"ids": source_ids}).mappings().one()
+    out = {k: int(v) for k, v in row.items()}
+    if residential_land_ha is None:
+        land = conn.execute(text(f"SELECT sum(ST_Area(ST_Transform(geom, {srid}))) / 10000 FROM communities")).scalar()
+        out["land"] = "community (gross)"
+    else:
+        land = residential_land_ha
+        out["land"] = "residential (landuse=residential)"
+    out["land_ha"] = round(float(land), 1) if land else None
+    out["households_per_ha"] = round(out["households"] / float(land), 1) if land else None
+    out["persons_per_residential_building"] = round(out["residents"] / out["residential_buildings"], 1) if out["residential_buildings"] else None
+    return out
+
+
+def plausibility_text(p: dict) -> str:
+    per_ha = "—" if p["households_per_ha"] is None else f"{p['households_per_ha']:g}"
+    per_b = "—" if p["persons_per_residential_building"] is None else f"{p['persons_per_residential_building']:g}"
+    return (f"核对 / check: 每公顷{'居住用地' if p['land'].startswith('residential') else '社区用地'} {per_ha} 户 "
+            f"(households per hectare of {p['land']} land, {p['land_ha'] or '—'} ha); 每栋住宅 {per_b} 人 / persons per residential building; "
+            f"{p['estimated_buildings']} 栋估算 / buildings estimated ({p['estimated_households']} households)")
+
+
 def _before_write(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) -> None:
     _estimate(frame, ctx)
     _pick_grids(conn, frame, ctx)

@@ -293,6 +293,12 @@ def import_osm(
                 progress(name)
         if failures:
             raise ImportFailed(failures)
+        buildings = next((r for r in reports if r.layer == "buildings"), None)
+        if buildings is not None and buildings.rows:
+            from layers.buildings import plausibility, plausibility_text
+
+            buildings.notes.append(plausibility_text(plausibility(
+                conn, extract.frames["buildings"]["source_id"].astype(str).tolist(), extract.residential_land_ha)))
         if extract.unreadable.get("other"):
             reports[-1].notes.append(
                 f"{len(extract.unreadable['other'])} 个不导入的要素几何无法读取（如土地利用关系）/ unreadable features Wangge does not import "
