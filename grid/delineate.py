@@ -94,7 +94,7 @@ def _load(conn: Connection, community: str, srid: int, grid_id: int | None = Non
         WHERE a.{where.replace(':k', ':k')} AND ST_Intersects(r.geom, a.geom) ORDER BY r.id"""), {"k": key}).scalars().all()
     owner = "b.grid_id = :k" if grid_id is not None else "b.community_code = CAST(:k AS text)"
     buildings = pd.read_sql(text(f"""
-        SELECT b.id, b.households, b.residents, ST_AsBinary(ST_Transform(b.geom, {srid})) AS foot,
+        SELECT b.id, b.households, b.residents, coalesce(b.name, b.address, b.source_id) AS label, ST_AsBinary(ST_Transform(b.geom, {srid})) AS foot,
                ST_X(ST_Transform(ST_PointOnSurface(b.geom), {srid})) AS x, ST_Y(ST_Transform(ST_PointOnSurface(b.geom), {srid})) AS y
         FROM buildings b WHERE {owner} ORDER BY b.id"""), conn, params={"k": key})
     buildings["foot"] = shapely.from_wkb(buildings["foot"].map(bytes).to_numpy())
@@ -499,7 +499,14 @@ def propose(conn: Connection, community: str, lo: int | None = None, hi: int | N
         if standing == "under":
             note = f"{hh} 户，低于下限 {lo}：相邻网格合并后会超过上限 {hi} / {hh} households, under {lo}; no neighbour can take it without exceeding {hi}"
         elif standing == "over":
-            note = f"{hh} 户，超过上限 {hi}：含无法再分的单栋楼 / {hh} households, over {hi}: it holds a building that cannot be split"
+            ids = [b for i in members for b in units[i].buildings]
+            big = bld[bld["id"].isin(ids) & (bld["households"] > hi)]
+            if len(big):  # name the building(s) above the band on their own
+                names = "、".join(f"{r.label}（{int(r.households)} 户）" for r in big.itertuples())
+                note = (f"{hh} 户，超过上限 {hi}：单栋楼 {names} 已超过上限，需单独成格 / {hh} households, over {hi}: "
+                        f"building {names} alone is above the band and needs its own grid")
+            else:
+                note = f"{hh} 户，超过上限 {hi}：含无法再分的楼栋 / {hh} households, over {hi}: it holds buildings that cannot be split"
         elif standing == "empty":
             note = "无住户（公园、学校等）：可设为专属网格 / no households (park, school…): a dedicated grid candidate"
         if note:
