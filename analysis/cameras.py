@@ -481,7 +481,10 @@ def xueliang(conn: Connection, detail: str | None = None) -> pd.DataFrame:
                      "serviceability_rule": service_rule,
                      "serviceability_pass": None if online is None else bool(online >= s.camera_serviceability_min - 1e-9),
                      "computed_at": r.computed_at})
-    return pd.DataFrame(rows)
+    # the same columns with no rows (nothing measured yet): callers select columns by name
+    return pd.DataFrame(rows, columns=["scope", "code", "name", "key_places", "key_places_covered", "key_places_share",
+                                       "coverage_rule", "coverage_pass", "uncovered", "cameras_at_key_places",
+                                       "serviceable_share", "serviceability_rule", "serviceability_pass", "computed_at"])
 
 
 def uncovered(conn: Connection, community: str | None = None, detail: str | None = None) -> gpd.GeoDataFrame:
