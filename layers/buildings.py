@@ -94,6 +94,10 @@ def estimate_households(frame: pd.DataFrame, geoms: np.ndarray) -> pd.DataFrame:
     out = frame.copy()
     given = out["households"].notna().to_numpy()
     source = np.where(given, "surveyed", "unknown").astype(object)
+    if "households_source" in out:  # a file Wangge exported keeps saying which counts were estimates
+        said = out["households_source"].astype("string").str.strip().str.lower()
+        keep = given & said.isin(HOUSEHOLD_SOURCES).fillna(False).to_numpy()
+        source[keep] = said[keep].to_numpy(dtype=object)
     hh = out["households"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     res = out["residents"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     use = out["use"].fillna("residential").astype(str).to_numpy()
@@ -237,7 +241,8 @@ BUILDINGS = LayerSpec(
         # No default: a missing count is estimated (residential) or unknown, never a silent 0.
         Field("households", kind="int", min=0, max=100000, aliases=("户数", "住户数", "HOUSEHOLDS")),
         Field("residents", kind="int", min=0, max=500000, aliases=("人口", "人数", "居住人口", "实有人口", "RESIDENTS")),
-        Field("building_type", store=False, aliases=("建筑类型",)),  # OSM building=*: default storeys
+        Field("building_type", store=False, aliases=("建筑类型",)),
+        Field("households_source", store=False, aliases=("户数来源",)),  # surveyed | estimated | unknown (written as derived)  # OSM building=*: default storeys
         Field("community_code", pattern=r"[0-9]{12}", aliases=("社区编码",)),
         Field("grid_code", pattern=r"[0-9]{14,15}", aliases=("网格编码",), store=False),
         *(Field(g.code, kind="int", min=0, store=False, aliases=(g.zh, *GROUP_ALIASES[g.code])) for g in GROUPS),

@@ -159,3 +159,17 @@ def test_delineation_tiles_real_communities(empty, place):
     share = len(within) / len(with_households)
     print(f"{place}: {len(grids)} grids, {len(with_households)} with households, {len(within)} in band ({share:.1%})")
     assert share >= 0.90
+
+
+def test_export_and_reimport_keeps_estimates_marked(empty, tmp_path):
+    """A file Wangge exported says which counts were estimates; importing it back keeps that."""
+    from layers.export import export_layer
+    from layers.importer import import_file
+
+    import_osm(PLACES["kouvola"], skip_invalid=True, conn=empty)
+    before = empty.execute(text("SELECT households_source, count(*), sum(households) FROM buildings GROUP BY 1 ORDER BY 1")).all()
+    export_layer(empty, "buildings", tmp_path / "b.gpkg")
+    empty.execute(text("TRUNCATE building_groups, buildings RESTART IDENTITY CASCADE"))
+    import_file("buildings", tmp_path / "b.gpkg", conn=empty)
+    after = empty.execute(text("SELECT households_source, count(*), sum(households) FROM buildings GROUP BY 1 ORDER BY 1")).all()
+    assert after == before and dict((r[0], r[1]) for r in after)["estimated"] > 1000
