@@ -76,25 +76,13 @@ class OsmExtract:
 
 
 def read_layer(path: Path, layer: str) -> tuple[gpd.GeoDataFrame, dict[int, str]]:
-    """One layer of the extract, feature by feature where it must be: GDAL hands over every
-    feature's WKB, and each is parsed on its own, so one multipolygon GDAL assembled with a
-    two-point ring (GEOS refuses it) costs that feature, not the file. Returns the frame
-    (unparseable features with no geometry) and {row: reason} for them."""
-    with warnings.catch_warnings():  # GDAL's notes on rings it closed itself: the features are kept
-        warnings.simplefilter("ignore", RuntimeWarning)
-        meta, _fids, wkb, fields = pyogrio.raw.read(path, layer=layer, return_fids=True)
-    frame = pd.DataFrame({name: col for name, col in zip(meta["fields"], fields)})
-    wkb = np.asarray(wkb, dtype=object)
-    geoms = shapely.from_wkb(wkb, on_invalid="ignore")
-    broken: dict[int, str] = {}
-    for i in np.flatnonzero(shapely.is_missing(geoms) & pd.notna(wkb)):
-        try:
-            shapely.from_wkb(wkb[i])
-            reason = "GEOS could not read the geometry"
-        except Exception as exc:  # GEOSException / ShapelyError: the reason is in the message
-            reason = str(exc)
-        broken[int(i)] = reason
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms), crs=meta.get("crs") or "EPSG:4326"), broken
+    """One layer of the extract, feature by feature where it must be (gis.readers.read_per_feature):
+    one multipolygon GDAL assembled with a two-point ring (GEOS refuses it) costs that
+    feature, not the file."""
+    from gis.readers import read_per_feature
+
+    frame, broken = read_per_feature(path, layer)
+    return frame.set_crs(frame.crs or "EPSG:4326", allow_override=True), broken
 
 
 def read_osm(path: str | Path, *, subdistrict_code: str, camera_centre_code: str) -> OsmExtract:

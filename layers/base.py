@@ -87,6 +87,8 @@ class ImportContext:
     # (row, source id, why) of each feature skipped or repaired
     skipped: list[Problem] = field(default_factory=list)
     repaired: list[Problem] = field(default_factory=list)
+    # 0-based row -> why GEOS could not make a geometry of what GDAL read (issue 13)
+    unreadable: dict[int, str] = field(default_factory=dict)
 
 
 # --- column mapping ----------------------------------------------------------------------
@@ -229,7 +231,10 @@ def check_geometry(geoms: np.ndarray, spec: LayerSpec, ids: pd.Series, ctx: Impo
     if spec.geom is None:
         return geoms
     for i in _rows(missing):
-        if spec.geom_required:
+        if int(i) in ctx.unreadable:  # GDAL read it, GEOS could not build it: say why and what to do
+            why = ctx.unreadable[int(i)]
+            report(int(i), f"几何无法读取 / unreadable geometry: {why}; {remedy(why)}")
+        elif spec.geom_required:
             report(int(i), "几何为空 / empty or missing geometry")
     present = ~missing
     types = shapely.get_type_id(geoms)

@@ -80,7 +80,7 @@ def import_file(
     source = read_vector(path, layer=source_layer, crs=crs, encoding=encoding)
     ctx = ImportContext(
         file=source.name, district_code=district_code or get_settings().default_district_code,
-        repair=repair, skip_invalid=skip_invalid, replace=replace, notes=list(source.notes),
+        repair=repair, skip_invalid=skip_invalid, replace=replace, notes=list(source.notes), unreadable=dict(source.unreadable),
     )
     with _atomic(conn) as c:
         return import_frame(spec, source.frame, source.crs, ctx, c, mapping=mapping, actor=actor)

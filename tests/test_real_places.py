@@ -173,3 +173,27 @@ def test_export_and_reimport_keeps_estimates_marked(empty, tmp_path):
     import_file("buildings", tmp_path / "b.gpkg", conn=empty)
     after = empty.execute(text("SELECT households_source, count(*), sum(households) FROM buildings GROUP BY 1 ORDER BY 1")).all()
     assert after == before and dict((r[0], r[1]) for r in after)["estimated"] > 1000
+
+
+def test_one_unbuildable_feature_in_a_geojson_costs_that_feature(empty, tmp_path):
+    """GDAL reads a ring of two points; GEOS cannot build it. The file is read feature by
+    feature: refused as a whole (that feature named, with the right remedy) or, with
+    --skip-invalid, the rest imported."""
+    import json
+
+    from layers.importer import import_file
+
+    def square(x):
+        return [[[x, 30.55], [x + 0.0002, 30.55], [x + 0.0002, 30.5502], [x, 30.5502], [x, 30.55]]]
+
+    features = [{"type": "Feature", "properties": {"source_id": f"B{i}", "户数": 10},
+                 "geometry": {"type": "Polygon", "coordinates": square(114.30 + i / 100)}} for i in range(3)]
+    features[1]["geometry"]["coordinates"] = [[[114.31, 30.55], [114.3102, 30.55]]]
+    path = tmp_path / "楼栋.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    with pytest.raises(ImportFailed) as err:
+        import_file("buildings", path, conn=empty)
+    [p] = err.value.problems
+    assert (p.row, p.source_id) == (2, "B1") and "unreadable geometry" in p.problem and "not closed" in p.problem
+    report = import_file("buildings", path, skip_invalid=True, conn=empty)
+    assert report.rows == 2 and [s.source_id for s in report.skipped] == ["B1"]
