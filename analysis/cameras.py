@@ -380,8 +380,8 @@ def stale_units(conn: Connection, detail: str | None = None, views: pd.DataFrame
                          conn, params={"d": detail})
     now = _unit_fps(conn)
     codes = sorted(set(now) | set(stored["code"]))
-    frame = pd.DataFrame({"code": codes})
-    frame = frame.merge(stored, on="code", how="left")
+    frame = pd.DataFrame({"code": pd.Series(codes, dtype=object)})
+    frame = frame.merge(stored.astype({"code": object}), on="code", how="left")  # same key type when either side is empty
     frame["missing"] = ~frame["code"].isin(stored["code"])
     frame["gone"] = ~frame["code"].isin(list(now))
     frame["own_inputs_changed"] = [not m and not g and now.get(c) != fp for c, fp, m, g in
@@ -481,7 +481,10 @@ def xueliang(conn: Connection, detail: str | None = None) -> pd.DataFrame:
                      "serviceability_rule": service_rule,
                      "serviceability_pass": None if online is None else bool(online >= s.camera_serviceability_min - 1e-9),
                      "computed_at": r.computed_at})
-    return pd.DataFrame(rows)
+    # the same columns with no rows (nothing measured yet): callers select columns by name
+    return pd.DataFrame(rows, columns=["scope", "code", "name", "key_places", "key_places_covered", "key_places_share",
+                                       "coverage_rule", "coverage_pass", "uncovered", "cameras_at_key_places",
+                                       "serviceable_share", "serviceability_rule", "serviceability_pass", "computed_at"])
 
 
 def uncovered(conn: Connection, community: str | None = None, detail: str | None = None) -> gpd.GeoDataFrame:

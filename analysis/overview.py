@@ -121,6 +121,7 @@ def figures(conn: Connection, subdistrict_code: str | None = None, community_cod
           (SELECT count(*) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS buildings,
           (SELECT coalesce(sum(households), 0) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS households,
           (SELECT coalesce(sum(residents), 0) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS residents,
+          (SELECT count(*) FROM buildings b WHERE households_source = 'estimated' AND {area.replace('{c}', 'b.community_code')}) AS estimated_buildings,
           (SELECT count(*) FROM ft) AS full_time_workers,
           (SELECT count(*) FROM gs WHERE status = '{NO_WORKER}') AS grids_without_full_time,
           (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive' AND households > :hi) AS grids_over_band,

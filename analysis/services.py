@@ -438,8 +438,11 @@ def category_coverage(conn: Connection, community: str | None = None, category: 
             computed_at=("computed_at", "min")).reset_index().rename(columns={key: "code"})
         g.insert(0, "scope", scope)
         out.append(g)
+    cols = ["scope", "code", "category", "category_zh", "radius_m", "homes", "households", "households_beyond_network",
+            "households_beyond_straight", "homes_beyond_network", "homes_beyond_straight", "share_within_network",
+            "share_within_straight", "overclaim_households", "median_network_m", "computed_at"]
     if not out:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=cols)  # nothing measured yet: the columns, no rows (callers select by name)
     f = pd.concat(out, ignore_index=True)
     f["radius_m"] = f["category"].map(r)
     f["households_beyond_network"] = f["households"] - f["households_within_network"]
@@ -453,9 +456,6 @@ def category_coverage(conn: Connection, community: str | None = None, category: 
     f["median_network_m"] = f["median_network_m"].round(1)
     names = {c.code: c.zh for c in FACILITY_CATEGORIES}
     f["category_zh"] = f["category"].map(names)
-    cols = ["scope", "code", "category", "category_zh", "radius_m", "homes", "households", "households_beyond_network",
-            "households_beyond_straight", "homes_beyond_network", "homes_beyond_straight", "share_within_network",
-            "share_within_straight", "overclaim_households", "median_network_m", "computed_at"]
     return f[cols].sort_values(["scope", "code", "category"], key=lambda s: s.map({"grid": 0, "community": 1, "subdistrict": 2}) if s.name == "scope" else s).reset_index(drop=True)
 
 
@@ -464,8 +464,10 @@ def life_circle_coverage(conn: Connection, community: str | None = None) -> pd.D
     where there are no household counts) whose circle holds every required category, by
     walking and by straight line."""
     j = _joined(conn, community)
-    if j.empty:
-        return pd.DataFrame()
+    if j.empty:  # nothing measured yet: the columns, no rows (callers select by name)
+        return pd.DataFrame(columns=["scope", "code", "circle", "distance_m", "required", "homes", "households", "homes_complete_network",
+                                     "homes_complete_straight", "households_complete_network", "households_complete_straight",
+                                     "computed_at", "share_network", "share_straight"])
     wide = j.set_index(["building_id", "category"])[["network_m", "straight_m"]]
     net, st = wide["network_m"].unstack(), wide["straight_m"].unstack()
     homes = j.drop_duplicates("building_id").set_index("building_id")[["households", "grid_code", "community_code", "subdistrict_code", "computed_at"]]

@@ -63,8 +63,10 @@ def workers(conn: Connection, community: str | None = None) -> pd.DataFrame:
         WHERE role = '{FULL_TIME}' AND active AND (CAST(:c AS text) IS NULL OR community_code = :c) ORDER BY cadre_no"""),
         conn, params={"c": community})
     agg = pairs.groupby("cadre_no").agg(grids=("grid_code", "count"), grid_codes=("grid_code", lambda x: ",".join(x)),
-                                        households=("share", "sum"), max_distance_m=("distance_m", "max"))
-    out = people.merge(agg, left_on="cadre_no", right_index=True, how="outer")
+                                        households=("share", "sum"), max_distance_m=("distance_m", "max")).reset_index()
+    # merged on the column (not the index): with no assignments at all the index keeps the
+    # name cadre_no beside the column and sorting by it is ambiguous (issue 13)
+    out = people.merge(agg, on="cadre_no", how="outer")
     out["name"] = out["name"].fillna(out["cadre_no"].map(dict(zip(pairs.cadre_no, pairs.name))))
     out["grids"] = out["grids"].fillna(0).astype(int)
     out["households"] = out["households"].fillna(0).round(0).astype(int)
@@ -101,7 +103,8 @@ def grids(conn: Connection, community: str | None = None) -> gpd.GeoDataFrame:
         ORDER BY g.code"""), conn, geom_col="geom", params={"c": community})
     pairs = assignments(conn, community)
     w = workers(conn, community)
-    overloaded = set(w[w["broken"].map(lambda b: "worker_load" in b or "max_grids_per_worker" in b)]["cadre_no"])
+    over = w["broken"].map(lambda b: "worker_load" in b or "max_grids_per_worker" in b).astype(bool)
+    overloaded = set(w.loc[over, "cadre_no"]) if len(w) else set()
     far = pairs[pairs["distance_m"] > s.worker_max_distance_m]
     over_grids = set(pairs[pairs["cadre_no"].isin(overloaded)]["grid_code"])
     status = []

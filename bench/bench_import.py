@@ -15,6 +15,14 @@ into the whole city in the documented order (sub-district, communities, grids, t
 buildings), where each building's grid and community are picked on import.
 
     python -m bench.bench_import [--buildings 100000] [--repeat 5] [--no-city] [--no-record]
+    python -m bench.bench_import --real [EXTRACT.osm.pbf …] [--repeat 3]
+
+The real-extract case (issue 13) times ``wangge import-osm --skip-invalid --repair`` (every
+layer, households estimated) on real OpenStreetMap extracts (default: the ones in
+tests/data) against ``pyogrio.read_dataframe`` + ``to_postgis`` of the same buildings in the
+same run. Where ``read_dataframe`` itself refuses the extract (a multipolygon with a
+two-point ring), the baseline falls back to reading WKB and dropping what will not parse,
+and the failure is recorded. Writes bench/results/import_real.json.
 
 Writes bench/results/import.json and appends a line to bench/results/history.csv.
 """
@@ -64,6 +72,36 @@ def _child(method: str, gpkg: str) -> dict:
         return {"method": method, "seconds": steps["buildings"], "steps": steps, "peak_rss_mb": peak / 2**20,
                 "added_rss_mb": max(peak - before, 0) / 2**20}
     started = time.perf_counter()
+    if method == "osm_ours":
+        from layers.importer import import_osm
+
+        reports = import_osm(gpkg, skip_invalid=True, repair=True)
+        seconds = time.perf_counter() - started
+        b = next(r for r in reports if r.layer == "buildings")
+        return {"method": method, "seconds": seconds, "rows": b.rows, "all_rows": sum(r.rows for r in reports),
+                "skipped": len(b.skipped), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if method == "osm_baseline":
+        import pyogrio
+        import shapely
+
+        refused = None
+        try:
+            gdf = pyogrio.read_dataframe(gpkg, layer="multipolygons", where="building IS NOT NULL")
+        except Exception as exc:  # GEOS refuses a two-point ring: the whole read fails
+            refused = f"{type(exc).__name__}: {exc}"
+            gdf = pyogrio.read_dataframe(gpkg, layer="multipolygons", where="building IS NOT NULL", read_geometry=False)
+            _meta, _fids, wkb, _fields = pyogrio.raw.read(gpkg, layer="multipolygons", where="building IS NOT NULL", return_fids=True)
+            gdf = gpd.GeoDataFrame(gdf, geometry=shapely.from_wkb(wkb, on_invalid="ignore"), crs=4326)
+            gdf = gdf[gdf.geometry.notna()]
+        out = gpd.GeoDataFrame({"source_id": gdf["osm_way_id"].fillna(gdf["osm_id"]).astype(str), "district_code": "420106",
+                                "use": "other"}, geometry=gdf.geometry.values, crs=4326)
+        out = out[out.geometry.is_valid]
+        out["geometry"] = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in out.geometry]
+        out = out.set_geometry("geometry").rename_geometry("geom")
+        out.to_postgis("buildings", engine, if_exists="append")
+        seconds = time.perf_counter() - started
+        return {"method": method, "seconds": seconds, "rows": len(out), "refused": refused,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if method == "baseline":
         gdf = gpd.read_file(gpkg, layer="buildings")
         gdf = gdf.rename_geometry("geom")
@@ -220,6 +258,43 @@ def run(buildings: int = 100_000, repeat: int = 5, seed: int = 0, gpkg: Path | N
     return result
 
 
+def run_real(extracts: list[Path], repeat: int = 3, record: bool = True, allow_any_db: bool = False, log=print) -> dict:
+    """The real-extract case: import-osm vs read_dataframe + to_postgis, per extract."""
+    database = check_database(allow_any_db, "wangge_bench")
+    places = []
+    for path in extracts:
+        runs: dict[str, list[dict]] = {"osm_baseline": [], "osm_ours": []}
+        for i in range(repeat):
+            for method in (("osm_baseline", "osm_ours") if i % 2 == 0 else ("osm_ours", "osm_baseline")):
+                _truncate()
+                r = _run(method, path)
+                runs[method].append(r)
+                log(f"  {path.name} run {i + 1}/{repeat} {method:12s} {r['seconds']:6.2f} s rows {r['rows']:,}")
+        _truncate()
+        base = statistics.median(r["seconds"] for r in runs["osm_baseline"])
+        ours = statistics.median(r["seconds"] for r in runs["osm_ours"])
+        o, b = runs["osm_ours"][-1], runs["osm_baseline"][-1]
+        places.append({
+            "extract": path.name, "mb": round(path.stat().st_size / 2**20, 2),
+            "baseline": {"what": "pyogrio.read_dataframe(buildings) + to_postgis", "median_s": round(base, 3), "buildings": b["rows"],
+                         "features_per_s": round(b["rows"] / base, 1), "read_dataframe_refused": b.get("refused")},
+            "ours": {"what": "import_osm --skip-invalid --repair: all layers, households estimated", "median_s": round(ours, 3),
+                     "buildings": o["rows"], "all_features": o["all_rows"], "buildings_skipped": o["skipped"],
+                     "features_per_s": round(o["all_rows"] / ours, 1), "buildings_per_s": round(o["rows"] / ours, 1)},
+            "ratio": round(base / ours, 2),
+        })
+        log(f"{path.name}: baseline {base:.2f} s ({b['rows']} buildings), ours {ours:.2f} s ({o['rows']} buildings, {o['all_rows']} features): "
+            f"ratio {base / ours:.2f}x" + (f"; read_dataframe refused: {b['refused'][:80]}" if b.get("refused") else ""))
+    result = {"benchmark": "import_real", "date": datetime.now(UTC).isoformat(timespec="seconds"),
+              "commit": commit(("layers", "gis", "bench")), "database": database, "repeat": repeat, "places": places,
+              "load_average": round(os.getloadavg()[0], 2), "versions": _versions()}
+    if record:
+        common.save("import_real", result, [[result["date"], "import_real", result["commit"], p["ours"]["buildings"], repeat,
+                                              p["baseline"]["median_s"], p["ours"]["median_s"], p["ratio"], "", "", p["extract"]]
+                                             for p in places])
+    return result
+
+
 def save(result: dict) -> None:
     common.save(result["benchmark"], result, [[
         result["date"], result["benchmark"], result["commit"], result["buildings"], result["repeat"],
@@ -236,11 +311,15 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--no-record", action="store_true", help="do not write bench/results")
     ap.add_argument("--allow-any-db", action="store_true")
     ap.add_argument("--no-city", action="store_true", help="skip timing the import into a city with its grids")
-    ap.add_argument("--child", choices=("baseline", "ours", "city"), help=argparse.SUPPRESS)
+    ap.add_argument("--real", nargs="*", type=Path, help="the real-extract case (default: tests/data/*.osm.pbf)")
+    ap.add_argument("--child", choices=("baseline", "ours", "city", "osm_ours", "osm_baseline"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(_child(args.child, str(args.gpkg))))
         return None
+    if args.real is not None:
+        extracts = args.real or sorted((ROOT / "tests" / "data").glob("*.osm.pbf"), key=lambda p: -p.stat().st_size)
+        return run_real(extracts, min(args.repeat, 5), not args.no_record, args.allow_any_db)
     return run(args.buildings, args.repeat, args.seed, args.gpkg, not args.no_record, args.allow_any_db, not args.no_city)
 
 

@@ -44,8 +44,41 @@ out = Console() if sys.stdout.isatty() else Console(width=160)  # files and pipe
 console = Console(stderr=True)  # progress, status and errors
 
 
+def strict(value: Any) -> Any:
+    """The value as RFC 8259 allows it: NaN, infinities, pandas' NA/NaT become null (a strict
+    parser such as JavaScript's JSON.parse rejects NaN); numpy scalars become Python ones."""
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, dict):
+        return {str(k): strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [strict(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [strict(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return value
+
+
+def dumps(data: Any) -> str:
+    """Strict JSON text for every ``--json`` (``allow_nan=False`` proves nothing slipped through)."""
+    return json.dumps(strict(data), ensure_ascii=False, indent=2, default=str, allow_nan=False)
+
+
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    typer.echo(dumps(data))
 
 
 def print_table(title: str, columns: list[str], rows: list[list]) -> None:
@@ -57,7 +90,7 @@ def print_table(title: str, columns: list[str], rows: list[list]) -> None:
 
 def emit(data: Any, as_json: bool, human: str | None = None) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+        sys.stdout.write(dumps(data) + "\n")
     elif human is not None:
         typer.echo(human)
 

@@ -90,7 +90,7 @@ def services_cmd(
         print_json({"refresh": ran, "categories": records(cats), "life_circles": records(circles), "snaps": snaps,
                "radii": services.radii(), "life_circle_rules": {k: {"distance_m": d, "required": c} for k, (d, c) in services.life_circles().items()}})
         return
-    top = cats[cats.scope != "grid"]
+    top = cats[cats.scope != "grid"] if len(cats) else cats  # nothing measured yet: an empty table, not a crash
     print_table(f"步行可达 walking access ({ran['mode']}, {ran['seconds']} s) — households beyond the radius: network / straight line",
            ["范围", "设施", "半径 m", "户数", "超出(步行)", "超出(直线)", "步行覆盖", "直线覆盖"],
            [[r.code, r.category_zh, f"{r.radius_m:g}", r.households, r.households_beyond_network, r.households_beyond_straight,

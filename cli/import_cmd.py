@@ -8,6 +8,7 @@ import typer
 
 from cli.common import JsonOpt, console, emit, fail
 from layers.importer import import_file
+from layers.ledger import import_ledger
 
 
 def import_cmd(
@@ -21,9 +22,17 @@ def import_cmd(
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the valid rows, list the rest")] = False,
     repair: Annotated[bool, typer.Option("--repair", help="repair self-intersecting polygons (each repair is reported)")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="the file replaces the layer in its districts")] = False,
+    key: Annotated[str, typer.Option("--key", help="households ledger only: match rows by address, source_id or building_code")] = "address",
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a file into a layer, all or nothing."""
+    """Import a file into a layer, all or nothing. ``wangge import households 楼栋台账.xlsx --key address``
+    sets surveyed households and residents on existing buildings (replacing estimates)."""
+    if layer.casefold() in ("households", "户数", "台账", "ledger"):
+        ledger = import_ledger(file, key=key)
+        emit({"ok": True, **ledger.to_dict()}, as_json,
+             f"{ledger.file}: {ledger.updated} 栋楼的户数已更新为台账数 / buildings updated from the ledger "
+             f"({ledger.replaced_estimates} estimates replaced)" + "".join(f"\n  note: {n}" for n in ledger.notes))
+        return
     mapping: dict[str, str] = {}
     for item in map_ or []:
         if "=" not in item:

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
@@ -108,6 +109,11 @@ def status_cmd(as_json: JsonOpt = False) -> None:
     for r in rows:
         table.add_row(f"{r['zh']} {r['layer']}", str(r["rows"]), r["last_import"] or "—")
     Console().print(table)
+    from layers.buildings import plausibility_text
+
+    for r in rows:
+        if r.get("households") and r["rows"]:
+            typer.echo(f"户数 households {r['households']['households']:,} · {plausibility_text(r['households'])}")
 
 
 @demo_app.command("load")
@@ -135,6 +141,10 @@ def demo_accounts(as_json: JsonOpt = False) -> None:
         emit({"ok": False, "error": fail_text}, as_json, f"[red]{fail_text}[/red]")
         raise typer.Exit(1)
     with transaction(owner=True) as conn:
+        if not demo.is_loaded(conn):
+            msg = "演示数据未加载：先运行 wangge demo load / the demo is not loaded: run `wangge demo load` first"
+            emit({"ok": False, "error": msg}, as_json, msg)
+            raise typer.Exit(1)
         rows = demo.ensure_accounts(conn, password)
     emit({"ok": True, "accounts": rows}, as_json,
          "演示账号 / demo accounts — 密码 / password: WANGGE_DEMO_PASSWORD in .env\n"
@@ -165,7 +175,7 @@ def main() -> None:
             if "--json" in sys.argv[1:]:
                 emit(exc.to_dict(), True)
             else:
-                console.print(f"[red]{exc.human()}[/red]", markup=True, highlight=False)
+                console.print(f"[red]{escape(exc.human())}[/red]", markup=True, highlight=False)  # "x.osm.pbf [buildings]" is no markup
             raise SystemExit(exit_code(exc)) from None
         except DBAPIError as exc:
             kind = classify_error(exc)

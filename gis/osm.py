@@ -9,6 +9,7 @@ stable order, and the OSM id is kept as ``source_id``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,7 +18,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from gis.problems import ImportFailed, Problem
+from gis.problems import ImportFailed, Problem, remedy
 
 _TAG = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
@@ -37,8 +38,12 @@ def tags(other: object) -> dict[str, str]:
 
 
 def _tag_column(frame: pd.DataFrame, key: str) -> pd.Series:
-    parsed = frame["other_tags"].map(tags)
-    return parsed.map(lambda t: t.get(key))
+    """One tag's values out of GDAL's hstore-like ``other_tags``, vectorised (one regex pass
+    in C per column instead of a dict per feature)."""
+    other = frame["other_tags"].astype(object).where(frame["other_tags"].notna(), "")
+    found = pd.Series(other, index=frame.index, dtype="string").str.extract(
+        r'(?:^|,)"' + re.escape(key) + r'"=>"((?:[^"\\]|\\.)*)"', expand=False)
+    return found.astype(object).where(found.notna(), None)
 
 
 def _source_ids(frame: pd.DataFrame) -> pd.Series:
@@ -57,23 +62,109 @@ def _west_east_north_south(geoms: gpd.GeoSeries, band_deg: float = 0.005) -> np.
     return np.lexsort((c.x.to_numpy(), band.to_numpy()))
 
 
-def read_osm(path: str | Path, *, subdistrict_code: str, camera_centre_code: str) -> dict[str, gpd.GeoDataFrame]:
+@dataclass
+class OsmExtract:
+    """What an extract gave: one frame per Wangge layer, and per layer the features GDAL
+    returned but that cannot be made into a geometry (each named, with the remedy)."""
+
+    frames: dict[str, gpd.GeoDataFrame]
+    unreadable: dict[str, list[Problem]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    read: dict[str, int] = field(default_factory=dict)  # features GDAL returned per OSM layer
+    residential_land_ha: float | None = None  # landuse=residential, to check estimated households against
+
+
+def read_layer(path: Path, layer: str) -> tuple[gpd.GeoDataFrame, dict[int, str]]:
+    """One layer of the extract, feature by feature where it must be (gis.readers.read_per_feature):
+    one multipolygon GDAL assembled with a two-point ring (GEOS refuses it) costs that
+    feature, not the file."""
+    from gis.readers import read_per_feature
+
+    frame, broken = read_per_feature(path, layer)
+    return frame.set_crs(frame.crs or "EPSG:4326", allow_override=True), broken
+
+
+def read_osm(path: str | Path, *, subdistrict_code: str, camera_centre_code: str) -> OsmExtract:
     path = Path(path)
     if not path.exists():
         raise ImportFailed([Problem(path.name, "文件不存在 / file not found")])
     try:
-        polys = pyogrio.read_dataframe(path, layer="multipolygons")
-        lines = pyogrio.read_dataframe(path, layer="lines")
-        points = pyogrio.read_dataframe(path, layer="points")
+        # OSM XML (e.g. from Overpass) is often not sorted by id, which GDAL's own index needs.
+        pyogrio.set_gdal_config_options({"OSM_USE_CUSTOM_INDEXING": "NO" if path.suffix.lower() == ".osm" else None})
+        polys, bad_polys = read_layer(path, "multipolygons")
+        lines, bad_lines = read_layer(path, "lines")
+        points, _ = read_layer(path, "points")
     except Exception as exc:  # GDAL raises several kinds for a damaged extract
         raise ImportFailed([Problem(path.name, f"无法读取OSM文件 / cannot read the OSM extract: {exc}")]) from exc
-    return {
-        "communities": _communities(polys, subdistrict_code),
-        "buildings": _buildings(polys),
-        "roads": _roads(lines),
-        "facilities": _facilities(points, polys),
+    ext = OsmExtract({}, read={"multipolygons": len(polys), "lines": len(lines), "points": len(points)})
+    unreadable = _name_unreadable(path.name, polys, bad_polys, lines, bad_lines)
+    ok_polys = polys.drop(index=list(bad_polys)) if bad_polys else polys
+    ok_lines = lines.drop(index=list(bad_lines)) if bad_lines else lines
+    buildings = _buildings(ok_polys, ok_polys)
+    communities = _communities(ok_polys, subdistrict_code)
+    if not len(communities) and len(buildings):
+        communities = _fallback_community(buildings, subdistrict_code, path)
+        ext.notes.append(f"提取文件中没有 admin_level=10 社区边界：整个范围作为一个社区 {communities['code'].iloc[0]} / "
+                         "the extract holds no admin_level=10 ward boundaries: its buildings' extent is one community "
+                         "(replace it with the office's community boundaries: wangge import communities FILE --replace)")
+    ext.frames = {
+        "communities": communities,
+        "buildings": buildings,
+        "roads": _roads(ok_lines),
+        "facilities": _facilities(points, ok_polys),
         "cameras": _cameras(points, camera_centre_code),
     }
+    ext.unreadable = unreadable
+    land = ok_polys[(ok_polys["landuse"] == "residential") & ok_polys.geometry.notna()] if "landuse" in ok_polys else ok_polys.iloc[:0]
+    if len(land):
+        from gis.crs import metric_epsg
+
+        c = land.geometry.representative_point().union_all().centroid
+        ext.residential_land_ha = float(shapely.union_all(shapely.make_valid(land.to_crs(metric_epsg(c.x, c.y)).geometry.values)).area / 10000)
+    return ext
+
+
+def _name_unreadable(file: str, polys: gpd.GeoDataFrame, bad_polys: dict[int, str], lines: gpd.GeoDataFrame,
+                     bad_lines: dict[int, str]) -> dict[str, list[Problem]]:
+    """Each unreadable feature, under the Wangge layer it would have gone to (the rest, e.g. a
+    broken landuse relation, are named under ``other``: nothing Wangge imports is lost)."""
+    out: dict[str, list[Problem]] = {}
+    for frame, bad, osm_layer in ((polys, bad_polys, "multipolygons"), (lines, bad_lines, "lines")):
+        if not bad:
+            continue
+        rows = frame.loc[list(bad)]
+        ids = _source_ids(rows) if osm_layer == "multipolygons" else "w" + rows["osm_id"].astype("string")
+        for i, sid in zip(rows.index, ids):
+            target = "other"
+            if osm_layer == "multipolygons":
+                if pd.notna(rows.at[i, "building"]):
+                    target = "buildings"
+                elif str(rows.at[i, "admin_level"]) == "10":
+                    target = "communities"
+                elif rows.at[i, "amenity"] in AMENITY_CATEGORY:
+                    target = "facilities"
+            elif pd.notna(rows.at[i, "highway"]) and rows.at[i, "highway"] not in NOT_STREETS:
+                target = "roads"
+            reason = bad[i]
+            out.setdefault(target, []).append(Problem(
+                f"{file} [{osm_layer}]", f"几何无法读取 / unreadable geometry: {reason}; {remedy(reason)}",
+                row=int(i) + 1, source_id=str(sid)))
+    return out
+
+
+def _fallback_community(buildings: gpd.GeoDataFrame, subdistrict_code: str, path: Path) -> gpd.GeoDataFrame:
+    """One community around all the buildings (an extract without ward boundaries)."""
+    from gis.crs import metric_epsg
+    from gis.settings import get_settings
+
+    pts = buildings.geometry.representative_point()
+    c = pts.union_all().centroid
+    metric = metric_epsg(c.x, c.y)
+    # the hull of the vertices: robust where a footprint is invalid (a union is not)
+    hull = gpd.GeoSeries([shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(buildings.geometry.to_crs(metric).values)))], crs=metric)
+    area = hull.buffer(get_settings().osm_fallback_community_buffer_m).to_crs(buildings.crs)
+    return gpd.GeoDataFrame({"code": [f"{subdistrict_code}001"], "name": [path.name.split(".")[0]], "source_id": [None]},
+                            geometry=area.values, crs=buildings.crs)
 
 
 def _communities(polys: gpd.GeoDataFrame, subdistrict_code: str) -> gpd.GeoDataFrame:
@@ -87,24 +178,43 @@ def _communities(polys: gpd.GeoDataFrame, subdistrict_code: str) -> gpd.GeoDataF
     }, geometry=wards.geometry.values, crs=polys.crs)
 
 
-def _buildings(polys: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    b = polys[polys["building"].notna()].reset_index(drop=True)
+BUILDING_USE = {
+    "residential": "residential", "apartments": "residential", "house": "residential", "detached": "residential",
+    "semidetached_house": "residential", "terrace": "residential", "bungalow": "residential", "dormitory": "residential",
+    "farm": "residential", "cabin": "residential",
+    "commercial": "commercial", "retail": "commercial", "office": "office", "school": "school", "kindergarten": "school",
+    "university": "school", "hospital": "hospital", "public": "public", "civic": "public", "government": "public",
+    "industrial": "industrial", "warehouse": "industrial", "church": "public",
+}
+UNSPECIFIED_USE = {"yes"}  # building=yes: a building, use not said
+
+
+def _buildings(polys: gpd.GeoDataFrame, land: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    b = polys[polys["building"].notna() & polys.geometry.notna()].reset_index(drop=True)
     levels = pd.to_numeric(_tag_column(b, "building:levels"), errors="coerce")
     height = pd.to_numeric(_tag_column(b, "height").str.replace("m", "", regex=False), errors="coerce")
     street, number = _tag_column(b, "addr:street"), _tag_column(b, "addr:housenumber")
-    use = b["building"].map({
-        "residential": "residential", "apartments": "residential", "house": "residential",
-        "commercial": "commercial", "retail": "commercial", "office": "office", "school": "school",
-        "hospital": "hospital", "public": "public", "civic": "public", "government": "public",
-        "industrial": "industrial", "church": "public",
-    }).fillna("other")
+    use = b["building"].map(BUILDING_USE).fillna("other")
+    if land is not None and len(b):
+        from gis.settings import get_settings
+
+        unspecified = b["building"].isin(UNSPECIFIED_USE).to_numpy()
+        residential_land = land[(land["landuse"] == "residential") & land.geometry.notna()] if "landuse" in land else land.iloc[:0]
+        if get_settings().unspecified_use_residential_on_landuse and unspecified.any() and len(residential_land):
+            pts = shapely.point_on_surface(b.geometry.values[unspecified])
+            tree = shapely.STRtree(residential_land.geometry.values)
+            hit = np.zeros(len(pts), dtype=bool)
+            hit[np.unique(tree.query(pts, predicate="within")[0])] = True
+            idx = np.flatnonzero(unspecified)[hit]
+            use.iloc[idx] = "residential"
     return gpd.GeoDataFrame({
         "source_id": _source_ids(b).to_numpy(),
         "name": b["name"].to_numpy(),
         "address": (number.fillna("") + " " + street.fillna("")).str.strip().replace("", None).to_numpy(),
         "use": use.to_numpy(),
         "floors": levels.where((levels >= 1) & (levels <= 200) & (levels % 1 == 0)).astype("Int64").to_numpy(),
-        "height_m": height.where(height > 0).to_numpy(),
+        "height_m": height.where((height >= 0.5) & (height <= 700)).to_numpy(),
+        "building_type": b["building"].to_numpy(),
     }, geometry=b.geometry.values, crs=polys.crs)
 
 

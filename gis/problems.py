@@ -47,3 +47,20 @@ class ImportFailed(BadInput):
 
     def to_dict(self) -> dict:
         return {"ok": False, "problems": [p.to_dict() for p in self.problems]}
+
+def remedy(reason: str) -> str:
+    """The right remedy for a reason GEOS or GDAL gives (not every bad ring is a self-intersection)."""
+    r = reason.lower()
+    if "not closed" in r or "unclosed" in r or "closed linestring" in r:
+        return ("环未闭合：在源数据中闭合该环，或用 --skip-invalid 跳过 / a ring is not closed (first and last points differ): "
+                "close it in the source, or pass --skip-invalid to import the rest")
+    if "linearring" in r or "too few points" in r or "invalid number of points" in r:
+        return ("环少于3个不同点（多边形未闭合或关系成员缺失），不是自相交：在源数据中修正；多部分的面用 --repair 去掉退化部分；"
+                "或用 --skip-invalid 跳过 / a ring has fewer than 3 distinct points (an unclosed polygon or a multipolygon "
+                "relation with missing members), not a self-intersection: fix it in the source (OSM: the relation), "
+                "--repair drops a degenerate part of a multi-part footprint, or --skip-invalid imports the rest")
+    if "self-intersection" in r or "self intersection" in r:
+        return "自相交：用 --repair 修复 / self-intersection: --repair fixes it"
+    if "nested" in r or "hole" in r:
+        return "内环位置错误：用 --repair 修复 / a hole lies outside its shell or holes nest: --repair fixes it"
+    return "在源数据中修正，或用 --skip-invalid 跳过 / fix it in the source, or pass --skip-invalid to import the rest"

@@ -36,6 +36,7 @@ class Source:
     crs: SourceCRS | None
     encoding: str | None = None
     notes: list[str] = field(default_factory=list)
+    unreadable: dict[int, str] = field(default_factory=dict)  # row -> why no geometry could be made of it
 
     @property
     def name(self) -> str:
@@ -70,16 +71,48 @@ def read_vector(
         _check_text(path, encoding or "utf-8")
     try:
         # Arrow: GDAL hands over whole columns (geometry as WKB), no per-feature Python objects.
-        frame = pyogrio.read_dataframe(path, layer=layer, use_arrow=True, **({"encoding": encoding} if encoding else {}))
+        import warnings
+
+        with warnings.catch_warnings():  # GDAL's note on a ring it cannot close: the feature is named below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            frame = pyogrio.read_dataframe(path, layer=layer, use_arrow=True, **({"encoding": encoding} if encoding else {}))
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise ImportFailed([Problem(path.name, f"无法读取 / cannot read: {exc}")]) from exc
     except UnicodeDecodeError as exc:
         raise ImportFailed([Problem(path.name, f"文本编码错误 / undecodable text ({encoding}): {exc.reason}")]) from exc
+    except shapely.errors.ShapelyError:
+        # One feature GEOS cannot build (a ring of two points, an unclosed ring) sinks a whole-column
+        # read: read again feature by feature, keeping every readable one and naming the rest.
+        frame, unreadable = read_per_feature(path, layer, encoding)
+        file_crs = parse_crs(frame.crs) if frame.crs is not None else None
+        return Source(path, frame, declared or file_crs, encoding, notes, unreadable)
 
     file_crs = parse_crs(frame.crs) if getattr(frame, "crs", None) is not None else None  # a table without geometry has none
     if declared and file_crs and not declared.shift and not declared.crs.equals(file_crs.crs):
         notes.append(f"file says {file_crs.label}, using the declared {declared.label}")
     return Source(path, frame, declared or file_crs, encoding, notes)
+
+
+def read_per_feature(path: Path, layer: str | None = None, encoding: str | None = None) -> tuple[gpd.GeoDataFrame, dict[int, str]]:
+    """GDAL hands over each feature's WKB and attributes; each geometry is parsed on its own.
+    Returns the frame (no geometry where none can be made) and {row: reason} for those."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        meta, _fids, wkb, fields = pyogrio.raw.read(path, layer=layer, return_fids=True, **({"encoding": encoding} if encoding else {}))
+    frame = pd.DataFrame({name: col for name, col in zip(meta["fields"], fields)})
+    wkb = np.asarray(wkb, dtype=object) if wkb is not None else np.full(len(frame), None, dtype=object)
+    geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+    broken: dict[int, str] = {}
+    for i in np.flatnonzero(shapely.is_missing(geoms) & pd.notna(wkb)):
+        try:
+            shapely.from_wkb(wkb[i])
+            reason = "GEOS could not read the geometry"
+        except Exception as exc:  # GEOSException / ShapelyError: the reason is in the message
+            reason = str(exc)
+        broken[int(i)] = reason
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms), crs=meta.get("crs")), broken
 
 
 def _read_table(path: Path, declared: SourceCRS | None, encoding: str | None) -> Source:

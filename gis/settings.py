@@ -57,6 +57,27 @@ class Settings(BaseSettings):
     grid_sliver_m2: float = 50.0
     grid_numbering_band_m: float = 300.0  # rows of grids read west→east within bands this tall, north→south
 
+    # --- households where a source has none (standards §2; issue 13) ----------------------
+    # households = gross floor area ÷ floor area per dwelling; residents = households × persons
+    # per household. Gross floor area = footprint (metric CRS) × storeys; storeys from
+    # building:levels / 层数, else height ÷ storey height, else the default for the type.
+    persons_per_household: float = 2.62  # [std] 7th national census, 2020
+    floor_area_per_dwelling_m2: float = 100.0  # [verify] gross floor area per urban dwelling
+    storey_height_m: float = 3.0  # [practice] where only a building height is known
+    # [verify] storeys assumed when a residential building says neither levels nor height,
+    # by OSM building type; "" is every other residential type.
+    default_storeys: dict[str, int] = {"house": 2, "detached": 2, "semidetached_house": 2, "terrace": 2,
+                                       "bungalow": 1, "apartments": 5, "residential": 3, "": 3}
+    # [practice] types that hold one dwelling whatever their floor area (a family house)
+    single_dwelling_types: list[str] = ["house", "detached", "bungalow", "farm", "cabin", "hut"]
+    dwelling_min_footprint_m2: float = 25.0  # [verify] smaller residential footprints (sheds, garages) hold no dwelling
+    # OSM building=yes says nothing of use: residential where it stands on landuse=residential
+    # (an estimate, marked as such), else not residential.
+    unspecified_use_residential_on_landuse: bool = True
+    # When an extract holds no admin_level=10 wards: the extract becomes one community (its
+    # buildings' hull, buffered by this many metres), to be replaced by the office's boundaries.
+    osm_fallback_community_buffer_m: float = 30.0
+
     # --- staffing (standards §2) --------------------------------------------------------
     households_per_worker: int = 400  # [std] seed plan, Chifeng: community workers per households (staffing ratio)
     worker_households_max: int = 500  # one worker's load: the grid band's top, since 一格一员 staffs grids of up to 500

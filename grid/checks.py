@@ -58,7 +58,7 @@ def _sql(params: CheckParams) -> dict[str, str]:
             CROSS JOIN LATERAL (
               SELECT (ST_Dump(ST_Difference(c.geom, coalesce(
                 (SELECT ST_Union(g.geom) FROM grids g WHERE g.valid_to IS NULL AND g.community_code = c.code),
-                'GEOMETRYCOLLECTION EMPTY'::geometry)))).geom
+                ST_SetSRID('GEOMETRYCOLLECTION EMPTY'::geometry, 4326))))).geom
             ) d
             WHERE ST_Dimension(d.geom) = 2 {scope_c}""",
         "outside_community": f"""

@@ -88,13 +88,13 @@ def _load(conn: Connection, community: str, srid: int, grid_id: int | None = Non
     row = conn.execute(text(f"SELECT ST_AsBinary(ST_Transform(geom, {srid})) FROM {table} WHERE {where}"), {"k": key}).first()
     if row is None:
         raise KeyError(f"no {table[:-1]} {key}")
-    area = shapely.from_wkb(bytes(row[0]))
+    area = _polygonal(shapely.make_valid(shapely.from_wkb(bytes(row[0])))) or shapely.Polygon()  # real ward outlines are not always valid
     roads = conn.execute(text(f"""
         SELECT ST_AsBinary(ST_Transform(r.geom, {srid})) FROM roads r, {table} a
         WHERE a.{where.replace(':k', ':k')} AND ST_Intersects(r.geom, a.geom) ORDER BY r.id"""), {"k": key}).scalars().all()
     owner = "b.grid_id = :k" if grid_id is not None else "b.community_code = CAST(:k AS text)"
     buildings = pd.read_sql(text(f"""
-        SELECT b.id, b.households, b.residents, ST_AsBinary(ST_Transform(b.geom, {srid})) AS foot,
+        SELECT b.id, b.households, b.residents, coalesce(b.name, b.address, b.source_id) AS label, ST_AsBinary(ST_Transform(b.geom, {srid})) AS foot,
                ST_X(ST_Transform(ST_PointOnSurface(b.geom), {srid})) AS x, ST_Y(ST_Transform(ST_PointOnSurface(b.geom), {srid})) AS y
         FROM buildings b WHERE {owner} ORDER BY b.id"""), conn, params={"k": key})
     buildings["foot"] = shapely.from_wkb(buildings["foot"].map(bytes).to_numpy())
@@ -232,8 +232,9 @@ def _adjacency(units: list[Unit]) -> list[set[int]]:
 
 def _grow(units: list[Unit], adj: list[set[int]], lo: int, hi: int) -> list[int]:
     """Label each unit with a region, growing regions in reading order toward the band's middle."""
-    cx = np.array([u.geom.centroid.x for u in units])
-    cy = np.array([u.geom.centroid.y for u in units])
+    pts = [_point(u.geom, []) for u in units]
+    cx = np.array([p[0] for p in pts])
+    cy = np.array([p[1] for p in pts])
     order = reading_order(cx, cy, get_settings().grid_numbering_band_m)
     hh = np.array([u.households for u in units])
     label = np.full(len(units), -1)
@@ -439,6 +440,16 @@ def _best_neighbour(piece: shapely.Geometry, regions: list[shapely.Geometry], ex
 
 
 
+def _point(geom: shapely.Geometry, fallback: list[shapely.Geometry]) -> tuple[float, float]:
+    """A point inside ``geom`` for ordering, or inside the first non-empty fallback."""
+    for g in (geom, *fallback):
+        if g is not None and not g.is_empty:
+            p = g.representative_point()
+            if not p.is_empty:
+                return float(p.x), float(p.y)
+    return 0.0, 0.0
+
+
 def propose(conn: Connection, community: str, lo: int | None = None, hi: int | None = None, grid_id: int | None = None) -> Proposal:
     """A proposal for a community (or, with ``grid_id``, for splitting one of its grids)."""
     s = get_settings()
@@ -470,8 +481,11 @@ def propose(conn: Connection, community: str, lo: int | None = None, hi: int | N
     # Snap to a centimetre grid so pieces cut from one block fuse with their neighbours.
     geoms = [shapely.union_all([units[i].geom for i in np.flatnonzero(lab == r)], grid_size=0.01) for r in regions]
     geoms = _whole_buildings(geoms, [[b for i in np.flatnonzero(lab == r) for b in units[i].buildings] for r in regions], bld)
-    cx = np.array([g.representative_point().x for g in geoms])
-    cy = np.array([g.representative_point().y for g in geoms])
+    # A region whose every piece went to its neighbours' buildings is empty: its point is the
+    # units' own (an empty geometry's point has no x: GEOS "getX called on empty Point").
+    pts = [_point(g, [units[i].geom for i in np.flatnonzero(lab == r)]) for g, r in zip(geoms, regions)]
+    cx = np.array([p[0] for p in pts])
+    cy = np.array([p[1] for p in pts])
     tiled = [_drop_dust(g, NOISE_M2) for g in _tile(geoms, area, get_settings().grid_sliver_m2)]
     to_wgs = [_drop_dust(shapely.make_valid(g), NOISE_M2 / 1e10) for g in gpd.GeoSeries(tiled, crs=srid).to_crs(4326).values]
     for serial, k in enumerate(reading_order(cx, cy, s.grid_numbering_band_m), start=1):
@@ -485,7 +499,14 @@ def propose(conn: Connection, community: str, lo: int | None = None, hi: int | N
         if standing == "under":
             note = f"{hh} 户，低于下限 {lo}：相邻网格合并后会超过上限 {hi} / {hh} households, under {lo}; no neighbour can take it without exceeding {hi}"
         elif standing == "over":
-            note = f"{hh} 户，超过上限 {hi}：含无法再分的单栋楼 / {hh} households, over {hi}: it holds a building that cannot be split"
+            ids = [b for i in members for b in units[i].buildings]
+            big = bld[bld["id"].isin(ids) & (bld["households"] > hi)]
+            if len(big):  # name the building(s) above the band on their own
+                names = "、".join(f"{r.label}（{int(r.households)} 户）" for r in big.itertuples())
+                note = (f"{hh} 户，超过上限 {hi}：单栋楼 {names} 已超过上限，需单独成格 / {hh} households, over {hi}: "
+                        f"building {names} alone is above the band and needs its own grid")
+            else:
+                note = f"{hh} 户，超过上限 {hi}：含无法再分的楼栋 / {hh} households, over {hi}: it holds buildings that cannot be split"
         elif standing == "empty":
             note = "无住户（公园、学校等）：可设为专属网格 / no households (park, school…): a dedicated grid candidate"
         if note:

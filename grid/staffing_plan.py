@@ -126,8 +126,8 @@ def propose(conn: Connection, community: str | None = None, time_limit: float = 
         rows_lo.append(lo), rows_hi.append(hi), starts.append(len(index))
         index.extend(idx), value.extend(val)
 
-    xg = cand["grid_id"].map(gi).to_numpy()
-    xw = cand["cadre_id"].map(wi).to_numpy()
+    xg = cand["grid_id"].map(gi).to_numpy(dtype=np.int64)  # integer even with no candidates (an empty float array cannot index)
+    xw = cand["cadre_id"].map(wi).to_numpy(dtype=np.int64)
     for g in range(n_g):  # coverage
         mine = np.flatnonzero(xg == g).tolist()
         row(float(k[g]), np.inf, mine + [n_x + g, n_x + n_g + g], [1.0] * len(mine) + [1.0, 1.0])
@@ -154,7 +154,7 @@ def propose(conn: Connection, community: str | None = None, time_limit: float = 
     chosen = sol[:n_x] > 0.5
     load = np.zeros(n_w)
     np.add.at(load, xw[chosen], share[chosen])
-    current = cand["current"].to_numpy()
+    current = cand["current"].to_numpy(dtype=bool)
     before = np.zeros(n_g, dtype=int)
     np.add.at(before, xg[current], 1)
     load_before = np.zeros(n_w)

@@ -23,7 +23,7 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection, text
 
 from gis.ewkb import ewkb, ewkb_hex
-from gis.problems import Problem
+from gis.problems import Problem, remedy
 from layers.vocab import Term, normalise
 
 Kind = Literal["text", "int", "float", "bool", "date", "vocab"]
@@ -88,6 +88,8 @@ class ImportContext:
     # (row, source id, why) of each feature skipped or repaired
     skipped: list[Problem] = field(default_factory=list)
     repaired: list[Problem] = field(default_factory=list)
+    # 0-based row -> why GEOS could not make a geometry of what GDAL read (issue 13)
+    unreadable: dict[int, str] = field(default_factory=dict)
 
 
 # --- column mapping ----------------------------------------------------------------------
@@ -239,7 +241,10 @@ def check_geometry(geoms: np.ndarray, spec: LayerSpec, ids: pd.Series, ctx: Impo
     if spec.geom is None:
         return geoms
     for i in _rows(missing):
-        if spec.geom_required:
+        if int(i) in ctx.unreadable:  # GDAL read it, GEOS could not build it: say why and what to do
+            why = ctx.unreadable[int(i)]
+            report(int(i), f"几何无法读取 / unreadable geometry: {why}; {remedy(why)}")
+        elif spec.geom_required:
             report(int(i), "几何为空 / empty or missing geometry")
     present = ~missing
     types = shapely.get_type_id(geoms)
@@ -265,8 +270,7 @@ def check_geometry(geoms: np.ndarray, spec: LayerSpec, ids: pd.Series, ctx: Impo
                 geoms[i] = fixed
                 ctx.repaired.append(Problem(ctx.file, f"已修复 / repaired: {reason}", row=int(i) + 1, source_id=_str(ids.iloc[i])))
                 continue
-        hint = "" if spec.geom != "MultiPolygon" else "; use --repair to fix self-intersections"
-        report(int(i), f"几何无效 / invalid geometry: {reason}{hint}")
+        report(int(i), f"几何无效 / invalid geometry: {reason}; {remedy(reason)}")
     # Normalise kinds: Polygon → MultiPolygon, single-part MultiPoint → Point, lines merged.
     if spec.geom == "MultiPolygon":
         poly = ok & (shapely.get_type_id(geoms) == 3)  # not `types`: repaired ones are MultiPolygons now

@@ -6,12 +6,16 @@ Counts only, never person records.
 """
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from sqlalchemy import Connection, text
 
+from gis.crs import metric_epsg
 from gis.problems import ImportFailed, Problem
 from gis.scope import current
+from gis.settings import get_settings
 from layers.base import Field, ImportContext, LayerSpec, copy_rows, without_jit
 from layers.vocab import BUILDING_USES, GROUPS
 
@@ -58,6 +62,122 @@ def _prepare(frame: pd.DataFrame, ctx: ImportContext, problems: list[Problem]) -
     for i in over[over].index:
         ctx.notes.append(f"row {int(i) + 1}: residents without households")
     return frame
+
+
+# --- households where the source has none (standards §2, issue 13) -----------------------
+
+HOUSEHOLD_SOURCES = ("surveyed", "estimated", "unknown")
+ESTIMATED_USES = {"residential": 1.0, "mixed": 0.5}  # share of the gross floor area that is dwellings [verify]
+
+
+def storeys(floors: pd.Series, height_m: pd.Series, building_type: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Storeys per building and where they came from: levels given (``levels``), else height ÷
+    storey height (``height``), else the default for the building type (``default``)."""
+    s = get_settings()
+    given = pd.to_numeric(floors, errors="coerce").to_numpy(dtype=float)
+    from_height = np.maximum(np.round(pd.to_numeric(height_m, errors="coerce").to_numpy(dtype=float) / s.storey_height_m), 1)
+    kind = building_type.fillna("").astype(str).to_numpy()
+    default = np.array([s.default_storeys.get(k, s.default_storeys.get("", 3)) for k in kind], dtype=float)
+    out = np.where(np.isfinite(given) & (given >= 1), given, np.where(np.isfinite(from_height), from_height, default))
+    how = np.where(np.isfinite(given) & (given >= 1), "levels", np.where(np.isfinite(from_height), "height", "default"))
+    return out, how
+
+
+def estimate_households(frame: pd.DataFrame, geoms: np.ndarray) -> pd.DataFrame:
+    """Households and residents for the buildings whose source gave no household count.
+
+    Residential (and half of mixed-use) buildings: gross floor area (footprint in the metric
+    CRS of the place × storeys) ÷ floor area per dwelling, at least one dwelling for a
+    footprint that can hold one, exactly one for a family house; residents = households ×
+    persons per household (7th census). Other uses get none. ``households_source`` says
+    which figures were surveyed, estimated or are unknown. ``geoms`` are EPSG:4326."""
+    s = get_settings()
+    out = frame.copy()
+    given = out["households"].notna().to_numpy()
+    source = np.where(given, "surveyed", "unknown").astype(object)
+    if "households_source" in out:  # a file Wangge exported keeps saying which counts were estimates
+        said = out["households_source"].astype("string").str.strip().str.lower()
+        keep = given & said.isin(HOUSEHOLD_SOURCES).fillna(False).to_numpy()
+        source[keep] = said[keep].to_numpy(dtype=object)
+    hh = out["households"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    res = out["residents"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    use = out["use"].fillna("residential").astype(str).to_numpy()
+    share = np.array([ESTIMATED_USES.get(u, 0.0) for u in use])
+    todo = ~given & (share > 0) & ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    if todo.any():
+        g = gpd.GeoSeries(geoms[todo], crs=4326)
+        c = g.union_all().centroid
+        area = g.to_crs(metric_epsg(c.x, c.y)).area.to_numpy()
+        kind = out["building_type"] if "building_type" in out else pd.Series([""] * len(out), index=out.index)
+        n_storeys, _ = storeys(out["floors"][todo], out["height_m"][todo], kind[todo])
+        gfa = area * n_storeys * share[todo]
+        est = np.round(gfa / s.floor_area_per_dwelling_m2)
+        est = np.where(area >= s.dwelling_min_footprint_m2, np.maximum(est, 1), 0)
+        single = kind[todo].fillna("").astype(str).isin(s.single_dwelling_types).to_numpy()
+        est = np.where(single & (area >= s.dwelling_min_footprint_m2), 1, est)
+        hh[todo] = est
+        source[todo] = "estimated"
+        missing_res = todo & np.isnan(res)
+        res[missing_res] = np.round(hh[missing_res] * s.persons_per_household)
+    out["households"] = pd.array(np.where(np.isnan(hh), 0, hh).astype(int), dtype="Int64")
+    out["residents"] = pd.array(np.where(np.isnan(res), 0, res).astype(int), dtype="Int64")
+    out["households_source"] = source
+    return out
+
+
+def _estimate(frame: pd.DataFrame, ctx: ImportContext) -> None:
+    """Fill in households where the file gave none (in place) and note the totals."""
+    est = estimate_households(frame, np.asarray(frame["geom"].to_numpy(), dtype=object))
+    for c in ("households", "residents", "households_source"):
+        frame[c] = est[c].to_numpy() if c == "households_source" else est[c].array
+    n = int((est["households_source"] == "estimated").sum())
+    if n:
+        s = get_settings()
+        hh = int(est.loc[est["households_source"] == "estimated", "households"].sum())
+        ctx.notes.append(
+            f"户数为估算 / households estimated for {n} residential buildings without a count: {hh} households, "
+            f"{int(round(hh * s.persons_per_household))} residents (floor area per dwelling {s.floor_area_per_dwelling_m2:g} m², "
+            f"storey height {s.storey_height_m:g} m, {s.persons_per_household:g} persons per household)")
+
+
+def plausibility(conn: Connection, source_ids: list[str] | None = None, residential_land_ha: float | None = None) -> dict:
+    """The figures a user checks estimated households against: households per hectare (of
+    residential land when known, else of community land, gross) and persons per residential
+    building; with ``source_ids``, for those buildings only (one import)."""
+    from gis.measure import metric_srid
+
+    srid = metric_srid(conn)
+    where = "source_id = ANY(:ids)" if source_ids is not None else "TRUE"
+    row = conn.execute(text(f"""
+        SELECT count(*) FILTER (WHERE use IN ('residential', 'mixed')) AS residential_buildings,
+               coalesce(sum(households), 0) AS households, coalesce(sum(residents), 0) AS residents,
+               count(*) FILTER (WHERE households_source = 'estimated') AS estimated_buildings,
+               coalesce(sum(households) FILTER (WHERE households_source = 'estimated'), 0) AS estimated_households
+        FROM buildings WHERE {where}"""), {"ids": source_ids}).mappings().one()
+    out = {k: int(v) for k, v in row.items()}
+    if residential_land_ha is None:
+        land = conn.execute(text(f"SELECT sum(ST_Area(ST_Transform(geom, {srid}))) / 10000 FROM communities")).scalar()
+        out["land"] = "community (gross)"
+    else:
+        land = residential_land_ha
+        out["land"] = "residential (landuse=residential)"
+    out["land_ha"] = round(float(land), 1) if land else None
+    out["households_per_ha"] = round(out["households"] / float(land), 1) if land else None
+    out["persons_per_residential_building"] = round(out["residents"] / out["residential_buildings"], 1) if out["residential_buildings"] else None
+    return out
+
+
+def plausibility_text(p: dict) -> str:
+    per_ha = "—" if p["households_per_ha"] is None else f"{p['households_per_ha']:g}"
+    per_b = "—" if p["persons_per_residential_building"] is None else f"{p['persons_per_residential_building']:g}"
+    return (f"核对 / check: 每公顷{'居住用地' if p['land'].startswith('residential') else '社区用地'} {per_ha} 户 "
+            f"(households per hectare of {p['land']} land, {p['land_ha'] or '—'} ha); 每栋住宅 {per_b} 人 / persons per residential building; "
+            f"{p['estimated_buildings']} 栋估算 / buildings estimated ({p['estimated_households']} households)")
+
+
+def _before_write(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) -> None:
+    _estimate(frame, ctx)
+    _pick_grids(conn, frame, ctx)
 
 
 def _pick_grids(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) -> None:
@@ -119,15 +239,18 @@ BUILDINGS = LayerSpec(
         Field("use", kind="vocab", vocab=BUILDING_USES, default="residential", aliases=("用途", "建筑用途", "类型", "type")),
         Field("floors", kind="int", min=1, max=200, aliases=("层数", "楼层", "楼层数", "levels", "building:levels", "FLOORS")),
         Field("height_m", kind="float", min=0.5, max=700, aliases=("高度", "height")),
-        Field("households", kind="int", min=0, max=100000, default=0, aliases=("户数", "住户数", "HOUSEHOLDS")),
-        Field("residents", kind="int", min=0, max=500000, default=0, aliases=("人口", "人数", "居住人口", "实有人口", "RESIDENTS")),
+        # No default: a missing count is estimated (residential) or unknown, never a silent 0.
+        Field("households", kind="int", min=0, max=100000, aliases=("户数", "住户数", "HOUSEHOLDS")),
+        Field("residents", kind="int", min=0, max=500000, aliases=("人口", "人数", "居住人口", "实有人口", "RESIDENTS")),
+        Field("building_type", store=False, aliases=("建筑类型",)),
+        Field("households_source", store=False, aliases=("户数来源",)),  # surveyed | estimated | unknown (written as derived)  # OSM building=*: default storeys
         Field("community_code", pattern=r"[0-9]{12}", aliases=("社区编码",)),
         Field("grid_code", pattern=r"[0-9]{14,15}", aliases=("网格编码",), store=False),
         *(Field(g.code, kind="int", min=0, store=False, aliases=(g.zh, *GROUP_ALIASES[g.code])) for g in GROUPS),
     ),
     # Grids are picked before writing (grid_id is written with the row); buildings outside
     # every grid then get the community under them.
-    prepare=_prepare, before_write=_pick_grids, after_write=_write_groups, derived=("grid_id",),
+    prepare=_prepare, before_write=_before_write, after_write=_write_groups, derived=("grid_id", "households_source"),
     after_sql=(ASSIGN_COMMUNITIES,),
 )
 
@@ -150,7 +273,7 @@ def grid_buildings(conn: Connection, grid_id: int, with_geometry: bool = False) 
     import geopandas as gpd
 
     sql = text(f"""
-        SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.households, b.residents{_group_columns()}
+        SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.households, b.residents, b.households_source{_group_columns()}
                {', b.geom' if with_geometry else ''}
         FROM buildings b LEFT JOIN building_groups bg ON bg.building_id = b.id
         WHERE b.grid_id = :id ORDER BY coalesce(b.address, b.name, b.source_id), b.id""")

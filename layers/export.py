@@ -72,4 +72,8 @@ def status(conn: Connection) -> list[dict]:
         n = conn.execute(text(f"SELECT count(*) FROM {spec.table} {clause}")).scalar_one()
         last = conn.execute(text("SELECT max(at) FROM audit_log WHERE action = 'import' AND table_name = :t"), {"t": spec.table}).scalar_one()
         rows.append({"layer": spec.name, "zh": spec.zh, "rows": int(n), "last_import": last.isoformat(timespec="seconds") if last else None})
+        if spec.table == "buildings":  # estimated households and the figures to check them against (issue 13)
+            from layers.buildings import plausibility
+
+            rows[-1]["households"] = plausibility(conn)
     return rows

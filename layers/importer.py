@@ -82,7 +82,7 @@ def import_file(
     source = read_vector(path, layer=source_layer, crs=crs, encoding=encoding)
     ctx = ImportContext(
         file=source.name, district_code=district_code or get_settings().default_district_code,
-        repair=repair, skip_invalid=skip_invalid, replace=replace, notes=list(source.notes),
+        repair=repair, skip_invalid=skip_invalid, replace=replace, notes=list(source.notes), unreadable=dict(source.unreadable),
     )
     with _atomic(conn) as c:
         return import_frame(spec, source.frame, source.crs, ctx, c, mapping=mapping, actor=actor)
@@ -264,19 +264,35 @@ def import_osm(
     """Every layer an OSM extract holds, in one transaction: all of them land or none."""
     settings = get_settings()
     subdistrict_code = subdistrict_code or settings.default_subdistrict_code
-    frames = read_osm(path, subdistrict_code=subdistrict_code, camera_centre_code=settings.camera_centre_code)
+    extract = read_osm(path, subdistrict_code=subdistrict_code, camera_centre_code=settings.camera_centre_code)
     reports: list[ImportReport] = []
-    failures: list[Problem] = []
+    # Features GDAL returned but no geometry can be made of: refused as a whole without
+    # --skip-invalid (every one listed), else each named in its layer's report.
+    failures: list[Problem] = [] if skip_invalid else [p for k, probs in extract.unreadable.items() if k != "other" for p in probs]
     with _atomic(conn) as conn:
-        for name, gdf in frames.items():
+        for name, gdf in extract.frames.items():
             ctx = ImportContext(file=f"{Path(path).name} [{name}]", district_code=subdistrict_code[:6],
                                 repair=repair, skip_invalid=skip_invalid)
+            if name == "communities":
+                ctx.notes.extend(extract.notes)
             try:
-                reports.append(import_frame(layer_spec(name), gdf, SourceCRS(gdf.crs) if gdf.crs else None, ctx, conn, actor=actor))
+                report = import_frame(layer_spec(name), gdf, SourceCRS(gdf.crs) if gdf.crs else None, ctx, conn, actor=actor)
+                report.skipped[:0] = extract.unreadable.get(name, [])
+                reports.append(report)
             except ImportFailed as exc:
                 failures.extend(exc.problems)
             if progress:
                 progress(name)
         if failures:
             raise ImportFailed(failures)
+        buildings = next((r for r in reports if r.layer == "buildings"), None)
+        if buildings is not None and buildings.rows:
+            from layers.buildings import plausibility, plausibility_text
+
+            buildings.notes.append(plausibility_text(plausibility(
+                conn, extract.frames["buildings"]["source_id"].astype(str).tolist(), extract.residential_land_ha)))
+        if extract.unreadable.get("other"):
+            reports[-1].notes.append(
+                f"{len(extract.unreadable['other'])} 个不导入的要素几何无法读取（如土地利用关系）/ unreadable features Wangge does not import "
+                f"(e.g. landuse relations), ignored: {', '.join(p.source_id or '?' for p in extract.unreadable['other'][:20])}")
     return reports

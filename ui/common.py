@@ -38,6 +38,9 @@ def figure_tiles(fig: dict, lang: str) -> None:
     row1 = st.columns(5)
     for col, key in zip(row1, ("communities", "grids", "buildings", "households", "residents")):
         col.metric(t(f"fig.{key}", lang), f"{fig[key]:,}")
+        if key in ("households", "residents") and fig.get("estimated_buildings"):  # issue 13: say where figures are estimates
+            col.caption(f"{t('hh.estimated', lang)} · {t('hh.some_estimated', lang, n=fig['estimated_buildings'])}",
+                        help=t("hh.estimated_help", lang))
     row2 = st.columns(5)
     row2[0].metric(t("fig.full_time_workers", lang), f"{fig['full_time_workers']:,}")
     row2[1].metric(t("fig.grids_without_full_time", lang), fig["grids_without_full_time"],

@@ -39,6 +39,14 @@ class GridPack:
     staff: pd.DataFrame
 
 
+def _marked(b: pd.DataFrame, column: str, lang: str) -> pd.Series:
+    """Figures estimated from floor area carry 「估算」 (issue 13); surveyed ones stand alone."""
+    if "households_source" not in b or not (b["households_source"] == "estimated").any():
+        return b[column]
+    mark = t("hh.estimated", lang)
+    return pd.Series([f"{v}（{mark}）" if s == "estimated" else f"{v}" for v, s in zip(b[column], b["households_source"])], index=b.index)
+
+
 def building_list(pack: GridPack, lang: str) -> pd.DataFrame:
     """The building list with translated headers (screen, print and phone use the same)."""
     b = pack.buildings
@@ -46,8 +54,8 @@ def building_list(pack: GridPack, lang: str) -> pd.DataFrame:
         t("col.address", lang): b["address"].fillna(b["name"]).fillna(b["source_id"]),
         t("col.use", lang): [label(BUILDING_USES, u, lang) for u in b["use"]],
         t("col.floors", lang): b["floors"],
-        t("col.households", lang): b["households"],
-        t("col.residents", lang): b["residents"],
+        t("col.households", lang): _marked(b, "households", lang),
+        t("col.residents", lang): _marked(b, "residents", lang),
     })
     for g in GROUPS:
         if g.code in b:  # only where the signed-in role may read per-building group counts

@@ -549,6 +549,13 @@ T: dict[str, tuple[str, str]] = {
     "layer.draft": ("方案网格", "Proposed grids"),
     "layer.staffing": ("网格人员状态", "Grid staffing"),
     "staff.no_worker": ("无专职网格员的网格", "Grids without a full-time worker"),
+    "staff.no_grids": ("还没有网格：先划分网格（网格管理页或 `wangge grid delineate`），再分配网格员。",
+                       "No grids yet: delineate grids first (Grids screen or `wangge grid delineate`), then assign workers."),
+    # --- households where the source had none (issue 13) -----------------------------------
+    "hh.estimated": ("估算", "estimated"),
+    "hh.estimated_help": ("户数按建筑面积估算（占地面积 × 层数 ÷ 每户建筑面积），以台账导入的实有数为准：`wangge import households 楼栋台账.xlsx`。",
+                          "Households estimated from floor area (footprint × storeys ÷ floor area per dwelling); the office's ledger replaces them: `wangge import households LEDGER.xlsx`."),
+    "hh.some_estimated": ("其中 {n} 栋楼的户数为估算", "households of {n} buildings are estimated"),
     "staff.overloaded": ("负担过重的网格员", "Overloaded workers"),
     "staff.far": ("住址过远的网格员", "Workers far from their grid"),
     "staff.idle": ("未分配的网格员", "Workers assigned nowhere"),

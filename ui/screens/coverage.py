@@ -139,6 +139,8 @@ def service_table(cc: pd.DataFrame, category: str, scope: str, lang: str, names:
 
 def grid_service_table(cc: pd.DataFrame, grid_code: str, lang: str) -> pd.DataFrame:
     """Every category for one grid (the worker's table)."""
+    if "scope" not in cc:  # walking access not computed yet (a fresh import): an empty table, not a crash
+        return pd.DataFrame()
     f = cc[(cc["scope"] == "grid") & (cc["code"].astype(str).str.strip() == grid_code)]
     return pd.DataFrame({
         t("col.category", lang): [_cat(c, lang) for c in f["category"]], t("cov.radius_m", lang): f["radius_m"],

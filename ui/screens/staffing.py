@@ -53,6 +53,9 @@ def render() -> None:
     st.dataframe(per.rename(columns=heads), hide_index=True, width="stretch")
 
     st.subheader(t("staff.assign", lang))
+    if grids.empty:  # a place only imported: nothing to assign to yet
+        st.info(t("staff.no_grids", lang))
+        return
     codes = grids["code"].tolist()
     default = grids.index[grids["status"] == "no_worker"]
     c1, c2, c3 = st.columns([2, 2, 1])
