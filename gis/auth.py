@@ -26,7 +26,7 @@ from sqlalchemy import Connection, text
 from gis.scope import Scope, current
 from gis.settings import get_settings
 
-USER_ROLES = ("admin", "leader", "secretary", "worker", "planner")
+USER_ROLES = ("admin", "leader", "secretary", "worker", "planner", "dispatcher", "unit", "hotline")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 CHANGEABLE = ("role", "communities", "grids", "resident_detail", "display_name", "active", "oidc_subject")
 
