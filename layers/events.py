@@ -246,20 +246,17 @@ def act(conn: Connection, event_id: int, action: str, note: str | None = None, *
     urgent = bool(d.get("urgent", case["urgent"]))
     try:
         if action == "file":
-            if code is None:
-                raise EventInvalid("choose the class to file the case under", "class_required")
-            rules.cls(code)
-            d["stage_due_at"] = rules.deadline(code, "dispatch", t, urgent)
+            if code is not None:  # (without one, event_act refuses, after checking the role)
+                d["stage_due_at"] = rules.deadline(code, "dispatch", t, urgent)
         elif action == "dispatch":
             d.setdefault("unit", propose_unit(conn, event_id))
-            if not d.get("unit"):
-                raise EventInvalid("name the unit to dispatch to", "unit_required")
-            d["handle_due_at"] = rules.deadline(code, "handle", t, urgent)
-        elif action in ("return", "verify_pass"):
+            if code is not None:
+                d["handle_due_at"] = rules.deadline(code, "handle", t, urgent)
+        elif action in ("return", "verify_pass") and code is not None:
             d["stage_due_at"] = rules.deadline(code, "dispatch", t, urgent)
-        elif action == "handle":
+        elif action == "handle" and code is not None:
             d["stage_due_at"] = rules.deadline(code, "verify", t, urgent)
-        elif action == "close":
+        elif action == "close" and case["first_dispatched_at"] and case["handled_at"]:
             d["handle_wmin"] = round(clock.elapsed(case["first_dispatched_at"], case["handled_at"]), 6)
         elif action == "extend_request":
             d["minutes"] = float(d.pop("hours", 0)) * 60 + float(d.pop("minutes", 0) or 0)
