@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cli.coverage_cmd import compliance_app, coverage_app
+from cli.events_cmd import apikey_app, events_app
 from cli.grid_cmd import app as grid_app
 from cli.site_cmd import scenario_app, site_cmd
 from cli.staff_cmd import assign_app, cadres_app, gaps_app
@@ -37,6 +38,8 @@ app.command("site")(site_cmd)
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(events_app, name="events")
+app.add_typer(apikey_app, name="apikey")
 console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 

@@ -439,7 +439,10 @@ LANGUAGE sql STABLE {DEFINER} AS $$
         _force(table)
     for kind in ("read", "insert", "update", "delete"):
         op.execute(f"DROP POLICY IF EXISTS events_{kind} ON events")
-    op.execute(f"CREATE POLICY events_read ON events FOR SELECT TO PUBLIC USING {_area(False)}")
+    # (+ public cases inside owner functions: open311_requests serves them without a scope, also once
+    # events is FORCE row-level secured)
+    op.execute(f"CREATE POLICY events_read ON events FOR SELECT TO PUBLIC USING ({_area(False)} "
+               "OR (public AND current_user <> session_user))")
     op.execute(f"CREATE POLICY events_insert ON events FOR INSERT TO PUBLIC WITH CHECK {_area(True)}")
     # a case the scope may change may leave its area by the change (a unit returning it, a re-dispatch);
     # only event_act changes cases at all (events_guard), after checking the action
@@ -462,7 +465,11 @@ LANGUAGE sql STABLE {DEFINER} AS $$
     op.execute(f"CREATE POLICY event_unit_members_read ON event_unit_members FOR SELECT TO PUBLIC USING "
                f"({admin} OR username = (SELECT wangge_scope_user()))")
     op.execute(f"CREATE POLICY event_unit_members_write ON event_unit_members FOR ALL TO PUBLIC USING {admin} WITH CHECK {admin}")
-    op.execute(f"CREATE POLICY api_keys_none ON api_keys FOR ALL TO PUBLIC USING {system} WITH CHECK {system}")
+    # keys are read only inside the owner's functions (apikey_check: the app role has no grant on the
+    # table), or by the system scope (the CLI)
+    inside = "(current_user <> session_user)"
+    op.execute(f"CREATE POLICY api_keys_owner ON api_keys FOR ALL TO PUBLIC USING ({inside} OR {system}) "
+               f"WITH CHECK ({inside} OR {system})")
 
     # --- grants: the app reports (INSERT), reads, acts through the functions ----------------------------
     # UPDATE stays granted (0011) so that an UPDATE outside the area finds no rows, as everywhere;
