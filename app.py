@@ -16,6 +16,7 @@ import streamlit as st
 
 from starlette.middleware import Middleware
 
+from api import open311
 from gis.tiles import routes, warm
 from ui import signin
 
@@ -30,5 +31,5 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
     yield
 
 
-app = st.App("ui/main.py", routes=[*signin.routes(), *routes()], middleware=[Middleware(signin.SignInRedirect)],
+app = st.App("ui/main.py", routes=[*signin.routes(), *routes(), *open311.routes()], middleware=[Middleware(signin.SignInRedirect)],
              lifespan=lifespan)

@@ -1,0 +1,1 @@
+"""HTTP interfaces for other systems (Open311), served by the dashboard process."""
