@@ -596,3 +596,9 @@ def t(key: str, lang: str = "zh", *args: object, **kwargs: object) -> str:
 
 
 DUTIES = ("duty.collect", "duty.screen", "duty.patrol", "duty.report", "duty.serve", "duty.emergency")
+
+
+# Event screens (issue 16): their labels live beside them, one table all the same.
+from ui.event_text import T_EVENTS  # noqa: E402
+
+T.update(T_EVENTS)
