@@ -180,14 +180,15 @@ def import_cases(conn: Connection, path: str | Path) -> dict:
         r["dcount"] = 1 if r["dispatched_at"] else 0
         r["ontime"] = (r["handled_at"] <= r["handle_due_at"]) if r["closed_at"] and r["handled_at"] and r["handle_due_at"] else None
         r["ustr"] = r["unit"] if r["dispatched_at"] else None
+        r["stage_due"] = r["handle_due_at"] if r["status"] == "dispatched" else None
     ids = conn.execute(text("""
         INSERT INTO events (district_code, community_code, grid_id, kind, class_code, status, reported_at, reported_by,
           description, urgent, source, public, unit_code, units_seen, filed_at, first_dispatched_at, dispatched_at,
-          handle_due_at, handled_at, verified_at, closed_at, dispatch_count, redispatch_count, rework_count, deferred,
+          handle_due_at, stage_due_at, handled_at, verified_at, closed_at, dispatch_count, redispatch_count, rework_count, deferred,
           deferred_ever, handle_wmin, on_time, external_id, geom)
         SELECT g.district_code, g.community_code, g.id, :kind, :code, :status, :reported_at, 'import', :description, :urgent,
           'import', false, :ustr, CASE WHEN CAST(:ustr AS text) IS NULL THEN '{}'::text[] ELSE ARRAY[CAST(:ustr AS text)] END,
-          :filed_at, :dispatched_at, :dispatched_at, :handle_due_at, :handled_at, :verified_at, :closed_at, :dcount, :redisp,
+          :filed_at, :dispatched_at, :dispatched_at, :handle_due_at, :stage_due, :handled_at, :verified_at, :closed_at, :dcount, :redisp,
           :rework, :deferred AND :status = 'deferred', :deferred, :handle_wmin, :ontime, :ext,
           ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
         FROM grids g WHERE g.id = :grid_id RETURNING id, external_id"""), rows)

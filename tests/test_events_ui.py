@@ -55,7 +55,7 @@ def texts(at) -> str:
     ("dispatcher", "dispatch", ("指挥调度", "待立案", "待派遣", "延期/缓办审批", "超期案件")),
     ("unit", "unit-cases", ("处置任务", "待处置")),
     ("hotline", "hotline", ("热线工单",)),
-    ("leader", "event-kpi", ("案件考核", "应结案数", "结案率", "按期结案率", "近六个月趋势")),
+    ("leader", "event-kpi", ("案件考核", "应结案数", "结案率", "按期结案率", "近六个月趋势", "超期与督办案件", "查看网格案件")),
     ("secretary", "event-kpi", ("案件考核", "按期结案率")),
 ])
 def test_screens_open_in_chinese(people, role, path, words):

@@ -29,7 +29,7 @@ T_EVENTS: dict[str, tuple[str, str]] = {
     "ev.tab_report": ("上报事件", "Report an event"),
     "ev.tab_verify": ("待我核查", "To verify"),
     "ev.tab_mine": ("我上报的", "My reports"),
-    "ev.where": ("位置：在地图上点击事件地点，或点地图左上角的 📍 使用本机定位。", "Place: click the spot on the map, or tap 📍 (top left of the map) to use this device's location."),
+    "ev.where": ("位置：在地图上点击事件地点，或点地图左上角的 ◎ 按钮使用本机定位。", "Place: click the spot on the map, or tap ◎ (top left of the map) to use this device's location."),
     "ev.no_place": ("尚未选择位置。", "No place chosen yet."),
     "ev.place": ("已选位置：经度 {lon:.6f}，纬度 {lat:.6f}", "Chosen place: longitude {lon:.6f}, latitude {lat:.6f}"),
     "ev.kind": ("类型", "Type"),

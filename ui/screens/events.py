@@ -131,12 +131,12 @@ def _class_picker(lang: str, key: str) -> str:
 
 
 def _locate_js(map_name: str) -> str:
-    """A 📍 control: the device's position becomes a map click (st_folium returns it)."""
+    """A ◎ control: the device's position becomes a map click (st_folium returns it)."""
     return f"""
     (function () {{
       var map = {map_name};
       var Btn = L.Control.extend({{ options: {{ position: 'topleft' }}, onAdd: function () {{
-        var a = L.DomUtil.create('a', 'leaflet-bar'); a.href = '#'; a.innerHTML = '📍'; a.title = 'locate';
+        var a = L.DomUtil.create('a', 'leaflet-bar'); a.href = '#'; a.innerHTML = '◎'; a.title = 'locate';
         a.style.cssText = 'display:block;width:30px;height:30px;line-height:30px;text-align:center;background:#fff;font-size:18px';
         L.DomEvent.on(a, 'click', function (e) {{ L.DomEvent.preventDefault(e); map.locate({{ setView: true, maxZoom: 18 }}); }});
         return a; }} }});
@@ -466,7 +466,7 @@ def kpi_render() -> None:
             t("kpi.closure_rate", lang): [(r.closed / r.due * 100) if r.due else None for r in agg.itertuples()],
             t("kpi.on_time_rate", lang): [(r.closed_on_time / r.due * 100) if r.due else None for r in agg.itertuples()],
         }, index=agg.index)
-        st.line_chart(chart)
+        st.bar_chart(chart, stack=False)  # (a month with no due case has no bar, not a zero)
     st.subheader(t("kpi.overdue_list", lang))
     late = pd.concat([_cases(overdue=True), _cases(escalated=True)]).drop_duplicates("id")
     if late.empty:
