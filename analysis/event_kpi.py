@@ -81,7 +81,7 @@ def indicators(conn: Connection, start: datetime, end: datetime, level: str = "g
           count(*) FILTER (WHERE deferred) AS deferred_now,
           count(*) FILTER (WHERE status = 'dispatched' AND NOT deferred AND handle_due_at < :asof) AS overdue_now,
           count(*) FILTER (WHERE closed_k >= :s AND closed_k < :e AND handle_wmin IS NOT NULL) AS closed_in_period,
-          avg(handle_wmin / 60.0) FILTER (WHERE closed_k >= :s AND closed_k < :e) AS handling_hours_avg,
+          sum(round(handle_wmin * 1000000)::bigint) FILTER (WHERE closed_k >= :s AND closed_k < :e) AS wmin_micro,
           percentile_cont(0.9) WITHIN GROUP (ORDER BY handle_wmin / 60.0) FILTER (WHERE closed_k >= :s AND closed_k < :e)
             AS handling_hours_p90
         FROM k GROUP BY unit ORDER BY unit"""), conn,
@@ -94,10 +94,17 @@ def finish(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for c in COUNTS:
         out[c] = out[c].astype("int64")
+    # (object Series: a list of floats and None assigned as is would become float NaN)
     for name, (num, den) in RATES.items():
-        out[name] = [round(n / d, DIGITS) if d else None for n, d in zip(out[num], out[den])]
+        out[name] = pd.Series([round(n / d, DIGITS) if d else None for n, d in zip(out[num], out[den])],
+                              index=out.index, dtype=object)
+    # the mean from an exact integer sum (micro-minutes) and the count: the same float on both sides,
+    # whatever order a database or pandas adds in
+    out["handling_hours_avg"] = [None if not n or m is None or pd.isna(m) else int(m) / int(n) / 60e6
+                                 for m, n in zip(out["wmin_micro"], out["closed_in_period"])]
     for c in ("handling_hours_avg", "handling_hours_p90"):
-        out[c] = [None if v is None or pd.isna(v) else round(float(v), DIGITS) for v in out[c]]
+        out[c] = pd.Series([None if v is None or pd.isna(v) else round(float(v), DIGITS) for v in out[c]],
+                           index=out.index, dtype=object)
     return out[["unit", *COUNTS, *RATES, "handling_hours_avg", "handling_hours_p90"]].astype(object).reset_index(drop=True)
 
 
@@ -162,11 +169,21 @@ def compute(cases: pd.DataFrame, start: datetime, end: datetime, as_of: datetime
         "deferred_now": c["deferred"].astype(bool),
         "overdue_now": (c["status"] == "dispatched") & ~c["deferred"].astype(bool) & (c["handle_due_at"] < now),
         "closed_in_period": in_p & hours.notna(), "h": hours.where(in_p)})
+    f["wmin_micro"] = np.rint(c["handle_wmin"].astype(float) * 1e6).where(in_p & hours.notna(), 0).astype("int64")
     g = f.groupby("unit", sort=True)
-    out = g[list(COUNTS)].sum().reset_index()
-    out["handling_hours_avg"] = g["h"].mean().values
-    out["handling_hours_p90"] = g["h"].quantile(0.9).values
+    out = g[[*COUNTS, "wmin_micro"]].sum().reset_index()
+    p90 = f[f["h"].notna()].groupby("unit", sort=True)["h"].agg(percentile_cont_90)
+    out["handling_hours_p90"] = out["unit"].map(p90)
     return finish(out)
+
+
+def percentile_cont_90(values: pd.Series) -> float:
+    """PostgreSQL's ``percentile_cont(0.9)``, step for step (the same float operations, so the
+    same float): rows sorted, position 0.9·(n−1), linear between its two neighbours."""
+    v = np.sort(values.to_numpy(dtype=float))
+    pos = 0.9 * (len(v) - 1)
+    lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+    return float(v[lo]) if lo == hi else float(v[lo] + (v[hi] - v[lo]) * (pos - lo))
 
 
 def indicators_from_log(conn: Connection, start: datetime, end: datetime, level: str = "grid",
@@ -177,7 +194,7 @@ def indicators_from_log(conn: Connection, start: datetime, end: datetime, level:
     places = pd.read_sql(text(f"SELECT e.id, {_key(level)} AS unit FROM events e LEFT JOIN grids g ON g.id = e.grid_id"), conn)
     cases = replay(log)
     if cases.empty:
-        return finish(pd.DataFrame({"unit": [], **{c: [] for c in COUNTS}, "handling_hours_avg": [], "handling_hours_p90": []}))
+        return finish(pd.DataFrame({"unit": [], **{c: [] for c in COUNTS}, "wmin_micro": [], "handling_hours_p90": []}))
     cases = cases.merge(places, on="id")
     return compute(cases, start, end, as_of or datetime.now().astimezone())
 

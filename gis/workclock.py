@@ -169,6 +169,23 @@ class WorkClock:
         return np.where(nat, np.nan, out)
 
 
+    def at_array(self, w: np.ndarray) -> np.ndarray:
+        """``at`` for an array of working-minute values: UTC int64 nanoseconds since 1970."""
+        w = np.asarray(w, dtype=np.float64)
+        i = np.searchsorted(self._cum, w, side="left") - 1
+        i = np.clip(i, 0, len(self._work) - 1)
+        r = w - self._cum[i]
+        minute = np.zeros_like(r)
+        done = np.zeros(r.shape, dtype=bool)
+        for a, b in self.periods:
+            here = ~done & (r <= b - a)
+            minute[here] = a + r[here]
+            done |= here
+            r = np.where(done, r, r - (b - a))
+        days = (i + (ORIGIN - date(1970, 1, 1)).days).astype(np.float64)
+        return np.round((days * 1440.0 + minute - 8 * 60) * 6e10).astype(np.int64)
+
+
 def parse_limit(text: str, day_minutes: int = 420) -> Limit:
     """``"30wmin"``, ``"5wh"``, ``"15wd"`` (working) or ``"10min"``, ``"2h"``, ``"3cd"`` (calendar)."""
     m = _LIMIT.match(str(text))
