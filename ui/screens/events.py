@@ -427,7 +427,7 @@ def kpi_render() -> None:
     cols[5].metric(t("kpi.overdue_now", lang), tot["overdue_now"])
     with st.expander(t("kpi.formulas", lang), expanded=False):
         for k in ("closure_rate", "on_time_rate", "rework_rate", "correct_dispatch_rate", "extension_rate", "handling", "overdue_now"):
-            st.markdown(f"- {t('kpi.def.' + k, lang)}")
+            st.markdown("- " + t(f"kpi.def.{k}", lang))
     names = _unit_names(level, lang)
     if rows.empty:
         st.caption(t("ev.none", lang))
