@@ -339,3 +339,14 @@ def set_unit_member(conn: Connection, username: str, unit_code: str) -> None:
     conn.execute(text("""INSERT INTO event_unit_members (username, unit_code) VALUES (:u, :c)
                          ON CONFLICT (username) DO UPDATE SET unit_code = EXCLUDED.unit_code"""), {"u": username, "c": unit_code})
     audit(conn, "event_unit_member", "event_unit_members", row_key=username, after={"unit": unit_code})
+
+
+def grid_case_counts(conn: Connection, start: datetime, end: datetime) -> gpd.GeoDataFrame:
+    """Current grids with the number of cases the scope can see reported in [start, end)
+    (the density theme; grids with none carry 0)."""
+    ensure_scope(conn)
+    return gpd.read_postgis(text("""
+        SELECT g.id, g.code, count(e.id)::int AS cases, g.geom
+        FROM grids g LEFT JOIN events e ON e.grid_id = g.id AND e.reported_at >= :s AND e.reported_at < :e
+        WHERE g.valid_to IS NULL GROUP BY g.id, g.code, g.geom ORDER BY g.code"""), conn, geom_col="geom",
+        params={"s": start, "e": end})

@@ -71,6 +71,8 @@ def test_due_denominator_and_every_formula(owner, tmp_path):
                     clock.elapsed(datetime(2026, 3, 2, 9, tzinfo=BEIJING), datetime(2026, 3, 4, 9, tzinfo=BEIJING)) / 60,
                     clock.elapsed(datetime(2026, 3, 10, 9, tzinfo=BEIJING), datetime(2026, 3, 12, 9, tzinfo=BEIJING)) / 60])
     assert hours == [4.0, 14.0, 14.0] and row.handling_hours_avg == round(sum(hours) / 3, 6)
+    counts = ev.grid_case_counts(owner, s, e)
+    assert int(counts.set_index("code").loc[grid, "cases"]) == 7 and int(counts["cases"].sum()) == 7  # the density theme
     # the naive "on time ÷ closed" would say 2/3; "closed ÷ reported" 3/7: neither is the rule
     assert kpi.indicators_from_log(owner, s, e, "grid", as_of).equals(kpi.indicators(owner, s, e, "grid", as_of))
 

@@ -13,6 +13,7 @@ T_EVENTS: dict[str, tuple[str, str]] = {
     "page.events_hotline": ("热线工单", "Hotline cases"),
     "layer.events": ("事件", "Events"),
     "layer.event_grids": ("网格按期结案率", "On-time closure by grid"),
+    "layer.event_density": ("网格事件密度", "Cases per grid"),
     # stages
     "stage.reported": ("待立案", "Reported"),
     "stage.filed": ("待派遣", "Filed"),

@@ -429,6 +429,9 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
             c = EVENT_STAGE_COLOURS.get(stage, "#6b7280")
             return {"color": "#dc2626" if late else "#ffffff", "weight": 4 if late else 1.5, "fillColor": c,
                     "fillOpacity": 1, "radius": 8 if late else 6}
+        if name == "event_density":  # grids by the number of cases reported (quartile bands)
+            c = {"low": "#fde68a", "mid": "#f59e0b", "high": "#b45309"}.get(st, "#f3f4f6")
+            return {"color": "#ffffff", "weight": 1, "fill": True, "fillColor": c, "fillOpacity": 0.45}
         if name == "event_grids":  # grids by on-time closure rate band
             c = {"good": "#16a34a", "mid": "#f59e0b", "bad": "#dc2626"}.get(st, "#d1d5db")
             return {"color": "#ffffff", "weight": 1, "fill": True, "fillColor": c, "fillOpacity": 0.35}

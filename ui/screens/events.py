@@ -487,7 +487,7 @@ def kpi_render() -> None:
             if state.role() == "leader" and case and case["status"] not in ("closed", "rejected") and not case["escalated"]:
                 if st.button(t("act.escalate", lang), key=f"esc_{picked}"):
                     _do(picked, "escalate", lang, t("act.escalate", lang))
-        _case_map(cases, lang, "kpi_map", extra=_grid_theme(rows if level == "grid" else None))
+        _case_map(cases, lang, "kpi_map", extra=_grid_themes(start, end))
 
 
 def _unit_names(level: str, lang: str) -> dict:
@@ -507,26 +507,21 @@ def _unit_names(level: str, lang: str) -> dict:
     return dict(zip(subs["code"].astype(str).str.strip(), subs["name"])) if not subs.empty else {}
 
 
-def _grid_theme(rows: pd.DataFrame | None) -> list:
-    """Grids coloured by on-time closure rate (≥90% good, ≥70% middling, below bad, no due cases grey)."""
-    if rows is None or rows.empty:
+def _grid_themes(start, end) -> list:
+    """Two themes of the grids for the period: case density (cases reported per grid, in
+    quartile bands) and on-time closure rate (≥90% good, ≥70% middling, below bad, no due
+    case grey; switched off at first)."""
+    with app_engine().connect() as c:
+        shapes = ev.grid_case_counts(c, start, end)
+        rates = kpi.indicators(c, start, end, "grid")
+    if shapes.empty:
         return []
-    from ui import data
-
-    ch = data.grid_choices(None)
-    shapes = []
-    for r in rows.itertuples():
-        hit = ch[ch["code"] == r.unit]
-        if hit.empty:
-            continue
-        pack = data.grid_pack(int(hit["id"].iloc[0]))
-        if pack is None or not len(pack.shape):
-            continue
-        band = "none" if r.on_time_rate is None else "good" if r.on_time_rate >= 0.9 else "mid" if r.on_time_rate >= 0.7 else "bad"
-        shapes.append((int(hit["id"].iloc[0]), band, pack.shape.geometry.iloc[0]))
-    if not shapes:
-        return []
-    frame = gpd.GeoDataFrame({"id": [s[0] for s in shapes], "st": [s[1] for s in shapes]},
-                             geometry=[s[2] for s in shapes], crs=4326)
-    return [wmap.GeoLayer("event_grids", frame)]
-
+    q = shapes.loc[shapes["cases"] > 0, "cases"].quantile([0.5, 0.75]).tolist() if (shapes["cases"] > 0).any() else [0, 0]
+    density = gpd.GeoDataFrame({"id": shapes["id"].astype(int),
+                                "st": ["none" if n == 0 else "low" if n <= q[0] else "mid" if n <= q[1] else "high"
+                                       for n in shapes["cases"]]}, geometry=shapes.geometry.values, crs=4326)
+    rate = dict(zip(rates["unit"], rates["on_time_rate"]))
+    bands = ["none" if rate.get(code) is None else "good" if rate[code] >= 0.9 else "mid" if rate[code] >= 0.7 else "bad"
+             for code in shapes["code"]]
+    on_time = gpd.GeoDataFrame({"id": shapes["id"].astype(int), "st": bands}, geometry=shapes.geometry.values, crs=4326)
+    return [wmap.GeoLayer("event_density", density), wmap.GeoLayer("event_grids", on_time, show=False)]
