@@ -100,3 +100,48 @@ def test_leader_reads_the_indicators(server: str, browser, accounts: dict, clean
         s.assert_offline()
     finally:
         s.close()
+
+
+def test_dispatcher_sees_incoming_with_duplicates(server: str, browser, accounts: dict, cleanup) -> None:
+    import secrets
+
+    from gis import auth
+    from gis.db import transaction
+    from gis.scope import Scope
+    from layers import events as ev
+    from tests.accounts import Account
+
+    disp = Account("dispatcher", "te_browser_disp", secrets.token_urlsafe(12))
+    with owner_engine().begin() as c:
+        c.execute(text("DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE username = 'te_browser_disp')"))
+        c.execute(text("DELETE FROM users WHERE username = 'te_browser_disp'"))
+    with use_scope(SYSTEM), transaction() as conn:
+        auth.create_user(conn, disp.username, disp.password, "dispatcher", display_name="测试调度员")
+    worker = accounts["worker"]
+    with owner_engine().connect() as c:
+        x, y = c.execute(text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grids WHERE id = :g"),
+                         {"g": worker.grids[0]}).one()
+    with use_scope(Scope(user=worker.username, role="worker", grids=worker.grids)), transaction() as c:
+        ev.report_event(c, "E0503", lon=x, lat=y, grid_id=worker.grids[0], description="browser test 乱堆物料 一")
+        ev.report_event(c, "E0503", lon=x + 0.0001, lat=y, grid_id=worker.grids[0], description="browser test 乱堆物料 二")
+    s = Session(browser, height=2400)
+    try:
+        s.sign_in(server, disp)
+        s.open(f"{server}/", "指挥调度")  # the dispatcher's landing screen (a landing screen lives at /)
+        s.page.get_by_text("附近 50 米内同类未结案件").first.wait_for(timeout=60000)
+        s.wait_idle()
+        shown = _text(s.page)
+        s.page.get_by_text("距离（米）").first.wait_for(state="attached", timeout=30000)
+        s.wait_idle()
+        shown = _text(s.page)
+        for w in ("待立案", "待派遣", "延期/缓办审批", "待结案", "超期案件", "合并为重复", "立案", "不予立案"):
+            assert w in shown, w
+        assert "None" not in shown and "nan" not in shown
+        assert s.page.get_by_text("Page not found").count() == 0
+        s.shot("events_04_dispatcher_incoming")
+        s.assert_offline()
+    finally:
+        s.close()
+        with owner_engine().begin() as c:
+            c.execute(text("DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE username = 'te_browser_disp')"))
+            c.execute(text("DELETE FROM users WHERE username = 'te_browser_disp'"))

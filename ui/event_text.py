@@ -89,6 +89,7 @@ T_EVENTS: dict[str, tuple[str, str]] = {
     "reason.duplicate": ("重复上报", "Duplicate"),
     "reason.out_of_area": ("不在辖区", "Outside the area"),
     "ev.duplicates": ("附近 {m} 米内同类未结案件（可能重复）", "Open cases of the same class within {m} m (possible duplicates)"),
+    "ev.distance": ("距离（米）", "Distance (m)"),
     "ev.no_duplicates": ("附近没有同类未结案件。", "No open case of the same class nearby."),
     "ev.proposed": ("建议派遣：{unit}", "Proposed unit: {unit}"),
     "ev.hours": ("延期工作小时数", "Extra working hours"),

@@ -259,7 +259,7 @@ def dispatcher_render() -> None:
                 st.warning(t("ev.duplicates", lang, m=int(m)))
                 st.dataframe(pd.DataFrame({t("ev.col_id", lang): dups["id"].astype(str),
                                            t("ev.col_stage", lang): [_stage(s, lang) for s in dups["status"]],
-                                           "m": dups["distance_m"]}), hide_index=True)
+                                           t("ev.distance", lang): dups["distance_m"]}), hide_index=True)
                 into = st.selectbox(t("act.merge", lang), dups["id"].astype(int).tolist(), key=f"merge_{picked}")
                 if st.button(t("act.merge", lang), key=f"merge_btn_{picked}"):
                     try:
