@@ -104,3 +104,24 @@ def test_a_case_through_the_screens(people):
 
     at = open_screen(people["hotline"], "hotline")
     assert not at.exception
+
+
+def test_english_when_chosen(people):
+    """English only when chosen, and then no Chinese label on the event screens."""
+    import re
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.accounts import SCRIPT, session_token
+
+    at = AppTest.from_file(SCRIPT, default_timeout=120)
+    at.query_params["lang"] = "en"
+    at.session_state["wangge_session"] = session_token(people["dispatcher"])
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    for w in ("Dispatch", "Incoming", "To dispatch", "Approvals", "Overdue"):
+        assert w in shown, w
+    own = shown.replace(people["dispatcher"].username, "").replace("测试dispatcher", "").replace("中文", "")
+    own = own.replace("语言 / Language", "")  # the language picker names both languages by design
+    assert not re.search(r"[\u4e00-\u9fff]", own), re.findall(r".{0,20}[\u4e00-\u9fff].{0,20}", own)[:5]
