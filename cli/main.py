@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from cli.common import JsonOpt, console, emit, fail, progress
 from cli.coverage_cmd import compliance_app, coverage_app
+from cli.events_cmd import apikey_app, events_app
 from cli.grid_cmd import app as grid_app
 from cli.import_cmd import human_report, import_cmd
 from cli.site_cmd import scenario_app, site_cmd
@@ -50,6 +51,8 @@ app.command("site")(site_cmd)
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(events_app, name="events")
+app.add_typer(apikey_app, name="apikey")
 
 
 @app.callback()

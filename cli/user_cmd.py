@@ -23,7 +23,7 @@ from layers.users import UserInvalid, grid_ids
 user_app = typer.Typer(help="用户 / dashboard users", no_args_is_help=True)
 audit_app = typer.Typer(help="审计日志 / audit log", no_args_is_help=True)
 
-Role = Annotated[str | None, typer.Option("--role", help="admin, leader, secretary, worker or planner")]
+Role = Annotated[str | None, typer.Option("--role", help="admin, leader, secretary, worker, planner, dispatcher, unit or hotline")]
 Communities = Annotated[list[str] | None, typer.Option("--community", help="12-digit community code, repeatable")]
 Grids = Annotated[list[str] | None, typer.Option("--grid", help="grid code (or id), repeatable")]
 Name = Annotated[str | None, typer.Option("--name", help="display name")]

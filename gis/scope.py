@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 from gis.settings import get_settings
 
-ROLES = ("system", "admin", "leader", "secretary", "worker", "planner")
+ROLES = ("system", "admin", "leader", "secretary", "worker", "planner", "dispatcher", "unit", "hotline")
 SETTING = "wangge.scope"  # the transaction-local GUC the policies read
 
 

@@ -137,6 +137,15 @@ class Settings(BaseSettings):
     auth_session_minutes: int = 60  # a signed-in session expires after this long without use
     auth_password_min_length: int = 10
 
+    # --- events (issue 16; gis/workclock.py, layers/event_rules.py, layers/events.py) -----
+    event_work_hours: str = "08:30-12:00,14:00-17:30"  # working periods of a working day [practice]
+    event_calendar_dir: str = ""  # holiday files cn-YYYY.json; empty: data/calendar in the repository
+    event_rules: str = ""  # classes, units and stage limits (JSON); empty: data/events/rules.json
+    event_duplicate_m: float = 50.0  # open cases of the same class this close are suggested as duplicates
+    event_rank_min_cases: int = 5  # rankings only for units with at least this many due cases
+    event_photo_max_mb: int = 10  # each photo attached to a case
+    open311_page_max: int = 1000  # most requests one GeoReport query returns (the specification's limit)
+
     # --- dashboard ----------------------------------------------------------------------
     language: str = "zh"
     basemap: str = "none"  # none | tianditu | osm | amap

@@ -32,7 +32,7 @@ from gis.scope import Scope, current
 from gis.settings import get_settings
 from layers.audit import record
 
-USER_ROLES = ("admin", "leader", "secretary", "worker", "planner")
+USER_ROLES = ("admin", "leader", "secretary", "worker", "planner", "dispatcher", "unit", "hotline")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 CHANGEABLE = ("role", "communities", "grids", "resident_detail", "display_name", "active", "oidc_subject")
 

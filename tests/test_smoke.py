@@ -169,7 +169,7 @@ def _run_commands(state: str, tmp: Path) -> list[str]:
 
 
 def _run_screens(state: str) -> list[str]:
-    from gis import auth
+    from layers import users as auth
     from gis.db import transaction
     from gis.scope import SYSTEM, use_scope
     from tests.accounts import Account, open_screen

@@ -612,3 +612,8 @@ DUTIES = ("duty.collect", "duty.screen", "duty.patrol", "duty.report", "duty.ser
 # One table: the words of what the floors below the screens say (errors, analysis notes and
 # reasons, gis/messages.py) are looked up by t() like the labels above.
 T.update({k: v for k, v in FLOOR_TEXTS.items() if k not in T})
+
+# Event screens (issue 16): their labels live beside them, one table all the same.
+from ui.event_text import T_EVENTS  # noqa: E402
+
+T.update(T_EVENTS)

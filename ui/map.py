@@ -420,12 +420,23 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
         if name == "homes":
             c = COLOURS["home_in"] if st == "in" else COLOURS["home_out"]
             return {"color": c, "weight": 0, "fillColor": c, "fillOpacity": 0.7, "radius": 3}
+        if name == "events":  # coloured by stage; an overdue case gets a thick red ring
+            stage, _, late = str(st or "").partition("|")
+            c = EVENT_STAGE_COLOURS.get(stage, "#6b7280")
+            return {"color": "#dc2626" if late else "#ffffff", "weight": 4 if late else 1.5, "fillColor": c,
+                    "fillOpacity": 1, "radius": 8 if late else 6}
+        if name == "event_density":  # grids by the number of cases reported (quartile bands)
+            c = {"low": "#fde68a", "mid": "#f59e0b", "high": "#b45309"}.get(st, "#f3f4f6")
+            return {"color": "#ffffff", "weight": 1, "fill": True, "fillColor": c, "fillOpacity": 0.45}
+        if name == "event_grids":  # grids by on-time closure rate band
+            c = {"good": "#16a34a", "mid": "#f59e0b", "bad": "#dc2626"}.get(st, "#d1d5db")
+            return {"color": "#ffffff", "weight": 1, "fill": True, "fillColor": c, "fillOpacity": 0.35}
         if name == "cameras":
             c = COLOURS["camera_online"] if st == "online" else COLOURS["camera_offline"]
             return {"color": "#ffffff", "weight": 1, "fillColor": c, "fillOpacity": 1, "radius": 5}
         return {"color": "#ffffff", "weight": 1, "fillColor": COLOURS["facility"], "fillOpacity": 1, "radius": 7}
 
-    marker = folium.CircleMarker(radius=6, fill=True) if name in ("cameras", "facilities", *SITING_POINTS) else None
+    marker = folium.CircleMarker(radius=6, fill=True) if name in ("cameras", "facilities", "events", *SITING_POINTS) else None
     if name == "homes_reach":
         marker = folium.CircleMarker(radius=4, fill=True)
     return folium.GeoJson(data, name=t(f"layer.{name}", lang), style_function=style, marker=marker, show=small.show,
@@ -433,6 +444,9 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
 
 
 SITING_POINTS = ("sites_new", "sites_existing", "homes")
+# Event cases by stage (ui/screens/events.py): warm colours wait on the centre, blue on a unit, green done.
+EVENT_STAGE_COLOURS = {"reported": "#f97316", "filed": "#eab308", "dispatched": "#2563eb", "handled": "#7c3aed",
+                       "verified": "#0d9488", "closed": "#16a34a", "deferred": "#6b7280", "rejected": "#9ca3af"}
 
 
 def _plain(v: object) -> object:

@@ -15,7 +15,7 @@ import streamlit as st
 from gis.settings import get_settings
 from ui.i18n import LANG_NAMES, LANGS
 
-ROLE_KEYS = ("leader", "secretary", "worker", "planner", "admin")
+ROLE_KEYS = ("leader", "secretary", "worker", "planner", "admin", "dispatcher", "unit", "hotline")
 TOKEN_KEY = "wangge_session"  # session_state: a token given by the OIDC path or by tests (AppTest has no cookies)
 
 

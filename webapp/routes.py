@@ -12,11 +12,11 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.middleware import Middleware
 
-from webapp import signin, tiles
+from webapp import open311, signin, tiles
 
 
 def routes() -> list:
-    return [*signin.routes(), *tiles.routes()]
+    return [*signin.routes(), *tiles.routes(), *open311.routes()]
 
 
 def middleware() -> list[Middleware]:

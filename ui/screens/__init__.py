@@ -8,6 +8,7 @@ from ui.screens import (
     admin,
     audit,
     coverage,
+    events,
     grids,
     leader,
     planner,
@@ -21,11 +22,14 @@ ROLES = ROLE_KEYS
 # role -> [(url path, title key, render function)]; the first is the role's landing screen.
 ROLE_SCREENS: dict[str, list[tuple[str, str, Callable[[], None]]]] = {
     "leader": [("overview", "page.overview", leader.render), ("coverage", "page.coverage", coverage.render),
-               ("staffing", "page.staffing", staffing.render)],
-    "secretary": [("community", "page.community", secretary.render)],
-    "worker": [("my-grid", "page.my_grid", worker.render)],
+               ("staffing", "page.staffing", staffing.render), ("event-kpi", "page.events_kpi", events.kpi_render)],
+    "secretary": [("community", "page.community", secretary.render), ("event-kpi", "page.events_kpi", events.kpi_render)],
+    "worker": [("my-grid", "page.my_grid", worker.render), ("events", "page.events_worker", events.worker_render)],
     "planner": [("planning", "page.planning", planner.render)],
     "admin": [("import", "page.import", admin.render_import), ("layers", "page.status", admin.render_status),
               ("grids", "page.grids", grids.render), ("users", "page.users", accounts.render),
               ("audit", "page.audit", audit.render)],
+    "dispatcher": [("dispatch", "page.events_dispatch", events.dispatcher_render), ("event-kpi", "page.events_kpi", events.kpi_render)],
+    "unit": [("unit-cases", "page.events_unit", events.unit_render)],
+    "hotline": [("hotline", "page.events_hotline", events.hotline_render)],
 }
