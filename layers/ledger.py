@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from gis.problems import ImportFailed, Problem
+from layers.audit import record as audit
 from layers.buildings import GROUP_ALIASES
 from layers.vocab import GROUPS
 
@@ -91,7 +92,7 @@ def read_ledger(path: Path) -> pd.DataFrame:
 
 
 def import_ledger(path: str | Path, *, key: str = "address", conn: Connection | None = None, actor: str | None = None) -> LedgerReport:
-    from layers.importer import _atomic, audit
+    from layers.importer import _atomic
 
     started = time.perf_counter()
     path = Path(path)
