@@ -25,7 +25,16 @@ NO_WORKER = "no_worker"  # no current full-time worker: 一格一员 not met
 OVER = "over"  # households above the band, or residents above the ceiling
 UNDER = "under"  # households below the band
 OK = "ok"
-STATUSES = (NO_WORKER, OVER, UNDER, OK)
+UNKNOWN = "unknown"  # the scope may not read this grid's staff or homes: no verdict, never "no worker"
+STATUSES = (UNKNOWN, NO_WORKER, OVER, UNDER, OK)
+
+
+def readable_sql(grid_id: str, community_code: str) -> str:
+    """Whether the signed scope may read a grid's staff (``assignments``) and homes: the same
+    area the row-level policies use (``wangge_area``). Without a scope (owner, migrations)
+    every grid counts as readable, as before."""
+    return f"""(wangge_scope() IS NULL OR EXISTS (SELECT 1 FROM wangge_area('assignments', false) ar
+              WHERE ar.all_rows OR {community_code} = ANY(ar.communities) OR {grid_id} = ANY(ar.grids)))"""
 
 
 @dataclass(frozen=True)
@@ -47,17 +56,21 @@ def rules(settings: Settings | None = None) -> dict[str, Rule]:
     }
 
 
-def status_case(households: str, residents: str, full_time: str, grid_type: str, settings: Settings | None = None) -> str:
-    """The SQL CASE that turns a grid's counts into its verdict (first rule that applies wins)."""
+def status_case(households: str, residents: str, full_time: str, grid_type: str, settings: Settings | None = None,
+                readable: str = "TRUE") -> str:
+    """The SQL CASE that turns a grid's counts into its verdict (first rule that applies wins);
+    ``readable`` (``readable_sql``) false gives ``unknown``."""
     s = settings or get_settings()
     lo, hi, res_max = int(s.grid_households_min), int(s.grid_households_max), int(s.grid_residents_max)
-    return f"""CASE WHEN coalesce({full_time}, 0) = 0 THEN '{NO_WORKER}'
+    return f"""CASE WHEN NOT {readable} THEN '{UNKNOWN}'
+             WHEN coalesce({full_time}, 0) = 0 THEN '{NO_WORKER}'
              WHEN {grid_type} = 'comprehensive' AND (coalesce({households}, 0) > {hi} OR coalesce({residents}, 0) > {res_max}) THEN '{OVER}'
              WHEN {grid_type} = 'comprehensive' AND coalesce({households}, 0) < {lo} THEN '{UNDER}'
              ELSE '{OK}' END"""
 
 
-def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Settings | None = None) -> str:
+def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Settings | None = None,
+                    community_code: str = "g.community_code") -> str:
     """A one-row subquery (for ``CROSS JOIN LATERAL``) giving a grid's households,
     residents, full-time workers and verdict.
 
@@ -66,7 +79,7 @@ def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Sett
     """
     return f"""
       SELECT hh.households, hh.residents, hh.buildings, ft.n AS full_time,
-        {status_case('hh.households', 'hh.residents', 'ft.n', grid_type, settings)} AS status
+        {status_case('hh.households', 'hh.residents', 'ft.n', grid_type, settings, readable_sql(grid_id, community_code))} AS status
       FROM (SELECT coalesce(sum(b.households), 0)::int AS households, coalesce(sum(b.residents), 0)::int AS residents,
                    count(*)::int AS buildings
             FROM buildings b WHERE b.grid_id = {grid_id}) hh,
@@ -78,13 +91,13 @@ def grid_status_in_box_sql(box: str) -> str:
     """Current grids meeting ``box`` (an EPSG:3857 geometry expression) with their verdict,
     aggregated once for all of them: what a map tile of grids needs, in one pass."""
     return f"""
-      WITH g AS (SELECT id, grid_type, geom_3857 FROM grids WHERE valid_to IS NULL AND geom_3857 && {box}),
+      WITH g AS (SELECT id, grid_type, community_code, geom_3857 FROM grids WHERE valid_to IS NULL AND geom_3857 && {box}),
       hh AS (SELECT b.grid_id, sum(b.households) AS households, sum(b.residents) AS residents
              FROM buildings b WHERE b.grid_id IN (SELECT id FROM g) GROUP BY 1),
       ft AS (SELECT a.grid_id, count(DISTINCT a.cadre_id) AS n FROM assignments a
              WHERE a.grid_id IN (SELECT id FROM g) AND a.role = 'full_time_worker' AND a.valid_to IS NULL GROUP BY 1)
       SELECT g.id, g.grid_type, g.geom_3857,
-             {status_case('hh.households', 'hh.residents', 'ft.n', 'g.grid_type')} AS status
+             {status_case('hh.households', 'hh.residents', 'ft.n', 'g.grid_type', readable=readable_sql('g.id', 'g.community_code'))} AS status
       FROM g LEFT JOIN hh ON hh.grid_id = g.id LEFT JOIN ft ON ft.grid_id = g.id"""
 
 

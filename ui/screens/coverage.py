@@ -17,7 +17,6 @@ from collections import Counter
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from analysis import services
 from analysis.views import DORI_PPM
@@ -29,6 +28,7 @@ from ui import map as wmap
 from ui.common import map_with_details, subdistrict
 from ui.handout import GridPack
 from ui.i18n import t
+from ui.seam import log_failure
 from ui.state import language
 
 DETAILS = tuple(DORI_PPM)
@@ -309,8 +309,8 @@ def _compute_button(detail: str, lang: str, label_key: str, full: bool, primary:
         try:
             with st.spinner(t("cov.computing", lang)):
                 ran = cd.recompute(detail, full=full)
-        except SQLAlchemyError as exc:  # shown: the stored results are unchanged (each refresh is one transaction)
-            st.error(t("cov.failed", lang, err=f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - shown with a reference: the stored results are unchanged (each refresh is one transaction)
+            st.error(t("cov.failed", lang, err=log_failure(exc, "coverage.recompute")))
             return
         st.session_state["cov_recompute_result"] = ran
         st.session_state["cov_recomputed"] = _then(lang).join(
