@@ -135,6 +135,26 @@ def clear() -> None:
     cache.clear()
 
 
+def import_file(layer: str, path, **options):
+    """An upload through exactly the CLI's import (its own transaction, all or nothing);
+    ``ImportFailed`` passes as it is (its problems are shown row by row), any other failure
+    of the file (unreadable, unknown CRS) as ``Refused``; cached reads are forgotten after."""
+    from gis.problems import ImportFailed
+    from layers.importer import import_file as do
+    from ui.seam import log_failure
+
+    try:
+        report = do(layer, path, **options)
+    except ImportFailed:
+        raise
+    except (ValueError, OSError, KeyError) as exc:
+        raise Refused(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+    except Exception as exc:  # noqa: BLE001
+        raise Failed(log_failure(exc, "import")) from exc
+    cache.clear()
+    return report
+
+
 # --- staffing (the leader's staffing screen and the worker's load) --------------------------
 
 @read

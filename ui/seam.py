@@ -80,15 +80,24 @@ def log_failure(exc: BaseException, where: str) -> str:
     return ref
 
 
-_BILINGUAL = re.compile(r"^(?P<zh>[^/]*[\u4e00-\u9fff][^/]*?)\s+/\s+(?P<en>[^\u4e00-\u9fff]+)$")
+_BILINGUAL = re.compile(r"^(?P<zh>[^/]*[\u4e00-\u9fff][^/]*?)\s+/\s+(?P<en>[^\u4e00-\u9fff]+?)(?P<rest>:\s.*)?$")
 
 
 def one_language(message: str, lang: str) -> str:
-    """Messages from below the screens are still written "中文 / English": show one half."""
+    """Messages from below the screens are still written "中文 / English" (or "中文 / English:
+    detail"): show one half, with the detail."""
     parts = []
     for line in str(message).splitlines():
         m = _BILINGUAL.match(line.strip())
-        parts.append((m.group("zh") if lang == "zh" else m.group("en")).strip() if m else line)
+        if not m:
+            parts.append(line)
+            continue
+        rest = (m.group("rest") or "")[1:].strip()
+        if lang == "zh":
+            rest = re.sub(r";\s*use --\S+ to .*$", "", rest)  # an English hint after the detail
+            parts.append(m.group("zh").strip() + (f"：{rest}" if rest else ""))
+        else:
+            parts.append(m.group("en").strip() + (f": {rest}" if rest else ""))
     return "\n".join(parts)
 
 

@@ -15,6 +15,7 @@ import streamlit as st
 from ui import data
 from ui.common import fmt_time
 from ui.i18n import T, t
+from ui.seam import one_language
 from ui.inputs import text_box
 from ui.state import language
 
@@ -66,6 +67,10 @@ def change_text(before: object, after: object, lang: str) -> str:
         old, new = b.get(k), a.get(k)
         if old == new and b:
             continue
+        if k == "layer":
+            new = table_name(new, lang)
+        if isinstance(new, list) and new and all(isinstance(x, str) for x in new):
+            new = [one_language(x, lang) for x in new]
         name = t(f"audit.field.{k}", lang) if f"audit.field.{k}" in T else k.replace("_", " ")
         show = lambda v: "—" if v in (None, "", [], {}) else ("、".join(map(str, v)) if isinstance(v, list) else  # noqa: E731
                                                             (("是" if v else "否") if lang == "zh" else ("yes" if v else "no")) if isinstance(v, bool) else
@@ -78,7 +83,7 @@ def shown_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
     """The rows as a reader sees them: words for actions and tables, Beijing time, changes in words."""
     return pd.DataFrame({
         t("audit.col.at", lang): [fmt_time(v, lang) for v in table["at"]],
-        t("audit.col.actor", lang): table["actor"].fillna("—"),
+        t("audit.col.actor", lang): [t("audit.system", lang) if a == "system" else (a or "—") for a in table["actor"]],
         t("audit.col.action", lang): [action_name(v, lang) for v in table["action"]],
         t("audit.col.table", lang): [table_name(v, lang) for v in table["table_name"]],
         t("audit.col.row", lang): table["row_key"].fillna("—"),
