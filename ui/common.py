@@ -162,6 +162,9 @@ def figure_tiles(fig: dict, lang: str) -> None:
 def translate_table(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Column headers and coded values in the user's language."""
     out = df.copy()
+    for col in ("households_per_full_time", "households_per_worker"):  # one rounding everywhere (the tiles show whole households)
+        if col in out:
+            out[col] = [fmt_num(v, 0) for v in out[col]]
     if "status" in out:
         out["status"] = [t(f"status.{s}", lang) for s in out["status"]]
     if "grid_type" in out:

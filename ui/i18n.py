@@ -626,6 +626,7 @@ T: dict[str, tuple[str, str]] = {
     "staff.saved": ("已保存{}名干部的修改。", "Saved changes to {} cadres."),
     "staff.not_saved": ("未保存", "Nothing saved"),
     "staff.my_load": ("本人承担", "My share of work"),
+    "print.footer": ("{when} 打印 · 网格编码 {code} · 第 {page} 页", "Printed {when} · grid code {code} · page {page}"),
     "audit.system": ("系统", "System"),
     "audit.field.crs": ("坐标系", "CRS"),
     "audit.field.notes": ("说明", "Notes"),

@@ -32,7 +32,7 @@ from gis.tiles import BUILDINGS_MIN_ZOOM
 from ui.i18n import t
 
 VENDOR = "/app/static/vendor"
-LEGEND_PAD_PX = 190  # room kept free of the area at the map's right for the legend
+LEGEND_PAD_PX = 150  # room kept free of the area at the map's right for the legend
 TILES = "/tiles"
 
 COLOURS = {
@@ -262,7 +262,8 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
     # first view would otherwise be fetched and drawn for nothing.
     start = view.zoom if view.centre else fit_zoom(view.bounds)
     m = OfflineMap(location=location, zoom_start=start, tiles=None, control_scale=False,
-                   max_zoom=19, prefer_canvas=False, zoom_control=True)
+                   max_zoom=19, prefer_canvas=False, zoom_control=True,
+                   zoom_snap=0.25)  # quarter zooms: an area fits its frame (beside the legend) without halving its size
     m.get_root().header.add_child(folium.Element(f"""<style>
         .leaflet-container {{ background: {COLOURS['background']}; font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }}
         .wg-legend {{ background: rgba(255,255,255,.92); padding: 6px 9px; border-radius: 4px; font-size: 12px; line-height: 18px; box-shadow: 0 1px 4px rgba(0,0,0,.3); }}
