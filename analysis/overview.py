@@ -255,3 +255,37 @@ def _params(subdistrict_code: str | None, community_code: str | None) -> dict:
     s = get_settings()
     return {"subdistrict": subdistrict_code, "community": community_code,
             "lo": s.grid_households_min, "hi": s.grid_households_max, "res": s.grid_residents_max}
+
+
+def search(conn: Connection, query: str, limit: int = 12) -> pd.DataFrame:
+    """Find what a map can be framed on: grids and communities by code or name, buildings by
+    address, name or source ID, cadres by name or number (framed on their grids).
+
+    Each hit: layer (grids | communities | buildings), id, kind (grid | community | building
+    | cadre), label, and its extent (west, south, east, north). Row-level security decides
+    what is found: a worker finds the buildings of their own grid, a secretary the cadres of
+    their community (through the assignments they may read).
+    """
+    q = query.strip()
+    if not q:
+        return pd.DataFrame(columns=["layer", "id", "kind", "label", "w", "s", "e", "n"])
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    ext = "ST_XMin(x.e) AS w, ST_YMin(x.e) AS s, ST_XMax(x.e) AS e, ST_YMax(x.e) AS n"
+    return pd.read_sql(text(f"""
+        (SELECT 'communities' AS layer, c.code::text AS id, 'community' AS kind, c.name || '（' || c.code || '）' AS label, {ext}
+           FROM communities c CROSS JOIN LATERAL (SELECT ST_Envelope(c.geom) AS e) x
+          WHERE c.code ILIKE :p OR c.name ILIKE :p ORDER BY c.code LIMIT :n)
+        UNION ALL
+        (SELECT 'grids', g.id::text, 'grid', g.name || '（' || g.code || '）', {ext}
+           FROM grids g CROSS JOIN LATERAL (SELECT ST_Envelope(g.geom) AS e) x
+          WHERE g.valid_to IS NULL AND (g.code ILIKE :p OR g.name ILIKE :p) ORDER BY g.code LIMIT :n)
+        UNION ALL
+        (SELECT 'buildings', b.id::text, 'building', coalesce(b.address, b.name, b.source_id), {ext}
+           FROM buildings b CROSS JOIN LATERAL (SELECT ST_Envelope(b.geom) AS e) x
+          WHERE b.address ILIKE :p OR b.name ILIKE :p OR b.source_id ILIKE :p ORDER BY b.address LIMIT :n)
+        UNION ALL
+        (SELECT 'grids', g.id::text, 'cadre', k.name || '（' || k.cadre_no || '）· ' || g.name, {ext}
+           FROM assignments a JOIN cadres k ON k.id = a.cadre_id JOIN grids g ON g.id = a.grid_id AND g.valid_to IS NULL
+           CROSS JOIN LATERAL (SELECT ST_Envelope(g.geom) AS e) x
+          WHERE a.valid_to IS NULL AND (k.name ILIKE :p OR k.cadre_no ILIKE :p) ORDER BY k.cadre_no LIMIT :n)"""),
+        conn, params={"p": pattern, "n": limit})

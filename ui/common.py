@@ -175,12 +175,36 @@ def translate_table(df: pd.DataFrame, lang: str) -> pd.DataFrame:
 _COLS = {k for k in T if k.startswith("col.")}
 
 
+def search_box(view: wmap.MapView, key: str, lang: str) -> tuple[str, object] | None:
+    """A search box over the map: an address, building, grid or community (code or name),
+    a cadre (name or number). The chosen hit frames the map and is returned to be shown."""
+    from ui.inputs import text_box
+
+    c1, c2 = st.columns([2, 3])
+    query = text_box(t("search.label", lang), key=f"{key}_search", max_chars=64, container=c1,
+                     placeholder=t("search.placeholder", lang))
+    if not query:
+        return None
+    hits = data.search(query)
+    if hits.empty:
+        c2.caption(t("search.none", lang, q=query))
+        return None
+    labels = [f"{t('search.kind.' + k, lang)} · {lab}" for k, lab in zip(hits["kind"], hits["label"])]
+    i = c2.selectbox(t("search.hits", lang, n=len(hits)), range(len(hits)), format_func=lambda j: labels[j], key=f"{key}_hit")
+    hit = hits.iloc[int(i)]
+    pad = 0.0012  # about 120 m around a building or a grid: the street around it stays in view
+    view.bounds = (float(hit["w"]) - pad, float(hit["s"]) - pad, float(hit["e"]) + pad, float(hit["n"]) + pad)
+    view.centre = None
+    return str(hit["layer"]), hit["id"]
+
+
 def map_with_details(view: wmap.MapView, key: str) -> None:
-    """The map, and beside it the clicked feature's attributes (looked up by id)."""
+    """The map with its search box, and beside it the clicked (or found) feature's attributes."""
     lang = language()
+    found = search_box(view, key, lang)
     left, right = st.columns([3, 1])
     with left:
-        picked = wmap.show(view, lang, key=key)
+        picked = wmap.show(view, lang, key=f"{key}_{found[0]}_{found[1]}" if found else key) or found
     with right:
         st.markdown(f"**{t('map.selected', lang)}**")
         if not picked:

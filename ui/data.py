@@ -100,6 +100,12 @@ def grid_pack(c, grid_id: int) -> GridPack | None:
     )
 
 
+@read
+def search(c, query: str) -> pd.DataFrame:
+    """Hits for a map's search box (what the user may see): layer, id, kind, label, extent."""
+    return overview.search(c, query)
+
+
 @read(cache_it=False)
 def detail(c, layer: str, feature_id: object) -> dict | None:
     """The attributes of a clicked feature, looked up by its id (never cached: always current)."""
