@@ -42,7 +42,8 @@ def test_leader_figures_match_the_analysis(accounts: dict) -> None:
     assert shown["无专职网格员的网格"] == str(expected["grids_without_full_time"])
     assert shown["每名专职网格员服务户数"] == f"{expected['households_per_full_time']:,.0f}"
     captions = " ".join(c.value for c in at.caption)
-    assert "户数标准 300–500" in captions and "一格一员" in captions and "1 人/400 户" in captions
+    assert "户数标准：每格 300–500" in captions and "一格一员" in captions and "每 400 户 1 名" in captions
+    assert "standards" not in captions and "§" not in captions  # the reference is on hover only
     # Only the leader's screen is in the navigation.
     assert any("街道总览" in t.value for t in at.title)
 

@@ -40,6 +40,7 @@ VISIBLE_JS = """() => {
 
 RAW = [
     (re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b"), "snake_case identifier"),
+    (re.compile(r"\b[a-z]+\.[a-z_]+[a-z]\b"), "untranslated label key"),
     (re.compile(r"\bNone\b"), "None"),
     (re.compile(r"\bNaN\b|\bnan\b"), "NaN"),
     (re.compile(r"\boptimal\b"), "solver status"),
