@@ -69,6 +69,12 @@ def change_text(before: object, after: object, lang: str) -> str:
             continue
         if k == "layer":
             new = table_name(new, lang)
+        if k == "role":
+            old, new = (t(f"role.{v}", lang) if isinstance(v, str) and f"role.{v}" in T else v for v in (old, new))
+        if k == "password":
+            old, new = None, t("audit.changed", lang)
+        if isinstance(new, list) and new and all(isinstance(x, dict) for x in new):
+            new = t("audit.items", lang, n=len(new))  # a proposal's parts: how many, the export has them all
         if isinstance(new, list) and new and all(isinstance(x, str) for x in new):
             new = [one_language(x, lang) for x in new]
         name = t(f"audit.field.{k}", lang) if f"audit.field.{k}" in T else k.replace("_", " ")
