@@ -300,7 +300,7 @@ def _saved(saved: pd.DataFrame, shown: int | None, lang: str) -> None:
                  key="plan_saved")
     names = _scenario_names(saved, lang)
     ids = saved["id"].astype(int).tolist()
-    chosen = st.multiselect(t("site.compare", lang), ids, key="plan_compare", format_func=names.get)
+    chosen = st.multiselect(t("site.compare", lang), ids, key="plan_compare", format_func=names.get, placeholder=t("app.choose", lang))
     if chosen:
         cmp_, worst = data.siting_compare(tuple(chosen), lang)
         st.markdown(f"**{t('site.compare_title', lang)}**")
