@@ -32,7 +32,7 @@ def _fixes(text_: object, lang: str) -> str:
     code, sep, rest = str(text_).partition(":")
     if not sep or code.strip() not in staffing.rule_names():
         return one_language(str(text_), lang)
-    return f"{rule_short(code.strip(), lang)}：{one_language(rest.strip(), lang)}"
+    return f"{rule_short(code.strip(), lang)}{_colon(lang)}{one_language(rest.strip(), lang)}"
 
 
 def render() -> None:
@@ -88,7 +88,7 @@ def render() -> None:
                                                 + (f" · {t('staff.at_cap', lang)}" if pidx.loc[n, 'full'] else "")))
     row = by_code.loc[grid]
     current = row["workers"] if isinstance(row["workers"], str) and row["workers"] else "—"
-    st.caption(f"{t('staff.current', lang)}：{current}")
+    st.caption(f"{t('staff.current', lang)}{_colon(lang)}{current}")
     version = int(row["staff_version"])
     if c3.button(t("staff.do_assign", lang), key="staff_do_assign", type="primary"):
         _apply(data.assign, cadre, grid, version, lang, "staff.assigned", (pidx.loc[cadre, "name"], by_code.loc[grid, "name"]),
@@ -129,7 +129,7 @@ def render() -> None:
             try:
                 n = data.update_cadres(changes, actor())
             except Refused as exc:  # a database CHECK (e.g. a bad phone): nothing saved
-                st.error(f"{t('staff.not_saved', lang)}：{one_language(exc.message, lang)}")
+                st.error(f"{t('staff.not_saved', lang)}{_colon(lang)}{one_language(exc.message, lang)}")
             else:
                 st.toast(t("staff.saved", lang, n), icon="✅")
                 st.success(t("staff.saved", lang, n))
@@ -141,7 +141,8 @@ def render() -> None:
     plan = st.session_state.get("staff_plan")
     if plan is not None:
         status = t(SOLVER_STATUS.get(plan.status, "staff.solved_other"), lang)
-        st.caption(f"{t('staff.status', lang)}：{status}" + (f"（{t('staff.gap', lang)} {plan.gap:.1%}）" if plan.gap else ""))
+        gap = f" ({t('staff.gap', lang)} {plan.gap:.1%})" if lang == "en" else f"（{t('staff.gap', lang)} {plan.gap:.1%}）"
+        st.caption(f"{t('staff.status', lang)}{_colon(lang)}{status}" + (gap if plan.gap else ""))
         table = pd.DataFrame([c.to_dict() for c in plan.changes])
         if not table.empty:
             cols_ = ["action", "cadre_no", "name", "grid_code", "distance_m", "households_after", "fixes"]
@@ -165,6 +166,10 @@ def render() -> None:
                     st.rerun()
         for u in plan.unmet:
             st.warning(one_language(u, lang))
+
+
+def _colon(lang: str) -> str:
+    return "：" if lang == "zh" else ": "
 
 
 def staffing_editable() -> tuple[str, ...]:
