@@ -147,13 +147,13 @@ def import_file(layer: str, path, **options):
     of the file (unreadable, unknown CRS) as ``Refused``; cached reads are forgotten after."""
     from gis.problems import ImportFailed
     from layers.importer import import_file as do
-    from ui.seam import log_failure
+    from ui.seam import _user_errors, log_failure
 
     try:
         report = do(layer, path, **options)
     except ImportFailed:
         raise
-    except (ValueError, OSError, KeyError) as exc:
+    except (ValueError, OSError, KeyError, *_user_errors()) as exc:
         raise Refused(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
     except Exception as exc:  # noqa: BLE001
         raise Failed(log_failure(exc, "import")) from exc

@@ -41,7 +41,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         from grid.assign import AssignError, Conflict
 
         found: list[type[BaseException]] = [AssignError, Conflict, PermissionError]
-        for mod, name in (("gis.auth", "AuthError"), ("gis.auth", "UserInvalid"), ("layers.importer", "ImportFailed"),
+        for mod, name in (("gis.problems", "ImportFailed"), ("gis.auth", "AuthError"), ("gis.auth", "UserInvalid"), ("layers.importer", "ImportFailed"),
                           ("grid.staffing_plan", "DraftError"), ("analysis.siting", "SitingError"), ("gis.crs", "CRSProblem"),
                           ("gis.errors", "WanggeError"), ("layers.errors", "WanggeError")):
             try:
