@@ -646,6 +646,7 @@ T: dict[str, tuple[str, str]] = {
     "audit.items": ("{n} 项", "{n} items"),
     "audit.field.min": ("每格最少户数", "Minimum households"),
     "audit.field.max": ("每格最多户数", "Maximum households"),
+    "admin.ok_toast": ("「{layer}」图层已更新", "Layer “{layer}” updated"),
     "audit.system": ("系统", "System"),
     "audit.field.crs": ("坐标系", "CRS"),
     "audit.field.notes": ("说明", "Notes"),

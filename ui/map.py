@@ -32,7 +32,7 @@ from gis.tiles import BUILDINGS_MIN_ZOOM
 from ui.i18n import t
 
 VENDOR = "/app/static/vendor"
-LEGEND_PAD_PX = 150  # room kept free of the area at the map's right for the legend
+LEGEND_PAD_PX = 24  # the legend starts folded (a small 「图例」 tab): the area keeps its full size
 TILES = "/tiles"
 
 COLOURS = {
@@ -543,7 +543,7 @@ def _legend_js(view: MapView, lang: str) -> str:
     if "roads" in view.tiles:
         rows.append(_swatch(COLOURS['road_major'], t('layer.roads', lang), "height:3px"))
     body = "<br>".join(rows) + f"<br><span style='color:#666'>{t('legend.buildings_zoom', lang, z=BUILDINGS_MIN_ZOOM)}</span>"
-    html = f"<details open><summary>{t('legend.title', lang)}</summary>{body}</details>"  # a click folds it away
+    html = f"<details><summary>{t('legend.title', lang)}</summary>{body}</details>"  # folded: one click opens it
     return f"""
         (function () {{
             var legend = L.control({{position: 'bottomright'}});

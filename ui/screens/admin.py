@@ -140,7 +140,7 @@ def render_import() -> None:
         except data.Refused as exc:  # unreadable file, unknown CRS …: say so, write nothing
             st.error(t("admin.error", lang, err=screen_words(exc.message, lang)))
             return
-    st.toast(t("admin.ok", lang, rows=report.rows, layer=layer_label(layer, lang)), icon="✅")
+    st.toast(t("admin.ok_toast", lang, layer=layer_label(layer, lang)), icon="✅")
     from gis.tiles import CACHE
 
     CACHE.clear()  # (the audit row the import wrote invalidates cached tiles anyway)

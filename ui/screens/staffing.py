@@ -84,7 +84,7 @@ def render() -> None:
     people = _candidates(workers)
     pidx = people.set_index("cadre_no")
     cadre = c2.selectbox(t("staff.cadre", lang), people["cadre_no"].tolist(), key="staff_cadre",
-                         format_func=lambda n: (f"{pidx.loc[n, 'name']}（{n}）· {fmt_int(pidx.loc[n, 'households'])} {t('unit.households', lang)}"
+                         format_func=lambda n: (f"{pidx.loc[n, 'name']}{_paren(n, lang)} · {fmt_int(pidx.loc[n, 'households'])} {t('unit.households', lang)}"
                                                 + (f" · {t('staff.at_cap', lang)}" if pidx.loc[n, 'full'] else "")))
     row = by_code.loc[grid]
     current = row["workers"] if isinstance(row["workers"], str) and row["workers"] else "—"
@@ -166,6 +166,10 @@ def render() -> None:
                     st.rerun()
         for u in plan.unmet:
             st.warning(one_language(u, lang))
+
+
+def _paren(text_: object, lang: str) -> str:
+    return f"（{text_}）" if lang == "zh" else f" ({text_})"
 
 
 def _colon(lang: str) -> str:

@@ -52,7 +52,7 @@ def render() -> None:
     load = data.worker_load(community)
     mine = load[load["grid_codes"].fillna("").str.split(",").map(lambda codes: d["code"] in codes)]
     for w in mine.itertuples():  # each full-time worker of this grid: their grids and load
-        st.caption(t("worker.load", lang, who=f"{w.name}（{w.cadre_no}）", grids=w.grids, households=fmt_int(w.households))
+        st.caption(t("worker.load", lang, who=f"{w.name}（{w.cadre_no}）" if lang == "zh" else f"{w.name} ({w.cadre_no})", grids=w.grids, households=fmt_int(w.households))
                    + (" ⚠ " + "、".join(rule_short(b, lang) for b in w.broken) if w.broken else ""),
                    help="\n".join(rule_help(b, lang) for b in w.broken) or None)
 
