@@ -32,7 +32,6 @@ from gis.tiles import BUILDINGS_MIN_ZOOM
 from ui.i18n import t
 
 VENDOR = "/app/static/vendor"
-LEGEND_PAD_PX = 24  # the legend starts folded (a small 「图例」 tab): the area keeps its full size
 TILES = "/tiles"
 
 COLOURS = {
@@ -297,8 +296,9 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
         {m.get_name()}.attributionControl.setPrefix({json.dumps(t('map.attribution', lang), ensure_ascii=False)});"""))
     if view.bounds and not view.centre:
         w, s, e, n = view.bounds
-        # the legend sits at the bottom right: keep the area clear of it
-        m.fit_bounds([[s, w], [n, e]], padding_bottom_right=(LEGEND_PAD_PX, 10))
+        # the legend starts folded at the bottom right (a small tab): no room kept for it, so the
+        # area is drawn as large as the frame allows (buildings show from zoom 15)
+        m.fit_bounds([[s, w], [n, e]])
         # streamlit-folium sizes the map's box after the script has run (full width): fit
         # again when the box settles, or the area sits in the box's top-left corner.
         m.add_child(_Js(f"""
@@ -306,7 +306,7 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
                 var map = {m.get_name()}, box = [[{s}, {w}], [{n}, {e}]], settled = false;
                 setTimeout(function () {{ settled = true; }}, 2000);
                 if (window.ResizeObserver) {{
-                    new ResizeObserver(function () {{ map.invalidateSize(); if (!settled) {{ map.fitBounds(box, {{paddingBottomRight: [{LEGEND_PAD_PX}, 10]}}); }} }})
+                    new ResizeObserver(function () {{ map.invalidateSize(); if (!settled) {{ map.fitBounds(box); }} }})
                         .observe(map.getContainer());
                 }}
             }})();"""))
