@@ -191,7 +191,7 @@ def grid_figures(conn: Connection, grid_id: int) -> dict:
     return dict(row) if row else {}
 
 
-def coverage_figures(conn: Connection, subdistrict_code: str | None = None) -> dict[str, float]:
+def coverage_figures(conn: Connection, subdistrict_code: str | None = None, community_code: str | None = None) -> dict[str, float]:
     """Coverage figures, once the coverage analyses (issue 6) have stored results: shares in 0..1.
 
     - ``camera_roads``: street length seen by cameras at the configured detail level;
@@ -205,12 +205,12 @@ def coverage_figures(conn: Connection, subdistrict_code: str | None = None) -> d
     if not exists:
         return {}
     s = get_settings()
-    area = _area_filter(subdistrict_code, None)
+    area = _area_filter(subdistrict_code, community_code)
     out: dict[str, float] = {}
     cam = conn.execute(text(f"""
         SELECT sum(road_covered_m) / nullif(sum(road_m), 0), sum(key_places_covered)::float8 / nullif(sum(key_places), 0)
         FROM camera_coverage WHERE scope = 'community' AND detail_level = :level AND {area.replace('{c}', 'community_code')}"""),
-        {**_params(subdistrict_code, None), "level": s.camera_detail_level}).one()
+        {**_params(subdistrict_code, community_code), "level": s.camera_detail_level}).one()
     if cam[0] is not None:
         out["camera_roads"] = float(cam[0])
     if cam[1] is not None:
@@ -223,12 +223,12 @@ def coverage_figures(conn: Connection, subdistrict_code: str | None = None) -> d
           JOIN facility_categories fc ON fc.code = d.category AND fc.default_radius_m IS NOT NULL
           JOIN buildings b ON b.id = d.building_id AND {area.replace('{c}', 'b.community_code')}
           GROUP BY 1)
-        SELECT avg(share) FROM per_cat"""), _params(subdistrict_code, None)).scalar_one()
+        SELECT avg(share) FROM per_cat"""), _params(subdistrict_code, community_code)).scalar_one()
     if svc is not None:
         out["service_households"] = float(svc)
     comp = conn.execute(text(f"""
         SELECT avg(passed::int)::float8 FROM compliance_results WHERE {area.replace('{c}', 'community_code')}"""),
-        _params(subdistrict_code, None)).scalar_one()
+        _params(subdistrict_code, community_code)).scalar_one()
     if comp is not None:
         out["compliance"] = float(comp)
     return out

@@ -118,7 +118,11 @@ def test_every_label_exists_in_both_languages() -> None:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+)["']""", path.read_text(encoding="utf-8")))
     dynamic = {f"role.{r}" for r in ROLES} | set(DUTIES)
     dynamic |= {title for screens in ROLE_SCREENS.values() for _, title, _ in screens}
-    dynamic |= {f"status.{s}" for s in ("no_worker", "over", "under", "ok")}
+    dynamic |= {f"status.{s}" for s in ("no_worker", "over", "under", "ok", "unknown")}
+    dynamic |= {f"search.kind.{k}" for k in ("grid", "community", "building", "cadre")}
+    dynamic |= {f"site.model_short.{m}" for m in ("lscp", "mclp", "pmedian")}
+    dynamic |= {f"ruleshort.{r}" for r in ("one_grid_one_worker", "worker_load", "staffing_ratio", "max_grids_per_worker",
+                                          "worker_distance", "assigned_nowhere")}
     dynamic |= {f"layer.{n}" for n in ("communities", "grids", "roads", "buildings", "grid", "neighbours", "cameras", "facilities")}
     dynamic |= {f"rule.{r}" for r in ("households_band", "residents_max", "one_grid_one_worker", "households_per_worker")}
     missing = sorted((used | dynamic) - set(T))

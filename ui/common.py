@@ -189,7 +189,7 @@ def search_box(view: wmap.MapView, key: str, lang: str) -> tuple[str, object] | 
     if hits.empty:
         c2.caption(t("search.none", lang, q=query))
         return None
-    labels = [f"{t('search.kind.' + k, lang)} · {lab}" for k, lab in zip(hits["kind"], hits["label"])]
+    labels = [f"{t(f'search.kind.{k}', lang)} · {lab}" for k, lab in zip(hits["kind"], hits["label"])]
     i = c2.selectbox(t("search.hits", lang, n=len(hits)), range(len(hits)), format_func=lambda j: labels[j], key=f"{key}_hit")
     hit = hits.iloc[int(i)]
     pad = 0.0012  # about 120 m around a building or a grid: the street around it stays in view

@@ -40,7 +40,7 @@ def figures(c, subdistrict: str | None, community: str | None = None) -> dict:
     """The key figures of an area (the overview's, the secretary's and the staffing screen's):
     workers and households per worker come from ``analysis.overview.figures`` only."""
     out = overview.figures(c, subdistrict, community)
-    out["coverage"] = overview.coverage_figures(c, subdistrict)
+    out["coverage"] = overview.coverage_figures(c, subdistrict, community)  # the same area as the counts
     return out
 
 

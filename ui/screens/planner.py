@@ -187,7 +187,7 @@ def _pick_scenario(saved: pd.DataFrame, lang: str) -> int | None:
 
 def _scenario_names(saved: pd.DataFrame, lang: str) -> dict[int, str]:
     return {int(r.id): f"#{r.id} {r.name if isinstance(r.name, str) and r.name else ''} · {label(FACILITY_CATEGORIES, r.category, lang)} · "
-                       f"{t('site.model_short.' + str(r.model), lang)}"
+                       f"{t(f'site.model_short.{r.model}', lang)}"
             + (f" p={int(r.p)}" if pd.notna(r.p) else "") + f" · {r.radius_m:.0f} m" for r in saved.itertuples()}
 
 
