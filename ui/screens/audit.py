@@ -56,6 +56,16 @@ def table_name(code: object, lang: str) -> str:
     return t(f"audit.tab.{code}", lang) if f"audit.tab.{code}" in T else (code.replace("_", " ") or "—")
 
 
+def _parts(v: object, lang: str) -> object:
+    """A list of records in words: their names (staff), else how many (a proposal's parts);
+    the export keeps them whole."""
+    if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+        if all("name" in x for x in v):
+            return "、".join(str(x["name"]) for x in v)
+        return t("audit.items", lang, n=len(v))
+    return v
+
+
 def change_text(before: object, after: object, lang: str) -> str:
     """What changed, in words: 「角色：网格员 → 街道领导；姓名：…」 (no raw JSON)."""
     b = before if isinstance(before, dict) else {}
@@ -73,8 +83,7 @@ def change_text(before: object, after: object, lang: str) -> str:
             old, new = (t(f"role.{v}", lang) if isinstance(v, str) and f"role.{v}" in T else v for v in (old, new))
         if k == "password":
             old, new = None, t("audit.changed", lang)
-        if isinstance(new, list) and new and all(isinstance(x, dict) for x in new):
-            new = t("audit.items", lang, n=len(new))  # a proposal's parts: how many, the export has them all
+        old, new = _parts(old, lang), _parts(new, lang)
         if isinstance(new, list) and new and all(isinstance(x, str) for x in new):
             new = [one_language(x, lang) for x in new]
         name = t(f"audit.field.{k}", lang) if f"audit.field.{k}" in T else k.replace("_", " ")
