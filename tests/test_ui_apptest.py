@@ -170,6 +170,12 @@ def test_handouts(demo: dict, tmp_path: Path) -> None:
     png = handout.grid_png(pack, "zh", dpi=60)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert handout.grid_pdf(pack, "en")[:5] == b"%PDF-"
+    pdf = handout.grid_pdf(pack, "zh")
+    assert b"NotoSansCJKsc" in pdf and b"NotoSansCJKjp" not in pdf  # the simplified-Chinese face, embedded
+    mapped = _pdf_unicode(pdf)  # the text layer: characters a reader can select and search
+    address = str(pack.buildings["address"].dropna().iloc[0])
+    assert set(address) - {" "} <= mapped, f"not selectable: {set(address) - mapped}"
+    assert pack.detail["code"][:6] and set("网格编码") <= mapped  # the footer names the grid code
     import json
 
     gj = json.loads(handout.grid_geojson(pack, "zh"))
@@ -177,6 +183,26 @@ def test_handouts(demo: dict, tmp_path: Path) -> None:
     assert b"<kml" in handout.grid_kml(pack, "zh")
     listing = handout.building_list(pack, "zh")
     assert list(listing.index[:2]) == [1, 2] and "65岁以上老人" in listing.columns
+
+
+def _pdf_unicode(pdf: bytes) -> set[str]:
+    """Characters the PDF's ToUnicode maps name (what text selection and search can find)."""
+    import zlib
+
+    out: set[str] = set()
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            body = zlib.decompress(m.group(1))
+        except zlib.error:
+            continue
+        if b"beginbfchar" not in body and b"beginbfrange" not in body:
+            continue
+        targets = [t for group in re.findall(rb"\[([^\]]*)\]", body) for t in re.findall(rb"<([0-9A-Fa-f]{4,})>", group)]
+        targets += re.findall(rb"<[0-9A-Fa-f]+>\s+<([0-9A-Fa-f]{4,})>\s*\n", body.split(b"beginbfchar", 1)[-1]) if b"beginbfchar" in body else []
+        for hexes in targets:  # destinations only (UTF-16BE), not the glyph codes they map from
+            for i in range(0, len(hexes) - 3, 4):
+                out.add(chr(int(hexes[i:i + 4], 16)))
+    return out
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
