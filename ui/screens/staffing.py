@@ -14,7 +14,7 @@ from analysis import staffing
 from layers.vocab import CADRE_ROLES, label
 from ui import data
 from ui import map as wmap
-from ui.common import fmt_int, fmt_num, rule_short, subdistrict
+from ui.common import fmt_int, fmt_num, rule_short, search_box, subdistrict
 from ui.i18n import t
 from ui.inputs import text_box
 from ui.seam import Refused, one_language
@@ -51,8 +51,9 @@ def render() -> None:
         col.metric(t(f"staff.{key}", lang), int(per[key].iloc[-1]))
     view = wmap.MapView(bounds=data.bounds(sub), tiles=("communities", "roads"),
                         small=[wmap.GeoLayer("staffing", grids.assign(st=grids["status"])[["id", "st", "geom"]].rename_geometry("geometry"))])
-    clicked = wmap.show(view, lang, key="staffing_map")
-    if clicked and clicked[0] == "staffing":  # a click on the map picks the grid to staff
+    found = search_box(view, "staffing_map", lang)  # a grid, worker, building or address frames the map
+    clicked = wmap.show(view, lang, key=f"staffing_map_{found[0]}_{found[1]}" if found else "staffing_map") or found
+    if clicked and clicked[0] in ("staffing", "grids"):  # a click on the map (or a found grid) picks the grid to staff
         hit = grids.loc[grids["id"] == int(clicked[1]), "code"]
         if len(hit) and st.session_state.get("staff_clicked") != int(clicked[1]):
             st.session_state["staff_clicked"] = int(clicked[1])
