@@ -18,6 +18,9 @@ setup:
 demo: setup
 	$(VENV)/wangge demo load
 	$(VENV)/wangge demo accounts
+	$(VENV)/wangge coverage cameras --json > /dev/null  # the coverage screen's first look shows figures, not an empty page
+	$(VENV)/wangge coverage services --json > /dev/null
+	$(VENV)/wangge compliance --json > /dev/null
 	@echo "演示账号密码 / demo password: $$(grep '^WANGGE_DEMO_PASSWORD=' .env | cut -d= -f2)  →  http://localhost:$(PORT)/signin"
 	$(VENV)/wangge status
 	$(VENV)/streamlit run app.py --server.port $(PORT) --server.headless true

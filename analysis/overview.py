@@ -25,7 +25,16 @@ NO_WORKER = "no_worker"  # no current full-time worker: 一格一员 not met
 OVER = "over"  # households above the band, or residents above the ceiling
 UNDER = "under"  # households below the band
 OK = "ok"
-STATUSES = (NO_WORKER, OVER, UNDER, OK)
+UNKNOWN = "unknown"  # the scope may not read this grid's staff or homes: no verdict, never "no worker"
+STATUSES = (UNKNOWN, NO_WORKER, OVER, UNDER, OK)
+
+
+def readable_sql(grid_id: str, community_code: str) -> str:
+    """Whether the signed scope may read a grid's staff (``assignments``) and homes: the same
+    area the row-level policies use (``wangge_area``). Without a scope (owner, migrations)
+    every grid counts as readable, as before."""
+    return f"""(wangge_scope() IS NULL OR EXISTS (SELECT 1 FROM wangge_area('assignments', false) ar
+              WHERE ar.all_rows OR {community_code} = ANY(ar.communities) OR {grid_id} = ANY(ar.grids)))"""
 
 
 @dataclass(frozen=True)
@@ -47,17 +56,21 @@ def rules(settings: Settings | None = None) -> dict[str, Rule]:
     }
 
 
-def status_case(households: str, residents: str, full_time: str, grid_type: str, settings: Settings | None = None) -> str:
-    """The SQL CASE that turns a grid's counts into its verdict (first rule that applies wins)."""
+def status_case(households: str, residents: str, full_time: str, grid_type: str, settings: Settings | None = None,
+                readable: str = "TRUE") -> str:
+    """The SQL CASE that turns a grid's counts into its verdict (first rule that applies wins);
+    ``readable`` (``readable_sql``) false gives ``unknown``."""
     s = settings or get_settings()
     lo, hi, res_max = int(s.grid_households_min), int(s.grid_households_max), int(s.grid_residents_max)
-    return f"""CASE WHEN coalesce({full_time}, 0) = 0 THEN '{NO_WORKER}'
+    return f"""CASE WHEN NOT {readable} THEN '{UNKNOWN}'
+             WHEN coalesce({full_time}, 0) = 0 THEN '{NO_WORKER}'
              WHEN {grid_type} = 'comprehensive' AND (coalesce({households}, 0) > {hi} OR coalesce({residents}, 0) > {res_max}) THEN '{OVER}'
              WHEN {grid_type} = 'comprehensive' AND coalesce({households}, 0) < {lo} THEN '{UNDER}'
              ELSE '{OK}' END"""
 
 
-def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Settings | None = None) -> str:
+def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Settings | None = None,
+                    community_code: str = "g.community_code") -> str:
     """A one-row subquery (for ``CROSS JOIN LATERAL``) giving a grid's households,
     residents, full-time workers and verdict.
 
@@ -66,7 +79,7 @@ def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Sett
     """
     return f"""
       SELECT hh.households, hh.residents, hh.buildings, ft.n AS full_time,
-        {status_case('hh.households', 'hh.residents', 'ft.n', grid_type, settings)} AS status
+        {status_case('hh.households', 'hh.residents', 'ft.n', grid_type, settings, readable_sql(grid_id, community_code))} AS status
       FROM (SELECT coalesce(sum(b.households), 0)::int AS households, coalesce(sum(b.residents), 0)::int AS residents,
                    count(*)::int AS buildings
             FROM buildings b WHERE b.grid_id = {grid_id}) hh,
@@ -78,13 +91,13 @@ def grid_status_in_box_sql(box: str) -> str:
     """Current grids meeting ``box`` (an EPSG:3857 geometry expression) with their verdict,
     aggregated once for all of them: what a map tile of grids needs, in one pass."""
     return f"""
-      WITH g AS (SELECT id, grid_type, geom_3857 FROM grids WHERE valid_to IS NULL AND geom_3857 && {box}),
+      WITH g AS (SELECT id, grid_type, community_code, geom_3857 FROM grids WHERE valid_to IS NULL AND geom_3857 && {box}),
       hh AS (SELECT b.grid_id, sum(b.households) AS households, sum(b.residents) AS residents
              FROM buildings b WHERE b.grid_id IN (SELECT id FROM g) GROUP BY 1),
       ft AS (SELECT a.grid_id, count(DISTINCT a.cadre_id) AS n FROM assignments a
              WHERE a.grid_id IN (SELECT id FROM g) AND a.role = 'full_time_worker' AND a.valid_to IS NULL GROUP BY 1)
       SELECT g.id, g.grid_type, g.geom_3857,
-             {status_case('hh.households', 'hh.residents', 'ft.n', 'g.grid_type')} AS status
+             {status_case('hh.households', 'hh.residents', 'ft.n', 'g.grid_type', readable=readable_sql('g.id', 'g.community_code'))} AS status
       FROM g LEFT JOIN hh ON hh.grid_id = g.id LEFT JOIN ft ON ft.grid_id = g.id"""
 
 
@@ -179,7 +192,7 @@ def grid_figures(conn: Connection, grid_id: int) -> dict:
     return dict(row) if row else {}
 
 
-def coverage_figures(conn: Connection, subdistrict_code: str | None = None) -> dict[str, float]:
+def coverage_figures(conn: Connection, subdistrict_code: str | None = None, community_code: str | None = None) -> dict[str, float]:
     """Coverage figures, once the coverage analyses (issue 6) have stored results: shares in 0..1.
 
     - ``camera_roads``: street length seen by cameras at the configured detail level;
@@ -193,12 +206,12 @@ def coverage_figures(conn: Connection, subdistrict_code: str | None = None) -> d
     if not exists:
         return {}
     s = get_settings()
-    area = _area_filter(subdistrict_code, None)
+    area = _area_filter(subdistrict_code, community_code)
     out: dict[str, float] = {}
     cam = conn.execute(text(f"""
         SELECT sum(road_covered_m) / nullif(sum(road_m), 0), sum(key_places_covered)::float8 / nullif(sum(key_places), 0)
         FROM camera_coverage WHERE scope = 'community' AND detail_level = :level AND {area.replace('{c}', 'community_code')}"""),
-        {**_params(subdistrict_code, None), "level": s.camera_detail_level}).one()
+        {**_params(subdistrict_code, community_code), "level": s.camera_detail_level}).one()
     if cam[0] is not None:
         out["camera_roads"] = float(cam[0])
     if cam[1] is not None:
@@ -211,12 +224,12 @@ def coverage_figures(conn: Connection, subdistrict_code: str | None = None) -> d
           JOIN facility_categories fc ON fc.code = d.category AND fc.default_radius_m IS NOT NULL
           JOIN buildings b ON b.id = d.building_id AND {area.replace('{c}', 'b.community_code')}
           GROUP BY 1)
-        SELECT avg(share) FROM per_cat"""), _params(subdistrict_code, None)).scalar_one()
+        SELECT avg(share) FROM per_cat"""), _params(subdistrict_code, community_code)).scalar_one()
     if svc is not None:
         out["service_households"] = float(svc)
     comp = conn.execute(text(f"""
         SELECT avg(passed::int)::float8 FROM compliance_results WHERE {area.replace('{c}', 'community_code')}"""),
-        _params(subdistrict_code, None)).scalar_one()
+        _params(subdistrict_code, community_code)).scalar_one()
     if comp is not None:
         out["compliance"] = float(comp)
     return out
@@ -243,3 +256,37 @@ def _params(subdistrict_code: str | None, community_code: str | None) -> dict:
     s = get_settings()
     return {"subdistrict": subdistrict_code, "community": community_code,
             "lo": s.grid_households_min, "hi": s.grid_households_max, "res": s.grid_residents_max}
+
+
+def search(conn: Connection, query: str, limit: int = 12) -> pd.DataFrame:
+    """Find what a map can be framed on: grids and communities by code or name, buildings by
+    address, name or source ID, cadres by name or number (framed on their grids).
+
+    Each hit: layer (grids | communities | buildings), id, kind (grid | community | building
+    | cadre), label, and its extent (west, south, east, north). Row-level security decides
+    what is found: a worker finds the buildings of their own grid, a secretary the cadres of
+    their community (through the assignments they may read).
+    """
+    q = query.strip()
+    if not q:
+        return pd.DataFrame(columns=["layer", "id", "kind", "label", "w", "s", "e", "n"])
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    ext = "ST_XMin(x.e) AS w, ST_YMin(x.e) AS s, ST_XMax(x.e) AS e, ST_YMax(x.e) AS n"
+    return pd.read_sql(text(f"""
+        (SELECT 'communities' AS layer, c.code::text AS id, 'community' AS kind, c.name || '（' || c.code || '）' AS label, {ext}
+           FROM communities c CROSS JOIN LATERAL (SELECT ST_Envelope(c.geom) AS e) x
+          WHERE c.code ILIKE :p OR c.name ILIKE :p ORDER BY c.code LIMIT :n)
+        UNION ALL
+        (SELECT 'grids', g.id::text, 'grid', g.name || '（' || g.code || '）', {ext}
+           FROM grids g CROSS JOIN LATERAL (SELECT ST_Envelope(g.geom) AS e) x
+          WHERE g.valid_to IS NULL AND (g.code ILIKE :p OR g.name ILIKE :p) ORDER BY g.code LIMIT :n)
+        UNION ALL
+        (SELECT 'buildings', b.id::text, 'building', coalesce(b.address, b.name, b.source_id), {ext}
+           FROM buildings b CROSS JOIN LATERAL (SELECT ST_Envelope(b.geom) AS e) x
+          WHERE b.address ILIKE :p OR b.name ILIKE :p OR b.source_id ILIKE :p ORDER BY b.address LIMIT :n)
+        UNION ALL
+        (SELECT 'grids', g.id::text, 'cadre', k.name || '（' || k.cadre_no || '）· ' || g.name, {ext}
+           FROM assignments a JOIN cadres k ON k.id = a.cadre_id JOIN grids g ON g.id = a.grid_id AND g.valid_to IS NULL
+           CROSS JOIN LATERAL (SELECT ST_Envelope(g.geom) AS e) x
+          WHERE a.valid_to IS NULL AND (k.name ILIKE :p OR k.cadre_no ILIKE :p) ORDER BY k.cadre_no LIMIT :n)"""),
+        conn, params={"p": pattern, "n": limit})

@@ -148,6 +148,7 @@ class Settings(BaseSettings):
 
     # --- dashboard ----------------------------------------------------------------------
     language: str = "zh"
+    timezone: str = "Asia/Shanghai"  # times are shown in the deployment's zone (stored in UTC)
     basemap: str = "none"  # none | tianditu | osm | amap
     tianditu_key: str = ""
 

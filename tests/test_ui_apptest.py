@@ -42,7 +42,8 @@ def test_leader_figures_match_the_analysis(accounts: dict) -> None:
     assert shown["无专职网格员的网格"] == str(expected["grids_without_full_time"])
     assert shown["每名专职网格员服务户数"] == f"{expected['households_per_full_time']:,.0f}"
     captions = " ".join(c.value for c in at.caption)
-    assert "户数标准 300–500" in captions and "一格一员" in captions and "1 人/400 户" in captions
+    assert "户数标准：每格 300–500" in captions and "一格一员" in captions and "每 400 户 1 名" in captions
+    assert "standards" not in captions and "§" not in captions  # the reference is on hover only
     # Only the leader's screen is in the navigation.
     assert any("街道总览" in t.value for t in at.title)
 
@@ -117,7 +118,11 @@ def test_every_label_exists_in_both_languages() -> None:
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+)["']""", path.read_text(encoding="utf-8")))
     dynamic = {f"role.{r}" for r in ROLES} | set(DUTIES)
     dynamic |= {title for screens in ROLE_SCREENS.values() for _, title, _ in screens}
-    dynamic |= {f"status.{s}" for s in ("no_worker", "over", "under", "ok")}
+    dynamic |= {f"status.{s}" for s in ("no_worker", "over", "under", "ok", "unknown")}
+    dynamic |= {f"search.kind.{k}" for k in ("grid", "community", "building", "cadre")}
+    dynamic |= {f"site.model_short.{m}" for m in ("lscp", "mclp", "pmedian")}
+    dynamic |= {f"ruleshort.{r}" for r in ("one_grid_one_worker", "worker_load", "staffing_ratio", "max_grids_per_worker",
+                                          "worker_distance", "assigned_nowhere")}
     dynamic |= {f"layer.{n}" for n in ("communities", "grids", "roads", "buildings", "grid", "neighbours", "cameras", "facilities")}
     dynamic |= {f"rule.{r}" for r in ("households_band", "residents_max", "one_grid_one_worker", "households_per_worker")}
     missing = sorted((used | dynamic) - set(T))
@@ -165,6 +170,12 @@ def test_handouts(demo: dict, tmp_path: Path) -> None:
     png = handout.grid_png(pack, "zh", dpi=60)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert handout.grid_pdf(pack, "en")[:5] == b"%PDF-"
+    pdf = handout.grid_pdf(pack, "zh")
+    assert b"NotoSansCJKsc" in pdf and b"NotoSansCJKjp" not in pdf  # the simplified-Chinese face, embedded
+    mapped = _pdf_unicode(pdf)  # the text layer: characters a reader can select and search
+    address = str(pack.buildings["address"].dropna().iloc[0])
+    assert set(address) - {" "} <= mapped, f"not selectable: {set(address) - mapped}"
+    assert pack.detail["code"][:6] and set("网格编码") <= mapped  # the footer names the grid code
     import json
 
     gj = json.loads(handout.grid_geojson(pack, "zh"))
@@ -172,6 +183,26 @@ def test_handouts(demo: dict, tmp_path: Path) -> None:
     assert b"<kml" in handout.grid_kml(pack, "zh")
     listing = handout.building_list(pack, "zh")
     assert list(listing.index[:2]) == [1, 2] and "65岁以上老人" in listing.columns
+
+
+def _pdf_unicode(pdf: bytes) -> set[str]:
+    """Characters the PDF's ToUnicode maps name (what text selection and search can find)."""
+    import zlib
+
+    out: set[str] = set()
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            body = zlib.decompress(m.group(1))
+        except zlib.error:
+            continue
+        if b"beginbfchar" not in body and b"beginbfrange" not in body:
+            continue
+        targets = [t for group in re.findall(rb"\[([^\]]*)\]", body) for t in re.findall(rb"<([0-9A-Fa-f]{4,})>", group)]
+        targets += re.findall(rb"<[0-9A-Fa-f]+>\s+<([0-9A-Fa-f]{4,})>\s*\n", body.split(b"beginbfchar", 1)[-1]) if b"beginbfchar" in body else []
+        for hexes in targets:  # destinations only (UTF-16BE), not the glyph codes they map from
+            for i in range(0, len(hexes) - 3, 4):
+                out.add(chr(int(hexes[i:i + 4], 16)))
+    return out
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

@@ -204,7 +204,7 @@ def test_sign_in_then_leader_overview(server: str, browser, demo: dict, accounts
         body = _text(s.page)
         assert "街道总览" in body and "关键指标" in body
         assert f"{demo['grids']}" in body  # the grid count among the figures
-        assert "户数标准 300–500" in body and "一格一员" in body  # judged figures name their rule
+        assert "户数标准：每格 300–500" in body and "一格一员" in body  # judged figures name their rule
         assert paths >= demo["grids"] // 2, f"only {paths} grid outlines drawn"
         assert frame.locator(".wg-tiles-grids canvas").count() > 0  # drawn on canvases, one per tile
         assert frame.locator(".leaflet-container").count() == 1
@@ -355,7 +355,7 @@ def test_admin_rejects_bad_file_naming_rows(server: str, browser, accounts: dict
         report = s.page.locator('[data-testid="stTable"]').first.inner_text()
         assert "坏_文件_rm_-rf_2.geojson" in report  # the safe name
         assert "UITEST-4" in report and "火星基地" in report  # row 2: its ID and the bad value
-        assert "required field 'source_id' is empty" in report  # row 3: no ID
+        assert "必填字段为空" in report and "source_id" in report  # row 3: no ID (in the screen's language, naming the column)
         rows = [line.split("\t") for line in report.splitlines()]
         assert {"2", "3"} <= {cell.strip() for row in rows for cell in row}
         s.shot("05_admin_import_rejected")
@@ -417,8 +417,8 @@ def test_english(server: str, browser, accounts: dict) -> None:
         _wait_drawn(frame, "grids", at_least=5)
         s.page.wait_for_timeout(1000)
         body = _text(s.page)
-        assert "Sub-district overview" in body and "Households per grid 300–500" in body
-        assert "Grid status" in frame.locator(".wg-legend").inner_text()
+        assert "Sub-district overview" in body and "Household band: 300–500" in body
+        assert "Grid status" in frame.locator(".wg-legend").text_content()  # folded by default: its rows are in the page
         s.shot("08_leader_english")
         s.assert_offline()
     finally:

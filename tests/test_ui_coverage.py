@@ -67,7 +67,7 @@ def test_leader_coverage_map_draws_sectors_and_gaps(server: str, browser, accoun
         assert drawn == len(views) > 100, f"{drawn} camera views drawn of {len(views)}"
         assert _wait_drawn(frame, "path.wg-uncovered-roads", at_least=roads) == roads > 10
         assert frame.locator("path.wg-uncovered-areas").count() == 0  # that layer starts switched off
-        legend = frame.locator(".wg-legend").inner_text()
+        legend = frame.locator(".wg-legend").text_content()
         assert "未覆盖道路" in legend and "可视范围（在线，计入）" in legend
         body = _text(s.page)
         assert "雪亮工程" in body and "重点关注网格" in body and "计算时间" in body

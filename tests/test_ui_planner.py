@@ -275,7 +275,7 @@ def test_planner_runs_a_scenario_and_sees_sites_and_catchments(demo, accounts: d
         assert drawn["sites_new"] == n_new, drawn
         assert drawn["catchments"] == int((~hulls["existing"]).sum()) == n_new, drawn
         assert drawn["homes"] > 100, drawn
-        legend = frame.locator(".wg-legend").inner_text()
+        legend = frame.locator(".wg-legend").text_content()
         assert "新增选址" in legend and "新站服务范围" in legend
         # each new site has its own colour, its catchment the same one
         fills = frame.evaluate("""() => { var out = {}; window.map.eachLayer(function (l) {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis.overview import rules
+from gis.settings import get_settings
 from layers.vocab import BUILDING_USES, CAMERA_STATUSES, FACILITY_CATEGORIES, FACILITY_STATUSES, GRID_TYPES, GROUPS, PTZ_TYPES, label
 from ui import data
 from ui import map as wmap
@@ -27,41 +27,137 @@ def subdistrict() -> str:
                             format_func=dict(zip(subs["code"], subs["name"])).get, key="subdistrict")
 
 
+# Rules: which settings hold their values and where they come from (shown on hover only).
+RULE_SETTINGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "households_band": (("grid_households_min", "grid_households_max"), "practice"),
+    "residents_max": (("grid_residents_max",), "practice"),
+    "one_grid_one_worker": ((), "practice"),
+    "households_per_worker": (("households_per_worker",), "seed"),
+    "staffing_ratio": (("households_per_worker",), "seed"),
+    "worker_load": (("worker_households_max",), "practice"),
+    "max_grids_per_worker": (("max_grids_per_worker",), "practice"),
+    "worker_distance": (("worker_max_distance_m",), "practice"),
+    "assigned_nowhere": ((), "practice"),
+}
+
+
+def _rule_values(key: str) -> list:
+    names, _ = RULE_SETTINGS.get(key, ((), "practice"))
+    if key == "one_grid_one_worker":
+        vals = [1]
+    else:
+        s = get_settings()
+        vals = [getattr(s, n) for n in names]
+    return [int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v for v in vals]
+
+
 def rule_text(key: str, lang: str) -> str:
-    return t(f"rule.{key}", lang, *[int(v) if float(v).is_integer() else v for v in rules()[key].values])
+    """The rule in words with its values (「一格一员：每格至少 1 名专职网格员」), no references."""
+    return t(f"rule.{key}", lang, *_rule_values(key))
+
+
+def rule_help(key: str, lang: str) -> str:
+    """Hover text: the rule in words, its source, and the setting that holds each value."""
+    names, source = RULE_SETTINGS.get(key, ((), "practice"))
+    parts = [rule_text(key, lang), t(f"rulesrc.{source}", lang)]
+    parts += [t("rulesrc.setting", lang, n, v) for n, v in zip(names, _rule_values(key))]
+    return "；".join(parts) if lang == "zh" else "; ".join(parts)
+
+
+def rule_short(key: str, lang: str, full: bool = False) -> str:
+    """「一格一员」 (or, with ``full``, the hover text); unknown keys are shown as they are."""
+    if f"ruleshort.{key}" not in T:
+        return key
+    return rule_help(key, lang) if full else t(f"ruleshort.{key}", lang)
+
+
+# --- formatting: numbers for reading, 「—」 for empty, the deployment's time zone ----------------
+
+def _empty(v: object) -> bool:
+    try:
+        return v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_int(v: object) -> str:
+    return "—" if _empty(v) else f"{int(round(float(v))):,}"
+
+
+def fmt_num(v: object, digits: int = 1) -> str:
+    return "—" if _empty(v) else f"{float(v):,.{digits}f}"
+
+
+def fmt_pct(v: object) -> str:
+    """A share in 0..1 as a percentage to 0.1 %."""
+    return "—" if _empty(v) else f"{100 * float(v):.1f}%"
+
+
+def fmt_time(v: object, lang: str = "zh", with_time: bool = True) -> str:
+    """A stored time (UTC) in the deployment's zone: 2026年12月7日 03:38 (or 2026-12-07 03:38)."""
+    if _empty(v) or v == "":
+        return "—"
+    from zoneinfo import ZoneInfo
+
+    ts = pd.Timestamp(v)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    ts = ts.tz_convert(ZoneInfo(get_settings().timezone))
+    if lang == "zh":
+        day = f"{ts.year}年{ts.month}月{ts.day}日"
+    else:
+        day = ts.strftime("%Y-%m-%d")
+    return f"{day} {ts:%H:%M}" if with_time else day
+
+
+def readable(df: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """A frame ready to show: 「—」 for empty cells, times in the deployment's zone, floats rounded."""
+    out = df.copy()
+    for c in out.columns:
+        col = out[c]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            out[c] = [fmt_time(v, lang) for v in col]
+        elif pd.api.types.is_float_dtype(col):
+            whole = col.dropna().map(float.is_integer).all() if col.notna().any() else True
+            out[c] = [fmt_num(v, 0 if whole else 1) for v in col]
+        elif col.dtype == object:
+            out[c] = ["—" if _empty(v) or v == "" else (v if not isinstance(v, bool) else ("是" if v else "否") if lang == "zh" else ("yes" if v else "no"))
+                      for v in col]
+    return out
 
 
 def figure_tiles(fig: dict, lang: str) -> None:
-    """Key figures as metrics; each judged figure names its rule underneath."""
-    r = rules()
-    per_worker = r["households_per_worker"].values[0]
+    """Key figures as metrics; each judged figure names its rule underneath (short name,
+    the full wording, source and setting on hover)."""
+    per_worker = get_settings().households_per_worker
     row1 = st.columns(5)
     for col, key in zip(row1, ("communities", "grids", "buildings", "households", "residents")):
-        col.metric(t(f"fig.{key}", lang), f"{fig[key]:,}")
+        col.metric(t(f"fig.{key}", lang), fmt_int(fig[key]))
         if key in ("households", "residents") and fig.get("estimated_buildings"):  # issue 13: say where figures are estimates
             col.caption(f"{t('hh.estimated', lang)} · {t('hh.some_estimated', lang, n=fig['estimated_buildings'])}",
                         help=t("hh.estimated_help", lang))
     row2 = st.columns(5)
-    row2[0].metric(t("fig.full_time_workers", lang), f"{fig['full_time_workers']:,}")
-    row2[1].metric(t("fig.grids_without_full_time", lang), fig["grids_without_full_time"],
-                   help=rule_text("one_grid_one_worker", lang))
+    row2[0].metric(t("fig.full_time_workers", lang), fmt_int(fig["full_time_workers"]), help=t("fig.full_time_workers_help", lang))
+    row2[1].metric(t("fig.grids_without_full_time", lang), fmt_int(fig["grids_without_full_time"]),
+                   help=rule_help("one_grid_one_worker", lang))
     row2[1].caption(rule_text("one_grid_one_worker", lang))
     hpw = fig["households_per_full_time"]
-    row2[2].metric(t("fig.households_per_full_time", lang), t("fig.none", lang) if hpw is None else f"{hpw:,.0f}",
+    row2[2].metric(t("fig.households_per_full_time", lang), fmt_num(hpw, 0),
                    delta=None if hpw is None else (t("rule.over", lang) if hpw > per_worker else t("rule.within", lang)),
-                   delta_color="inverse" if hpw is not None and hpw > per_worker else "normal")
+                   delta_color="inverse" if hpw is not None and hpw > per_worker else "normal",
+                   help=rule_help("households_per_worker", lang))
     row2[2].caption(rule_text("households_per_worker", lang))
-    row2[3].metric(t("fig.grids_over_band", lang), fig["grids_over_band"])
+    row2[3].metric(t("fig.grids_over_band", lang), fmt_int(fig["grids_over_band"]), help=rule_help("households_band", lang))
     row2[3].caption(rule_text("households_band", lang))
-    row2[4].metric(t("fig.grids_under_band", lang), fig["grids_under_band"])
+    row2[4].metric(t("fig.grids_under_band", lang), fmt_int(fig["grids_under_band"]), help=rule_help("households_band", lang))
     row2[4].caption(rule_text("households_band", lang))
     if fig.get("grids_over_residents"):
-        st.warning(f"{t('fig.grids_over_residents', lang)}: {fig['grids_over_residents']} — {rule_text('residents_max', lang)}")
+        st.warning(f"{t('fig.grids_over_residents', lang)}：{fig['grids_over_residents']}（{rule_text('residents_max', lang)}）")
     coverage = fig.get("coverage") or {}
     if coverage:
         cols = st.columns(len(coverage))
         for col, (k, v) in zip(cols, coverage.items()):
-            col.metric(t(f"cov.{k}", lang), f"{v:.0%}")
+            col.metric(t(f"cov.{k}", lang), fmt_pct(v), help=t(f"cov.{k}_help", lang))
     else:
         st.caption(t("fig.coverage_pending", lang))
 
@@ -69,6 +165,9 @@ def figure_tiles(fig: dict, lang: str) -> None:
 def translate_table(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     """Column headers and coded values in the user's language."""
     out = df.copy()
+    for col in ("households_per_full_time", "households_per_worker"):  # one rounding everywhere (the tiles show whole households)
+        if col in out:
+            out[col] = [fmt_num(v, 0) for v in out[col]]
     if "status" in out:
         out["status"] = [t(f"status.{s}", lang) for s in out["status"]]
     if "grid_type" in out:
@@ -79,12 +178,36 @@ def translate_table(df: pd.DataFrame, lang: str) -> pd.DataFrame:
 _COLS = {k for k in T if k.startswith("col.")}
 
 
+def search_box(view: wmap.MapView, key: str, lang: str) -> tuple[str, object] | None:
+    """A search box over the map: an address, building, grid or community (code or name),
+    a cadre (name or number). The chosen hit frames the map and is returned to be shown."""
+    from ui.inputs import text_box
+
+    c1, c2 = st.columns([2, 3])
+    query = text_box(t("search.label", lang), key=f"{key}_search", max_chars=64, container=c1,
+                     placeholder=t("search.placeholder", lang))
+    if not query:
+        return None
+    hits = data.search(query)
+    if hits.empty:
+        c2.caption(t("search.none", lang, q=query))
+        return None
+    labels = [f"{t(f'search.kind.{k}', lang)} · {lab}" for k, lab in zip(hits["kind"], hits["label"])]
+    i = c2.selectbox(t("search.hits", lang, n=len(hits)), range(len(hits)), format_func=lambda j: labels[j], key=f"{key}_hit")
+    hit = hits.iloc[int(i)]
+    pad = 0.0012  # about 120 m around a building or a grid: the street around it stays in view
+    view.bounds = (float(hit["w"]) - pad, float(hit["s"]) - pad, float(hit["e"]) + pad, float(hit["n"]) + pad)
+    view.centre = None
+    return str(hit["layer"]), hit["id"]
+
+
 def map_with_details(view: wmap.MapView, key: str) -> None:
-    """The map, and beside it the clicked feature's attributes (looked up by id)."""
+    """The map with its search box, and beside it the clicked (or found) feature's attributes."""
     lang = language()
+    found = search_box(view, key, lang)
     left, right = st.columns([3, 1])
     with left:
-        picked = wmap.show(view, lang, key=key)
+        picked = wmap.show(view, lang, key=f"{key}_{found[0]}_{found[1]}" if found else key) or found
     with right:
         st.markdown(f"**{t('map.selected', lang)}**")
         if not picked:

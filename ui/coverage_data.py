@@ -2,7 +2,8 @@
 freshness, and the recompute button's refresh — each a call into the analysis module that
 owns the query (no SQL here).
 
-Why a separate module from ``ui/data.py``: these reads are keyed on the *result version*
+Part of the screens' one seam (``ui.seam``'s decorators, as ``ui/data.py``); a separate
+module from ``ui/data.py`` because these reads are keyed on the *result version*
 (the id and time of the newest stored run of each analysis) besides the user's area
 (``ui.cache``): a recompute shows at once, and stored results are otherwise kept ten
 minutes. Freshness itself (``freshness``) is never cached: the stale warning must appear
@@ -19,16 +20,16 @@ from analysis import freshness as fresh
 from analysis.runs import last_run
 from gis.db import app_engine
 from gis.scope import SYSTEM, use_scope
-from ui.cache import cached
+from ui.seam import read
 
 Version = tuple  # ((analysis, run id, computed_at) …): part of every cache key below
 
 
-def versions(detail: str) -> Version:
+@read(cache_it=False)
+def versions(c, detail: str) -> Version:
     """The newest stored run of each analysis (None where it never ran): cheap, uncached."""
-    with app_engine().connect() as c:
-        runs = {"cameras": last_run(c, "cameras", detail), "services": last_run(c, "services"),
-                "compliance": last_run(c, "compliance")}
+    runs = {"cameras": last_run(c, "cameras", detail), "services": last_run(c, "services"),
+            "compliance": last_run(c, "compliance")}
     return tuple((k, r["id"], str(r["computed_at"])) if r else (k, None, None) for k, r in runs.items())
 
 
@@ -50,29 +51,25 @@ def freshness(detail: str) -> pd.DataFrame:
 
 # --- cameras ---------------------------------------------------------------------------------
 
-@cached(life="long")
-def camera_figures(detail: str, version: Version) -> pd.DataFrame:
+@read(life="long")
+def camera_figures(c, detail: str, version: Version) -> pd.DataFrame:
     """Per grid, community and sub-district: lengths, areas, counts and shares (0–1)."""
-    with app_engine().connect() as c:
-        return cameras.coverage(c, detail)
+    return cameras.coverage(c, detail)
 
 
-@cached(life="long")
-def camera_report(detail: str, version: Version) -> pd.DataFrame:
-    with app_engine().connect() as c:
-        return cameras.camera_report(c, detail)
+@read(life="long")
+def camera_report(c, detail: str, version: Version) -> pd.DataFrame:
+    return cameras.camera_report(c, detail)
 
 
-@cached(life="long")
-def xueliang(detail: str, version: Version) -> pd.DataFrame:
-    with app_engine().connect() as c:
-        return cameras.xueliang(c, detail)
+@read(life="long")
+def xueliang(c, detail: str, version: Version) -> pd.DataFrame:
+    return cameras.xueliang(c, detail)
 
 
-@cached(life="long")
-def key_places(detail: str, version: Version) -> pd.DataFrame:
-    with app_engine().connect() as c:
-        return cameras.key_places(c, detail)
+@read(life="long")
+def key_places(c, detail: str, version: Version) -> pd.DataFrame:
+    return cameras.key_places(c, detail)
 
 
 MAP_TOLERANCE_DEG = 1e-6  # about 0.1 m: what a map at zoom 19 can show; exports keep the exact geometry
@@ -90,44 +87,39 @@ def _for_map(frame: gpd.GeoDataFrame, for_map: bool) -> gpd.GeoDataFrame:
     return out
 
 
-@cached(life="long")
-def camera_views(detail: str, version: Version, community: str | None = None, for_map: bool = False) -> gpd.GeoDataFrame:
+@read(life="long")
+def camera_views(c, detail: str, version: Version, community: str | None = None, for_map: bool = False) -> gpd.GeoDataFrame:
     """Visible areas (EPSG:4326): id = camera id, st = counted | not_counted."""
-    with app_engine().connect() as c:
-        frame = cameras.view_layer(c, detail, community)
+    frame = cameras.view_layer(c, detail, community)
     frame["id"] = frame["camera_id"]
     frame["st"] = frame["counted"].map({True: "counted", False: "not_counted"})
     return _for_map(frame, for_map)
 
 
-@cached(life="long")
-def uncovered(detail: str, version: Version, community: str | None = None, for_map: bool = False) -> gpd.GeoDataFrame:
+@read(life="long")
+def uncovered(c, detail: str, version: Version, community: str | None = None, for_map: bool = False) -> gpd.GeoDataFrame:
     """Uncovered road stretches and open space per unit (EPSG:4326), with an ``id`` per row."""
-    with app_engine().connect() as c:
-        frame = cameras.uncovered(c, community, detail)
+    frame = cameras.uncovered(c, community, detail)
     return _for_map(frame.assign(id=range(1, len(frame) + 1)), for_map)
 
 
 # --- services --------------------------------------------------------------------------------
 
-@cached(life="long")
-def category_coverage(version: Version, community: str | None = None) -> pd.DataFrame:
-    with app_engine().connect() as c:
-        return services.category_coverage(c, community)
+@read(life="long")
+def category_coverage(c, version: Version, community: str | None = None) -> pd.DataFrame:
+    return services.category_coverage(c, community)
 
 
-@cached(life="long")
-def life_circles(version: Version, community: str | None = None) -> pd.DataFrame:
-    with app_engine().connect() as c:
-        return services.life_circle_coverage(c, community)
+@read(life="long")
+def life_circles(c, version: Version, community: str | None = None) -> pd.DataFrame:
+    return services.life_circle_coverage(c, community)
 
 
-@cached(life="long")
-def homes(category: str, version: Version, community: str | None = None) -> gpd.GeoDataFrame:
+@read(life="long")
+def homes(c, category: str, version: Version, community: str | None = None) -> gpd.GeoDataFrame:
     """Homes as points (EPSG:4326) with st = within | overclaimed (a buffer says yes, the
     walk no) | beyond; id = building id."""
-    with app_engine().connect() as c:
-        frame = services.home_layer(c, category, community)
+    frame = services.home_layer(c, category, community)
     st_ = pd.Series("beyond", index=frame.index)
     if "within" in frame:
         st_[frame["overclaimed"]] = "overclaimed"
@@ -139,17 +131,15 @@ def homes(category: str, version: Version, community: str | None = None) -> gpd.
 
 # --- compliance ------------------------------------------------------------------------------
 
-@cached(life="long")
-def compliance_table(version: Version) -> pd.DataFrame:
-    with app_engine().connect() as c:
-        return compliance.stored_table(c)
+@read(life="long")
+def compliance_table(c, version: Version) -> pd.DataFrame:
+    return compliance.stored_table(c)
 
 
-@cached(life="long")
-def compliance_layer(version: Version) -> gpd.GeoDataFrame:
+@read(life="long")
+def compliance_layer(c, version: Version) -> gpd.GeoDataFrame:
     """Community outlines, st = pass (every rule) | fail_one | fail_more."""
-    with app_engine().connect() as c:
-        frame = compliance.community_layer(c)
+    frame = compliance.community_layer(c)
     frame["st"] = ["pass" if f == 0 else "fail_one" if f == 1 else "fail_more" for f in frame["failed"]]
     return frame
 

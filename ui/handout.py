@@ -11,14 +11,13 @@ from __future__ import annotations
 import io
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
 from layers.vocab import BUILDING_USES, CADRE_ROLES, GROUPS, label
-from gis.fonts import CJK_FONT, cjk_font as _font  # noqa: F401  (the one CJK font)
+from gis.fonts import cjk_font as _font  # the one CJK font (simplified-Chinese face)
 from ui.i18n import DUTIES, t
 
 LIST_ROWS_PNG = 40  # building rows that fit beside the map on one PNG
@@ -64,7 +63,43 @@ def building_list(pack: GridPack, lang: str) -> pd.DataFrame:
     return out
 
 
-def _draw_map(ax, pack: GridPack, font) -> None:
+ADDRESS_WRAP = 34  # characters per line of an address in the printed list (wrapped, never cut)
+
+
+def _wrap(text: object, width: int = ADDRESS_WRAP) -> str:
+    s = "—" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
+    return "\n".join(s[i:i + width] for i in range(0, len(s), width)) or "—"
+
+
+def _footer(fig, pack: GridPack, lang: str, page: int, font) -> None:
+    """Date (the deployment's time zone, Chinese date format) and grid code on every page."""
+    from ui.common import fmt_time
+
+    when = fmt_time(pd.Timestamp.now(tz="UTC"), lang)
+    fig.text(0.5, 0.012, t("print.footer", lang, when=when, code=pack.detail["code"], page=page),
+             fontproperties=font, fontsize=7, ha="center", color="#4b5563")
+
+
+def _legend(ax, lang: str, font) -> None:
+    """What the map's colours and marks mean (lower right, inside the frame)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [
+        Line2D([], [], color="#7c3aed", linewidth=2.2, label=t("layer.grid", lang)),
+        Patch(facecolor="#f5f5f5", edgecolor="#9ca3af", linestyle="--", label=t("layer.neighbours", lang)),
+        Patch(facecolor="#8c96c6", edgecolor="#4b5563", label=t("legend.buildings", lang)),
+        Patch(facecolor="#d1d5db", edgecolor="#4b5563", label=t("legend.buildings_empty", lang)),
+        Line2D([], [], color="#2563eb", marker="^", linestyle="", label=t("layer.cameras", lang)),
+        Line2D([], [], color="#db2777", marker="s", linestyle="", label=t("layer.facilities", lang)),
+    ]
+    small = font.copy()
+    small.set_size(6.5)
+    ax.legend(handles=handles, loc="lower right", prop=small, framealpha=0.9, title=t("legend.title", lang),
+              title_fontproperties=small)
+
+
+def _draw_map(ax, pack: GridPack, font, lang: str = "zh") -> None:
     """The grid, its neighbours, buildings numbered as in the list, cameras and facilities."""
     from matplotlib.patheffects import withStroke
 
@@ -111,6 +146,7 @@ def _draw_map(ax, pack: GridPack, font) -> None:
     ax.plot([x0 + (x1 - x0) * 0.04, x0 + (x1 - x0) * 0.04 + bar], [y0 + (y1 - y0) * 0.04] * 2, color="black", linewidth=2)
     ax.annotate(f"{bar} m", (x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.055), fontsize=7)
     ax.annotate("N ↑", (x1 - (x1 - x0) * 0.06, y1 - (y1 - y0) * 0.07), fontproperties=font, fontsize=10, weight="bold")
+    _legend(ax, lang, font)
 
 
 def _header(pack: GridPack, lang: str) -> tuple[str, str]:
@@ -142,7 +178,7 @@ def grid_png(pack: GridPack, lang: str = "zh", dpi: int = 150) -> bytes:
     fig.suptitle(title, fontproperties=font, fontsize=15, x=0.02, ha="left", y=0.975)
     fig.text(0.02, 0.925, facts, fontproperties=font, fontsize=8.5, color="#374151")
     ax = fig.add_axes((0.02, 0.04, 0.6, 0.86))
-    _draw_map(ax, pack, font)
+    _draw_map(ax, pack, font, lang)
     rows = building_list(pack, lang)
     lines = [t("print.list", lang)] + _list_text(rows.head(LIST_ROWS_PNG), 1, lang)
     if len(rows) > LIST_ROWS_PNG:
@@ -150,8 +186,7 @@ def grid_png(pack: GridPack, lang: str = "zh", dpi: int = 150) -> bytes:
     fig.text(0.64, 0.9, "\n".join(lines), fontproperties=font, fontsize=6.5, va="top", family="monospace")
     duties = [t("worker.duties", lang)] + [f"· {t(k, lang)}" for k in DUTIES]
     fig.text(0.64, 0.16, "\n".join(duties), fontproperties=font, fontsize=6.5, va="top", wrap=True)
-    fig.text(0.98, 0.01, t("print.generated", lang, when=datetime.now().strftime("%Y-%m-%d %H:%M")),
-             fontproperties=font, fontsize=6, ha="right", color="#6b7280")
+    _footer(fig, pack, lang, 1, font)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
@@ -159,7 +194,11 @@ def grid_png(pack: GridPack, lang: str = "zh", dpi: int = 150) -> bytes:
 
 
 def grid_pdf(pack: GridPack, lang: str = "zh") -> bytes:
-    """A4 PDF: the map page, then the full building list with group counts, then the duties."""
+    """A4 PDF: the map page (legend, scale), then the full building list (addresses wrapped,
+    never cut), then the duties; every page with the date and grid code in its footer.
+
+    The text is text: the simplified-Chinese face is embedded (TrueType/CID, ``pdf.fonttype``
+    42) with its Unicode map, so a reader can select and search the addresses."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,34 +208,50 @@ def grid_pdf(pack: GridPack, lang: str = "zh") -> bytes:
     font = _font()
     title, facts = _header(pack, lang)
     buf = io.BytesIO()
-    with PdfPages(buf) as pdf:
+    page = 0
+    with matplotlib.rc_context({"pdf.fonttype": 42, "font.family": font.get_name()}), PdfPages(buf) as pdf:
+        page += 1
         fig = plt.figure(figsize=(8.27, 11.69))
         fig.suptitle(title, fontproperties=font, fontsize=14, x=0.05, ha="left", y=0.98)
         fig.text(0.05, 0.945, facts, fontproperties=font, fontsize=7.5, color="#374151", wrap=True)
         ax = fig.add_axes((0.05, 0.05, 0.9, 0.87))
-        _draw_map(ax, pack, font)
+        _draw_map(ax, pack, font, lang)
+        _footer(fig, pack, lang, page, font)
         pdf.savefig(fig)
         plt.close(fig)
         rows = building_list(pack, lang)
         rows.insert(0, "#", range(1, len(rows) + 1))
+        address = rows.columns[1]
+        rows[address] = [_wrap(a) for a in rows[address]]
+        rows = rows.astype(object).where(rows.notna(), "—")
+        n_other = len(rows.columns) - 2
+        widths = [0.035, 0.30] + [min(0.08, (0.96 - 0.335) / max(n_other, 1))] * n_other
         for start in range(0, max(len(rows), 1), LIST_ROWS_PDF_PAGE):
+            page += 1
             chunk = rows.iloc[start:start + LIST_ROWS_PDF_PAGE]
             fig = plt.figure(figsize=(11.69, 8.27))
             fig.text(0.03, 0.96, f"{title} · {t('print.list', lang)}", fontproperties=font, fontsize=11)
-            ax = fig.add_axes((0.02, 0.03, 0.96, 0.9))
+            ax = fig.add_axes((0.02, 0.04, 0.96, 0.89))
             ax.axis("off")
             if len(chunk):
-                table = ax.table(cellText=chunk.astype(str).values, colLabels=list(chunk.columns), loc="upper center", cellLoc="left")
+                table = ax.table(cellText=chunk.astype(str).values, colLabels=[_wrap(c, 8) for c in chunk.columns], loc="upper center",
+                                 cellLoc="left", colWidths=widths[:len(chunk.columns)])
                 table.auto_set_font_size(False)
-                table.set_fontsize(5.5)
-                for cell in table.get_celld().values():
+                table.set_fontsize(6)
+                base = 1.0 / (LIST_ROWS_PDF_PAGE + 3)
+                for (r, _c), cell in table.get_celld().items():
                     cell.get_text().set_fontproperties(font)
-                    cell.get_text().set_fontsize(5.5)
+                    cell.get_text().set_fontsize(6)
+                    lines = max(cell.get_text().get_text().count("\n") + 1, 1)
+                    cell.set_height(base * (1 + 0.8 * (lines - 1)))
+            _footer(fig, pack, lang, page, font)
             pdf.savefig(fig)
             plt.close(fig)
+        page += 1
         fig = plt.figure(figsize=(8.27, 11.69))
         lines = [t("worker.duties", lang), ""] + [f"{i}. {t(k, lang)}" for i, k in enumerate(DUTIES, 1)] + ["", t("worker.duties_note", lang)]
         fig.text(0.08, 0.92, "\n".join(lines), fontproperties=font, fontsize=11, va="top", linespacing=1.8)
+        _footer(fig, pack, lang, page, font)
         pdf.savefig(fig)
         plt.close(fig)
     return buf.getvalue()

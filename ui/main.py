@@ -13,10 +13,22 @@ import streamlit as st
 from ui import state
 from ui.i18n import t
 from ui.screens import ROLE_SCREENS
+from ui.seam import show_failure
 from webapp.signin import SIGNIN_PATH
 
 st.set_page_config(page_title="网格 Wangge", page_icon="🗺️", layout="wide")
 lang = state.language()
+# Streamlit's own English: the uploader's instructions and button are replaced by the
+# app's words (the screens label every uploader and give its size limit themselves).
+st.markdown(f"""<style>
+[data-testid="stFileUploaderDropzoneInstructions"] {{ display: none; }}
+[data-testid="stFileUploaderDropzone"] button {{ visibility: hidden; position: relative; }}
+[data-testid="stFileUploaderDropzone"] button::after {{ content: "{t('app.choose_file', lang)}"; visibility: visible;
+  position: absolute; inset: 0; display: flex; align-items: center; justify-content: center;
+  border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; background: white; }}
+[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] * {{ white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; }}
+</style>""", unsafe_allow_html=True)
 signed = state.check()
 user = signed.user
 
@@ -53,4 +65,7 @@ else:
         st.Page(render, title=t(title, lang), url_path=path, default=i == 0)
         for i, (path, title, render) in enumerate(ROLE_SCREENS[user.role])
     ])
-nav.run()
+try:
+    nav.run()
+except Exception as exc:  # noqa: BLE001 - never a traceback on screen: a sentence and a reference number
+    show_failure(exc, lang)

@@ -25,7 +25,7 @@ from branca.element import MacroElement
 from folium.plugins import VectorGridProtobuf
 from folium.template import Template
 
-from analysis.overview import NO_WORKER, OK, OVER, UNDER
+from analysis.overview import NO_WORKER, OK, OVER, UNDER, UNKNOWN
 from gis.settings import get_settings
 from webapp.tiles import BUILDINGS_MIN_ZOOM
 from ui.i18n import t
@@ -38,6 +38,7 @@ COLOURS = {
     OVER: "#fd8d3c",  # orange: households over the band / residents over the ceiling
     UNDER: "#6baed6",  # blue: households under the band
     OK: "#41ab5d",  # green
+    UNKNOWN: "#d4d4d4",  # grey: the viewer's scope may not read this grid's staff (no verdict)
     "community": "#3f3f46",
     "current": "#7c3aed",
     "neighbour": "#737373",
@@ -258,13 +259,16 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
     # Start at (about) the zoom the bounds will be fitted to: the tiles of a throw-away
     # first view would otherwise be fetched and drawn for nothing.
     start = view.zoom if view.centre else fit_zoom(view.bounds)
-    m = OfflineMap(location=location, zoom_start=start, tiles=None, control_scale=True,
-                   max_zoom=19, prefer_canvas=False, zoom_control=True)
+    m = OfflineMap(location=location, zoom_start=start, tiles=None, control_scale=False,
+                   max_zoom=19, prefer_canvas=False, zoom_control=True,
+                   zoom_snap=0.25)  # quarter zooms: an area fits its frame (beside the legend) without halving its size
     m.get_root().header.add_child(folium.Element(f"""<style>
         .leaflet-container {{ background: {COLOURS['background']}; font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; }}
         .wg-legend {{ background: rgba(255,255,255,.92); padding: 6px 9px; border-radius: 4px; font-size: 12px; line-height: 18px; box-shadow: 0 1px 4px rgba(0,0,0,.3); }}
         .wg-legend i {{ display: inline-block; width: 14px; height: 10px; margin-right: 6px; vertical-align: middle; border: 1px solid rgba(0,0,0,.3); }}
         .wg-legend b {{ display: block; margin-top: 2px; }}
+        .wg-legend summary {{ cursor: pointer; font-weight: bold; }}
+        .leaflet-control-attribution {{ font-size: 11px; }}
     </style>"""))
     shift = SHIFTED_BASEMAPS.get(basemap)
     if basemap in BASEMAPS:
@@ -281,9 +285,15 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
     for small in view.small:
         _geojson_layer(small, lang, shift).add_to(m)
     m.add_child(_Js(_legend_js(view, lang).replace("{{MAP}}", m.get_name())))
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    folium.LayerControl(collapsed=True, position="topright").add_to(m)
+    # Metres only (no feet), and a plain-text attribution (no flag icon from Leaflet's prefix).
+    m.add_child(_Js(f"""
+        L.control.scale({{metric: true, imperial: false, position: 'bottomleft'}}).addTo({m.get_name()});
+        {m.get_name()}.attributionControl.setPrefix({json.dumps(t('map.attribution', lang), ensure_ascii=False)});"""))
     if view.bounds and not view.centre:
         w, s, e, n = view.bounds
+        # the legend starts folded at the bottom right (a small tab): no room kept for it, so the
+        # area is drawn as large as the frame allows (buildings show from zoom 15)
         m.fit_bounds([[s, w], [n, e]])
         # streamlit-folium sizes the map's box after the script has run (full width): fit
         # again when the box settles, or the area sits in the box's top-left corner.
@@ -507,6 +517,7 @@ def _legend_js(view: MapView, lang: str) -> str:
         rows.append(f"<b>{t('legend.grids', lang)}</b>")
         for key in (NO_WORKER, OVER, UNDER, OK):
             rows.append(_swatch(COLOURS[key], t('status.' + key, lang)))
+        rows.append(_swatch(COLOURS[UNKNOWN], t('status.unknown', lang)))
     if "communities" in view.tiles:
         rows.append(f"<i style='background:none;border:2px dashed {COLOURS['community']}'></i>{t('layer.communities', lang)}")
     if "buildings" in view.tiles:
@@ -541,7 +552,8 @@ def _legend_js(view: MapView, lang: str) -> str:
     rows += _coverage_legend(names, lang)
     if "roads" in view.tiles:
         rows.append(_swatch(COLOURS['road_major'], t('layer.roads', lang), "height:3px"))
-    html = "<br>".join(rows) + f"<br><span style='color:#666'>{t('legend.buildings_zoom', lang, z=BUILDINGS_MIN_ZOOM)}</span>"
+    body = "<br>".join(rows) + f"<br><span style='color:#666'>{t('legend.buildings_zoom', lang, z=BUILDINGS_MIN_ZOOM)}</span>"
+    html = f"<details><summary>{t('legend.title', lang)}</summary>{body}</details>"  # folded: one click opens it
     return f"""
         (function () {{
             var legend = L.control({{position: 'bottomright'}});

@@ -10,8 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from layers import users as auth
-from gis.db import transaction
 from ui import data
+from ui.common import fmt_time
 from ui.i18n import t
 from ui.inputs import text_box
 from ui.state import ROLE_KEYS, language
@@ -45,10 +45,10 @@ def _user_form(prefix: str, lang: str, current: auth.User | None = None) -> dict
                         index=ROLE_KEYS.index(current.role) if current and current.role in ROLE_KEYS else 0)
     display = text_box(t("users.display_name", lang), value=(current.display_name or "") if current else "",
                        max_chars=64, key=f"{prefix}_display", container=c2) or ""
-    chosen_c = st.multiselect(t("users.communities", lang), list(communities), format_func=communities.get,
+    chosen_c = st.multiselect(t("users.communities", lang), list(communities), format_func=communities.get, placeholder=t("app.choose", lang),
                               default=[c for c in (current.communities if current else ()) if c in communities],
                               help=t("users.communities_help", lang), key=f"{prefix}_communities")
-    chosen_g = st.multiselect(t("users.grids", lang), list(grids), format_func=grids.get,
+    chosen_g = st.multiselect(t("users.grids", lang), list(grids), format_func=grids.get, placeholder=t("app.choose", lang),
                               default=[g for g in (current.grids if current else ()) if g in grids],
                               help=t("users.grids_help", lang), key=f"{prefix}_grids")
     detail = st.checkbox(t("users.resident_detail", lang), value=bool(current.resident_detail) if current else False,
@@ -73,11 +73,11 @@ def _create(lang: str) -> None:
         st.error(t("users.password_mismatch", lang))
         return
     try:
-        with transaction() as conn:
-            user = auth.create_user(conn, username.strip(), pw1, values.pop("role"), **values)
-    except (auth.UserInvalid, PermissionError) as exc:
-        _refusal(exc, lang)
+        user = data.create_user(username.strip(), pw1, values.pop("role"), **values)
+    except data.Refused as exc:
+        _refusal(exc.__cause__ or exc, lang)
         return
+    st.toast(t("users.created", lang, user=user.username), icon="✅")
     st.success(t("users.created", lang, user=user.username))
 
 
@@ -85,8 +85,7 @@ def _edit(lang: str, table: pd.DataFrame) -> None:
     if table.empty:
         return
     name = st.selectbox(t("users.pick", lang), table["username"].tolist(), key="edit_user")
-    with transaction() as conn:
-        current = auth.get_user(conn, name)
+    current = data.user(name)
     if current is None:
         return
     with st.form(f"user_edit_{name}"):
@@ -96,11 +95,11 @@ def _edit(lang: str, table: pd.DataFrame) -> None:
         saved = st.form_submit_button(t("users.save", lang), type="primary")
     if saved:
         try:
-            with transaction() as conn:
-                auth.update_user(conn, name, active=active, **values)  # deactivating ends their sessions
-        except (auth.UserInvalid, PermissionError) as exc:
-            _refusal(exc, lang)
+            data.update_user(name, active=active, **values)  # deactivating ends their sessions
+        except data.Refused as exc:
+            _refusal(exc.__cause__ or exc, lang)
         else:
+            st.toast(t("users.saved", lang, user=name), icon="✅")
             st.success(t("users.saved", lang, user=name))
     with st.form(f"user_password_{name}", clear_on_submit=True):
         st.markdown(f"**{t('users.reset_password', lang)}**")
@@ -112,23 +111,37 @@ def _edit(lang: str, table: pd.DataFrame) -> None:
                 st.error(t("users.password_mismatch", lang))
                 return
             try:
-                with transaction() as conn:
-                    auth.set_password(conn, name, pw1)  # and ends their sessions
-            except (auth.UserInvalid, PermissionError) as exc:
-                _refusal(exc, lang)
+                data.set_password(name, pw1)  # and ends their sessions
+            except data.Refused as exc:
+                _refusal(exc.__cause__ or exc, lang)
             else:
+                st.toast(t("users.password_set", lang, user=name), icon="✅")
                 st.success(t("users.password_set", lang, user=name))
+
+
+def users_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Accounts as an administrator reads them: words, names of areas, Beijing time, 「—」."""
+    communities, grids = _areas(lang)
+    yes_no = (lambda v: "是" if v else "否") if lang == "zh" else (lambda v: "yes" if v else "no")
+    names = lambda vals, look: "、".join(str(look.get(v, v)) for v in (vals or [])) or "—"  # noqa: E731
+    return pd.DataFrame({
+        t("users.col.username", lang): table["username"],
+        t("users.col.display_name", lang): table["display_name"].fillna("—"),
+        t("users.col.role", lang): [t(f"role.{r}", lang) if r in ROLE_KEYS else r for r in table["role"]],
+        t("users.col.communities", lang): [names(v, communities) for v in table["communities"]],
+        t("users.col.grids", lang): [names([int(g) for g in (v or [])], grids) for v in table["grids"]],
+        t("users.col.resident_detail", lang): [yes_no(bool(v)) for v in table["resident_detail"]],
+        t("users.col.active", lang): [yes_no(bool(v)) for v in table["active"]],
+        t("users.col.oidc", lang): [yes_no(bool(v)) for v in table["oidc_subject"]],
+        t("users.col.updated_at", lang): [fmt_time(v, lang) for v in table["updated_at"]],
+    })
 
 
 def render() -> None:
     lang = language()
     st.title(t("page.users", lang))
-    with transaction() as conn:
-        table = auth.list_users(conn)
-    shown = table.copy()
-    if "role" in shown:
-        shown["role"] = [t(f"role.{r}", lang) if r in ROLE_KEYS else r for r in shown["role"]]
-    st.dataframe(shown, hide_index=True, width="stretch")
+    table = data.users()
+    st.dataframe(users_table(table, lang), hide_index=True, width="stretch")
     left, right = st.columns(2)
     with left:
         _create(lang)

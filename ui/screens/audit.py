@@ -13,8 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from gis.inert import inert_frame
-from gis.db import transaction
-from ui.i18n import t
+from ui import data
+from ui.common import fmt_time
+from ui.i18n import T, t
+from ui.seam import one_language
 from ui.inputs import text_box
 from ui.state import language
 
@@ -38,28 +40,94 @@ def excel_bytes(table: pd.DataFrame) -> bytes:
     return out.getvalue()
 
 
-def render() -> None:
-    from layers.audit import actions, list_audit
+ACTIONS = ("import", "assign", "unassign", "cadre_edit", "user_create", "user_update", "user_password", "user_unlock",
+           "grid_draft", "grid_draft_edit", "grid_draft_accept", "grid_draft_discard", "grid_code", "event_report", "event_status")
+TABLES = ("users", "assignments", "cadres", "grids", "grid_drafts", "buildings", "cameras", "facilities", "roads", "communities",
+          "events")
 
+
+def action_name(code: object, lang: str) -> str:
+    """An action in words; one the table does not know yet is shown by its words, not its code."""
+    code = str(code or "")
+    return t(f"audit.act.{code}", lang) if f"audit.act.{code}" in T else code.replace("_", " ")
+
+
+def table_name(code: object, lang: str) -> str:
+    code = str(code or "")
+    return t(f"audit.tab.{code}", lang) if f"audit.tab.{code}" in T else (code.replace("_", " ") or "—")
+
+
+def _parts(v: object, lang: str) -> object:
+    """A list of records in words: their names (staff), else how many (a proposal's parts);
+    the export keeps them whole."""
+    if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+        if all("name" in x for x in v):
+            return "、".join(str(x["name"]) for x in v)
+        return t("audit.items", lang, n=len(v))
+    return v
+
+
+def change_text(before: object, after: object, lang: str) -> str:
+    """What changed, in words: 「角色：网格员 → 街道领导；姓名：…」 (no raw JSON)."""
+    b = before if isinstance(before, dict) else {}
+    a = after if isinstance(after, dict) else {}
+    parts = []
+    for k in list(dict.fromkeys([*b, *a])):
+        if k in ("id", "seconds"):
+            continue
+        old, new = b.get(k), a.get(k)
+        if old == new and b:
+            continue
+        if k == "layer":
+            new = table_name(new, lang)
+        if k == "role":
+            old, new = (t(f"role.{v}", lang) if isinstance(v, str) and f"role.{v}" in T else v for v in (old, new))
+        if k == "password":
+            old, new = None, t("audit.changed", lang)
+        old, new = _parts(old, lang), _parts(new, lang)
+        if isinstance(new, list) and new and all(isinstance(x, str) for x in new):
+            new = [one_language(x, lang) for x in new]
+        name = t(f"audit.field.{k}", lang) if f"audit.field.{k}" in T else k.replace("_", " ")
+        show = lambda v: "—" if v in (None, "", [], {}) else ("、".join(map(str, v)) if isinstance(v, list) else  # noqa: E731
+                                                            (("是" if v else "否") if lang == "zh" else ("yes" if v else "no")) if isinstance(v, bool) else
+                                                            json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, dict) else str(v))
+        parts.append(f"{name}：{show(old)} → {show(new)}" if b else f"{name}：{show(new)}")
+    return "；".join(parts) or "—"
+
+
+def shown_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The rows as a reader sees them: words for actions and tables, Beijing time, changes in words."""
+    return pd.DataFrame({
+        t("audit.col.at", lang): [fmt_time(v, lang) for v in table["at"]],
+        t("audit.col.actor", lang): [t("audit.system", lang) if a == "system" else (a or "—") for a in table["actor"]],
+        t("audit.col.action", lang): [action_name(v, lang) for v in table["action"]],
+        t("audit.col.table", lang): [table_name(v, lang) for v in table["table_name"]],
+        t("audit.col.row", lang): table["row_key"].fillna("—"),
+        t("audit.col.change", lang): [change_text(b, a, lang) for b, a in zip(table["before"], table["after"])],
+    })
+
+
+def render() -> None:
     lang = language()
     st.title(t("page.audit", lang))
     c1, c2, c3 = st.columns(3)
-    since = c1.date_input(t("audit.since", lang), value=dt.date.today() - dt.timedelta(days=30), key="audit_since")
+    since = c1.date_input(t("audit.since", lang), value=dt.date.today() - dt.timedelta(days=30), key="audit_since",
+                          format="YYYY/MM/DD")
     who = text_box(t("audit.actor", lang), key="audit_actor", max_chars=64, container=c2)
-    with transaction() as conn:
-        known = actions(conn)
-    action = c3.selectbox(t("audit.action", lang), [None, *known], format_func=lambda a: t("audit.all", lang) if a is None else a,
+    known = data.audit_actions()
+    action = c3.selectbox(t("audit.action", lang), [None, *known], format_func=lambda a: t("audit.all", lang) if a is None else action_name(a, lang),
                           key="audit_action")
-    with transaction() as conn:
-        table = list_audit(conn, since=since, actor=who, action=action, limit=LIMIT)
-    for col in ("before", "after"):
-        if col in table:
-            table[col] = table[col].map(_as_text)
+    table = data.audit_log(since=since, actor=who, action=action, limit=LIMIT)
     st.caption(t("audit.count", lang, n=len(table), limit=LIMIT))
-    st.dataframe(table, hide_index=True, width="stretch")
+    shown = shown_table(table, lang) if len(table) else pd.DataFrame()
+    st.dataframe(shown, hide_index=True, width="stretch")
+    export = table.copy()
+    for col in ("before", "after"):
+        if col in export:
+            export[col] = export[col].map(_as_text)
     stamp = dt.datetime.now().strftime("%Y%m%d_%H%M")
     d1, d2 = st.columns(2)
-    d1.download_button(t("audit.csv", lang), inert_frame(table).to_csv(index=False).encode("utf-8-sig"), f"audit_log_{stamp}.csv",
+    d1.download_button(t("audit.csv", lang), inert_frame(export).to_csv(index=False).encode("utf-8-sig"), f"audit_log_{stamp}.csv",
                        "text/csv", key="audit_csv")
-    d2.download_button(t("audit.xlsx", lang), excel_bytes(table), f"audit_log_{stamp}.xlsx",
+    d2.download_button(t("audit.xlsx", lang), excel_bytes(export), f"audit_log_{stamp}.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="audit_xlsx")

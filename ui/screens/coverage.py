@@ -17,7 +17,6 @@ from collections import Counter
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from analysis import services
 from analysis.camera_views import DORI_PPM
@@ -27,9 +26,10 @@ from layers.vocab import FACILITY_CATEGORIES, label
 from ui import coverage_data as cd
 from ui import data
 from ui import map as wmap
-from ui.common import map_with_details, subdistrict
+from ui.common import fmt_time, map_with_details, subdistrict
 from ui.handout import GridPack
 from ui.i18n import t
+from ui.seam import log_failure, one_language
 from ui.state import language
 
 DETAILS = tuple(DORI_PPM)
@@ -49,10 +49,8 @@ def _mark(v: object) -> str:
 
 
 def _when(v: object) -> str:
-    if v is None or pd.isna(v):
-        return "—"
-    ts = pd.Timestamp(v).to_pydatetime()
-    return (ts if ts.tzinfo is None else ts.astimezone()).strftime("%Y-%m-%d %H:%M")  # the server's local time
+    """In the deployment's time zone (Beijing time by default), Chinese date format."""
+    return fmt_time(v, language())
 
 
 def _names(sub: str) -> dict[str, str]:
@@ -205,11 +203,15 @@ def worst_grids(cov: pd.DataFrame | None, cc: pd.DataFrame | None, category: str
     if cov is not None and len(cov):
         g = cov[(cov["scope"] == "grid") & (cov["road_m"] > 0)].copy()
         g["uncovered_share"] = 1 - g["road_covered_m"] / g["road_m"]
-        g = g.sort_values(["uncovered_share", "road_m"], ascending=[False, False]).head(WORST)
+        g["uncovered_m"] = g["road_m"] - g["road_covered_m"]
+        # Ranked by metres unseen, not by share: many small grids have no camera at all (100 %
+        # unseen), and a list of ten 100 % rows would hide where the most street is blind.
+        out["roads_none"] = int((g["road_covered_m"] <= 0).sum())
+        g = g.sort_values(["uncovered_m", "uncovered_share"], ascending=[False, False]).head(WORST)
         out["roads"] = pd.DataFrame({
             t("col.code", lang): g["code"].astype(str).str.strip(), t("col.name", lang): g["name"],
             t("cov.road_uncovered_share", lang): g["uncovered_share"].map(_pct),
-            t("cov.road_uncovered_m", lang): (g["road_m"] - g["road_covered_m"]).round(0).astype(int),
+            t("cov.road_uncovered_m", lang): g["uncovered_m"].round(0).astype(int),
             t("cov.road_km", lang): (g["road_m"] / 1000).round(2),
         }).reset_index(drop=True)
     return out
@@ -312,8 +314,8 @@ def _compute_button(detail: str, lang: str, label_key: str, full: bool, primary:
         try:
             with st.spinner(t("cov.computing", lang)):
                 ran = cd.recompute(detail, full=full)
-        except SQLAlchemyError as exc:  # shown: the stored results are unchanged (each refresh is one transaction)
-            st.error(t("cov.failed", lang, err=f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - shown with a reference: the stored results are unchanged (each refresh is one transaction)
+            st.error(t("cov.failed", lang, err=log_failure(exc, "coverage.recompute")))
             return
         st.session_state["cov_recompute_result"] = ran
         st.session_state["cov_recomputed"] = _then(lang).join(
@@ -371,6 +373,8 @@ def render() -> None:
         if "roads" in worst:
             right.markdown(f"**{t('cov.worst_roads', lang)}**")
             right.dataframe(worst["roads"], hide_index=True, width="stretch")
+            if worst.get("roads_none"):
+                right.caption(t("cov.roads_none", lang, n=worst["roads_none"]))
             tables[t("cov.sheet.worst_roads", lang)] = worst["roads"]
     _exports(tables, detail, version, category, lang)
 
@@ -423,8 +427,9 @@ def _camera_part(cov: pd.DataFrame, detail: str, version: cd.Version, names: dic
     check = xueliang_table(xl, lang)
     st.dataframe(_style_marks(check), hide_index=True, width="stretch")
     if len(xl):
-        st.caption(xl.iloc[0]["coverage_rule"])
-        st.caption(xl.iloc[0]["serviceability_rule"])
+        s_ = get_settings()
+        st.caption(t("cov.xl_rules", lang, cover=f"{s_.key_places_covered_min:.0%}", online=f"{s_.camera_serviceability_min:.0%}"),
+                   help=t("cov.xl_rules_help", lang, cover=f"{s_.key_places_covered_min:g}", online=f"{s_.camera_serviceability_min:g}"))
     places = key_place_table(cd.key_places(detail, version), names, lang)
     with st.expander(f"{t('cov.key_place_list', lang)} ({len(places)})"):
         st.dataframe(_style_marks(places), hide_index=True, width="stretch")
@@ -447,7 +452,7 @@ def assumption_text(report: pd.DataFrame, lang: str) -> str:
     return t("cov.assumptions", lang, n=len(report), notes=body or t("cov.no_assumptions", lang))
 
 
-def _service_part(cc: pd.DataFrame, category: str, version: cd.Version, names: dict[str, str], lang: str) -> dict[str, pd.DataFrame]:
+def _service_part(cc: pd.DataFrame, category: str, version: cd.Version, names: dict[str, str], lang: str) -> dict[str, pd.DataFrame]:  # noqa: C901
     st.header(t("cov.services", lang))
     radius = services.radii().get(category)
     st.caption(t("cov.services_note", lang, category=_cat(category, lang), radius=f"{radius:g}" if radius else "—"))
@@ -468,8 +473,18 @@ def _service_part(cc: pd.DataFrame, category: str, version: cd.Version, names: d
     with st.expander(f"{t('cov.per_grid', lang)} ({len(grids)})"):
         st.dataframe(grids, hide_index=True, width="stretch")
     st.subheader(t("cov.life_circles", lang))
-    circles = life_circle_table(cd.life_circles(version), lang, names)
+    lc = cd.life_circles(version)
+    circles = life_circle_table(lc, lang, names)
     st.dataframe(circles, hide_index=True, width="stretch")
+    whole_lc = lc[lc["scope"] == "subdistrict"] if len(lc) else lc
+    if len(whole_lc) and (whole_lc["share_network"] < whole_lc["share_straight"] / 3).any():
+        # Not an error: a circle needs *every* category within its distance, on foot along the
+        # streets; where streets are sparse each category alone is reached by few homes, all
+        # of them together by fewer still. The straight line over-claims (standards §4).
+        cc_ = cc[(cc["scope"] == "subdistrict")]
+        st.info(t("cov.circles_why", lang, m=f"{services.life_circles()['5min'][0]:g}",
+                  walk=_pct(cc_["share_within_network"].min()) + "–" + _pct(cc_["share_within_network"].max()),
+                  line=_pct(cc_["share_within_straight"].min()) + "–" + _pct(cc_["share_within_straight"].max())))
     st.caption(_then(lang).join(t("cov.circle_rule", lang, circle=t(f"cov.circle.{k}", lang), m=f"{d:g}",
                                         cats=_and(lang).join(_cat(c, lang) for c in cats))
                         for k, (d, cats) in services.life_circles().items()))
@@ -483,8 +498,10 @@ def _compliance_part(version: cd.Version, lang: str) -> dict[str, pd.DataFrame]:
     table = compliance_display(cd.compliance_table(version), lang)
     st.dataframe(_style_marks(table), hide_index=True, width="stretch")
     rules = cd.rules()
-    st.caption(_then(lang).join(f"{_tk('cov.rule', r.rule, lang)}{_colon(lang)}{r.rule_name}{_paren(r.reference, lang)}"
-                                for r in rules.itertuples()))
+    st.caption(_then(lang).join(f"{_tk('cov.rule', r.rule, lang)}{_colon(lang)}{one_language(r.rule_name, lang)}"
+                                for r in rules.itertuples()),
+               help="\n\n".join(f"{_tk('cov.rule', r.rule, lang)}：{one_language(str(r.reference), lang)}；"
+                                 f"{t('rulesrc.setting', lang, r.setting, r.threshold)}" for r in rules.itertuples()))
     return {t("cov.sheet.compliance", lang): table}
 
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from gis.db import app_engine
-from grid import drafts
-from grid.checks import KINDS, check
-from grid.delineate import propose
+from grid.checks import KINDS
 from ui import data
 from ui import map as wmap
-from ui.common import subdistrict
+from ui.common import fmt_num, subdistrict
 from ui.i18n import t
+from ui.seam import one_language
 from ui.state import actor, language
 
 
@@ -32,8 +30,7 @@ def render() -> None:
     names = _communities(sub)
     community = st.selectbox(t("grids.community", lang), list(names), format_func=lambda c: f"{names[c]} ({c})", key="grids_community")
 
-    with app_engine().connect() as conn:
-        problems = check(conn, community)
+    problems = data.grid_problems(community)
     st.subheader(f"{t('grids.check', lang)} ({len(problems)})")
     if problems.empty:
         st.success(t("grids.clean", lang))
@@ -47,14 +44,13 @@ def render() -> None:
     lo = c1.number_input(t("grids.min", lang), 50, 2000, 300, step=50, key="grids_min")
     hi = c2.number_input(t("grids.max", lang), 100, 3000, 500, step=50, key="grids_max")
     if c3.button(t("grids.propose", lang), key="grids_propose", type="primary"):
-        with st.spinner(t("grids.working", lang)), app_engine().begin() as conn:
-            st.session_state["grids_draft"] = drafts.save(conn, propose(conn, community, int(lo), int(hi)), actor=actor())
+        with st.spinner(t("grids.working", lang)):
+            st.session_state["grids_draft"] = data.propose_grids(community, int(lo), int(hi), actor())
 
     draft_id = st.session_state.get("grids_draft")
     draft = None
     if draft_id:
-        with app_engine().connect() as conn:
-            draft = drafts.parts(conn, draft_id)
+        draft = data.draft_parts(draft_id)
         if draft.empty or draft["draft_id"].iloc[0] != draft_id:
             draft = None
     small = []
@@ -62,28 +58,32 @@ def render() -> None:
         small.append(wmap.GeoLayer("problems", problems.assign(id=problems.index, st="problem")[["id", "st", "geom"]].rename_geometry("geometry")))
     if draft is not None:
         small.append(wmap.GeoLayer("draft", draft.assign(id=draft["serial"], st=draft["standing"])[["id", "st", "geom"]].rename_geometry("geometry")))
-    view = wmap.MapView(bounds=data.bounds(sub), tiles=("communities", "grids", "roads"), small=small)
+    view = wmap.MapView(bounds=data.bounds(sub, community), tiles=("communities", "grids", "roads"), small=small)
     wmap.show(view, lang, key="grids_map")
 
     if draft is not None:
         st.markdown(f"**{t('grids.draft', lang)} #{draft_id}**")
-        st.dataframe(draft[["serial", "households", "residents", "buildings", "compactness", "standing", "note"]],
-                     hide_index=True, width="stretch")
+        cols = ["serial", "households", "residents", "buildings", "compactness", "standing", "note"]
+        shown = draft[cols].copy()
+        shown["standing"] = [t({"within": "status.ok", "under": "status.under", "over": "status.over"}.get(v, "status.ok"), lang)
+                             for v in shown["standing"]]
+        shown["note"] = [one_language(v, lang) if isinstance(v, str) and v else "—" for v in shown["note"]]
+        shown["compactness"] = [fmt_num(v, 2) for v in shown["compactness"]]
+        st.dataframe(shown.rename(columns={c: t(f"draftcol.{c}", lang) for c in cols}), hide_index=True, width="stretch",
+                     column_config={t("draftcol.compactness", lang): st.column_config.TextColumn(help=t("draftcol.compactness_help", lang))})
         a, d = st.columns(2)
         if a.button(t("grids.accept", lang), key="grids_accept", type="primary"):
             try:
-                with app_engine().begin() as conn:
-                    result = drafts.accept(conn, draft_id, actor=actor())
-            except drafts.DraftError as exc:
-                st.error(str(exc))
+                result = data.accept_draft(draft_id, actor())
+            except data.Refused as exc:
+                st.error(one_language(exc.message, lang))
             else:
                 st.session_state.pop("grids_draft", None)
-                data.clear()
+                st.toast(t("grids.accepted_toast", lang), icon="✅")
                 st.success(t("grids.accepted", lang, len(result.retired), len(result.created), len(result.carried), len(result.flagged)))
                 if result.flagged:
                     st.dataframe(result.flagged, width="stretch")
         if d.button(t("grids.discard", lang), key="grids_discard"):
-            with app_engine().begin() as conn:
-                drafts.discard(conn, draft_id, actor=actor())
+            data.discard_draft(draft_id, actor())
             st.session_state.pop("grids_draft", None)
             st.rerun()

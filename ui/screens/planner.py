@@ -27,8 +27,10 @@ from gis.settings import get_settings
 from layers.vocab import BUILDING_USES, FACILITY_CATEGORIES, GROUPS, label
 from ui import data
 from ui import map as wmap
-from ui.i18n import t
+from ui.common import fmt_int, fmt_time
+from ui.i18n import T, t
 from ui.inputs import text_box
+from ui.seam import one_language
 from ui.screens.admin import (
     main_file,
     oversized,
@@ -157,13 +159,14 @@ def _run(opts: dict, lang: str) -> int | None:
 
             try:
                 sid = data.siting_run(category, model, progress, **opts)
-            except SitingError as exc:
+            except data.Refused as refused:
+                exc = refused.__cause__  # the SitingError, whose cause may be the file's ImportFailed
                 box.update(state="error")
-                if isinstance(exc.__cause__, ImportFailed):
+                if isinstance(getattr(exc, "__cause__", None), ImportFailed):
                     st.error(t("site.file_failed", lang, n=len(exc.__cause__.problems)))
                     show_problems(problems_table(exc.__cause__, lang))
                 else:
-                    st.error(t("site.failed", lang, err=str(exc)))
+                    st.error(t("site.failed", lang, err=one_language(refused.message, lang)))
                 return None
             box.update(label=t("site.saved", lang, sid=sid), state="complete", expanded=False)
     return sid
@@ -183,7 +186,8 @@ def _pick_scenario(saved: pd.DataFrame, lang: str) -> int | None:
 
 
 def _scenario_names(saved: pd.DataFrame, lang: str) -> dict[int, str]:
-    return {int(r.id): f"#{r.id} {r.name or ''} · {label(FACILITY_CATEGORIES, r.category, lang)} · {r.model}"
+    return {int(r.id): f"#{r.id} {r.name if isinstance(r.name, str) and r.name else ''} · {label(FACILITY_CATEGORIES, r.category, lang)} · "
+                       f"{t(f'site.model_short.{r.model}', lang)}"
             + (f" p={int(r.p)}" if pd.notna(r.p) else "") + f" · {r.radius_m:.0f} m" for r in saved.itertuples()}
 
 
@@ -286,11 +290,17 @@ def _saved(saved: pd.DataFrame, shown: int | None, lang: str) -> None:
                    "coverage_share", "mean_distance_m", "p95_distance_m"]].copy()
     table["category"] = [label(FACILITY_CATEGORIES, c, lang) for c in table["category"]]
     table["coverage_share"] = [_pct(v, 1.0) for v in table["coverage_share"]]
+    table["name"] = [n if isinstance(n, str) and n else t("site.unnamed", lang, sid=i) for n, i in zip(table["name"], table["id"])]
+    table["model"] = [t(f"site.model_short.{m}", lang) for m in table["model"]]
+    table["status"] = [t(f"site.status_short.{v}", lang) if f"site.status_short.{v}" in T else t("site.status_short.other", lang)
+                       for v in table["status"]]
+    table["created_at"] = [fmt_time(v, lang) for v in table["created_at"]]
+    table["p"] = [fmt_int(v) for v in table["p"]]
     st.dataframe(_columns(table.round({"mean_distance_m": 0, "p95_distance_m": 0}), lang), hide_index=True, width="stretch",
                  key="plan_saved")
     names = _scenario_names(saved, lang)
     ids = saved["id"].astype(int).tolist()
-    chosen = st.multiselect(t("site.compare", lang), ids, key="plan_compare", format_func=names.get)
+    chosen = st.multiselect(t("site.compare", lang), ids, key="plan_compare", format_func=names.get, placeholder=t("app.choose", lang))
     if chosen:
         cmp_, worst = data.siting_compare(tuple(chosen), lang)
         st.markdown(f"**{t('site.compare_title', lang)}**")

@@ -9,13 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis import staffing
-from gis.db import app_engine
 from layers.vocab import CADRE_ROLES, CAMERA_STATUSES, FACILITY_CATEGORIES, label
 from ui import data, handout
 from ui.screens import coverage
 from ui import map as wmap
-from ui.common import map_with_details, rule_text
+from ui.common import fmt_int, map_with_details, rule_help, rule_short, rule_text
 from ui.i18n import DUTIES, t
 from ui import state
 from ui.state import language
@@ -43,20 +41,20 @@ def render() -> None:
     d, f = pack.detail, pack.figures
     st.title(f"{d.get('name') or d['code']} · {t('page.my_grid', lang)}")
     cols = st.columns(5)
-    cols[0].metric(t("fig.buildings", lang), f.get("buildings", 0))
-    cols[1].metric(t("fig.households", lang), f.get("households", 0))
+    cols[0].metric(t("fig.buildings", lang), fmt_int(f.get("buildings", 0)))
+    cols[1].metric(t("fig.households", lang), fmt_int(f.get("households", 0)), help=rule_help("households_band", lang))
     cols[1].caption(rule_text("households_band", lang))
-    cols[2].metric(t("fig.residents", lang), f.get("residents", 0))
+    cols[2].metric(t("fig.residents", lang), fmt_int(f.get("residents", 0)), help=rule_help("residents_max", lang))
     cols[2].caption(rule_text("residents_max", lang))
-    cols[3].metric(t("fig.full_time_workers", lang), f.get("full_time", 0))
+    cols[3].metric(t("fig.full_time_workers", lang), fmt_int(f.get("full_time", 0)), help=rule_help("one_grid_one_worker", lang))
     cols[3].caption(rule_text("one_grid_one_worker", lang))
     cols[4].metric(t("col.status", lang), t(f"status.{f.get('status', 'ok')}", lang))
-    with app_engine().connect() as conn:
-        load = staffing.workers(conn, community)
+    load = data.worker_load(community)
     mine = load[load["grid_codes"].fillna("").str.split(",").map(lambda codes: d["code"] in codes)]
     for w in mine.itertuples():  # each full-time worker of this grid: their grids and load
-        st.caption(f"{t('staff.my_load', lang)} · {w.name}（{w.cadre_no}）：{w.grids} 个网格 / grids，{w.households} 户 / households"
-                   + (" ⚠ " + "、".join(w.broken) if w.broken else ""))
+        st.caption(t("worker.load", lang, who=f"{w.name}（{w.cadre_no}）" if lang == "zh" else f"{w.name} ({w.cadre_no})", grids=w.grids, households=fmt_int(w.households))
+                   + (" ⚠ " + "、".join(rule_short(b, lang) for b in w.broken) if w.broken else ""),
+                   help="\n".join(rule_help(b, lang) for b in w.broken) or None)
 
     view = wmap.MapView(
         bounds=tuple(pack.shape.total_bounds) if len(pack.shape) else None,
@@ -105,7 +103,7 @@ def render() -> None:
     with a:
         st.subheader(f"{t('worker.neighbours', lang)} ({len(pack.neighbours)})")
         st.dataframe(pd.DataFrame({t("col.code", lang): pack.neighbours["code"], t("col.name", lang): pack.neighbours["name"],
-                                   t("col.status", lang): [t(f"status.{s}", lang) for s in pack.neighbours["st"].fillna("ok")]}),
+                                   t("col.status", lang): [t(f"status.{s}", lang) for s in pack.neighbours["st"].fillna("unknown")]}),
                      hide_index=True, width="stretch")
     with b:
         st.subheader(f"{t('worker.cameras', lang)} ({len(pack.cameras)})")
