@@ -531,6 +531,18 @@ def downgrade() -> None:
     for kind in ("read", "insert", "update", "delete"):
         op.execute(f"DROP POLICY IF EXISTS events_{kind} ON events")
     op.execute("ALTER TABLE events NO FORCE ROW LEVEL SECURITY")
+    # back to 0014's policies on events (wangge_area; 0016 gave it the owner's fast path)
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("m0014", Path(__file__).with_name("0014_rls_fast_path.py"))
+    m14 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m14)
+    read, write = m14._predicate("events", False), m14._predicate("events", True)
+    op.execute(f"CREATE POLICY events_read ON events FOR SELECT TO PUBLIC USING {read}")
+    op.execute(f"CREATE POLICY events_insert ON events FOR INSERT TO PUBLIC WITH CHECK {write}")
+    op.execute(f"CREATE POLICY events_update ON events FOR UPDATE TO PUBLIC USING {write} WITH CHECK {write}")
+    op.execute(f"CREATE POLICY events_delete ON events FOR DELETE TO PUBLIC USING {write}")
     op.execute("DROP FUNCTION IF EXISTS wangge_event_area(boolean)")
     op.execute("DROP INDEX IF EXISTS events_status_ix")
     op.execute("""ALTER TABLE events DROP COLUMN IF EXISTS class_code, DROP COLUMN IF EXISTS source, DROP COLUMN IF EXISTS urgent, DROP COLUMN IF EXISTS public,
