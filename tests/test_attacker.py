@@ -4,7 +4,10 @@ app role may use, listed from the catalog, not by hand.
 
 Scopes tried: none, forged (unsigned admin payload, admin payload signed with another key,
 an expired admin scope), and each role's real scope on the demo (system, admin, leader,
-secretary of one community, worker of one grid, planner). For every table: SELECT (rows
+secretary of one community, worker of one grid, planner, and the events roles (issue 16):
+dispatcher of the sub-district, a unit with one case dispatched to it, hotline). A few
+cases in the worker's grid (one dispatched to the unit, with its log, a photo and a sealed
+reporter) are made for the run, so that every event table holds rows to try. For every table: SELECT (rows
 seen or not), INSERT (a copy of a row, refused or not), UPDATE and DELETE (rows touched or
 not), each in a transaction rolled back. For every function: called with no scope.
 
@@ -29,11 +32,15 @@ from gis.db import app_engine, owner_engine
 from gis.scope import SYSTEM, Scope, use_scope
 from gis.settings import get_settings
 
-ROLES = ("system", "admin", "leader", "secretary", "worker", "planner")
+ROLES = ("system", "admin", "leader", "secretary", "worker", "planner", "dispatcher", "unit", "hotline")
 ALL = " ".join(ROLES)
 ANYONE = ALL  # every signed-in role
 ADMIN = "system admin"
 NOBODY = ""
+STAFF = "system admin leader secretary worker planner"  # the roles of the layers (not the events roles)
+# events (issue 16, point 9): a worker their grids, a secretary their community, leader, dispatcher and
+# hotline the sub-district, a unit the cases dispatched to it; planners none
+CASES = "system admin leader secretary worker dispatcher unit hotline"
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,9 @@ EXPECT: dict[str, T] = {
     "roads": T(ANYONE, ADMIN),
     # grids: leaders and secretaries bump staff_version when they assign (their area only)
     "grids": T(ANYONE, ADMIN, update="system admin leader secretary"),
-    "buildings": T(ANYONE, "system admin leader secretary worker"),
+    "buildings": T(STAFF, "system admin leader secretary worker"),
     "building_groups": T("system admin secretary worker", "system admin secretary worker"),  # leader: with resident_detail only
-    "assignments": T(ANYONE, "system admin leader secretary"),
+    "assignments": T(STAFF, "system admin leader secretary"),
     # cadres: names and phones to those who staff grids, in their area; never to planners
     "cadres": T("system admin leader secretary worker", "system admin leader secretary"),
     # coverage results: recomputing is the leader's; per-home rows follow the buildings
@@ -84,8 +91,17 @@ EXPECT: dict[str, T] = {
     "audit_log": T(ADMIN, NOBODY),  # written by audit_write() only
     "user_sessions": T(NOBODY, NOBODY), "login_attempts": T(NOBODY, NOBODY),
     "wangge_secrets": T(NOBODY, NOBODY), "wangge_config": T(NOBODY, NOBODY),
-    # events: the events workflow (issue 16) owns these policies; declared as they stand
-    "events": T("system admin leader secretary worker", "system admin leader secretary worker", delete=NOBODY, force=False),
+    # events (issue 16, migration 0018): reported by INSERT (events_guard makes it a report whatever the app
+    # sends; units and planners report nothing), changed only by event_act() (a direct UPDATE is refused
+    # by the guard inside the area and finds no rows outside it), never deleted by the app
+    "events": T(CASES, NOBODY, insert="system admin leader secretary worker dispatcher hotline"),
+    "event_transitions": T(CASES, NOBODY),  # the log: written by event_act() and the report trigger only
+    # photos: read with the case, added to a case the scope may change (a unit: its current cases)
+    "event_photos": T(CASES, NOBODY, insert=CASES),
+    "event_reporters": T(NOBODY, NOBODY, insert="system hotline"),  # sealed: read through event_reporter() only
+    "event_allowed": T(ANYONE, NOBODY),
+    "event_unit_members": T("system admin unit", ADMIN),  # (a unit user reads its own row)
+    "api_keys": T(NOBODY, NOBODY),  # hashes, through apikey_check() and the owner's apikey_add/revoke only
     "alembic_version": T(NOBODY, NOBODY, force=False),  # the app role has no privilege at all
 }
 
@@ -99,12 +115,17 @@ FUNCTIONS: dict[str, str] = {
     "auth_challenge(text)": "ok", "auth_login(text,text,text,text)": "ok", "auth_user_by_oidc(text)": "ok",
     "session_open_oidc(text,text,text)": "ok", "session_resolve(text)": "ok", "session_revoke(text)": "ok",
     "session_revoke_user(bigint)": "refused", "auth_unlock(text)": "refused",
+    # events (issue 16)
+    "wangge_event_area(boolean)": "ok", "event_act(bigint,text,text,jsonb)": "refused",
+    "event_reporter(bigint)": "refused", "apikey_check(text)": "ok",
+    # (GeoReport's public fields of public cases: what the public API publishes, scope or not)
+    "open311_requests(bigint[],text[],text,timestamp with time zone,timestamp with time zone,integer)": "ok",
 }
 
 HOW_TO_DECLARE = (
     "declare it in tests/test_attacker.py: add to EXPECT a line like\n"
     '    "{name}": T(read="system admin leader", write="system admin"),\n'
-    "(roles: system admin leader secretary worker planner; write= or insert=/update=/delete=), and give the table\n"
+    "(roles: system admin leader secretary worker planner dispatcher unit hotline; write= or insert=/update=/delete=), and give the table\n"
     "ALTER TABLE {name} ENABLE ROW LEVEL SECURITY; ALTER TABLE {name} FORCE ROW LEVEL SECURITY;\n"
     "with policies on the signed scope (wangge_scope_role()/wangge_area(table, write), see migration 0016) "
     "and grant wangge_app only what the job needs"
@@ -161,7 +182,39 @@ def real_scopes(demo) -> dict[str, Scope]:
             "leader": Scope(user="atk_leader", role="leader"),
             "secretary": Scope(user="atk_secretary", role="secretary", communities=(community.strip(),)),
             "worker": Scope(user="atk_worker", role="worker", grids=(int(grid),)),
-            "planner": Scope(user="atk_planner", role="planner")}
+            "planner": Scope(user="atk_planner", role="planner"),
+            "dispatcher": Scope(user="atk_dispatcher", role="dispatcher"),
+            "unit": Scope(user="atk_unit", role="unit"),
+            "hotline": Scope(user="atk_hotline", role="hotline")}
+
+
+ATK_UNIT = "atk_unit_code"
+
+
+@pytest.fixture(scope="module")
+def cases(demo, real_scopes) -> dict:
+    """Cases in the worker's grid, made by the owner: one reported (its log row from the trigger),
+    one dispatched to the unit (a log row, a photo, a sealed reporter); the unit user's membership."""
+    grid = real_scopes["worker"].grids[0]
+    with owner_engine().begin() as c:
+        c.execute(text("DELETE FROM event_unit_members WHERE username = 'atk_unit'"))
+        c.execute(text("INSERT INTO event_unit_members (username, unit_code) VALUES ('atk_unit', :u)"), {"u": ATK_UNIT})
+        ids = [int(c.execute(text("""
+            INSERT INTO events (district_code, community_code, grid_id, kind, class_code, status, reported_by, description,
+                                unit_code, units_seen, geom)
+            SELECT district_code, community_code, id, 'atk', 'E0101', :st, 'atk_worker', 'attacker test', :u,
+                   CASE WHEN CAST(:u AS text) IS NULL THEN '{}'::text[] ELSE ARRAY[CAST(:u AS text)] END, ST_PointOnSurface(geom)
+            FROM grids WHERE id = :g RETURNING id"""), {"g": grid, "st": st, "u": u}).scalar_one())
+               for st, u in (("reported", None), ("dispatched", ATK_UNIT))]
+        c.execute(text("""INSERT INTO event_transitions (event_id, action, from_status, to_status, actor, actor_role)
+                          VALUES (:i, 'dispatch', 'filed', 'dispatched', 'atk_dispatcher', 'dispatcher')"""), {"i": ids[1]})
+        c.execute(text("""INSERT INTO event_photos (event_id, stage, filename, mime, data)
+                          VALUES (:i, 'report', 'atk.png', 'image/png', '\\x89504e47'::bytea)"""), {"i": ids[1]})
+        c.execute(text("INSERT INTO event_reporters (event_id, name, phone) VALUES (:i, 'atk reporter', '13800000000')"), {"i": ids[1]})
+    yield {"reported": ids[0], "dispatched": ids[1]}
+    with owner_engine().begin() as c:
+        c.execute(text("DELETE FROM events WHERE id = ANY(:i)"), {"i": ids})
+        c.execute(text("DELETE FROM event_unit_members WHERE username = 'atk_unit'"))
 
 
 def _forged() -> dict[str, str]:
@@ -273,7 +326,7 @@ TABLES = sorted(EXPECT)
 
 
 @pytest.mark.parametrize("table", TABLES)
-def test_no_scope_and_forged_scopes_get_nothing(demo, table: str) -> None:
+def test_no_scope_and_forged_scopes_get_nothing(demo, cases, table: str) -> None:
     rel = _catalog_relations().get(table)
     if rel is None:
         pytest.skip(f"{table} not in this schema")
@@ -304,7 +357,7 @@ def test_no_scope_and_forged_scopes_get_nothing(demo, table: str) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, role: str) -> None:
+def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, cases, role: str) -> None:
     """Reads: rows seen exactly when declared (for tables that hold rows). Writes: a copy of a row
     the role can see (else any row) inserted, every row updated, every row deleted: refused
     exactly when not declared."""
@@ -356,11 +409,12 @@ def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, role: st
 
 # ---- every function, with no scope ---------------------------------------------------------------------
 
-_ARGS = {"text": "'atk_nobody'", "bigint": "1", "integer": "1", "boolean": "false", "jsonb": "'{}'::jsonb"}
+_ARGS = {"text": "'atk_nobody'", "bigint": "1", "integer": "1", "boolean": "false", "jsonb": "'{}'::jsonb",
+         "bigint[]": "NULL::bigint[]", "text[]": "NULL::text[]", "timestamp with time zone": "NULL::timestamptz"}
 
 
 @pytest.mark.parametrize("signature", sorted(FUNCTIONS))
-def test_functions_with_no_scope(demo, signature: str) -> None:
+def test_functions_with_no_scope(demo, cases, signature: str) -> None:
     name, args = signature[:-1].split("(")
     call = f"SELECT to_jsonb(x) FROM {name}({', '.join(_ARGS[a] for a in args.split(',') if a)}) x"
     with owner_engine().connect() as o:

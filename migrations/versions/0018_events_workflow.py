@@ -14,20 +14,26 @@ inside owner functions). The Python layer (layers/events.py) computes deadlines 
 working-time clock and passes them in ``data``; the log keeps them, so every indicator can
 be recomputed from the log alone.
 
-Who sees what (policies built on the signed scope, FORCE so that the owner is bound too):
+Who sees what (policies built on the signed scope; every table ENABLE and FORCE row-level
+security, the owner's own work -- migrations, imports, the CLI and the SECURITY DEFINER
+functions below -- passing by one named clause, ``current_user`` is the owner, as in 0016):
 a worker the cases of their grids; a secretary their communities; a leader, dispatcher and
 hotline operator the sub-district (or their communities); a unit the cases dispatched to it
 (``event_unit_members`` names each unit user's unit); planners none. The reporter's name,
 phone and e-mail (``event_reporters``) are readable only by the hotline role, and only
-through ``event_reporter(id)``, which writes an audit row for each look. Open311 reads go
-through ``open311_requests`` (public fields of public cases, no scope needed). API keys
-are stored as SHA-256 hashes, written only by owner functions.
+through ``event_reporter(id)``, which writes an audit row for each look (and only for cases
+in the hotline's area). Open311 reads go through ``open311_requests`` (public fields of
+public cases, no scope needed). The transition log is written only by owner functions
+(``event_act``, the report trigger); a photo is added only to a case the scope may change,
+stamped with the verified user. API keys are stored as SHA-256 hashes, written only by
+owner functions; the app role has no privilege on them.
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-06
 """
 from alembic import op
+from sqlalchemy import text
 
 revision = "0018"
 down_revision = "0017"
@@ -74,8 +80,13 @@ def _area(write: bool) -> str:
 
 
 def _through_event(write: bool) -> str:
-    # rows that belong to a case follow the case (the events policy applies inside the EXISTS)
-    return "EXISTS (SELECT 1 FROM events e WHERE e.id = event_id)"
+    """Rows that belong to a case follow the case: readable with the case (the events policy
+    applies inside the EXISTS), writable only with a case the scope may change."""
+    return "EXISTS (SELECT 1 FROM events e WHERE e.id = event_id" + (f" AND {_area(True)})" if write else ")")
+
+
+def _owner() -> str:
+    return op.get_bind().execute(text("SELECT current_user")).scalar_one()
 
 
 def _grant(sql: str) -> None:
@@ -95,6 +106,7 @@ def _force(table: str) -> None:
 
 
 def upgrade() -> None:
+    own = f"(current_user = '{_owner()}')"  # the owner's work passes by name (0016's convention)
     # --- roles: the users constraint and the signed scope's role list -------------------------
     op.execute("ALTER TABLE users DROP CONSTRAINT IF EXISTS users_role_check")
     op.execute(f"ALTER TABLE users ADD CONSTRAINT users_role_check CHECK (role IN ({', '.join(repr(r) for r in USER_ROLES)}))")
@@ -246,8 +258,8 @@ DECLARE
   owner text := (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID);
   s jsonb := wangge_scope();
 BEGIN
-  IF session_user = owner OR current_user <> session_user THEN
-    -- the owner (imports, the CLI) or an owner function (event_act): trusted
+  IF current_user = owner THEN
+    -- the owner (imports, the CLI) or inside an owner function (event_act): trusted
     NEW.updated_at := now();
     RETURN NEW;
   END IF;
@@ -391,10 +403,16 @@ END $$""")
     op.execute(f"""
 CREATE FUNCTION event_reporter(p_id bigint) RETURNS TABLE (name text, phone text, email text)
 LANGUAGE plpgsql {DEFINER} AS $$
-DECLARE s jsonb := wangge_scope();
+DECLARE s jsonb := wangge_scope(); a record;
 BEGIN
   IF s IS NULL OR NOT (s->>'r' IN ('hotline', 'system')) THEN
     RAISE EXCEPTION 'the reporter is sealed: only the hotline may read it' USING ERRCODE = '42501';
+  END IF;
+  SELECT * INTO a FROM wangge_event_area(false);
+  IF NOT EXISTS (SELECT 1 FROM events e WHERE e.id = p_id
+                 AND (a.all_rows OR coalesce(e.community_code = ANY(a.communities), false)
+                      OR coalesce(e.grid_id = ANY(a.grids), false))) THEN
+    RAISE EXCEPTION 'case % not found in your area', p_id USING ERRCODE = 'P0002';
   END IF;
   INSERT INTO audit_log (actor, action, table_name, row_key, district_code, after)
   SELECT s->>'u', 'event_reporter_read', 'event_reporters', p_id::text, e.district_code, '{{}}'::jsonb
@@ -431,49 +449,58 @@ LANGUAGE sql STABLE {DEFINER} AS $$
   ORDER BY e.reported_at DESC, e.id DESC
   LIMIT least(greatest(coalesce(p_limit, 1000), 1), 1000) $$""")
 
-    # --- row-level security ------------------------------------------------------------------------
-    # events predates this migration: enabled since 0011; FORCE on it is the "sec" work's (issue 19),
-    # and event_act checks the area itself, so it is right with and without FORCE
-    op.execute("ALTER TABLE events ENABLE ROW LEVEL SECURITY")
+    # --- row-level security: ENABLE + FORCE everywhere, the owner by name ------------------------------
+    _force("events")
     for table in TABLES:
         _force(table)
     for kind in ("read", "insert", "update", "delete"):
         op.execute(f"DROP POLICY IF EXISTS events_{kind} ON events")
-    # (+ public cases inside owner functions: open311_requests serves them without a scope, also once
-    # events is FORCE row-level secured)
-    op.execute(f"CREATE POLICY events_read ON events FOR SELECT TO PUBLIC USING ({_area(False)} "
-               "OR (public AND current_user <> session_user))")
-    op.execute(f"CREATE POLICY events_insert ON events FOR INSERT TO PUBLIC WITH CHECK {_area(True)}")
-    # a case the scope may change may leave its area by the change (a unit returning it, a re-dispatch);
-    # only event_act changes cases at all (events_guard), after checking the action
-    op.execute(f"CREATE POLICY events_update ON events FOR UPDATE TO PUBLIC USING {_area(True)} "
-               "WITH CHECK ((SELECT wangge_scope_role()) IS NOT NULL)")
-    op.execute("CREATE POLICY events_delete ON events FOR DELETE TO PUBLIC USING ((SELECT wangge_scope_role()) = 'system')")
+    # (public cases reach the public API only through open311_requests, an owner function)
+    op.execute(f"CREATE POLICY events_read ON events FOR SELECT TO PUBLIC USING ({own} OR {_area(False)})")
+    op.execute(f"CREATE POLICY events_insert ON events FOR INSERT TO PUBLIC WITH CHECK ({own} OR {_area(True)})")
+    # UPDATE stays granted so that an UPDATE outside the area finds no rows, as everywhere; inside the
+    # area events_guard refuses it: cases change only through event_act (an owner function), which
+    # checks the area and the action itself and may move a case out of the caller's area (a return)
+    op.execute(f"CREATE POLICY events_update ON events FOR UPDATE TO PUBLIC USING ({own} OR {_area(True)}) WITH CHECK {own}")
+    op.execute(f"CREATE POLICY events_delete ON events FOR DELETE TO PUBLIC USING {own}")
     signed = "((SELECT wangge_scope_role()) IS NOT NULL)"
-    system = "((SELECT wangge_scope_role()) = 'system')"
-    op.execute(f"CREATE POLICY event_allowed_read ON event_allowed FOR SELECT TO PUBLIC USING {signed}")
-    op.execute(f"CREATE POLICY event_allowed_write ON event_allowed FOR ALL TO PUBLIC USING {system} WITH CHECK {system}")
-    for table in ("event_transitions", "event_photos"):
-        op.execute(f"CREATE POLICY {table}_read ON {table} FOR SELECT TO PUBLIC USING ({_through_event(False)})")
-        op.execute(f"CREATE POLICY {table}_write ON {table} FOR ALL TO PUBLIC USING ({system} OR {_through_event(True)})"
-                   f" WITH CHECK ({system} OR {_through_event(True)})")
+    op.execute(f"CREATE POLICY event_allowed_read ON event_allowed FOR SELECT TO PUBLIC USING ({own} OR {signed})")
+    op.execute(f"CREATE POLICY event_allowed_write ON event_allowed FOR ALL TO PUBLIC USING {own} WITH CHECK {own}")
+    # the log: read with the case, written by owner functions only (event_act, events_log_report)
+    op.execute(f"CREATE POLICY event_transitions_read ON event_transitions FOR SELECT TO PUBLIC USING ({own} OR {_through_event(False)})")
+    op.execute(f"CREATE POLICY event_transitions_write ON event_transitions FOR ALL TO PUBLIC USING {own} WITH CHECK {own}")
+    op.execute(f"CREATE POLICY event_photos_read ON event_photos FOR SELECT TO PUBLIC USING ({own} OR {_through_event(False)})")
+    op.execute(f"CREATE POLICY event_photos_insert ON event_photos FOR INSERT TO PUBLIC WITH CHECK ({own} OR {_through_event(True)})")
+    for kind in ("update", "delete"):
+        op.execute(f"CREATE POLICY event_photos_{kind} ON event_photos FOR {kind.upper()} TO PUBLIC USING {own}")
+    # who added a photo and when: the verified user and the database's clock, whatever the app sends
+    op.execute("""
+CREATE FUNCTION event_photos_stamp() RETURNS trigger LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+BEGIN
+  IF current_user <> (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID) THEN
+    NEW.added_by := wangge_scope_user(); NEW.added_at := now();
+  END IF;
+  RETURN NEW;
+END $$""")
+    op.execute("REVOKE ALL ON FUNCTION event_photos_stamp() FROM PUBLIC")
+    op.execute("CREATE TRIGGER event_photos_stamp BEFORE INSERT ON event_photos FOR EACH ROW EXECUTE FUNCTION event_photos_stamp()")
+    # the sealed reporter: no SELECT for the app role (event_reporter() reads and audits); the
+    # hotline files it with a case it may change
     hotline = "((SELECT wangge_scope_role()) IN ('hotline', 'system'))"
-    op.execute(f"CREATE POLICY event_reporters_read ON event_reporters FOR SELECT TO PUBLIC USING {hotline}")
+    op.execute(f"CREATE POLICY event_reporters_read ON event_reporters FOR SELECT TO PUBLIC USING ({own} OR {hotline})")
     op.execute(f"CREATE POLICY event_reporters_insert ON event_reporters FOR INSERT TO PUBLIC WITH CHECK "
-               f"({hotline} AND {_through_event(True)})")
+               f"({own} OR ({hotline} AND {_through_event(True)}))")
+    for kind in ("update", "delete"):
+        op.execute(f"CREATE POLICY event_reporters_{kind} ON event_reporters FOR {kind.upper()} TO PUBLIC USING {own}")
     admin = "((SELECT wangge_scope_role()) IN ('system', 'admin'))"
     op.execute(f"CREATE POLICY event_unit_members_read ON event_unit_members FOR SELECT TO PUBLIC USING "
-               f"({admin} OR username = (SELECT wangge_scope_user()))")
-    op.execute(f"CREATE POLICY event_unit_members_write ON event_unit_members FOR ALL TO PUBLIC USING {admin} WITH CHECK {admin}")
-    # keys are read only inside the owner's functions (apikey_check: the app role has no grant on the
-    # table), or by the system scope (the CLI)
-    inside = "(current_user <> session_user)"
-    op.execute(f"CREATE POLICY api_keys_owner ON api_keys FOR ALL TO PUBLIC USING ({inside} OR {system}) "
-               f"WITH CHECK ({inside} OR {system})")
+               f"({own} OR {admin} OR username = (SELECT wangge_scope_user()))")
+    op.execute(f"CREATE POLICY event_unit_members_write ON event_unit_members FOR ALL TO PUBLIC USING ({own} OR {admin}) "
+               f"WITH CHECK ({own} OR {admin})")
+    # keys: the owner's functions only (apikey_add/revoke/check); the app role has no grant on the table
+    op.execute(f"CREATE POLICY api_keys_owner ON api_keys FOR ALL TO PUBLIC USING {own} WITH CHECK {own}")
 
     # --- grants: the app reports (INSERT), reads, acts through the functions ----------------------------
-    # UPDATE stays granted (0011) so that an UPDATE outside the area finds no rows, as everywhere;
-    # inside the area events_guard refuses it: cases change only through event_act
     _grant("REVOKE DELETE ON events FROM %I")
     _grant("GRANT SELECT, INSERT, UPDATE ON events TO %I")
     _grant("GRANT SELECT ON event_allowed, event_transitions TO %I")
@@ -498,11 +525,24 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS events_guard ON events")
     op.execute("DROP FUNCTION IF EXISTS events_log_report()")
     op.execute("DROP FUNCTION IF EXISTS events_guard()")
+    op.execute("DROP FUNCTION IF EXISTS event_photos_stamp() CASCADE")
     for table in reversed(TABLES):
         op.execute(f"DROP TABLE IF EXISTS {table}")
     for kind in ("read", "insert", "update", "delete"):
         op.execute(f"DROP POLICY IF EXISTS events_{kind} ON events")
     op.execute("ALTER TABLE events NO FORCE ROW LEVEL SECURITY")
+    # back to 0014's policies on events (wangge_area; 0016 gave it the owner's fast path)
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("m0014", Path(__file__).with_name("0014_rls_fast_path.py"))
+    m14 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m14)
+    read, write = m14._predicate("events", False), m14._predicate("events", True)
+    op.execute(f"CREATE POLICY events_read ON events FOR SELECT TO PUBLIC USING {read}")
+    op.execute(f"CREATE POLICY events_insert ON events FOR INSERT TO PUBLIC WITH CHECK {write}")
+    op.execute(f"CREATE POLICY events_update ON events FOR UPDATE TO PUBLIC USING {write} WITH CHECK {write}")
+    op.execute(f"CREATE POLICY events_delete ON events FOR DELETE TO PUBLIC USING {write}")
     op.execute("DROP FUNCTION IF EXISTS wangge_event_area(boolean)")
     op.execute("DROP INDEX IF EXISTS events_status_ix")
     op.execute("""ALTER TABLE events DROP COLUMN IF EXISTS class_code, DROP COLUMN IF EXISTS source, DROP COLUMN IF EXISTS urgent, DROP COLUMN IF EXISTS public,
