@@ -116,6 +116,18 @@ class Settings(BaseSettings):
     auth_session_minutes: int = 60  # a signed-in session expires after this long without use
     auth_password_min_length: int = 10
 
+    # --- people, visits, patrols (issue 17; layers/people.py, analysis/visits.py, analysis/patrols.py) ---
+    # Key for ID numbers and phones (AES-256-GCM, plus a keyed hash for look-up), kept here and in
+    # .env only, never in the database: a dump alone reveals neither. scripts/bootstrap.sh generates it.
+    people_key: str = ""
+    people_retention_days: int = 365  # moved-away / dead persons are anonymised this long after the status date
+    people_export_roles: list[str] = ["secretary"]  # who may export person data (the database also refuses others)
+    visit_far_m: float = 200.0  # a visit recorded farther than this from the person's building is flagged
+    patrol_distance_m: float = 30.0  # households in buildings this close to a track count as patrolled
+    patrol_gap_s: float = 300.0  # fixes further apart than this are a break, not patrol time
+    patrol_min_hours: float = 2.0  # patrol at least 2 hours a day [practice, one city's rules] (standards §2)
+    patrol_bands: list[float] = [0.95, 0.90, 0.85]  # patrol coverage bands [practice] (standards §2)
+
     # --- dashboard ----------------------------------------------------------------------
     language: str = "zh"
     basemap: str = "none"  # none | tianditu | osm | amap
