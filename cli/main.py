@@ -17,6 +17,7 @@ from rich.table import Table
 
 from cli.coverage_cmd import compliance_app, coverage_app
 from cli.grid_cmd import app as grid_app
+from cli.people_cmd import patrol_app, people_app, visits_app
 from cli.site_cmd import scenario_app, site_cmd
 from cli.staff_cmd import assign_app, cadres_app, gaps_app
 from cli.user_cmd import audit_app, user_app
@@ -37,6 +38,9 @@ app.command("site")(site_cmd)
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(people_app, name="people")
+app.add_typer(visits_app, name="visits")
+app.add_typer(patrol_app, name="patrol")
 console = Console(stderr=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
