@@ -155,7 +155,7 @@ def import_track(path: str | Path, cadre_no: str, crs: str | None = None, *, con
 
 def band(share: float | None) -> str:
     """'band_1' ≥95 %, 'band_2' 90–94 %, 'band_3' 85–89 %, 'below' under (standards §2, practice)."""
-    if share is None:
+    if share is None or share != share:  # None or NaN: a grid without households
         return "none"
     for k, lim in enumerate(get_settings().patrol_bands, start=1):
         if share + 1e-9 >= lim:

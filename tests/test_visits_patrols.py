@@ -186,8 +186,8 @@ def test_patrol_import_gcj02_coverage_and_hours_match_a_geopandas_count(tmp_path
 
 
 def test_patrol_bands():
-    assert [patrols.band(s) for s in (1.0, 0.95, 0.949, 0.9, 0.86, 0.5, None)] == [
-        "band_1", "band_1", "band_2", "band_2", "band_3", "below", "none"]
+    assert [patrols.band(s) for s in (1.0, 0.95, 0.949, 0.9, 0.86, 0.5, None, float("nan"))] == [
+        "band_1", "band_1", "band_2", "band_2", "band_3", "below", "none", "none"]
 
 
 def test_bad_tracks_are_refused_with_rows(tmp_path, grid, sysconn):

@@ -10,6 +10,7 @@ from ui.screens import (
     coverage,
     grids,
     leader,
+    people,
     planner,
     secretary,
     staffing,
@@ -21,11 +22,11 @@ ROLES = ROLE_KEYS
 # role -> [(url path, title key, render function)]; the first is the role's landing screen.
 ROLE_SCREENS: dict[str, list[tuple[str, str, Callable[[], None]]]] = {
     "leader": [("overview", "page.overview", leader.render), ("coverage", "page.coverage", coverage.render),
-               ("staffing", "page.staffing", staffing.render)],
-    "secretary": [("community", "page.community", secretary.render)],
-    "worker": [("my-grid", "page.my_grid", worker.render)],
+               ("staffing", "page.staffing", staffing.render), ("people", "page.people_overview", people.render_leader)],
+    "secretary": [("community", "page.community", secretary.render), ("people", "page.people_community", people.render_secretary)],
+    "worker": [("my-grid", "page.my_grid", worker.render), ("visits", "page.people_worker", people.render_worker)],
     "planner": [("planning", "page.planning", planner.render)],
     "admin": [("import", "page.import", admin.render_import), ("layers", "page.status", admin.render_status),
               ("grids", "page.grids", grids.render), ("users", "page.users", accounts.render),
-              ("audit", "page.audit", audit.render)],
+              ("audit", "page.audit", audit.render), ("access-log", "page.people_access", people.render_access_log)],
 }
