@@ -33,7 +33,7 @@ def is_loaded(conn: Connection) -> bool:
 
 def clear(conn: Connection) -> None:
     """Empty every layer (the demo replaces the whole database content)."""
-    conn.execute(text("TRUNCATE patrol_tracks"))  # persons, their groups and visits go with the buildings (CASCADE)
+    conn.execute(text("TRUNCATE patrol_tracks CASCADE"))  # their segments; persons, their groups and visits go with the buildings (CASCADE)
     conn.execute(text("TRUNCATE assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, subdistricts, districts RESTART IDENTITY CASCADE"))
 
 
