@@ -467,20 +467,27 @@ BEGIN
             OR (r IN ('leader', 'planner') AND (cardinality(coms) = 0 OR p.community_code = ANY(coms)))
             OR (r = 'secretary' AND p.community_code = ANY(coms))
             OR (r = 'worker' AND p.grid_id = ANY(grs)))),
-  gc AS (SELECT p.unit, pg.group_code, count(*) AS n FROM p JOIN person_groups pg ON pg.person_id = p.id GROUP BY 1, 2),
+  -- one pass, no self-join of p (a nested loop over two CTE scans took 62 s on 100,000 persons)
+  gj AS (SELECT unit, jsonb_object_agg(group_code, n) AS groups
+           FROM (SELECT p.unit, pg.group_code, count(*) AS n FROM p JOIN person_groups pg ON pg.person_id = p.id GROUP BY 1, 2) gc
+          GROUP BY unit),
   iv AS (SELECT pg.person_id, min(vi.interval_days) AS days FROM person_groups pg
            JOIN visit_intervals vi ON vi.group_code = pg.group_code AND coalesce(pg.risk_grade, 0) BETWEEN vi.risk_min AND vi.risk_max
           GROUP BY 1),
-  s AS (SELECT p.id AS person_id, iv.days AS interval_days,
+  x AS (SELECT p.unit, p.birth_date, p.floating, p.separated, iv.days,
                (coalesce(p.last_visit_at, p.registered_at) AT TIME ZONE 'Asia/Shanghai')::date + iv.days AS next_visit
-          FROM p JOIN iv ON iv.person_id = p.id)
-  SELECT p_level, p.unit, count(*)::bigint, count(s.interval_days)::bigint,
-         count(*) FILTER (WHERE s.next_visit = today)::bigint, count(*) FILTER (WHERE s.next_visit < today)::bigint,
-         count(*) FILTER (WHERE p.birth_date <= today - interval '65 years')::bigint,
-         count(*) FILTER (WHERE p.floating)::bigint, count(*) FILTER (WHERE p.separated)::bigint,
-         coalesce((SELECT jsonb_object_agg(gc.group_code, gc.n) FROM gc WHERE gc.unit = p.unit), '{{}}')
-    FROM p LEFT JOIN s ON s.person_id = p.id
-   GROUP BY p.unit ORDER BY p.unit;
+          FROM p LEFT JOIN iv ON iv.person_id = p.id),
+  agg AS (
+    SELECT x.unit, count(*)::bigint AS persons, count(x.days)::bigint AS scheduled,
+           count(*) FILTER (WHERE x.next_visit = today)::bigint AS due_today,
+           count(*) FILTER (WHERE x.next_visit < today)::bigint AS overdue,
+           count(*) FILTER (WHERE x.birth_date <= today - interval '65 years')::bigint AS e65,
+           count(*) FILTER (WHERE x.floating)::bigint AS fl, count(*) FILTER (WHERE x.separated)::bigint AS sep
+      FROM x GROUP BY x.unit)
+  SELECT p_level, agg.unit, agg.persons, agg.scheduled, agg.due_today, agg.overdue, agg.e65, agg.fl, agg.sep,
+         coalesce(gj.groups, '{{}}')
+    FROM agg LEFT JOIN gj ON gj.unit = agg.unit
+   ORDER BY agg.unit;
 {OFF_PL}
 END $$""")
     _fn("people_counts(text, date)")
