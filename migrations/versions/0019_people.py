@@ -310,8 +310,8 @@ CREATE FUNCTION people_log(p_ids bigint[], p_action text, p_reason text, p_chann
 LANGUAGE sql {DEFINER} AS $$
   WITH ins AS (
     INSERT INTO person_access_log (username, role, person_id, action, reason, channel)
-    SELECT wangge_scope()->>'u', wangge_scope()->>'r', x, p_action, nullif(btrim(p_reason), ''), coalesce(p_channel, 'app')
-      FROM unnest(p_ids) x RETURNING 1)
+    SELECT sc.s->>'u', sc.s->>'r', x, p_action, nullif(btrim(p_reason), ''), coalesce(p_channel, 'app')
+      FROM unnest(p_ids) x, (SELECT wangge_scope() AS s) sc RETURNING 1)
   SELECT count(*)::integer FROM ins $$""")
     op.execute("REVOKE ALL ON FUNCTION people_log(bigint[], text, text, text) FROM PUBLIC")
 
@@ -337,8 +337,8 @@ LANGUAGE sql {DEFINER} AS $$ {OFF_SQL}
          AND (p_due_by IS NULL OR (p.status = 'resident' AND s.next_visit <= p_due_by))),
   logged AS (
     INSERT INTO person_access_log (username, role, person_id, action, reason, channel)
-    SELECT wangge_scope()->>'u', wangge_scope()->>'r', r.id, CASE WHEN p_person IS NULL THEN 'list' ELSE 'view' END,
-           nullif(btrim(p_reason), ''), coalesce(p_channel, 'app') FROM r)
+    SELECT sc.s->>'u', sc.s->>'r', r.id, CASE WHEN p_person IS NULL THEN 'list' ELSE 'view' END,
+           nullif(btrim(p_reason), ''), coalesce(p_channel, 'app') FROM r, (SELECT wangge_scope() AS s) sc)
   SELECT * FROM r ORDER BY r.next_visit NULLS LAST, r.id $$""")
     _fn("people_list(bigint, text, date, text, text, bigint)")
 
@@ -351,7 +351,7 @@ LANGUAGE sql {DEFINER} AS $$ {OFF_SQL}
   WITH seen AS (SELECT id FROM persons WHERE id = p_person AND anonymised_at IS NULL),
   logged AS (
     INSERT INTO person_access_log (username, role, person_id, action, reason, channel)
-    SELECT wangge_scope()->>'u', wangge_scope()->>'r', id, 'view', nullif(btrim(p_reason), ''), coalesce(p_channel, 'app') FROM seen)
+    SELECT sc.s->>'u', sc.s->>'r', id, 'view', nullif(btrim(p_reason), ''), coalesce(p_channel, 'app') FROM seen, (SELECT wangge_scope() AS s) sc)
   SELECT 'group', pg.group_code, coalesce(pg.release_date, pg.since), pg.risk_grade, pg.tier, pg.bangjiao_status,
          pg.guardian, NULL, NULL, NULL::boolean, NULL::real, pg.details
     FROM person_groups pg JOIN seen ON seen.id = pg.person_id
@@ -378,7 +378,7 @@ BEGIN
   WITH r AS (SELECT p.id, p.id_cipher, p.phone_cipher FROM persons p WHERE p.id = p_person AND p.anonymised_at IS NULL),
   logged AS (
     INSERT INTO person_access_log (username, role, person_id, action, reason, channel)
-    SELECT wangge_scope()->>'u', wangge_scope()->>'r', r.id, 'reveal', btrim(p_reason), coalesce(p_channel, 'app') FROM r)
+    SELECT sc.s->>'u', sc.s->>'r', r.id, 'reveal', btrim(p_reason), coalesce(p_channel, 'app') FROM r, (SELECT wangge_scope() AS s) sc)
   SELECT * FROM r;
 END $$""")
     _fn("people_reveal(bigint, text, text)")
@@ -401,7 +401,7 @@ BEGIN
        WHERE p.anonymised_at IS NULL AND (p_community IS NULL OR p.community_code = p_community)),
   logged AS (
     INSERT INTO person_access_log (username, role, person_id, action, reason, channel)
-    SELECT wangge_scope()->>'u', wangge_scope()->>'r', r.id, 'export', btrim(p_reason), coalesce(p_channel, 'app') FROM r)
+    SELECT sc.s->>'u', sc.s->>'r', r.id, 'export', btrim(p_reason), coalesce(p_channel, 'app') FROM r, (SELECT wangge_scope() AS s) sc)
   SELECT * FROM r ORDER BY 4, 7, 1;
 END $$""")
     _fn("people_export(text, text, text)")
