@@ -23,6 +23,7 @@ from cli.coverage_cmd import compliance_app, coverage_app
 from cli.events_cmd import apikey_app, events_app
 from cli.grid_cmd import app as grid_app
 from cli.import_cmd import human_report, import_cmd
+from cli.people_cmd import patrol_app, people_app, visits_app
 from cli.site_cmd import scenario_app, site_cmd
 from cli.staff_cmd import assign_app, cadres_app, gaps_app
 from cli.user_cmd import audit_app, user_app
@@ -53,6 +54,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(events_app, name="events")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(people_app, name="people")
+app.add_typer(visits_app, name="visits")
+app.add_typer(patrol_app, name="patrol")
 
 
 @app.callback()

@@ -146,6 +146,18 @@ class Settings(BaseSettings):
     event_photo_max_mb: int = 10  # each photo attached to a case
     open311_page_max: int = 1000  # most requests one GeoReport query returns (the specification's limit)
 
+    # --- people, visits, patrols (issue 17; layers/people.py, analysis/visits.py, analysis/patrols.py) ---
+    # Key for ID numbers and phones (AES-256-GCM, plus a keyed hash for look-up), kept here and in
+    # .env only, never in the database: a dump alone reveals neither. scripts/bootstrap.sh generates it.
+    people_key: str = ""
+    people_retention_days: int = 365  # moved-away / dead persons are anonymised this long after the status date
+    people_export_roles: list[str] = ["secretary"]  # who may export person data (the database also refuses others)
+    visit_far_m: float = 200.0  # a visit recorded farther than this from the person's building is flagged
+    patrol_distance_m: float = 30.0  # households in buildings this close to a track count as patrolled
+    patrol_gap_s: float = 300.0  # fixes further apart than this are a break, not patrol time
+    patrol_min_hours: float = 2.0  # patrol at least 2 hours a day [practice, one city's rules] (standards §2)
+    patrol_bands: list[float] = [0.95, 0.90, 0.85]  # patrol coverage bands [practice] (standards §2)
+
     # --- dashboard ----------------------------------------------------------------------
     language: str = "zh"
     timezone: str = "Asia/Shanghai"  # times are shown in the deployment's zone (stored in UTC)

@@ -35,6 +35,7 @@ def is_loaded(conn: Connection) -> bool:
 
 def clear(conn: Connection) -> None:
     """Empty every layer (the demo replaces the whole database content)."""
+    conn.execute(text("TRUNCATE patrol_tracks CASCADE"))  # their segments; persons, their groups and visits go with the buildings (CASCADE)
     conn.execute(text("TRUNCATE assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, subdistricts, districts RESTART IDENTITY CASCADE"))
 
 
@@ -50,7 +51,26 @@ def load(force: bool = False, progress: Callable[[str], None] | None = None, con
             reports.append(import_file(layer, DEMO_DIR / file, source_layer=inner, crs=crs, conn=conn, actor="demo"))
             if progress:
                 progress(layer)
+        _load_people(conn)
     return reports
+
+
+def _load_people(conn: Connection) -> None:
+    """The demo's register of generated persons (layers/people_demo.py), when the key that
+    encrypts their ID numbers is set (scripts/bootstrap.sh writes WANGGE_PEOPLE_KEY into .env)."""
+    import tempfile
+    from pathlib import Path
+
+    from gis import scope
+    from gis.settings import get_settings
+    from layers import people_demo
+
+    if not get_settings().people_key:
+        return
+    # the people tables force row-level security on the owner too: act as the system
+    scope.apply(conn.connection.dbapi_connection, scope.SYSTEM)
+    with tempfile.TemporaryDirectory(prefix="wangge_people_") as tmp:
+        people_demo.load(conn, Path(tmp))
 
 
 # One account per role for trying the dashboard; the password is the deployment's own

@@ -86,6 +86,12 @@ load_env() {
     say "adding WANGGE_SCOPE_SECRET to .env"
     echo "WANGGE_SCOPE_SECRET=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >> .env
   fi
+  # The key that encrypts ID numbers and phones of the person registers (layers/people.py); appended
+  # once. Keep a copy outside the server: without it the stored ID numbers cannot be read back.
+  if ! grep -q '^WANGGE_PEOPLE_KEY=' .env; then
+    say "adding WANGGE_PEOPLE_KEY to .env"
+    echo "WANGGE_PEOPLE_KEY=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >> .env
+  fi
   # The demo accounts' password (`wangge demo accounts`, run by `make demo`); appended once.
   if ! grep -q '^WANGGE_DEMO_PASSWORD=' .env; then
     echo "WANGGE_DEMO_PASSWORD=$(head -c 12 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >> .env

@@ -441,12 +441,14 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
         if name == "event_grids":  # grids by on-time closure rate band
             c = {"good": "#16a34a", "mid": "#f59e0b", "bad": "#dc2626"}.get(st, "#d1d5db")
             return {"color": "#ffffff", "weight": 1, "fill": True, "fillColor": c, "fillOpacity": 0.35}
+        if name in PEOPLE_STYLES:  # visits and patrols (ui/screens/people.py)
+            return PEOPLE_STYLES[name]
         if name == "cameras":
             c = COLOURS["camera_online"] if st == "online" else COLOURS["camera_offline"]
             return {"color": "#ffffff", "weight": 1, "fillColor": c, "fillOpacity": 1, "radius": 5}
         return {"color": "#ffffff", "weight": 1, "fillColor": COLOURS["facility"], "fillOpacity": 1, "radius": 7}
 
-    marker = folium.CircleMarker(radius=6, fill=True) if name in ("cameras", "facilities", "events", *SITING_POINTS) else None
+    marker = folium.CircleMarker(radius=6, fill=True) if name in ("cameras", "facilities", "events", "visit_stops", *SITING_POINTS) else None
     if name == "homes_reach":
         marker = folium.CircleMarker(radius=4, fill=True)
     return folium.GeoJson(data, name=t(f"layer.{name}", lang), style_function=style, marker=marker, show=small.show,
@@ -457,6 +459,13 @@ SITING_POINTS = ("sites_new", "sites_existing", "homes")
 # Event cases by stage (ui/screens/events.py): warm colours wait on the centre, blue on a unit, green done.
 EVENT_STAGE_COLOURS = {"reported": "#f97316", "filed": "#eab308", "dispatched": "#2563eb", "handled": "#7c3aed",
                        "verified": "#0d9488", "closed": "#16a34a", "deferred": "#6b7280", "rejected": "#9ca3af"}
+# visits and patrols: the day's walk, its stops, patrol tracks and the buildings no track came near
+PEOPLE_STYLES = {
+    "visit_route": {"color": "#7c3aed", "weight": 4, "opacity": 0.85},
+    "visit_stops": {"color": "#ffffff", "weight": 2, "fillColor": "#7c3aed", "fillOpacity": 1, "radius": 8},
+    "patrol_tracks": {"color": "#0f766e", "weight": 3, "opacity": 0.8},
+    "unpatrolled": {"color": "#b91c1c", "weight": 1, "fill": True, "fillColor": "#ef4444", "fillOpacity": 0.55},
+}
 
 
 def _plain(v: object) -> object:
@@ -550,6 +559,10 @@ def _legend_js(view: MapView, lang: str) -> str:
         rows.append(_swatch(COLOURS['home_in'], t('legend.home_in', lang), DOT))
         rows.append(_swatch(COLOURS['home_out'], t('legend.home_out', lang), DOT))
     rows += _coverage_legend(names, lang)
+    for name in PEOPLE_STYLES:
+        if name in names:
+            st_ = PEOPLE_STYLES[name]
+            rows.append(_swatch(st_.get("fillColor", st_["color"]), t(f"layer.{name}", lang), DOT if name == "visit_stops" else ""))
     if "roads" in view.tiles:
         rows.append(_swatch(COLOURS['road_major'], t('layer.roads', lang), "height:3px"))
     body = "<br>".join(rows) + f"<br><span style='color:#666'>{t('legend.buildings_zoom', lang, z=BUILDINGS_MIN_ZOOM)}</span>"
