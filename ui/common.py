@@ -9,6 +9,7 @@ from gis.settings import get_settings
 from layers.vocab import BUILDING_USES, CAMERA_STATUSES, FACILITY_CATEGORIES, FACILITY_STATUSES, GRID_TYPES, GROUPS, PTZ_TYPES, label
 from ui import data
 from ui import map as wmap
+from ui.fmt import _empty, fmt_int, fmt_num, fmt_pct, fmt_time  # noqa: F401  (screens import them from here)
 from ui.i18n import T, t
 from ui.state import language
 
@@ -72,43 +73,6 @@ def rule_short(key: str, lang: str, full: bool = False) -> str:
 
 
 # --- formatting: numbers for reading, 「—」 for empty, the deployment's time zone ----------------
-
-def _empty(v: object) -> bool:
-    try:
-        return v is None or bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def fmt_int(v: object) -> str:
-    return "—" if _empty(v) else f"{int(round(float(v))):,}"
-
-
-def fmt_num(v: object, digits: int = 1) -> str:
-    return "—" if _empty(v) else f"{float(v):,.{digits}f}"
-
-
-def fmt_pct(v: object) -> str:
-    """A share in 0..1 as a percentage to 0.1 %."""
-    return "—" if _empty(v) else f"{100 * float(v):.1f}%"
-
-
-def fmt_time(v: object, lang: str = "zh", with_time: bool = True) -> str:
-    """A stored time (UTC) in the deployment's zone: 2026年12月7日 03:38 (or 2026-12-07 03:38)."""
-    if _empty(v) or v == "":
-        return "—"
-    from zoneinfo import ZoneInfo
-
-    ts = pd.Timestamp(v)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
-    ts = ts.tz_convert(ZoneInfo(get_settings().timezone))
-    if lang == "zh":
-        day = f"{ts.year}年{ts.month}月{ts.day}日"
-    else:
-        day = ts.strftime("%Y-%m-%d")
-    return f"{day} {ts:%H:%M}" if with_time else day
-
 
 def readable(df: pd.DataFrame, lang: str) -> pd.DataFrame:
     """A frame ready to show: 「—」 for empty cells, times in the deployment's zone, floats rounded."""

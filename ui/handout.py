@@ -73,7 +73,7 @@ def _wrap(text: object, width: int = ADDRESS_WRAP) -> str:
 
 def _footer(fig, pack: GridPack, lang: str, page: int, font) -> None:
     """Date (the deployment's time zone, Chinese date format) and grid code on every page."""
-    from ui.common import fmt_time
+    from ui.fmt import fmt_time
 
     when = fmt_time(pd.Timestamp.now(tz="UTC"), lang)
     fig.text(0.5, 0.012, t("print.footer", lang, when=when, code=pack.detail["code"], page=page),
