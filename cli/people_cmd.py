@@ -60,7 +60,7 @@ def _failed(exc: ImportFailed, as_json: bool) -> None:
 
 
 @people_app.command("import")
-def people_import(file: Annotated[Path, typer.Argument(help="Excel/CSV register with Chinese headers (姓名, 身份证号, 楼栋编号 …)")],
+def people_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Excel/CSV register with Chinese headers (姓名, 身份证号, 楼栋编号 …)")],
                   as_json: JsonOpt = False) -> None:
     """Import a person register, all or nothing (ID numbers checked, duplicates named)."""
     from layers.people import PeopleError, import_register
@@ -150,7 +150,7 @@ def visits_due(grid: Annotated[str | None, typer.Option("--grid", help="grid cod
 
 
 @visits_app.command("import")
-def visits_import(file: Annotated[Path, typer.Argument(help="CSV/Excel: 人员编号 or 身份证号, 走访时间, 结果, 备注, 走访人, 经度, 纬度")],
+def visits_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV/Excel: 人员编号 or 身份证号, 走访时间, 结果, 备注, 走访人, 经度, 纬度")],
                   crs: Annotated[str | None, typer.Option(help="gcj02 or bd09 for AMap/Baidu coordinates")] = None,
                   as_json: JsonOpt = False) -> None:
     """Import past visits, all or nothing (visits far from the building are flagged)."""
@@ -164,7 +164,7 @@ def visits_import(file: Annotated[Path, typer.Argument(help="CSV/Excel: 人员�
 
 
 @patrol_app.command("import")
-def patrol_import(file: Annotated[Path, typer.Argument(help="GPX, or CSV of 时间/经度/纬度 (time/lon/lat)")],
+def patrol_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GPX, or CSV of 时间/经度/纬度 (time/lon/lat)")],
                   cadre: Annotated[str, typer.Option("--cadre", help="the worker's cadre number")],
                   crs: Annotated[str | None, typer.Option(help="gcj02 or bd09 for AMap/Baidu tracks")] = None,
                   as_json: JsonOpt = False) -> None:

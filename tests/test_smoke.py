@@ -142,6 +142,9 @@ def _arguments(path: str, cmd, facts: dict, tmp: Path) -> list[str]:
         "events close": ["1"],
         "events show": ["1"],
         "events unit-member": ["smoke_user", "cg"],
+        "people import": [str(tmp / "no_such_register.xlsx")],
+        "visits import": [str(tmp / "no_such_visits.csv")],
+        "patrol import": [str(tmp / "no_such_track.gpx"), "--cadre", facts["cadre"]],
     }
     if path in table:
         return table[path]
