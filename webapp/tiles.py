@@ -46,6 +46,15 @@ BUILDINGS_MIN_ZOOM = 15
 # Below this zoom only the main road classes are sent.
 ROADS_DETAIL_ZOOM = 14
 MAJOR_ROADS = ("motorway", "trunk", "primary", "secondary", "快速路", "主干路", "次干路")
+# Event cases (issue 16): the open ones (migration 0020 indexes their geom_3857). Below
+# EVENTS_DETAIL_ZOOM a tile is cut into EVENT_CELLS x EVENT_CELLS cells (16 px on the map's
+# 512-px tiles) and a cell holding several cases sends one point (their mean position, the
+# commonest stage, overdue if any is, how many): a tile then holds at most ~1,100 points
+# whatever the city's case load (100,000 open cases put 25,000 in one z15 tile otherwise).
+# Cells are aligned on the whole world's grid, so two tiles agree on a cell at their seam.
+EVENT_OPEN = ("reported", "filed", "dispatched", "handled", "verified", "deferred")
+EVENTS_DETAIL_ZOOM = 18
+EVENT_CELLS = 32
 
 
 @dataclass(frozen=True)
@@ -57,12 +66,42 @@ class TileLayer:
     attrs: tuple[str, ...]  # the attribute columns the tile carries (``id`` first)
     min_zoom: int = 0
     int_id: bool = True  # ``id`` is an integer: sent as the MVT feature id
+    sql_low: str | None = None  # below ``detail_zoom``: the aggregated form (same attributes)
+    detail_zoom: int = 0
+    buffer: int = BUFFER  # MVT units kept beyond the tile's edge
+    fresh_s: float | None = None  # the tile also depends on the clock: reused at most this long
 
 
 def _grids_sql() -> str:
     # The status a grid is coloured by is an analysis (analysis/overview.py owns its
     # rules); the tile only carries the verdict.
     return f"SELECT s.id, s.grid_type AS t, s.status AS st, s.geom_3857 AS geom FROM ({grid_status_in_box_sql(':env')}) s"
+
+
+_OPEN_SQL = ", ".join(f"'{s}'" for s in EVENT_OPEN)
+# overdue as layers/events.py reads it (CASE_COLS): open, not deferred, past the stage's limit
+_OVERDUE_SQL = "(e.status IN ('reported', 'filed', 'dispatched', 'handled', 'verified') AND e.stage_due_at < now())"
+# one cell's margin around the tile: a dot near the edge is drawn whole by both tiles
+_EVENTS_BOX = f"e.geom_3857 && ST_Expand(:env, CAST(:cell AS float8)) AND e.status IN ({_OPEN_SQL})"
+
+
+def _events_sql() -> str:
+    """Each open case the scope may read (row-level security on ``events`` decides): its id,
+    stage and overdue flag, nothing else (no description, no reporter)."""
+    return f"SELECT e.id, e.status AS s, {_OVERDUE_SQL} AS o, NULL::integer AS n, e.geom_3857 AS geom FROM events e WHERE {_EVENTS_BOX}"
+
+
+def _events_cells_sql() -> str:
+    """One point per occupied cell: a lone case as itself (with its id), several as a
+    cluster (no id, ``n`` cases, the commonest stage, overdue if any is)."""
+    half = 20037508.342789244
+    return f"""
+        SELECT CASE WHEN count(*) = 1 THEN min(e.id) END AS id, mode() WITHIN GROUP (ORDER BY e.status) AS s,
+               bool_or({_OVERDUE_SQL}) AS o, CASE WHEN count(*) > 1 THEN count(*)::integer END AS n,
+               ST_SetSRID(ST_MakePoint(avg(ST_X(e.geom_3857)), avg(ST_Y(e.geom_3857))), 3857) AS geom
+        FROM events e WHERE {_EVENTS_BOX}
+        GROUP BY floor((ST_X(e.geom_3857) + {half}) / CAST(:cell AS float8)),
+                 floor((ST_Y(e.geom_3857) + {half}) / CAST(:cell AS float8))"""
 
 
 @cache
@@ -92,10 +131,19 @@ def _layers() -> dict[str, TileLayer]:
                WHERE r.geom_3857 && :env AND (:z >= %d OR r.road_class = ANY(:major))""" % ROADS_DETAIL_ZOOM,
             ("id", "c"),
         ),
+        "events": TileLayer(
+            "events",
+            _events_sql(),
+            ("id", "s", "o", "n"),
+            sql_low=_events_cells_sql(),
+            detail_zoom=EVENTS_DETAIL_ZOOM,
+            buffer=EXTENT // EVENT_CELLS,  # the one-cell margin
+            fresh_s=60.0,  # a case turns overdue with no edit: a tile is at most a minute behind the clock
+        ),
     }
 
 
-LAYER_NAMES = ("communities", "grids", "buildings", "roads")
+LAYER_NAMES = ("communities", "grids", "buildings", "roads", "events")
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
@@ -146,17 +194,19 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None
         box, geom = "(SELECT tile FROM bounds)", "src.geom"
     # An integer id travels as the MVT feature id (not a property): smaller tiles.
     fid = ", 'id'" if spec.int_id else ""
+    body = spec.sql_low if spec.sql_low and z < spec.detail_zoom else spec.sql
     sql = f"""
         WITH bounds AS (SELECT ST_TileEnvelope(:zq, :x, :y) AS tile),
-        src AS ({spec.sql.replace(':env', box)}),
+        src AS ({body.replace(':env', box)}),
         mvt AS (
-          SELECT src.*, ST_AsMVTGeom({geom}, bounds.tile, {EXTENT}, {BUFFER}, true) AS mvtgeom
+          SELECT src.*, ST_AsMVTGeom({geom}, bounds.tile, {EXTENT}, {spec.buffer}, true) AS mvtgeom
           FROM src, bounds
         )
         SELECT ST_AsMVT(m, CAST(:name AS text), {EXTENT}, 'mvtgeom'{fid})
         FROM (SELECT {", ".join(spec.attrs)}, mvtgeom FROM mvt WHERE mvtgeom IS NOT NULL) m
     """
-    params = {"z": z, "zq": zq, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS)}
+    cell = 2 * 20037508.342789244 / (1 << zq) / EVENT_CELLS
+    params = {"z": z, "zq": zq, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS), "cell": cell}
     data = conn.execute(text(sql), params).scalar_one()
     return bytes(data or b"")
 
@@ -295,6 +345,9 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
     try:
         size = int(request.query_params.get("size", 256))
         key = (cache_key(scope), p["layer"], z, x, y, shift, size)
+        spec = _layers().get(p["layer"])
+        if spec is not None and spec.fresh_s:
+            key += (int(time.time() // spec.fresh_s),)
         started = time.perf_counter()
         with use_scope(scope), tile_engine().connect() as conn:
             version = data_version(conn)
