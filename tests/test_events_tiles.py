@@ -233,6 +233,12 @@ def test_a_worker_sees_only_their_grids_cases(server, cases, cookies) -> None:
     assert {ids["reported"], ids["late"], ids["near"]} <= mine
     assert not features(server, cases["b"], 18, cookies["worker"])  # another community's grid: nothing
     assert ids["other"] in {f["id"] for f in features(server, cases["b"], 18, cookies["leader"])}
+    # on a GCJ-02 basemap the same cases, moved (the envelope is moved back to select them)
+    import prcoords
+
+    g = prcoords.wgs_gcj(prcoords.Coords(cases["a"][1], cases["a"][0]))
+    status, body, _ = get(server, *_z_tile((g.lon, g.lat), 18), cookie=cookies["worker"], query="size=512&shift=gcj02")
+    assert status == 200 and {ids["reported"], ids["late"], ids["near"]} <= {f["id"] for f in decode(body)["events"]}
     # below the detail zoom too: the worker's clusters count only their own cases
     low = features(server, cases["b"], 13, cookies["worker"])
     leader_low = features(server, cases["b"], 13, cookies["leader"])

@@ -81,8 +81,10 @@ def _grids_sql() -> str:
 _OPEN_SQL = ", ".join(f"'{s}'" for s in EVENT_OPEN)
 # overdue as layers/events.py reads it (CASE_COLS): open, not deferred, past the stage's limit
 _OVERDUE_SQL = "(e.status IN ('reported', 'filed', 'dispatched', 'handled', 'verified') AND e.stage_due_at < now())"
-# one cell's margin around the tile: a dot near the edge is drawn whole by both tiles
-_EVENTS_BOX = f"e.geom_3857 && ST_Expand(:env, CAST(:cell AS float8)) AND e.status IN ({_OPEN_SQL})"
+# The tile's box with one cell's margin (a dot near the edge is drawn whole by both tiles), on
+# the plain coordinates: under the table's forced row-level security PostgreSQL uses no index
+# for PostGIS's && (not leakproof), but does for float comparisons (migration 0020).
+_EVENTS_BOX = (f"e.x_3857 BETWEEN :bx0 AND :bx1 AND e.y_3857 BETWEEN :by0 AND :by1 AND e.status IN ({_OPEN_SQL})")
 
 
 def _events_sql() -> str:
@@ -95,13 +97,18 @@ def _events_cells_sql() -> str:
     """One point per occupied cell: a lone case as itself (with its id), several as a
     cluster (no id, ``n`` cases, the commonest stage, overdue if any is)."""
     half = 20037508.342789244
+    # (counted per cell and stage first: a hash aggregate; the commonest stage is then picked
+    # among a handful of rows per cell, not by sorting every case as mode() would)
     return f"""
-        SELECT CASE WHEN count(*) = 1 THEN min(e.id) END AS id, mode() WITHIN GROUP (ORDER BY e.status) AS s,
-               bool_or({_OVERDUE_SQL}) AS o, CASE WHEN count(*) > 1 THEN count(*)::integer END AS n,
-               ST_SetSRID(ST_MakePoint(avg(ST_X(e.geom_3857)), avg(ST_Y(e.geom_3857))), 3857) AS geom
-        FROM events e WHERE {_EVENTS_BOX}
-        GROUP BY floor((ST_X(e.geom_3857) + {half}) / CAST(:cell AS float8)),
-                 floor((ST_Y(e.geom_3857) + {half}) / CAST(:cell AS float8))"""
+        WITH k AS (
+          SELECT floor((e.x_3857 + {half}) / CAST(:cell AS float8)) AS cx, floor((e.y_3857 + {half}) / CAST(:cell AS float8)) AS cy,
+                 e.status, count(*) AS k, bool_or({_OVERDUE_SQL}) AS o, sum(e.x_3857) AS sx, sum(e.y_3857) AS sy, min(e.id) AS id
+          FROM events e WHERE {_EVENTS_BOX}
+          GROUP BY 1, 2, 3)
+        SELECT CASE WHEN sum(k) = 1 THEN min(id) END AS id, (array_agg(status ORDER BY k DESC, status))[1] AS s,
+               bool_or(o) AS o, CASE WHEN sum(k) > 1 THEN sum(k)::integer END AS n,
+               ST_SetSRID(ST_MakePoint(sum(sx) / sum(k), sum(sy) / sum(k)), 3857) AS geom
+        FROM k GROUP BY cx, cy"""
 
 
 @cache
@@ -206,7 +213,14 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None
         FROM (SELECT {", ".join(spec.attrs)}, mvtgeom FROM mvt WHERE mvtgeom IS NOT NULL) m
     """
     cell = 2 * 20037508.342789244 / (1 << zq) / EVENT_CELLS
-    params = {"z": z, "zq": zq, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS), "cell": cell}
+    # the envelope with a cell's margin, moved back by the basemap's offset (as ``box`` above)
+    x0, y0, x1, y1 = tile_bounds(zq, x, y)
+    params = {"z": z, "zq": zq, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS), "cell": cell,
+              "bx0": x0 - cell - dx, "bx1": x1 + cell - dx, "by0": y0 - cell - dy, "by1": y1 + cell - dy}
+    if spec.sql_low and z < spec.detail_zoom:
+        # the cells are counted in a hash table: tens of thousands of cases at low zoom would
+        # otherwise be sorted on disk under the default 4 MB (for this transaction only)
+        conn.execute(text("SELECT set_config('work_mem', '32MB', true)"))
     data = conn.execute(text(sql), params).scalar_one()
     return bytes(data or b"")
 
