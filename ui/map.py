@@ -368,7 +368,7 @@ _STYLES = {
     # detail zoom, webapp/tiles.py) larger with its count on it
     "events": """function (p, z) {
         var c = STAGES[p.s] || '#6b7280', n = p.n || 1;
-        var r = n > 1 ? Math.min(15, 8 + 2 * Math.log(n) / Math.LN2 / 2) : (p.o ? 8 : 6);
+        var r = n > 1 ? Math.min(z < 15 ? 14 : 9, 7 + Math.log(n) / Math.LN2) : (p.o ? 8 : 6);
         return {radius: r, fill: true, fillColor: c, fillOpacity: n > 1 ? 0.9 : 1, color: p.o ? '#dc2626' : '#ffffff',
                 weight: p.o ? 4 : 1.5, opacity: 1, label: n > 1 ? (n > 999 ? Math.round(n / 1000) + 'k' : String(n)) : null};
     }""",

@@ -55,6 +55,9 @@ MAJOR_ROADS = ("motorway", "trunk", "primary", "secondary", "快速路", "主干
 EVENT_OPEN = ("reported", "filed", "dispatched", "handled", "verified", "deferred")
 EVENTS_DETAIL_ZOOM = 18
 EVENT_CELLS = 32
+# Below this zoom a city's cases fill every cell: cells twice as wide (32 px), so the
+# clusters, drawn larger with their count, do not overlap into a wall.
+EVENTS_COARSE_BELOW = 15
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ def _layers() -> dict[str, TileLayer]:
             ("id", "s", "o", "n"),
             sql_low=_events_cells_sql(),
             detail_zoom=EVENTS_DETAIL_ZOOM,
-            buffer=EXTENT // EVENT_CELLS,  # the one-cell margin
+            buffer=2 * EXTENT // EVENT_CELLS,  # the one-cell margin (of the coarse cells)
             fresh_s=60.0,  # a case turns overdue with no edit: a tile is at most a minute behind the clock
         ),
     }
@@ -212,7 +215,7 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None
         SELECT ST_AsMVT(m, CAST(:name AS text), {EXTENT}, 'mvtgeom'{fid})
         FROM (SELECT {", ".join(spec.attrs)}, mvtgeom FROM mvt WHERE mvtgeom IS NOT NULL) m
     """
-    cell = 2 * 20037508.342789244 / (1 << zq) / EVENT_CELLS
+    cell = 2 * 20037508.342789244 / (1 << zq) / (EVENT_CELLS if z >= EVENTS_COARSE_BELOW else EVENT_CELLS // 2)
     # the envelope with a cell's margin, moved back by the basemap's offset (as ``box`` above)
     x0, y0, x1, y1 = tile_bounds(zq, x, y)
     params = {"z": z, "zq": zq, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS), "cell": cell,
