@@ -10,6 +10,7 @@ and deferrals at the rates a city sees; some cases still open. The rows are writ
 COPY (the owner; the lifecycle's checks are the tests' business, not this benchmark's).
 
     WANGGE_DB_NAME=wangge_events_bench python -m bench.bench_events --cases 1000000 --grids 20000
+    WANGGE_DB_NAME=wangge_events_bench python -m bench.bench_events --tiles 100000 --grids 10000   # the event tiles
 
 Empties the layers of the database it runs on: refuses a database without ``bench`` in its name.
 """
@@ -141,12 +142,227 @@ def copy_in(conn, frame: pd.DataFrame) -> None:
     conn.execute(text("ANALYZE events"))
 
 
+# --- the event layer's tiles (issue 16 point 5) --------------------------------------------------
+
+def open_cases_in(conn, n: int, seed: int = 16) -> None:
+    """``n`` open cases, each at a random point of a random grid, stages as a working day leaves
+    them, about one in six past its stage's limit (written by the owner, report log off)."""
+    conn.execute(text("ALTER TABLE events DISABLE TRIGGER events_log_report"))
+    conn.execute(text("SELECT setseed(:s)"), {"s": seed / 100})
+    conn.execute(text("""
+        INSERT INTO events (district_code, community_code, grid_id, kind, class_code, status, reported_by, source,
+                            stage_due_at, geom)
+        SELECT g.district_code, g.community_code, g.id, 'E0101', 'E0101',
+               (ARRAY['reported', 'filed', 'dispatched', 'dispatched', 'dispatched', 'handled', 'verified', 'deferred'])[1 + floor(random() * 8)::int],
+               'bench', 'import', now() + (random() * 6 - 1) * interval '1 day',
+               ST_SetSRID(ST_MakePoint(ST_XMin(g.geom) + random() * (ST_XMax(g.geom) - ST_XMin(g.geom)),
+                                       ST_YMin(g.geom) + random() * (ST_YMax(g.geom) - ST_YMin(g.geom))), 4326)
+        FROM (SELECT 1 + floor(random() * (SELECT count(*) FROM grids))::int AS k FROM generate_series(1, :n)) r
+        JOIN (SELECT row_number() OVER (ORDER BY id) AS k, * FROM grids) g ON g.k = r.k"""), {"n": n})
+    conn.execute(text("UPDATE events SET stage_due_at = NULL WHERE status = 'deferred'"))
+    conn.execute(text("ALTER TABLE events ENABLE TRIGGER events_log_report"))
+    conn.execute(text("ANALYZE events"))
+
+
+def _session(username: str, role: str) -> str:
+    import secrets
+
+    from gis.db import transaction
+    from gis.scope import SYSTEM, use_scope
+    from layers import users as auth
+    from webapp import sessions
+
+    password = secrets.token_urlsafe(16)
+    with use_scope(SYSTEM), transaction() as conn:
+        if auth.get_user(conn, username) is None:
+            auth.create_user(conn, username, password, role, display_name="benchmark")
+        else:
+            auth.set_password(conn, username, password)
+        user = auth.authenticate(conn, username, password)
+        return sessions.open_session(conn, user.id, "bench_events")
+
+
+def _tiles_at(bounds: tuple[float, float, float, float], z: int, cap: int) -> list[tuple[int, int, int]]:
+    """The 512-px tiles (display zoom z) covering ``bounds`` (lon/lat), at most ``cap`` of them
+    around the centre (a screenful or two at high zoom)."""
+    import math
+
+    def xy(lon, lat, zq):
+        n = 1 << zq
+        return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+    w, s, e, n = bounds
+    x0, y0 = xy(w, n, z - 1)
+    x1, y1 = xy(e, s, z - 1)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    every = [(z, x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+    every.sort(key=lambda t: (t[1] - cx) ** 2 + (t[2] - cy) ** 2)
+    return every[:cap]
+
+
+def _fetch(base: str, tiles: list, cookie: str, query: str, workers: int = 6) -> tuple[list[float], list[int], float]:
+    """Each tile once, ``workers`` at a time over loopback (a browser's six connections per
+    host); per-tile milliseconds, bytes, and the whole batch's wall seconds."""
+    import http.client
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    from gis.settings import get_settings
+
+    host = urlsplit(base)
+    local = threading.local()
+    header = {"Cookie": f"{get_settings().session_cookie}={cookie}"}
+
+    def one(t):
+        if not hasattr(local, "c"):
+            local.c = http.client.HTTPConnection(host.hostname, host.port, timeout=120)
+        z, x, y = t
+        started = time.perf_counter()
+        local.c.request("GET", f"/tiles/events/{z}/{x}/{y}.pbf?{query}", headers=header)
+        r = local.c.getresponse()
+        body = r.read()
+        ms = (time.perf_counter() - started) * 1000
+        if r.status not in (200, 204):
+            raise RuntimeError(f"tile {t}: HTTP {r.status} {body[:200]!r}")
+        return ms, len(body)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        out = list(pool.map(one, tiles))
+    return [o[0] for o in out], [o[1] for o in out], time.perf_counter() - started
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 1) if values else 0.0
+
+
+def bench_tiles(cases: int, grids: int, zooms: list[int], cap: int, repeat: int, allow_any_db: bool) -> dict:
+    """The event layer's tiles at ``cases`` open cases, per display zoom: p50/p95 milliseconds
+    of each tile request over loopback, uncached (``cache=0``, an administrator) and cached,
+    and a view's bytes; against the GeoJSON of the same cases (what the screens sent before),
+    in the same run."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from gis import scope as scopes
+    from gis.scope import SYSTEM, use_scope
+    from layers import events as ev
+
+    db = check_database(allow_any_db, "wangge_events_bench")
+    t0 = time.perf_counter()
+    with owner_engine().begin() as conn:
+        scopes.apply(conn.connection.dbapi_connection, SYSTEM)
+        build_area(conn, grids)
+        open_cases_in(conn, cases)
+        bounds = tuple(conn.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                                         "FROM (SELECT ST_Extent(geom) e FROM grids) q")).one())
+        overdue = conn.execute(text("SELECT count(*) FILTER (WHERE stage_due_at < now()), count(*) FROM events")).one()
+    print(f"{cases:,} open cases over {grids:,} grids written in {time.perf_counter() - t0:.1f} s "
+          f"({overdue[0]:,} overdue)", flush=True)
+    admin = _session("bench_admin", "admin")
+
+    # baseline: the cases as GeoJSON (id and stage per feature, as ui/screens/events.py sent them)
+    from ui.map import EVENTS_GEOJSON_LIMIT
+
+    base_runs = {}
+    for label, limit in (("geojson_5000", EVENTS_GEOJSON_LIMIT), ("geojson_all", cases)):
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            with use_scope(SYSTEM), owner_engine().connect() as conn:
+                frame = ev.events_in(conn, status=("reported", "filed", "dispatched", "handled", "verified", "deferred"),
+                                     limit=limit)
+            f = frame[frame.geometry.notna()]
+            doc = {"type": "FeatureCollection", "features": [
+                {"type": "Feature", "properties": {"layer": "events", "id": int(i), "st": f"{s}|late" if o else s},
+                 "geometry": {"type": "Point", "coordinates": [g.x, g.y]}}
+                for i, s, o, g in zip(f["id"], f["status"], f["overdue"], f.geometry)]}
+            body = json.dumps(doc)
+            times.append(time.perf_counter() - started)
+        base_runs[label] = {"features": len(f), "median_s": round(float(np.median(times)), 3), "mb": round(len(body) / 2**20, 2)}
+        print("baseline", label, base_runs[label], flush=True)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pages = Path(tempfile.mkdtemp(prefix="bench_events_"))
+    server = subprocess.Popen([sys.executable, "-m", "bench.bench_map", "--serve", str(port), "--pages", str(pages)],
+                              cwd=str(Path(__file__).resolve().parents[1]))
+    per_zoom, view = {}, {}
+    try:
+        from bench.bench_map import _wait_port
+
+        _wait_port(port, server)
+        base = f"http://127.0.0.1:{port}"
+        for z in zooms:
+            tiles = _tiles_at(bounds, z, cap)
+            cold_ms, cold_bytes, warm_ms = [], [], []
+            for _ in range(repeat):
+                ms, sizes, _ = _fetch(base, tiles, admin, "size=512&cache=0")
+                cold_ms += ms
+                cold_bytes += sizes
+            _fetch(base, tiles, admin, "size=512")  # fill the cache
+            for _ in range(repeat):
+                ms, _, _ = _fetch(base, tiles, admin, "size=512")
+                warm_ms += ms
+            per_zoom[z] = {"tiles": len(tiles), "requests": len(cold_ms),
+                           "uncached_p50_ms": _pct(cold_ms, 50), "uncached_p95_ms": _pct(cold_ms, 95),
+                           "cached_p50_ms": _pct(warm_ms, 50), "cached_p95_ms": _pct(warm_ms, 95),
+                           "tile_kb_mean": round(float(np.mean(cold_bytes)) / 1024, 1), "tile_kb_max": round(max(cold_bytes) / 1024, 1)}
+            print(f"z{z}", per_zoom[z], flush=True)
+        # the whole area in one view at the zoom a map fits it to (what the dispatcher opens)
+        from ui.map import fit_zoom
+
+        zf = fit_zoom(bounds)
+        tiles = _tiles_at(bounds, zf, 10_000)
+        walls, kb = [], 0
+        for _ in range(repeat):
+            _, sizes, wall = _fetch(base, tiles, admin, "size=512&cache=0")
+            walls.append(wall)
+            kb = sum(sizes) / 1024
+        view = {"zoom": zf, "tiles": len(tiles), "uncached_wall_s_median": round(float(np.median(walls)), 3),
+                "kb": round(kb, 1)}
+        print("whole area view", view, flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    ratio = round(base_runs["geojson_all"]["median_s"] / view["uncached_wall_s_median"], 2) if view else None
+    return {"benchmark": "events_tiles", "database": db,
+            "commit": commit(["webapp/tiles.py", "migrations/versions/0020_events_tiles.py", "bench/bench_events.py"]),
+            "open_cases": cases, "overdue": int(overdue[0]), "grids": grids, "bounds": [round(v, 5) for v in bounds],
+            "repeat": repeat, "tile_size_px": 512, "concurrency": 6, "tiles_per_zoom_cap": cap,
+            "detail_zoom": __import__("webapp.tiles", fromlist=["x"]).EVENTS_DETAIL_ZOOM,
+            "zooms": per_zoom, "whole_area_view": view, "baseline_geojson": base_runs,
+            "ratio_geojson_all_over_tiles_view": ratio, "peak_mb": peak_mb(),
+            "note": "uncached: ?cache=0 (administrator), every tile from PostGIS; cached: the server's tile cache warm. "
+                    "Baseline: the same open cases as GeoJSON built in Python (events_in + features), as the screens sent them "
+                    "(5,000 at most, and all of them)."}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=1_000_000)
     ap.add_argument("--grids", type=int, default=20_000)
     ap.add_argument("--allow-any-db", action="store_true")
+    ap.add_argument("--tiles", type=int, metavar="OPEN_CASES",
+                    help="benchmark the event tile layer at this many open cases instead (results/events_tiles.json)")
+    ap.add_argument("--zooms", default="11,12,13,14,15,16,17,18")
+    ap.add_argument("--cap", type=int, default=24, help="tiles per zoom at most (around the centre)")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    if args.tiles:
+        result = bench_tiles(args.tiles, args.grids, [int(z) for z in args.zooms.split(",")], args.cap, args.repeat,
+                             args.allow_any_db)
+        z = result["zooms"]
+        rows = [[datetime.now().date().isoformat(), f"events_tiles_z{k}", result["commit"], args.tiles, args.repeat,
+                 "", round(v["uncached_p50_ms"] / 1000, 4), "", "", result["peak_mb"], ""] for k, v in z.items()]
+        save("events_tiles", result, rows)
+        return
     from analysis import event_kpi as kpi
     from gis import scope as scopes
     from gis.scope import SYSTEM

@@ -259,6 +259,7 @@ T: dict[str, tuple[str, str]] = {
     "legend.buildings": ("楼栋（有住户）", "Buildings (with households)"),
     "legend.buildings_empty": ("楼栋（无住户）", "Buildings (no households)"),
     "legend.buildings_zoom": ("楼栋自 {z} 级显示", "Buildings show from zoom {z}"),
+    "legend.event_cluster": ("大圆点上的数字：该处事件数", "A number on a large dot: cases at that spot"),
     "legend.camera_online": ("摄像头（在线）", "Camera (online)"),
     "legend.camera_offline": ("摄像头（离线/未知）", "Camera (offline/unknown)"),
     # --- street leader ----------------------------------------------------------------

@@ -114,20 +114,33 @@ if (!L.WgFastTiles) {
       var tile = L.DomUtil.create('canvas', 'leaflet-tile');
       tile.width = size.x; tile.height = size.y;
       this._getVectorTilePromise(coords).then(function (json) {
-        var ctx = tile.getContext('2d'), kept = [], k = 1;
+        var ctx = tile.getContext('2d'), kept = [], k = 1, labels = [];
         ctx.lineJoin = 'round'; ctx.lineCap = 'round';
         for (var name in json.layers) {
           var layer = json.layers[name], fn = self.options.vectorTileLayerStyles[name], groups = {};
           k = size.x / layer.extent;
           for (var i = 0; i < layer.features.length; i++) {
             var f = layer.features[i], st = (fn instanceof Function) ? fn(f.properties, coords.z) : fn;
-            var key = [f.type, st.fillColor, st.fillOpacity, st.color, st.weight, st.opacity, st.fill, st.stroke].join('|');
+            var key = [f.type, st.fillColor, st.fillOpacity, st.color, st.weight, st.opacity, st.fill, st.stroke, st.radius].join('|');
+            if (st.label) { labels.push([f, st]); }
             (groups[key] = groups[key] || {st: st, type: f.type, feats: []}).feats.push(f);
             kept.push(f);
           }
           for (var key in groups) {
             var g = groups[key], s = g.st;
             ctx.beginPath();
+            if (g.type === 1) {  // points (event cases): one circle each, filled and ringed
+              for (var j = 0; j < g.feats.length; j++) {
+                var pts = g.feats[j].geometry;
+                for (var r = 0; r < pts.length; r++) {
+                  var pt = pts[r][0] || pts[r];
+                  ctx.moveTo(pt.x * k + s.radius, pt.y * k); ctx.arc(pt.x * k, pt.y * k, s.radius, 0, 2 * Math.PI);
+                }
+              }
+              ctx.globalAlpha = s.fillOpacity === undefined ? 1 : s.fillOpacity; ctx.fillStyle = s.fillColor || s.color; ctx.fill();
+              if (s.weight) { ctx.globalAlpha = s.opacity === undefined ? 1 : s.opacity; ctx.strokeStyle = s.color; ctx.lineWidth = s.weight; ctx.setLineDash([]); ctx.stroke(); }
+              continue;
+            }
             for (var j = 0; j < g.feats.length; j++) {
               var rings = g.feats[j].geometry;
               for (var r = 0; r < rings.length; r++) {
@@ -146,6 +159,11 @@ if (!L.WgFastTiles) {
               ctx.stroke();
             }
           }
+        }
+        ctx.globalAlpha = 1; ctx.textAlign = 'center'; ctx.textBaseline = 'middle'; ctx.font = 'bold 11px sans-serif';
+        for (var li = 0; li < labels.length; li++) {  // a cluster's count on its dot
+          var lp = labels[li][0].geometry[0], lq = lp[0] || lp;
+          ctx.fillStyle = labels[li][1].labelColor || '#ffffff'; ctx.fillText(labels[li][1].label, lq.x * k, lq.y * k);
         }
         tile._wg = {features: kept, k: k};
         done(null, tile);
@@ -279,7 +297,7 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
                          max_zoom=19, overlay=False, control=False).add_to(m)
     query = "?size=512" + ("&shift=gcj02" if shift == "GCJ-02" else "")
     # tiles carry the session only in the HttpOnly cookie (never ?s= in a URL: logs, Referer)
-    for layer in ("roads", "buildings", "communities", "grids"):
+    for layer in ("roads", "buildings", "communities", "grids", "events"):
         if layer in view.tiles:
             _tile_layer(layer, query, lang, show=layer not in view.hidden).add_to(m)
     for small in view.small:
@@ -346,12 +364,20 @@ _STYLES = {
         return {weight: 0.6, color: '#4b5563', opacity: 0.8, fill: true, fillOpacity: 0.75,
                 fillColor: p.h ? COLOURS.building : COLOURS.building_empty};
     }""",
+    # event cases by stage (EVENT_STAGE_COLOURS), overdue ringed red; a cluster (below the
+    # detail zoom, webapp/tiles.py) larger with its count on it
+    "events": """function (p, z) {
+        var c = STAGES[p.s] || '#6b7280', n = p.n || 1;
+        var r = n > 1 ? Math.min(z < 15 ? 14 : 9, 7 + Math.log(n) / Math.LN2) : (p.o ? 8 : 6);
+        return {radius: r, fill: true, fillColor: c, fillOpacity: n > 1 ? 0.9 : 1, color: p.o ? '#dc2626' : '#ffffff',
+                weight: p.o ? 4 : 1.5, opacity: 1, label: n > 1 ? (n > 999 ? Math.round(n / 1000) + 'k' : String(n)) : null};
+    }""",
     "roads": """function (p, z) {
         var major = MAJOR.indexOf(p.c) >= 0;
         return {weight: major ? (z >= 15 ? 4 : 2.5) : (z >= 15 ? 2 : 1), color: major ? COLOURS.road_major : COLOURS.road, opacity: 0.9};
     }""",
 }
-_Z = {"roads": 1, "buildings": 2, "communities": 3, "grids": 4}
+_Z = {"roads": 1, "buildings": 2, "communities": 3, "grids": 4, "events": 6}
 
 
 _PICK = {"buildings": 3, "grids": 2, "communities": 1}  # which layer a click picks first
@@ -369,6 +395,7 @@ def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> FastVec
         className: 'wg-tiles-{layer}',
         vectorTileLayerStyles: {{ {layer}: (function () {{
             var COLOURS = {json.dumps(COLOURS)}; var MAJOR = {json.dumps(list(MAJOR_ROADS), ensure_ascii=False)};
+            var STAGES = {json.dumps(EVENT_STAGE_COLOURS)};
             return {style};
         }})() }}
     }}"""
@@ -456,6 +483,20 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
 
 
 SITING_POINTS = ("sites_new", "sites_existing", "homes")
+# Up to this many cases travel as GeoJSON (every case a browser object: 5,000 is already
+# seconds of drawing); beyond it the ``events`` tile layer draws them, whatever their number.
+EVENTS_GEOJSON_LIMIT = 5000
+
+
+def with_events(view: MapView, cases: gpd.GeoDataFrame) -> MapView:
+    """``view`` with the event cases: ``cases`` (columns id, st = stage or "stage|late",
+    geometry) as GeoJSON while fewer than ``EVENTS_GEOJSON_LIMIT``; at the limit (the list
+    was cut) the open cases of the viewer's scope as vector tiles instead."""
+    if len(cases) >= EVENTS_GEOJSON_LIMIT:
+        view.tiles = (*view.tiles, "events")
+    else:
+        view.small.append(GeoLayer("events", cases))
+    return view
 # Event cases by stage (ui/screens/events.py): warm colours wait on the centre, blue on a unit, green done.
 EVENT_STAGE_COLOURS = {"reported": "#f97316", "filed": "#eab308", "dispatched": "#2563eb", "handled": "#7c3aed",
                        "verified": "#0d9488", "closed": "#16a34a", "deferred": "#6b7280", "rejected": "#9ca3af"}
@@ -543,6 +584,13 @@ def _legend_js(view: MapView, lang: str) -> str:
         rows.append(f"<i style='background:#ef4444'></i>{t('layer.problems', lang)}")
     if "grid" in names:
         rows.append(f"<i style='background:none;border:3px solid {COLOURS['current']}'></i>{t('layer.grid', lang)}")
+    if "events" in names or "events" in view.tiles:
+        rows.append(f"<b>{t('layer.events', lang)}</b>")
+        for stage in ("reported", "filed", "dispatched", "handled", "verified", "deferred"):
+            rows.append(_swatch(EVENT_STAGE_COLOURS[stage], t(f"stage.{stage}", lang), DOT))
+        rows.append(_swatch("#ffffff", t("ev.overdue", lang), DOT + ";border:3px solid #dc2626"))
+        if "events" in view.tiles:
+            rows.append(f"<span style='color:#666'>{t('legend.event_cluster', lang)}</span>")
     if "cameras" in names:
         rows.append(_swatch(COLOURS['camera_online'], t('legend.camera_online', lang), DOT))
         rows.append(_swatch(COLOURS['camera_offline'], t('legend.camera_offline', lang), DOT))

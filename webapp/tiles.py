@@ -46,6 +46,18 @@ BUILDINGS_MIN_ZOOM = 15
 # Below this zoom only the main road classes are sent.
 ROADS_DETAIL_ZOOM = 14
 MAJOR_ROADS = ("motorway", "trunk", "primary", "secondary", "快速路", "主干路", "次干路")
+# Event cases (issue 16): the open ones (migration 0020 indexes their geom_3857). Below
+# EVENTS_DETAIL_ZOOM a tile is cut into EVENT_CELLS x EVENT_CELLS cells (16 px on the map's
+# 512-px tiles) and a cell holding several cases sends one point (their mean position, the
+# commonest stage, overdue if any is, how many): a tile then holds at most ~1,100 points
+# whatever the city's case load (100,000 open cases put 25,000 in one z15 tile otherwise).
+# Cells are aligned on the whole world's grid, so two tiles agree on a cell at their seam.
+EVENT_OPEN = ("reported", "filed", "dispatched", "handled", "verified", "deferred")
+EVENTS_DETAIL_ZOOM = 18
+EVENT_CELLS = 32
+# Below this zoom a city's cases fill every cell: cells twice as wide (32 px), so the
+# clusters, drawn larger with their count, do not overlap into a wall.
+EVENTS_COARSE_BELOW = 15
 
 
 @dataclass(frozen=True)
@@ -57,12 +69,49 @@ class TileLayer:
     attrs: tuple[str, ...]  # the attribute columns the tile carries (``id`` first)
     min_zoom: int = 0
     int_id: bool = True  # ``id`` is an integer: sent as the MVT feature id
+    sql_low: str | None = None  # below ``detail_zoom``: the aggregated form (same attributes)
+    detail_zoom: int = 0
+    buffer: int = BUFFER  # MVT units kept beyond the tile's edge
+    fresh_s: float | None = None  # the tile also depends on the clock: reused at most this long
 
 
 def _grids_sql() -> str:
     # The status a grid is coloured by is an analysis (analysis/overview.py owns its
     # rules); the tile only carries the verdict.
     return f"SELECT s.id, s.grid_type AS t, s.status AS st, s.geom_3857 AS geom FROM ({grid_status_in_box_sql(':env')}) s"
+
+
+_OPEN_SQL = ", ".join(f"'{s}'" for s in EVENT_OPEN)
+# overdue as layers/events.py reads it (CASE_COLS): open, not deferred, past the stage's limit
+_OVERDUE_SQL = "(e.status IN ('reported', 'filed', 'dispatched', 'handled', 'verified') AND e.stage_due_at < now())"
+# The tile's box with one cell's margin (a dot near the edge is drawn whole by both tiles), on
+# the plain coordinates: under the table's forced row-level security PostgreSQL uses no index
+# for PostGIS's && (not leakproof), but does for float comparisons (migration 0020).
+_EVENTS_BOX = (f"e.x_3857 BETWEEN :bx0 AND :bx1 AND e.y_3857 BETWEEN :by0 AND :by1 AND e.status IN ({_OPEN_SQL})")
+
+
+def _events_sql() -> str:
+    """Each open case the scope may read (row-level security on ``events`` decides): its id,
+    stage and overdue flag, nothing else (no description, no reporter)."""
+    return f"SELECT e.id, e.status AS s, {_OVERDUE_SQL} AS o, NULL::integer AS n, e.geom_3857 AS geom FROM events e WHERE {_EVENTS_BOX}"
+
+
+def _events_cells_sql() -> str:
+    """One point per occupied cell: a lone case as itself (with its id), several as a
+    cluster (no id, ``n`` cases, the commonest stage, overdue if any is)."""
+    half = 20037508.342789244
+    # (counted per cell and stage first: a hash aggregate; the commonest stage is then picked
+    # among a handful of rows per cell, not by sorting every case as mode() would)
+    return f"""
+        WITH k AS (
+          SELECT floor((e.x_3857 + {half}) / CAST(:cell AS float8)) AS cx, floor((e.y_3857 + {half}) / CAST(:cell AS float8)) AS cy,
+                 e.status, count(*) AS k, bool_or({_OVERDUE_SQL}) AS o, sum(e.x_3857) AS sx, sum(e.y_3857) AS sy, min(e.id) AS id
+          FROM events e WHERE {_EVENTS_BOX}
+          GROUP BY 1, 2, 3)
+        SELECT CASE WHEN sum(k) = 1 THEN min(id) END AS id, (array_agg(status ORDER BY k DESC, status))[1] AS s,
+               bool_or(o) AS o, CASE WHEN sum(k) > 1 THEN sum(k)::integer END AS n,
+               ST_SetSRID(ST_MakePoint(sum(sx) / sum(k), sum(sy) / sum(k)), 3857) AS geom
+        FROM k GROUP BY cx, cy"""
 
 
 @cache
@@ -92,10 +141,19 @@ def _layers() -> dict[str, TileLayer]:
                WHERE r.geom_3857 && :env AND (:z >= %d OR r.road_class = ANY(:major))""" % ROADS_DETAIL_ZOOM,
             ("id", "c"),
         ),
+        "events": TileLayer(
+            "events",
+            _events_sql(),
+            ("id", "s", "o", "n"),
+            sql_low=_events_cells_sql(),
+            detail_zoom=EVENTS_DETAIL_ZOOM,
+            buffer=2 * EXTENT // EVENT_CELLS,  # the one-cell margin (of the coarse cells)
+            fresh_s=60.0,  # a case turns overdue with no edit: a tile is at most a minute behind the clock
+        ),
     }
 
 
-LAYER_NAMES = ("communities", "grids", "buildings", "roads")
+LAYER_NAMES = ("communities", "grids", "buildings", "roads", "events")
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
@@ -146,17 +204,26 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None
         box, geom = "(SELECT tile FROM bounds)", "src.geom"
     # An integer id travels as the MVT feature id (not a property): smaller tiles.
     fid = ", 'id'" if spec.int_id else ""
+    body = spec.sql_low if spec.sql_low and z < spec.detail_zoom else spec.sql
     sql = f"""
         WITH bounds AS (SELECT ST_TileEnvelope(:zq, :x, :y) AS tile),
-        src AS ({spec.sql.replace(':env', box)}),
+        src AS ({body.replace(':env', box)}),
         mvt AS (
-          SELECT src.*, ST_AsMVTGeom({geom}, bounds.tile, {EXTENT}, {BUFFER}, true) AS mvtgeom
+          SELECT src.*, ST_AsMVTGeom({geom}, bounds.tile, {EXTENT}, {spec.buffer}, true) AS mvtgeom
           FROM src, bounds
         )
         SELECT ST_AsMVT(m, CAST(:name AS text), {EXTENT}, 'mvtgeom'{fid})
         FROM (SELECT {", ".join(spec.attrs)}, mvtgeom FROM mvt WHERE mvtgeom IS NOT NULL) m
     """
-    params = {"z": z, "zq": zq, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS)}
+    cell = 2 * 20037508.342789244 / (1 << zq) / (EVENT_CELLS if z >= EVENTS_COARSE_BELOW else EVENT_CELLS // 2)
+    # the envelope with a cell's margin, moved back by the basemap's offset (as ``box`` above)
+    x0, y0, x1, y1 = tile_bounds(zq, x, y)
+    params = {"z": z, "zq": zq, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS), "cell": cell,
+              "bx0": x0 - cell - dx, "bx1": x1 + cell - dx, "by0": y0 - cell - dy, "by1": y1 + cell - dy}
+    if spec.sql_low and z < spec.detail_zoom:
+        # the cells are counted in a hash table: tens of thousands of cases at low zoom would
+        # otherwise be sorted on disk under the default 4 MB (for this transaction only)
+        conn.execute(text("SELECT set_config('work_mem', '32MB', true)"))
     data = conn.execute(text(sql), params).scalar_one()
     return bytes(data or b"")
 
@@ -295,6 +362,9 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
     try:
         size = int(request.query_params.get("size", 256))
         key = (cache_key(scope), p["layer"], z, x, y, shift, size)
+        spec = _layers().get(p["layer"])
+        if spec is not None and spec.fresh_s:
+            key += (int(time.time() // spec.fresh_s),)
         started = time.perf_counter()
         with use_scope(scope), tile_engine().connect() as conn:
             version = data_version(conn)

@@ -329,9 +329,8 @@ def dispatcher_render() -> None:
 
 
 def _case_map(frame: gpd.GeoDataFrame, lang: str, key: str, extra: list | None = None) -> None:
-    view = wmap.MapView(bounds=_bounds(frame), tiles=("communities", "grids", "roads"), height=460,
-                        small=[*(extra or []), wmap.GeoLayer("events", _map_frame(frame))])
-    wmap.show(view, lang, key=key)
+    view = wmap.MapView(bounds=_bounds(frame), tiles=("communities", "grids", "roads"), height=460, small=[*(extra or [])])
+    wmap.show(wmap.with_events(view, _map_frame(frame)), lang, key=key)  # tiles beyond the GeoJSON limit
 
 
 # --- the handling unit -----------------------------------------------------------------------------
