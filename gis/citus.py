@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 # The large tables, distributed by district_code and co-located with buildings. Listed in one place;
 # a table that does not exist yet (persons, visits, tracks come with the people registers) is skipped.
@@ -106,8 +106,10 @@ def _exists(conn: Connection, table: str) -> bool:
 
 
 def _kind(conn: Connection, table: str) -> str | None:
-    """'h' distributed (hash), 'n' reference, 'l' citus local, None plain."""
-    return conn.execute(text("SELECT partmethod FROM pg_dist_partition WHERE logicalrelid = to_regclass(:t)"),
+    """'h' distributed (hash), 'n' reference, None plain or a Citus-managed local table (which
+    Citus makes of a coordinator table that a key ties to a reference table: still to be replicated)."""
+    return conn.execute(text("""SELECT CASE WHEN partmethod = 'h' THEN 'h' WHEN repmodel = 't' THEN 'n' END
+                                FROM pg_dist_partition WHERE logicalrelid = to_regclass(:t)"""),
                         {"t": f"public.{table}"}).scalar_one_or_none()
 
 
@@ -125,6 +127,12 @@ def _policy_sql(table: str) -> list[str]:
     ]
 
 
+def _subquery_policies(conn: Connection, table: str) -> bool:
+    return bool(conn.execute(text("""SELECT EXISTS (SELECT 1 FROM pg_policies WHERE schemaname = 'public' AND tablename = :t
+                                     AND (coalesce(qual, '') ~* '\\mselect\\M' OR coalesce(with_check, '') ~* '\\mselect\\M'))"""),
+                             {"t": table}).scalar_one())
+
+
 def _foreign_keys(conn: Connection, tables: list[str]) -> list[tuple[str, str, str, str]]:
     """(table, name, definition, referenced table) of every foreign key from or to ``tables``."""
     rows = conn.execute(text("""
@@ -134,29 +142,37 @@ def _foreign_keys(conn: Connection, tables: list[str]) -> list[tuple[str, str, s
     return [tuple(r) for r in rows]
 
 
-def distribute(conn: Connection, shard_count: int = 32) -> Plan:
-    """Distribute the large tables and replicate the small ones (idempotent; run as a superuser or
-    the owner on the coordinator, after ``wangge db up``)."""
-    if not is_citus(conn):
-        raise RuntimeError("this database has no citus extension: run scripts/citus.sh, or use the single-node database as it is")
+def distribute(engine: Engine, shard_count: int = 32) -> Plan:
+    """Distribute the large tables and replicate the small ones, on the coordinator as the owner,
+    after ``wangge db up``. Idempotent and resumable: each step is its own transaction (Citus
+    creates a table's shards on other connections, which must see the committed schema), and the
+    foreign keys taken down for the move wait in ``wangge_citus_pending_fks`` until they are put
+    back in the form Citus takes."""
     plan = Plan()
-    dist = [t for t in DISTRIBUTED if _exists(conn, t)]
-    plan.skipped = [t for t in (*DISTRIBUTED, *REFERENCE) if not _exists(conn, t)]
-    ref = [t for t in REFERENCE if _exists(conn, t)]
-    plan.local = [t for t in LOCAL if _exists(conn, t)]
-    conn.execute(text(f"SET LOCAL citus.shard_count = {int(shard_count)}"))
-    conn.execute(text("SET LOCAL citus.multi_shard_modify_mode = 'sequential'"))
-    conn.execute(text(ROW_OK_SQL))
-    conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
-
-    todo = [t for t in dist if _kind(conn, t) is None]
-    if todo:
+    with engine.begin() as conn:
+        if not is_citus(conn):
+            raise RuntimeError("this database has no citus extension: run scripts/citus.sh, or use the single-node database as it is")
+        dist = [t for t in DISTRIBUTED if _exists(conn, t)]
+        plan.skipped = [t for t in (*DISTRIBUTED, *REFERENCE) if not _exists(conn, t)]
+        ref = [t for t in REFERENCE if _exists(conn, t)]
+        # A replicated table whose policies have sub-queries (assignments, users: their rules look at
+        # grids and buildings) cannot be replicated either: it stays on the coordinator, where Citus
+        # joins it with the others by planning it first.
+        held = [t for t in ref if _kind(conn, t) is None and _subquery_policies(conn, t)]
+        ref = [t for t in ref if t not in held]
+        plan.local = [t for t in LOCAL if _exists(conn, t)] + held
+        conn.execute(text(ROW_OK_SQL))
+        conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
+        conn.execute(text("""CREATE TABLE IF NOT EXISTS wangge_citus_pending_fks (
+                               table_name text, name text, definition text, parent text, PRIMARY KEY (table_name, name))"""))
+        todo = [t for t in dist if _kind(conn, t) is None]
         # Keys: Citus needs the distribution column in every unique key of a distributed table, and a
         # foreign key between two distributed tables must go through it. Keys to or from a table being
-        # distributed are dropped and put back in a form Citus takes; keys from a replicated table to a
-        # distributed one cannot exist on Citus (the application keeps those, as it names the building).
-        fks = _foreign_keys(conn, todo)
-        for table, name, _, _ in fks:
+        # distributed are taken down and put back (below) in a form Citus takes; keys from a replicated
+        # table to a distributed one cannot exist on Citus (the application names the building).
+        for table, name, definition, parent in _foreign_keys(conn, todo):
+            conn.execute(text("INSERT INTO wangge_citus_pending_fks VALUES (:t, :n, :d, :p) ON CONFLICT DO NOTHING"),
+                         {"t": table, "n": name, "d": definition, "p": parent})
             conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
         for t in todo:
             for name, definition in conn.execute(text("""
@@ -172,18 +188,26 @@ def distribute(conn: Connection, shard_count: int = 32) -> Plan:
             if t in POLICY_AREA:
                 for sql in _policy_sql(t):
                     conn.execute(text(sql))
-        # parents first: a reference table may only reference reference tables
-        for t in ref:
+        # a key between a table left on the coordinator and a replicated one would make Citus convert
+        # the former (and refuse: sub-query policies): dropped, the application names the rows
+        for table, name, _, parent in _foreign_keys(conn, plan.local):
+            if (table in ref) != (parent in ref) and _kind(conn, table) is None:
+                conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
+                plan.foreign_keys_dropped.append(f"{table}.{name}")
+    # parents first: a reference table may only reference reference tables
+    for t in ref:
+        with engine.begin() as conn:
             if _kind(conn, t) is None:
                 conn.execute(text("SELECT create_reference_table(:t)"), {"t": t})
-                plan.reference.append(t)
-        first = "buildings"
-        for t in todo:
-            colocate = "none" if t == first else first
-            conn.execute(text("SELECT create_distributed_table(:t, 'district_code', colocate_with => :c)"),
-                         {"t": t, "c": colocate})
-            plan.distributed.append(t)
-        for table, name, definition, parent in fks:
+    for t in dist:
+        with engine.begin() as conn:
+            if _kind(conn, t) is None:
+                conn.execute(text(f"SET LOCAL citus.shard_count = {int(shard_count)}"))
+                conn.execute(text("SELECT create_distributed_table(:t, 'district_code', colocate_with => :c)"),
+                             {"t": t, "c": "none" if t == dist[0] else dist[0]})
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL citus.multi_shard_modify_mode = 'sequential'"))
+        for table, name, definition, parent in conn.execute(text("SELECT * FROM wangge_citus_pending_fks ORDER BY 1, 2")).all():
             if table in dist and parent in dist:
                 # by building within its district: (district_code, building_id) -> (district_code, id)
                 local_cols = definition[definition.index("(") + 1:definition.index(")")]
@@ -192,17 +216,13 @@ def distribute(conn: Connection, shard_count: int = 32) -> Plan:
                 tail = rest[rest.index(")") + 1:]
                 conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY (district_code, {local_cols}) "
                                   f"REFERENCES {parent} (district_code, {parent_cols}){tail}"))
-            elif table in dist or parent not in dist:
+            elif (table in dist or table in ref) and (parent in dist or parent in ref) and not (table in ref and parent in dist):
                 conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"))
             else:
                 plan.foreign_keys_dropped.append(f"{table}.{name}")
-    else:
-        for t in ref:
-            if _kind(conn, t) is None:
-                conn.execute(text("SELECT create_reference_table(:t)"), {"t": t})
-                plan.reference.append(t)
-    plan.distributed = plan.distributed or [t for t in dist if _kind(conn, t) == "h"]
-    plan.reference = plan.reference or [t for t in ref if _kind(conn, t) == "n"]
+        conn.execute(text("DELETE FROM wangge_citus_pending_fks"))
+        plan.distributed = [t for t in dist if _kind(conn, t) == "h"]
+        plan.reference = [t for t in ref if _kind(conn, t) == "n"]
     plan.done = True
     return plan
 
@@ -210,7 +230,8 @@ def distribute(conn: Connection, shard_count: int = 32) -> Plan:
 def layout(conn: Connection) -> dict:
     """What is where now: table -> distributed / reference / local, with shard counts."""
     rows = conn.execute(text("""
-        SELECT logicalrelid::regclass::text, partmethod, (SELECT count(*) FROM pg_dist_shard s WHERE s.logicalrelid = p.logicalrelid)
+        SELECT logicalrelid::regclass::text, CASE WHEN partmethod = 'h' THEN 'h' WHEN repmodel = 't' THEN 'n' ELSE 'l' END,
+               (SELECT count(*) FROM pg_dist_shard s WHERE s.logicalrelid = p.logicalrelid)
         FROM pg_dist_partition p ORDER BY 1""")).all()
-    names = {"h": "distributed", "n": "reference", "l": "local"}
+    names = {"h": "distributed", "n": "reference", "l": "local (Citus-managed)"}
     return {t: {"kind": names.get(k, k), "shards": int(n)} for t, k, n in rows}

@@ -11,7 +11,8 @@
 #
 # Like scripts/bootstrap.sh, every step checks before it acts and can be run again at any time.
 # Settings (environment): WANGGE_CITUS_TARBALL (default ../shared/vendor/citus-*.tar.gz),
-# WANGGE_CITUS_PORTS ("5441 5442 5443": coordinator first), WANGGE_CITUS_DB (wangge_citus).
+# WANGGE_CITUS_PORTS ("5441 5442 5443": coordinator first), WANGGE_CITUS_DB (wangge_citus),
+# WANGGE_CITUS_DISTRIBUTE (1; 0 leaves the tables on the coordinator, to load a large data set first).
 #
 # Why the pinned -dev packages: Debian's postgresql-server-dev-15 at its candidate version pulls the
 # PostgreSQL server packages up with it (15.18 -> 15.20), and a cluster left running across that
@@ -127,6 +128,8 @@ shared_buffers = 256MB
 max_prepared_transactions = 100
 # the signed scope (SET LOCAL wangge.scope) follows each transaction to the workers
 citus.propagate_set_commands = 'local'
+# the trigger that keeps a building's copies in its grid (migration 0021) runs on the shards
+citus.enable_unsafe_triggers = on
 EOF
       as_root chown postgres:postgres "$conf"
       pg_lsclusters -h | awk -v n="$name" '$2==n {print $4}' | grep -q online && as_root pg_ctlcluster "$PG_MAJOR" "$name" restart
@@ -175,7 +178,6 @@ SQL
     psql_on "$port" "$CDB" -v app="$APP" -v owner="$OWNER" <<'SQL'
 CREATE EXTENSION IF NOT EXISTS citus;
 CREATE EXTENSION IF NOT EXISTS postgis;
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE, CREATE ON SCHEMA public TO :"owner";
 GRANT USAGE ON SCHEMA public TO :"app";
@@ -198,8 +200,12 @@ SQL
   say "nodes: $(psql_on "${PORTS[0]}" "$CDB" -Atc "SELECT string_agg(nodename || ':' || nodeport || CASE WHEN groupid = 0 THEN ' (coordinator)' ELSE '' END, ', ' ORDER BY nodeport) FROM pg_dist_node")"
   say "migrating $CDB on the coordinator"
   WANGGE_DB_PORT=${PORTS[0]} WANGGE_DB_NAME=$CDB .venv/bin/wangge db up
-  say "distributing the large tables"
-  WANGGE_DB_PORT=${PORTS[0]} WANGGE_DB_NAME=$CDB .venv/bin/wangge db distribute
+  if [ "${WANGGE_CITUS_DISTRIBUTE:-1}" = 1 ]; then
+    say "distributing the large tables"
+    WANGGE_DB_PORT=${PORTS[0]} WANGGE_DB_NAME=$CDB .venv/bin/wangge db distribute
+  else
+    say "WANGGE_CITUS_DISTRIBUTE=0: tables left on the coordinator (load, then: wangge db distribute)"
+  fi
 }
 
 step_url() {
