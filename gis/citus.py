@@ -35,11 +35,15 @@ DISTRIBUTED: tuple[str, ...] = (
 )
 # Small tables every query joins: a copy on every node. Parents before children (foreign keys).
 REFERENCE: tuple[str, ...] = (
-    "districts", "subdistricts", "communities", "grids", "facility_categories", "users", "wangge_secrets",
+    "districts", "subdistricts", "communities", "grids", "facility_categories", "users",
     "cadres", "assignments", "cameras", "facilities", "roads", "coverage_runs", "camera_views",
     "camera_coverage", "camera_key_places", "service_facilities", "compliance_results",
     "siting_scenarios", "siting_scenario_sites", "grid_drafts", "grid_draft_parts",
 )
+# A plain copy on every node, never a Citus table: the policies read it on the workers while a
+# shard is being scanned, where Citus refuses a query on another Citus table ("nested distributed
+# execution"). Written on the coordinator by ``wangge db up`` and copied by ``sync_secret``.
+PER_NODE: tuple[str, ...] = ("wangge_secrets",)
 # Stay on the coordinator (the app's bookkeeping, never joined with the layers).
 LOCAL: tuple[str, ...] = ("alembic_version", "audit_log", "user_sessions", "login_attempts", "spatial_ref_sys")
 
@@ -94,7 +98,7 @@ class Plan:
                 "skipped": self.skipped, "foreign_keys_dropped": self.foreign_keys_dropped, "done": self.done,
                 "why": {"distributed": "grow with homes, people and cases; by district_code, co-located with buildings",
                         "reference": "small, joined by every query: a copy on every node",
-                        "local": "the coordinator app's bookkeeping, never joined with the layers"}}
+                        "local": "the coordinator app's bookkeeping, and tables whose policies need sub-queries (Citus plans them on the coordinator)"}}
 
 
 def is_citus(conn: Connection) -> bool:
@@ -188,12 +192,23 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
             if t in POLICY_AREA:
                 for sql in _policy_sql(t):
                     conn.execute(text(sql))
+        # triggers on a shard may not query other distributed tables: the place triggers of
+        # migration 0021 give way to sync_building_places() (called by the writers that move buildings)
+        for t in PLACE_COPIES:
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {t}_place ON {t}"))
+        conn.execute(text("DROP TRIGGER IF EXISTS buildings_moved ON buildings"))
         # a key between a table left on the coordinator and a replicated one would make Citus convert
         # the former (and refuse: sub-query policies): dropped, the application names the rows
         for table, name, _, parent in _foreign_keys(conn, plan.local):
             if (table in ref) != (parent in ref) and _kind(conn, table) is None:
                 conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
                 plan.foreign_keys_dropped.append(f"{table}.{name}")
+    for t in PER_NODE:
+        with engine.begin() as conn:
+            if _exists(conn, t) and _kind(conn, t) is not None:
+                conn.execute(text("SELECT undistribute_table(:t)"), {"t": t})
+    with engine.begin() as conn:
+        sync_secret(conn)
     # parents first: a reference table may only reference reference tables
     for t in ref:
         with engine.begin() as conn:
@@ -225,6 +240,47 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         plan.reference = [t for t in ref if _kind(conn, t) == "n"]
     plan.done = True
     return plan
+
+
+def sync_secret(conn: Connection) -> None:
+    """Copy the scope-signing secret (``wangge_secrets``, owner-only) to every worker, where the
+    policies of the distributed tables verify the signed scope. A no-op on one node."""
+    if not is_citus(conn) or not _exists(conn, "wangge_secrets"):
+        return
+    value = conn.execute(text("SELECT value FROM wangge_secrets WHERE name = 'scope'")).scalar_one_or_none()
+    if value is None:
+        return
+    literal = "'" + value.replace("'", "''") + "'"
+    for sql in ("""CREATE TABLE IF NOT EXISTS wangge_secrets (name text PRIMARY KEY,
+                     value text NOT NULL CHECK (length(value) >= 32), updated_at timestamptz NOT NULL DEFAULT now())""",
+                "REVOKE ALL ON wangge_secrets FROM PUBLIC",
+                f"""INSERT INTO wangge_secrets (name, value) VALUES ('scope', {literal}) ON CONFLICT (name)
+                    DO UPDATE SET value = EXCLUDED.value, updated_at = now() WHERE wangge_secrets.value <> EXCLUDED.value"""):
+        failed = [r for r in conn.execute(text("SELECT nodename, nodeport, success, result FROM run_command_on_workers(:c)"),
+                                          {"c": sql}).all() if not r.success]
+        if failed:
+            raise RuntimeError(f"could not write the scope secret on {', '.join(f'{r.nodename}:{r.nodeport}' for r in failed)}: "
+                               f"{failed[0].result}")
+
+
+PLACE_COPIES = ("building_groups", "service_buildings", "siting_scenario_demand")
+
+
+def sync_building_places(conn: Connection) -> None:
+    """On Citus, bring the rows that copy a building back to its community and grid.
+
+    On one node the triggers of migration 0021 do this row by row; on Citus a trigger on a shard
+    may not query another distributed table, so ``distribute`` drops them and the writers that
+    move buildings (imports, accepting a grid draft) call this: one co-located UPDATE per table,
+    joined on the distribution column, run shard by shard. A no-op on one node."""
+    if not is_citus(conn):
+        return
+    for t in PLACE_COPIES:
+        if _exists(conn, t):
+            conn.execute(text(f"""
+                UPDATE {t} x SET community_code = b.community_code, grid_id = b.grid_id FROM buildings b
+                WHERE b.district_code = x.district_code AND b.id = x.building_id
+                  AND (x.community_code IS DISTINCT FROM b.community_code OR x.grid_id IS DISTINCT FROM b.grid_id)"""))
 
 
 def layout(conn: Connection) -> dict:

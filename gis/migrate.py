@@ -37,6 +37,9 @@ def store_scope_secret(url: str | None = None) -> bool:
             conn.execute(text("""INSERT INTO wangge_secrets (name, value) VALUES ('scope', :v)
                                  ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
                                  WHERE wangge_secrets.value <> EXCLUDED.value"""), {"v": secret()})
+            from gis.citus import sync_secret
+
+            sync_secret(conn)  # on Citus, every worker verifies the scope too
         return True
     finally:
         engine.dispose()
