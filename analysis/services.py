@@ -343,7 +343,7 @@ def _home_changes(conn: Connection) -> pd.DataFrame:
         SELECT coalesce(b.id, s.building_id) AS building_id,
                CASE WHEN b.id IS NULL THEN 'gone' WHEN s.building_id IS NULL THEN 'new' ELSE 'changed' END AS state
         FROM (SELECT b.id, {BUILDING_FP} AS fp FROM buildings b WHERE {HOME}) b
-        FULL JOIN service_buildings s ON s.building_id = b.id
+        FULL JOIN service_buildings s ON s.building_id = b.id AND s.district_code = b.district_code
         WHERE b.id IS NULL OR s.building_id IS NULL OR s.building_fp <> b.fp"""), conn)
 
 
@@ -387,7 +387,7 @@ def _joined(conn: Connection, community: str | None = None) -> pd.DataFrame:
     rows = conn.execute(text("""
         SELECT s.building_id, s.categories, s.network_m, s.straight_m, s.facility_id, s.computed_at,
                b.households, g.code AS grid_code, b.community_code, c.subdistrict_code
-        FROM service_buildings s JOIN buildings b ON b.id = s.building_id
+        FROM service_buildings s JOIN buildings b ON b.id = s.building_id AND b.district_code = s.district_code
         LEFT JOIN grids g ON g.id = b.grid_id AND g.valid_to IS NULL
         LEFT JOIN communities c ON c.code = b.community_code
         WHERE CAST(:c AS text) IS NULL OR b.community_code = :c"""), {"c": community}).all()
@@ -505,7 +505,8 @@ def home_layer(conn: Connection, category: str, community: str | None = None) ->
     radius = radii().get(category)
     frame = gpd.read_postgis(text("""
         SELECT b.id AS building_id, b.households, b.community_code, d.network_m, d.straight_m, d.facility_id, sb.snap_m, b.geom
-        FROM service_distances d JOIN buildings b ON b.id = d.building_id LEFT JOIN service_buildings sb ON sb.building_id = b.id
+        FROM service_distances d JOIN buildings b ON b.id = d.building_id AND b.district_code = d.district_code
+        LEFT JOIN service_buildings sb ON sb.building_id = b.id AND sb.district_code = b.district_code
         WHERE d.category = :cat AND (CAST(:c AS text) IS NULL OR b.community_code = :c) ORDER BY b.id"""),
         conn, geom_col="geom", params={"cat": category, "c": community})
     if radius is not None:

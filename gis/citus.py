@@ -23,6 +23,7 @@ NOT propagated (tests/test_citus.py proves both).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, text
@@ -192,6 +193,14 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
             if t in POLICY_AREA:
                 for sql in _policy_sql(t):
                     conn.execute(text(sql))
+        # functions joining a building to its group counts by building alone: the co-located form names
+        # the district too (group_totals, migration 0011); a join on building_id only is not co-located
+        for oid, in conn.execute(text("""SELECT p.oid FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+                                         AND p.prosrc LIKE '%building_groups bg ON bg.building_id = b.id%'""")).all():
+            body = conn.execute(text("SELECT pg_get_functiondef(:o)"), {"o": oid}).scalar_one()
+            body = re.sub(r"building_groups bg ON bg\.building_id = b\.id(?! AND bg\.district_code)",
+                          "building_groups bg ON bg.building_id = b.id AND bg.district_code = b.district_code", body)
+            conn.exec_driver_sql(body)
         # triggers on a shard may not query other distributed tables: the place triggers of
         # migration 0021 give way to sync_building_places() (called by the writers that move buildings)
         for t in PLACE_COPIES:

@@ -227,6 +227,6 @@ case "${1:-all}" in
   db) step_db ;;
   url) step_url ;;
   stop) step_stop ;;
-  all) step_install "${2:-}"; step_start; step_db; say "ready: WANGGE_CITUS_URL=$(step_url)" ;;
+  all) step_install "${2:-}"; step_start; step_db; say "ready (the app URL, with its password: scripts/citus.sh url)" ;;
   *) die "unknown step: $1 (install|start|db|url|stop|all)" ;;
 esac

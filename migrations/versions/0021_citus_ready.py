@@ -35,6 +35,15 @@ def upgrade() -> None:
         op.execute(f"""UPDATE {t} x SET district_code = b.district_code, community_code = b.community_code, grid_id = b.grid_id
                        FROM buildings b WHERE b.id = x.building_id""")
         op.execute(f"CREATE INDEX IF NOT EXISTS {t}_grid_ix ON {t} (grid_id)")
+    # the per-category view carries the district too, so that a join with buildings can name the
+    # distribution column (co-located on Citus); the new column goes last (CREATE OR REPLACE VIEW)
+    op.execute("""
+CREATE OR REPLACE VIEW service_distances WITH (security_invoker = true) AS
+ SELECT s.building_id, d.category, d.network_m, d.facility_id, d.straight_m, d.straight_facility_id, s.run_id, s.computed_at,
+        s.district_code
+   FROM service_buildings s
+   CROSS JOIN LATERAL unnest(s.categories, s.network_m, s.facility_id, s.straight_m, s.straight_facility_id)
+        d(category, network_m, facility_id, straight_m, straight_facility_id)""")
     # SECURITY DEFINER: the writer may not see the building under its own scope (the policies
     # then refuse the row anyway), the fill itself must not depend on it.
     op.execute(f"""
@@ -67,6 +76,14 @@ END $$""")
 
 
 def downgrade() -> None:
+    op.execute("DROP VIEW service_distances")
+    op.execute("""
+CREATE VIEW service_distances WITH (security_invoker = true) AS
+ SELECT s.building_id, d.category, d.network_m, d.facility_id, d.straight_m, d.straight_facility_id, s.run_id, s.computed_at
+   FROM service_buildings s
+   CROSS JOIN LATERAL unnest(s.categories, s.network_m, s.facility_id, s.straight_m, s.straight_facility_id)
+        d(category, network_m, facility_id, straight_m, straight_facility_id)""")
+    op.execute("GRANT SELECT ON service_distances TO wangge_app")
     op.execute("DROP TRIGGER IF EXISTS buildings_moved ON buildings")
     op.execute("DROP FUNCTION IF EXISTS wangge_buildings_moved()")
     for t in COPIES:
