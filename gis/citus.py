@@ -166,6 +166,10 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         held = [t for t in ref if _kind(conn, t) is None and _subquery_policies(conn, t)]
         ref = [t for t in ref if t not in held]
         plan.local = [t for t in LOCAL if _exists(conn, t)] + held
+        # Multi-shard writes one connection per node: a transaction that writes a distributed table and
+        # then a reference table with keys (a coverage run: its rows, then coverage_runs) is refused in
+        # parallel mode. Reads stay parallel.
+        conn.exec_driver_sql(f"ALTER DATABASE {conn.engine.url.database} SET citus.multi_shard_modify_mode = 'sequential'")
         conn.execute(text(ROW_OK_SQL))
         conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
         conn.execute(text("""CREATE TABLE IF NOT EXISTS wangge_citus_pending_fks (
