@@ -3,7 +3,8 @@
 Both databases get the same city (``bench/scale.py``, default 100,000 buildings, every building
 with a ``building_groups`` row), spread over ``--districts`` districts (the synthetic city has
 one; a distribution key with one value would put every row in one shard, so the communities are
-dealt round-robin to district codes 420101, 420102, …, and their grids and buildings follow).
+dealt round-robin to district codes 420101, 420102, … and their buildings take that code; the
+communities and grids, replicated tables whose codes embed their district, keep theirs).
 The Citus database is loaded while its tables are still on the coordinator and then distributed
 (``wangge db distribute``, timed): that is how an existing deployment moves.
 
@@ -56,8 +57,6 @@ def _spread_districts(n: int) -> list[str]:
             CREATE TEMP TABLE _d ON COMMIT DROP AS
             SELECT code, (CAST(:codes AS text[]))[1 + (row_number() OVER (ORDER BY code) - 1) % CAST(:n AS int)] AS d FROM communities"""),
                   {"codes": codes, "n": n})
-        c.execute(text("UPDATE communities x SET district_code = _d.d FROM _d WHERE _d.code = x.code"))
-        c.execute(text("UPDATE grids x SET district_code = _d.d FROM _d WHERE _d.code = x.community_code"))
         c.execute(text("UPDATE buildings x SET district_code = _d.d FROM _d WHERE _d.code = x.community_code"))
         c.execute(text("""
             INSERT INTO building_groups (building_id, district_code, elderly_65, dibao, released)
