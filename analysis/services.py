@@ -342,7 +342,7 @@ def _home_changes(conn: Connection) -> pd.DataFrame:
     return pd.read_sql(text(f"""
         SELECT coalesce(b.id, s.building_id) AS building_id,
                CASE WHEN b.id IS NULL THEN 'gone' WHEN s.building_id IS NULL THEN 'new' ELSE 'changed' END AS state
-        FROM (SELECT b.id, {BUILDING_FP} AS fp FROM buildings b WHERE {HOME}) b
+        FROM (SELECT b.id, b.district_code, {BUILDING_FP} AS fp FROM buildings b WHERE {HOME}) b
         FULL JOIN service_buildings s ON s.building_id = b.id AND s.district_code = b.district_code
         WHERE b.id IS NULL OR s.building_id IS NULL OR s.building_fp <> b.fp"""), conn)
 
