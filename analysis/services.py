@@ -89,11 +89,17 @@ def _homes(conn: Connection, srid: int, where: str = "TRUE", params: dict | None
 
 def _facilities(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
     """Facilities of the analysed categories with the building they stand in (if any)."""
+    # the host is the lowest-numbered building under the point; as a grouped join rather than a
+    # LATERAL … LIMIT 1, which Citus cannot run when buildings are distributed (same answer)
     frame = read_metric(conn, f"""
+        WITH hosts AS (
+          SELECT f.id AS facility_id, min(b.id) AS building_id FROM facilities f JOIN buildings b ON ST_Intersects(b.geom, f.geom)
+          WHERE f.category = ANY(:cats) GROUP BY f.id)
         SELECT f.id, f.category, f.status, {FACILITY_FP} AS fp, ST_Transform(f.geom, {srid}) AS geom,
                h.id AS host_id, ST_AsBinary(ST_Transform(h.geom, {srid})) AS host
         FROM facilities f
-        LEFT JOIN LATERAL (SELECT b.id, b.geom FROM buildings b WHERE ST_Intersects(b.geom, f.geom) ORDER BY b.id LIMIT 1) h ON true
+        LEFT JOIN hosts x ON x.facility_id = f.id
+        LEFT JOIN buildings h ON h.id = x.building_id
         WHERE f.category = ANY(:cats) AND {where} ORDER BY f.id""", srid, {**(params or {}), "cats": categories()})
     host = np.array([None if h is None else shapely.from_wkb(bytes(h)) for h in frame["host"]], dtype=object)
     pts = frame.geometry.to_numpy()

@@ -102,6 +102,9 @@ def phase(buildings: int, districts: int, repeat: int, distribute: bool, log=pri
 
         t0 = time.perf_counter()
         plan = dist(owner_engine())
+        from gis.db import reset_engines
+
+        reset_engines()  # sessions opened before took the database's settings of that time
         out["distribute_s"] = round(time.perf_counter() - t0, 1)
         out["plan"] = plan.as_dict()
         with owner_engine().connect() as c:

@@ -211,14 +211,14 @@ with use_scope(SYSTEM), transaction() as conn:
         with conn.begin_nested():
             out["figures"] = {k: (round(float(v), 6) if v is not None else None) for k, v in overview.figures(conn).items()}
     except Exception as e:  # the overview's staffing part reads assignments, kept on the coordinator on Citus
-        out["figures_error"] = str(getattr(e, "orig", e)).splitlines()[0]
+        out["figures_error"] = str(getattr(e, "orig", e))
     gs = grid_stats(conn)
     out["grid_stats"] = gs[["code", "households", "residents", "buildings"]].astype(str).values.tolist()
     try:
         with conn.begin_nested():
             out["community_table"] = len(overview.community_table(conn))
     except Exception as e:
-        out["community_table_error"] = str(getattr(e, "orig", e)).splitlines()[0]
+        out["community_table_error"] = str(getattr(e, "orig", e))
     first = int(gs.sort_values("code")["id"].iloc[0])
 with use_scope(Scope(user="w", role="worker", grids=(first,))), transaction() as conn:
     out["worker_buildings"] = sorted(int(i) for i in grid_buildings(conn, first)["id"])
@@ -227,6 +227,7 @@ with transaction(owner=True) as conn:
     services.refresh(conn, full=True)
 with use_scope(SYSTEM), transaction() as conn:
     cov = services.category_coverage(conn)
+    cov = cov[[c for c in cov.columns if "computed" not in c and "_at" not in c]]  # when it ran differs, not what
     out["services"] = cov.round(6).astype(str).values.tolist()
 print(json.dumps(out, sort_keys=True))
 """
@@ -247,7 +248,8 @@ def test_main_reads_and_an_analysis_give_the_single_node_answers(citus, demo):
     on_citus, on_one = _reads(citus_env()), _reads(single_env)
     assert on_citus["worker_buildings"] and on_citus["worker_all_buildings"] == len(on_citus["worker_buildings"])
     # what Citus cannot run yet, and why (README: assignments must be distributed with its own place columns)
-    assert "figures" in on_one and on_citus.pop("figures_error", "") .startswith("direct joins between distributed and local tables")
-    assert on_citus.pop("community_table_error", "").startswith("direct joins between distributed and local tables")
+    assert "figures" in on_one and "direct joins between distributed and local tables" in on_citus.pop("figures_error", "")
+    assert "direct joins between distributed and local tables" in on_citus.pop("community_table_error", "")
     on_one.pop("figures"), on_one.pop("community_table")
+    assert sorted(on_citus.pop("services")) == sorted(on_one.pop("services"))
     assert on_citus == on_one
