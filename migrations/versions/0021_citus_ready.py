@@ -73,6 +73,10 @@ END $$""")
     op.execute("""CREATE TRIGGER buildings_moved AFTER UPDATE OF community_code, grid_id ON buildings
                   FOR EACH ROW WHEN (OLD.community_code IS DISTINCT FROM NEW.community_code OR OLD.grid_id IS DISTINCT FROM NEW.grid_id)
                   EXECUTE FUNCTION wangge_buildings_moved()""")
+    # trigger functions only: nobody calls them (a trigger fires without EXECUTE), and the
+    # attacker's test (issue 19) holds the app role to the functions it declares
+    for f in ("wangge_fill_building_place()", "wangge_buildings_moved()"):
+        op.execute(f"REVOKE EXECUTE ON FUNCTION {f} FROM PUBLIC")
 
 
 def downgrade() -> None:
