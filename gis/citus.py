@@ -33,9 +33,13 @@ from sqlalchemy import Connection, Engine, text
 # The large tables, distributed by district_code and co-located with buildings. Listed in one place;
 # a table that does not exist yet (persons, visits, tracks come with the people registers) is skipped.
 DISTRIBUTED: tuple[str, ...] = (
-    "buildings", "building_groups", "events", "service_buildings", "siting_scenario_demand",
+    "buildings", "building_groups", "service_buildings", "siting_scenario_demand",
     "persons", "visits", "tracks",
 )
+# events stays on the coordinator for now: its workflow (migration 0018) logs every report and step
+# with row triggers into event_transitions / event_reporters, which a trigger on a worker's shard
+# cannot reach. The Citus form: those tables carry district_code and are distributed with events,
+# the log written by event_act() instead of triggers.
 # Small tables every query joins: a copy on every node. Parents before children (foreign keys).
 REFERENCE: tuple[str, ...] = (
     "districts", "subdistricts", "communities", "grids", "facility_categories", "users",
@@ -48,7 +52,10 @@ REFERENCE: tuple[str, ...] = (
 # execution"). Written on the coordinator by ``wangge db up`` and copied by ``sync_secret``.
 PER_NODE: tuple[str, ...] = ("wangge_secrets",)
 # Stay on the coordinator (the app's bookkeeping, never joined with the layers).
-LOCAL: tuple[str, ...] = ("alembic_version", "audit_log", "user_sessions", "login_attempts", "spatial_ref_sys")
+LOCAL: tuple[str, ...] = ("alembic_version", "audit_log", "user_sessions", "login_attempts", "spatial_ref_sys", "events")
+# Listed as replicated but kept on the coordinator whatever their policies: accounts (password
+# hashes are not copied to every node) and assignments (their rules look at buildings and grids).
+KEEP_ON_COORDINATOR: tuple[str, ...] = ("users", "assignments")
 
 # Row-level policies for the distributed tables (table -> the columns that place a row). Rows that
 # copy a building (its group counts, coverage distances, siting demand) follow the building's rules.
@@ -199,7 +206,7 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         # grids and buildings) cannot be replicated either: it stays on the coordinator, where Citus
         # joins it with the others by planning it first.
         for t in ref:
-            if _kind(conn, t) is None:
+            if _kind(conn, t) is None and t not in KEEP_ON_COORDINATOR:
                 _inline_scope_calls(conn, t)
         held = [t for t in ref if _kind(conn, t) is None and _subquery_policies(conn, t)]
         ref = [t for t in ref if t not in held]
@@ -293,6 +300,9 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
             else:
                 plan.foreign_keys_dropped.append(f"{table}.{name}")
         conn.execute(text("DELETE FROM wangge_citus_pending_fks"))
+    # (its own transaction: run_command_on_placements works over other connections, which would wait
+    # for the locks the key changes above hold)
+    with engine.begin() as conn:
         # The shards without FORCE: Citus writes the owner's multi-row INSERTs and loads into shards with
         # COPY, which PostgreSQL refuses under row-level security, and FORCE (migration 0016) binds the
         # owner. The owner passes 0016's policies by name anyway (and wangge_row_ok above), so on the
@@ -309,6 +319,7 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         for t in held:
             if _kind(conn, t) is None:
                 conn.execute(text(f"ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY"))
+    with engine.begin() as conn:
         plan.distributed = [t for t in dist if _kind(conn, t) == "h"]
         plan.reference = [t for t in ref if _kind(conn, t) == "n"]
     plan.done = True
