@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PORT ?= 8501
 VENV := .venv/bin
 
-.PHONY: demo test setup bench clean-db help
+.PHONY: demo test setup bench clean-db help citus test-citus
 help:
 	@echo "make demo | make test | make bench"
 
@@ -35,3 +35,14 @@ test:
 bench: setup
 	WANGGE_DB_NAME=wangge_bench scripts/bootstrap.sh db
 	WANGGE_DB_NAME=wangge_bench $(VENV)/python -m bench.run_all
+
+
+# Citus (issue 18): build Citus from ../shared/vendor if missing, one coordinator (5441) and two
+# workers (5442, 5443) beside the main cluster, the schema distributed (scripts/citus.sh)
+citus: setup
+	scripts/citus.sh
+
+test-citus: setup
+	WANGGE_DB_NAME=wangge_test scripts/bootstrap.sh db
+	WANGGE_CITUS_DB=wangge_citus_test scripts/citus.sh
+	WANGGE_CITUS_URL=$$(WANGGE_CITUS_DB=wangge_citus_test scripts/citus.sh url) $(VENV)/python -m pytest -m citus tests/test_citus.py $(PYTEST_ARGS)

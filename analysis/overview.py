@@ -220,9 +220,9 @@ def coverage_figures(conn: Connection, subdistrict_code: str | None = None, comm
         WITH per_cat AS (
           SELECT d.category, sum(sb.households) FILTER (WHERE d.network_m <= fc.default_radius_m)::float8
                  / nullif(sum(sb.households), 0) AS share
-          FROM service_distances d JOIN service_buildings sb ON sb.building_id = d.building_id
+          FROM service_distances d JOIN service_buildings sb ON sb.building_id = d.building_id AND sb.district_code = d.district_code
           JOIN facility_categories fc ON fc.code = d.category AND fc.default_radius_m IS NOT NULL
-          JOIN buildings b ON b.id = d.building_id AND {area.replace('{c}', 'b.community_code')}
+          JOIN buildings b ON b.id = d.building_id AND b.district_code = d.district_code AND {area.replace('{c}', 'b.community_code')}
           GROUP BY 1)
         SELECT avg(share) FROM per_cat"""), _params(subdistrict_code, community_code)).scalar_one()
     if svc is not None:

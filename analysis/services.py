@@ -91,11 +91,17 @@ def _homes(conn: Connection, srid: int, where: str = "TRUE", params: dict | None
 
 def _facilities(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
     """Facilities of the analysed categories with the building they stand in (if any)."""
+    # the host is the lowest-numbered building under the point; as a grouped join rather than a
+    # LATERAL … LIMIT 1, which Citus cannot run when buildings are distributed (same answer)
     frame = read_metric(conn, f"""
+        WITH hosts AS (
+          SELECT f.id AS facility_id, min(b.id) AS building_id FROM facilities f JOIN buildings b ON ST_Intersects(b.geom, f.geom)
+          WHERE f.category = ANY(:cats) GROUP BY f.id)
         SELECT f.id, f.category, f.status, {FACILITY_FP} AS fp, ST_Transform(f.geom, {srid}) AS geom,
                h.id AS host_id, ST_AsBinary(ST_Transform(h.geom, {srid})) AS host
         FROM facilities f
-        LEFT JOIN LATERAL (SELECT b.id, b.geom FROM buildings b WHERE ST_Intersects(b.geom, f.geom) ORDER BY b.id LIMIT 1) h ON true
+        LEFT JOIN hosts x ON x.facility_id = f.id
+        LEFT JOIN buildings h ON h.id = x.building_id
         WHERE f.category = ANY(:cats) AND {where} ORDER BY f.id""", srid, {**(params or {}), "cats": categories()})
     host = np.array([None if h is None else shapely.from_wkb(bytes(h)) for h in frame["host"]], dtype=object)
     pts = frame.geometry.to_numpy()
@@ -340,8 +346,8 @@ def _home_changes(conn: Connection) -> pd.DataFrame:
     return pd.read_sql(text(f"""
         SELECT coalesce(b.id, s.building_id) AS building_id,
                CASE WHEN b.id IS NULL THEN 'gone' WHEN s.building_id IS NULL THEN 'new' ELSE 'changed' END AS state
-        FROM (SELECT b.id, {BUILDING_FP} AS fp FROM buildings b WHERE {HOME}) b
-        FULL JOIN service_buildings s ON s.building_id = b.id
+        FROM (SELECT b.id, b.district_code, {BUILDING_FP} AS fp FROM buildings b WHERE {HOME}) b
+        FULL JOIN service_buildings s ON s.building_id = b.id AND s.district_code = b.district_code
         WHERE b.id IS NULL OR s.building_id IS NULL OR s.building_fp <> b.fp"""), conn)
 
 
@@ -385,7 +391,7 @@ def _joined(conn: Connection, community: str | None = None) -> pd.DataFrame:
     rows = conn.execute(text("""
         SELECT s.building_id, s.categories, s.network_m, s.straight_m, s.facility_id, s.computed_at,
                b.households, g.code AS grid_code, b.community_code, c.subdistrict_code
-        FROM service_buildings s JOIN buildings b ON b.id = s.building_id
+        FROM service_buildings s JOIN buildings b ON b.id = s.building_id AND b.district_code = s.district_code
         LEFT JOIN grids g ON g.id = b.grid_id AND g.valid_to IS NULL
         LEFT JOIN communities c ON c.code = b.community_code
         WHERE CAST(:c AS text) IS NULL OR b.community_code = :c"""), {"c": community}).all()
@@ -505,7 +511,8 @@ def home_layer(conn: Connection, category: str, community: str | None = None) ->
     radius = radii().get(category)
     frame = gpd.read_postgis(text("""
         SELECT b.id AS building_id, b.households, b.community_code, d.network_m, d.straight_m, d.facility_id, sb.snap_m, b.geom
-        FROM service_distances d JOIN buildings b ON b.id = d.building_id LEFT JOIN service_buildings sb ON sb.building_id = b.id
+        FROM service_distances d JOIN buildings b ON b.id = d.building_id AND b.district_code = d.district_code
+        LEFT JOIN service_buildings sb ON sb.building_id = b.id AND sb.district_code = b.district_code
         WHERE d.category = :cat AND (CAST(:c AS text) IS NULL OR b.community_code = :c) ORDER BY b.id"""),
         conn, geom_col="geom", params={"cat": category, "c": community})
     if radius is not None:

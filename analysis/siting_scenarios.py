@@ -161,7 +161,7 @@ def catchments(conn: Connection, sid: int) -> gpd.GeoDataFrame:
         SELECT s.serial, s.site_key, s.name, s.existing, sum(d.weight) AS weight, count(*) AS homes,
                ST_ConvexHull(ST_Collect(b.geom)) AS geom
         FROM siting_scenario_demand d JOIN siting_scenario_sites s ON s.scenario_id = d.scenario_id AND s.serial = d.site_serial
-        JOIN buildings b ON b.id = d.building_id
+        JOIN buildings b ON b.id = d.building_id AND b.district_code = d.district_code
         WHERE d.scenario_id = :id GROUP BY s.serial, s.site_key, s.name, s.existing ORDER BY s.serial"""),
         conn, params={"id": sid}, geom_col="geom")
 
@@ -172,7 +172,7 @@ def homes(conn: Connection, sid: int) -> gpd.GeoDataFrame:
     return gpd.read_postgis(text("""
         SELECT d.building_id, d.grid_code, sum(d.weight) AS weight, bool_or(d.covered_before) AS covered_before,
                bool_or(d.within_radius) AS covered_after, min(d.distance_m) AS distance_m, ST_PointOnSurface(b.geom) AS geom
-        FROM siting_scenario_demand d JOIN buildings b ON b.id = d.building_id
+        FROM siting_scenario_demand d JOIN buildings b ON b.id = d.building_id AND b.district_code = d.district_code
         WHERE d.scenario_id = :id GROUP BY d.building_id, d.grid_code, b.geom"""), conn, params={"id": sid}, geom_col="geom")
 
 
@@ -180,7 +180,7 @@ def demand(conn: Connection, sid: int) -> pd.DataFrame:
     return pd.read_sql(text("""
         SELECT d.building_id, b.source_id, d.grid_code, d.site_serial, s.site_key, d.share, d.weight, d.distance_m,
                d.within_radius, d.covered_before, d.reason
-        FROM siting_scenario_demand d LEFT JOIN buildings b ON b.id = d.building_id
+        FROM siting_scenario_demand d LEFT JOIN buildings b ON b.id = d.building_id AND b.district_code = d.district_code
         LEFT JOIN siting_scenario_sites s ON s.scenario_id = d.scenario_id AND s.serial = d.site_serial
         WHERE d.scenario_id = :id ORDER BY d.building_id"""), conn, params={"id": sid})
 

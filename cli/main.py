@@ -73,6 +73,33 @@ def db_up() -> None:
     typer.echo("schema up to date")
 
 
+@db_app.command("distribute")
+def db_distribute(
+    shards: Annotated[int, typer.Option(help="shards per distributed table")] = 32,
+    as_json: JsonOpt = False,
+) -> None:
+    """On a Citus coordinator: distribute the large tables by district and replicate the small ones."""
+    from gis.citus import distribute, is_citus
+    from gis.db import owner_engine, transaction
+
+    with transaction(owner=True) as conn:
+        if not is_citus(conn):
+            typer.echo("这个数据库没有 Citus 扩展 / this database has no citus extension: run scripts/citus.sh "
+                       "(a single-node database needs no distribution)", err=True)
+            raise typer.Exit(1)
+    plan = distribute(owner_engine(), shard_count=shards)
+    if as_json:
+        emit(plan.as_dict(), True)
+        return
+    d = plan.as_dict()
+    for kind in ("distributed", "reference", "local"):
+        typer.echo(f"{kind}: {', '.join(d[kind]) or '—'}  ({d['why'][kind]})")
+    if plan.skipped:
+        typer.echo(f"not in this database (skipped): {', '.join(plan.skipped)}")
+    if plan.foreign_keys_dropped:
+        typer.echo(f"foreign keys Citus cannot keep (reference -> distributed): {', '.join(plan.foreign_keys_dropped)}")
+
+
 @app.command("import-osm")
 def import_osm_cmd(
     file: Annotated[Path, typer.Argument(help=".osm.pbf extract")],

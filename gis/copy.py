@@ -22,7 +22,8 @@ def copy_target(conn: Connection, table: str, columns: Sequence[str]) -> Iterato
     security applies to this connection (migration 0013: PostgreSQL refuses COPY FROM then),
     a temporary table of those columns whose rows are inserted into ``table`` when the block
     ends, so that the policies check every row."""
-    if not conn.execute(text("SELECT row_security_active(to_regclass(:t))"), {"t": table}).scalar():
+    place = _building_place(conn, table, columns)
+    if not place and not conn.execute(text("SELECT row_security_active(to_regclass(:t))"), {"t": table}).scalar():
         yield table
         return
     cols = ", ".join(columns)
@@ -30,8 +31,33 @@ def copy_target(conn: Connection, table: str, columns: Sequence[str]) -> Iterato
     conn.execute(text(f"DROP TABLE IF EXISTS pg_temp.{stage}"))
     conn.execute(text(f"CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA"))
     yield stage
-    conn.execute(text(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"))
+    if place:
+        # rows that copy a building carry its district, community and grid (migration 0021): on Citus
+        # the district routes the row to its shard, so it must be in the INSERT itself. The places are
+        # read first into a temporary table (a distributed read), then joined locally: Citus 13.2
+        # crashed on the one-statement form (INSERT … SELECT stage LEFT JOIN buildings, under RLS).
+        conn.execute(text("DROP TABLE IF EXISTS pg_temp._places"))
+        conn.execute(text(f"CREATE TEMP TABLE _places ON COMMIT DROP AS SELECT id, {', '.join(place)} FROM buildings "
+                          f"WHERE id = ANY(ARRAY(SELECT building_id FROM {stage}))"))
+        conn.execute(text(f"INSERT INTO {table} ({cols}, {', '.join(place)}) SELECT {', '.join('s.' + c for c in columns)}, "
+                          f"{', '.join('p.' + c for c in place)} FROM {stage} s LEFT JOIN _places p ON p.id = s.building_id"))
+        conn.execute(text("DROP TABLE pg_temp._places"))
+    else:
+        conn.execute(text(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"))
     conn.execute(text(f"DROP TABLE pg_temp.{stage}"))
+
+
+def _building_place(conn: Connection, table: str, columns: Sequence[str]) -> list[str]:
+    """The building's place columns (district_code, community_code, grid_id) that ``table`` has
+    and the writer leaves out, when the rows name a building."""
+    if "building_id" not in columns or table == "buildings":
+        return []
+    # on one node the triggers of migration 0021 fill them; only Citus needs them in the INSERT
+    if not conn.execute(text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")).scalar():
+        return []
+    have = set(conn.execute(text("""SELECT column_name FROM information_schema.columns
+                                    WHERE table_schema = 'public' AND table_name = :t"""), {"t": table}).scalars())
+    return [c for c in ("district_code", "community_code", "grid_id") if c in have and c not in columns]
 
 
 def copy_into(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:

@@ -38,6 +38,9 @@ def store_scope_secret(url: str | None = None) -> bool:
                                  WHERE wangge_secrets.value <> EXCLUDED.value"""), {"v": secret()})
             if conn.execute(text("SELECT to_regclass('wangge_config')")).scalar_one() is not None:
                 store_config(conn)
+            from gis.citus import sync_secret
+
+            sync_secret(conn)  # on Citus, every worker verifies the scope too
         return True
     finally:
         engine.dispose()

@@ -127,7 +127,14 @@ def apply(dbapi_connection, scope: Scope | None) -> None:
         # JIT off for the app's transactions: the policies' subplans inflate the planner's cost
         # estimates past jit_above_cost, and compiling then costs ~0.5 s on queries that run in
         # 50 ms without it (bench/bench_rls.py, the overview on 100,000 buildings).
-        cur.execute("SELECT set_config(%s, %s, true), set_config('jit', 'off', true)", (SETTING, value))
+        # SET LOCAL rather than set_config(..., true): the same transaction-local setting, but a
+        # statement Citus propagates to the workers (citus.propagate_set_commands = 'local'), where
+        # the row-level policies of the distributed tables read it (gis/citus.py); a function call
+        # is not propagated. The token is base64 and hex, quoted as a literal all the same.
+        from psycopg import sql
+
+        cur.execute(sql.SQL("SET LOCAL {} = {}").format(sql.Identifier(*SETTING.split(".")), sql.Literal(value)))
+        cur.execute("SET LOCAL jit = off")
     finally:
         cur.close()
 

@@ -140,6 +140,9 @@ def accept(conn: Connection, draft_id: int, actor: str | None = None, layout: st
     conn.execute(text("UPDATE grid_drafts SET status = 'accepted', decided_at = now() WHERE id = :d"), {"d": draft_id})
     audit(conn, "grid_draft_accept", "grids", actor=actor, row_key=str(draft_id), before={"grids": result.retired},
           after={"grids": result.created, "carried": result.carried, "flagged": result.flagged}, district_code=community[:6])
+
+    from gis.citus import sync_building_places
+    sync_building_places(conn)  # Citus: buildings' copies follow their new grid (gis/citus.py)
     return result
 
 

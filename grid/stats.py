@@ -45,7 +45,7 @@ def grid_stats(conn: Connection, community: str | None = None) -> pd.DataFrame:
         FROM grids g JOIN communities c ON c.code = g.community_code
         LEFT JOIN (
             SELECT b.grid_id, sum(b.households) AS households, sum(b.residents) AS residents, count(*) AS buildings, {groups}
-            FROM buildings b LEFT JOIN building_groups bg ON bg.building_id = b.id
+            FROM buildings b LEFT JOIN building_groups bg ON bg.building_id = b.id AND bg.district_code = b.district_code
             GROUP BY b.grid_id
         ) b ON b.grid_id = g.id
         WHERE g.valid_to IS NULL AND (CAST(:c AS text) IS NULL OR g.community_code = :c)

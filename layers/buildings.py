@@ -275,7 +275,7 @@ def grid_buildings(conn: Connection, grid_id: int, with_geometry: bool = False) 
     sql = text(f"""
         SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.households, b.residents, b.households_source{_group_columns()}
                {', b.geom' if with_geometry else ''}
-        FROM buildings b LEFT JOIN building_groups bg ON bg.building_id = b.id
+        FROM buildings b LEFT JOIN building_groups bg ON bg.building_id = b.id AND bg.district_code = b.district_code
         WHERE b.grid_id = :id ORDER BY coalesce(b.address, b.name, b.source_id), b.id""")
     if with_geometry:
         return gpd.read_postgis(sql, conn, geom_col="geom", params={"id": grid_id}).rename_geometry("geometry")
@@ -288,6 +288,6 @@ def building_detail(conn: Connection, building_id: int) -> dict | None:
         SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.height_m, b.households, b.residents,
                g.code AS grid_code, coalesce(g.name, g.code) AS grid_name, c.name AS community_name{_group_columns()}
         FROM buildings b LEFT JOIN grids g ON g.id = b.grid_id LEFT JOIN communities c ON c.code = b.community_code
-        LEFT JOIN building_groups bg ON bg.building_id = b.id
+        LEFT JOIN building_groups bg ON bg.building_id = b.id AND bg.district_code = b.district_code
         WHERE b.id = :id"""), {"id": building_id}).mappings().one_or_none()
     return dict(row) if row else None

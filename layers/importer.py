@@ -164,6 +164,9 @@ def import_frame(
     with without_jit(conn):
         for sql in spec.after_sql:
             conn.execute(text(sql), {"since": since} if ":since" in sql else {})
+    from gis.citus import sync_building_places
+
+    sync_building_places(conn)  # on Citus, what the place triggers do on one node (migration 0021)
     report = ImportReport(spec.name, ctx.file, len(frame), src_crs.label if src_crs else None, time.perf_counter() - started,
                           ctx.skipped, ctx.repaired, ctx.notes)
     record(conn, "import", spec.table, actor=actor, after={k: v for k, v in report.to_dict().items() if k != "seconds"},
