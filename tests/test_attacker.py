@@ -48,7 +48,8 @@ class T:
     """Who (space-separated roles of ``ROLES``) may read rows of a table, insert, update, delete.
 
     ``write`` sets insert, update and delete at once. ``force``: the table must have ENABLE and
-    FORCE ROW LEVEL SECURITY (only a table whose policies another issue owns may say False)."""
+    FORCE ROW LEVEL SECURITY (only a table whose policies another issue owns, or one the app role has no
+    privilege on at all and whose comment says why, may say False)."""
 
     read: str
     write: str = NOBODY
@@ -101,6 +102,22 @@ EXPECT: dict[str, T] = {
     "event_reporters": T(NOBODY, NOBODY, insert="system hotline"),  # sealed: read through event_reporter() only
     "event_allowed": T(ANYONE, NOBODY),
     "event_unit_members": T("system admin unit", ADMIN),  # (a unit user reads its own row)
+    # people (issue 17, migration 0019): the registers grant the app role NOTHING; every read and write goes
+    # through owner SECURITY DEFINER functions (declared in FUNCTIONS, tried per role in
+    # test_people_functions_follow_the_roles) that log each person returned; their policies (FORCEd, so
+    # they bind the owner inside those functions): a worker their grids' persons, a secretary their
+    # community, leader/planner/admin none (counts only through people_counts/patrol_coverage)
+    "persons": T(NOBODY, NOBODY), "person_groups": T(NOBODY, NOBODY), "visits": T(NOBODY, NOBODY),
+    "person_schedule": T(NOBODY, NOBODY),  # a view over persons, read inside the functions only
+    "person_access_log": T(NOBODY, NOBODY),  # append-only (trigger), written by the functions, read via people_access()
+    "visit_intervals": T(ANYONE, NOBODY),  # the schedule's settings with their sources; the migration writes them
+    # tracks: imported by the system (CLI) or recorded by a worker/secretary in their area; read in the area
+    "patrol_tracks": T("system secretary worker", NOBODY, insert="system secretary worker"),
+    # Not FORCEd, on purpose: any policy on it keeps PostgreSQL from using the spatial index under the
+    # non-leakproof && (1,438 ms against 0.4 ms for one grid's buildings, bench/bench_people.py). It is safe
+    # because the app role has no privilege on it at all (ENABLE without policies for the app, no grant):
+    # only the owner's trigger writes it and the owner's patrol_coverage() reads it, limited to the caller's area.
+    "patrol_segments": T(NOBODY, NOBODY, force=False),
     "api_keys": T(NOBODY, NOBODY),  # hashes, through apikey_check() and the owner's apikey_add/revoke only
     "alembic_version": T(NOBODY, NOBODY, force=False),  # the app role has no privilege at all
 }
@@ -120,6 +137,13 @@ FUNCTIONS: dict[str, str] = {
     "event_reporter(bigint)": "refused", "apikey_check(text)": "ok",
     # (GeoReport's public fields of public cases: what the public API publishes, scope or not)
     "open311_requests(bigint[],text[],text,timestamp with time zone,timestamp with time zone,integer)": "ok",
+    # people (issue 17): with no scope the reads (reveal too) return nothing and log nothing; export and
+    # visit_record refuse; people_area() is the policies' helper (no scope: no area)
+    "people_area()": "ok", "people_list(bigint,text,date,text,text,bigint)": "ok", "people_detail(bigint,text,text)": "ok",
+    "people_reveal(bigint,text,text)": "ok", "people_export(text,text,text)": "refused",
+    "visit_record(bigint,timestamp with time zone,text,text,double precision,double precision,double precision,text)": "refused",
+    "people_counts(text,date)": "ok", "people_access(bigint,integer)": "ok",
+    "patrol_coverage(date,date,double precision)": "ok", "patrol_hours(date,date)": "ok",
 }
 
 HOW_TO_DECLARE = (
@@ -410,7 +434,8 @@ def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, cases, r
 # ---- every function, with no scope ---------------------------------------------------------------------
 
 _ARGS = {"text": "'atk_nobody'", "bigint": "1", "integer": "1", "boolean": "false", "jsonb": "'{}'::jsonb",
-         "bigint[]": "NULL::bigint[]", "text[]": "NULL::text[]", "timestamp with time zone": "NULL::timestamptz"}
+         "bigint[]": "NULL::bigint[]", "text[]": "NULL::text[]", "timestamp with time zone": "NULL::timestamptz",
+         "date": "current_date", "double precision": "30"}
 
 
 @pytest.mark.parametrize("signature", sorted(FUNCTIONS))
