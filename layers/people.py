@@ -37,6 +37,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.inert import inert, inert_frame
 from gis.problems import ImportFailed, Problem
 from gis.settings import get_settings
 
@@ -511,10 +512,11 @@ def watermarked_excel(sheets: dict[str, pd.DataFrame], user: str, now: datetime 
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
-    mark = watermark_text(user, now)
+    mark = inert(watermark_text(user, now))  # (a user name could begin with "=")
     wb = Workbook()
     wb.remove(wb.active)
     for title, frame in sheets.items():
+        frame = inert_frame(frame)  # a name or address that begins with = + - @ stays text (issue 19)
         ws = wb.create_sheet(title[:31])
         ws.append([mark])
         ws["A1"].font = Font(color="C00000", bold=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.inert import inert_frame
 from layers.people import BEIJING, check_digit
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
@@ -100,7 +101,7 @@ def load(conn: Connection, directory: Path, community: str | None = None, today:
     if frame.empty:
         return 0
     path = directory / "演示人员登记表.csv"
-    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    inert_frame(frame).to_csv(path, index=False, encoding="utf-8-sig")
     report = import_register(path, conn=conn)
     rng = random.Random(71)
     # past visits: within the interval for ~85%, overdue for the rest (system scope: the loader)

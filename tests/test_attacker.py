@@ -48,7 +48,8 @@ class T:
     """Who (space-separated roles of ``ROLES``) may read rows of a table, insert, update, delete.
 
     ``write`` sets insert, update and delete at once. ``force``: the table must have ENABLE and
-    FORCE ROW LEVEL SECURITY (only a table whose policies another issue owns may say False)."""
+    FORCE ROW LEVEL SECURITY (only a table whose policies another issue owns, or one the app role has no
+    privilege on at all and whose comment says why, may say False)."""
 
     read: str
     write: str = NOBODY
@@ -101,6 +102,22 @@ EXPECT: dict[str, T] = {
     "event_reporters": T(NOBODY, NOBODY, insert="system hotline"),  # sealed: read through event_reporter() only
     "event_allowed": T(ANYONE, NOBODY),
     "event_unit_members": T("system admin unit", ADMIN),  # (a unit user reads its own row)
+    # people (issue 17, migration 0019): the registers grant the app role NOTHING; every read and write goes
+    # through owner SECURITY DEFINER functions (declared in FUNCTIONS, tried per role in
+    # test_people_functions_follow_the_roles) that log each person returned; their policies (FORCEd, so
+    # they bind the owner inside those functions): a worker their grids' persons, a secretary their
+    # community, leader/planner/admin none (counts only through people_counts/patrol_coverage)
+    "persons": T(NOBODY, NOBODY), "person_groups": T(NOBODY, NOBODY), "visits": T(NOBODY, NOBODY),
+    "person_schedule": T(NOBODY, NOBODY),  # a view over persons, read inside the functions only
+    "person_access_log": T(NOBODY, NOBODY),  # append-only (trigger), written by the functions, read via people_access()
+    "visit_intervals": T(ANYONE, NOBODY),  # the schedule's settings with their sources; the migration writes them
+    # tracks: imported by the system (CLI) or recorded by a worker/secretary in their area; read in the area
+    "patrol_tracks": T("system secretary worker", NOBODY, insert="system secretary worker"),
+    # Not FORCEd, on purpose: any policy on it keeps PostgreSQL from using the spatial index under the
+    # non-leakproof && (1,438 ms against 0.4 ms for one grid's buildings, bench/bench_people.py). It is safe
+    # because the app role has no privilege on it at all (ENABLE without policies for the app, no grant):
+    # only the owner's trigger writes it and the owner's patrol_coverage() reads it, limited to the caller's area.
+    "patrol_segments": T(NOBODY, NOBODY, force=False),
     "api_keys": T(NOBODY, NOBODY),  # hashes, through apikey_check() and the owner's apikey_add/revoke only
     "alembic_version": T(NOBODY, NOBODY, force=False),  # the app role has no privilege at all
 }
@@ -120,6 +137,13 @@ FUNCTIONS: dict[str, str] = {
     "event_reporter(bigint)": "refused", "apikey_check(text)": "ok",
     # (GeoReport's public fields of public cases: what the public API publishes, scope or not)
     "open311_requests(bigint[],text[],text,timestamp with time zone,timestamp with time zone,integer)": "ok",
+    # people (issue 17): with no scope the reads (reveal too) return nothing and log nothing; export and
+    # visit_record refuse; people_area() is the policies' helper (no scope: no area)
+    "people_area()": "ok", "people_list(bigint,text,date,text,text,bigint)": "ok", "people_detail(bigint,text,text)": "ok",
+    "people_reveal(bigint,text,text)": "ok", "people_export(text,text,text)": "refused",
+    "visit_record(bigint,timestamp with time zone,text,text,double precision,double precision,double precision,text)": "refused",
+    "people_counts(text,date)": "ok", "people_access(bigint,integer)": "ok",
+    "patrol_coverage(date,date,double precision)": "ok", "patrol_hours(date,date)": "ok",
 }
 
 HOW_TO_DECLARE = (
@@ -217,6 +241,38 @@ def cases(demo, real_scopes) -> dict:
         c.execute(text("DELETE FROM event_unit_members WHERE username = 'atk_unit'"))
 
 
+@pytest.fixture(scope="module")
+def people(demo, real_scopes) -> dict:
+    """People rows to try (issue 17): the demo register's persons, groups and visits in the worker's grid
+    (asserted), a patrol track there (made by the owner as the system; its segments come from the
+    trigger), and one read of the worker's people through people_list, the app's way, so that the
+    access log holds rows (it is append-only: those rows stay, as every logged read does)."""
+    grid = real_scopes["worker"].grids[0]
+    with owner_engine().connect() as c:
+        _owner(c)  # (the registers force their policies on the owner too)
+        persons = c.execute(text("SELECT count(*) FROM persons WHERE grid_id = :g"), {"g": grid}).scalar_one()
+        assert persons > 0, "the demo register has no person in the worker's grid: the people tries would mean nothing"
+        track = int(c.execute(text("""
+            INSERT INTO patrol_tracks (district_code, cadre_no, day, started_at, ended_at, fixes, active_s, length_m,
+                                       grid_ids, community_codes, source_file, imported_by, geom)
+            SELECT district_code, 'atk_cadre', current_date, now() - interval '1 hour', now(), 2, 60, 11,
+                   ARRAY[id], ARRAY[community_code], 'atk.gpx', 'atk',
+                   ST_MakeLine(ST_PointOnSurface(geom), ST_Translate(ST_PointOnSurface(geom), 0.0001, 0))
+            FROM grids WHERE id = :g RETURNING id"""), {"g": grid}).scalar_one())
+        c.commit()
+    c = _conn(real_scopes["worker"])
+    try:
+        listed = len(c.execute(text("SELECT id FROM people_list(:g)"), {"g": grid}).all())
+        c.commit()
+    finally:
+        c.close()
+    assert listed == persons
+    yield {"grid": grid, "persons": persons, "track": track}
+    with owner_engine().connect() as c:
+        _owner(c).execute(text("DELETE FROM patrol_tracks WHERE id = :i"), {"i": track})
+        c.commit()
+
+
 def _forged() -> dict[str, str]:
     admin = {"u": "atk", "r": "admin", "c": [], "g": [], "d": True, "exp": int(time.time()) + 600}
     body = base64.b64encode(json.dumps(admin).encode()).decode()
@@ -264,13 +320,23 @@ def _columns(table: str) -> tuple[list[str], list[str]]:
     return [r[0] for r in rows if r[1]], [r[0] for r in rows if r[2] and not r[3]] or [r[0] for r in rows if r[2]]
 
 
+def _owner(c: Connection) -> Connection:
+    """``c`` (an owner connection) as the system: the people registers (issue 17) force their policies
+    on the owner too, so the owner sees their rows only under a verified scope."""
+    c.begin()
+    scopes.apply(c.connection.dbapi_connection, SYSTEM)
+    return c
+
+
 def _sample(table: str) -> dict | None:
     with owner_engine().connect() as c:
+        _owner(c)
         return c.execute(text(f"SELECT to_jsonb(t) FROM {table} t LIMIT 1")).scalar_one_or_none()
 
 
 def _owner_rows(table: str) -> int:
     with owner_engine().connect() as c:
+        _owner(c)
         return int(c.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
@@ -326,7 +392,7 @@ TABLES = sorted(EXPECT)
 
 
 @pytest.mark.parametrize("table", TABLES)
-def test_no_scope_and_forged_scopes_get_nothing(demo, cases, table: str) -> None:
+def test_no_scope_and_forged_scopes_get_nothing(demo, cases, people, table: str) -> None:
     rel = _catalog_relations().get(table)
     if rel is None:
         pytest.skip(f"{table} not in this schema")
@@ -357,7 +423,7 @@ def test_no_scope_and_forged_scopes_get_nothing(demo, cases, table: str) -> None
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, cases, role: str) -> None:
+def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, cases, people, role: str) -> None:
     """Reads: rows seen exactly when declared (for tables that hold rows). Writes: a copy of a row
     the role can see (else any row) inserted, every row updated, every row deleted: refused
     exactly when not declared."""
@@ -410,15 +476,17 @@ def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, cases, r
 # ---- every function, with no scope ---------------------------------------------------------------------
 
 _ARGS = {"text": "'atk_nobody'", "bigint": "1", "integer": "1", "boolean": "false", "jsonb": "'{}'::jsonb",
-         "bigint[]": "NULL::bigint[]", "text[]": "NULL::text[]", "timestamp with time zone": "NULL::timestamptz"}
+         "bigint[]": "NULL::bigint[]", "text[]": "NULL::text[]", "timestamp with time zone": "NULL::timestamptz",
+         "date": "current_date", "double precision": "30"}
 
 
 @pytest.mark.parametrize("signature", sorted(FUNCTIONS))
-def test_functions_with_no_scope(demo, cases, signature: str) -> None:
+def test_functions_with_no_scope(demo, cases, people, signature: str) -> None:
     name, args = signature[:-1].split("(")
     call = f"SELECT to_jsonb(x) FROM {name}({', '.join(_ARGS[a] for a in args.split(',') if a)}) x"
     with owner_engine().connect() as o:
-        before = o.execute(text("SELECT (SELECT count(*) FROM user_sessions), (SELECT count(*) FROM audit_log)")).one()
+        before = _owner(o).execute(text("SELECT (SELECT count(*) FROM user_sessions), (SELECT count(*) FROM audit_log), "
+                                "(SELECT count(*) FROM person_access_log)")).one()
     c = _conn(None)
     try:
         status, _ = _attempt(c, call)
@@ -431,8 +499,9 @@ def test_functions_with_no_scope(demo, cases, signature: str) -> None:
     finally:
         c.close()
     with owner_engine().connect() as o:
-        after = o.execute(text("SELECT (SELECT count(*) FROM user_sessions), (SELECT count(*) FROM audit_log)")).one()
-    assert tuple(after) == tuple(before), f"{signature} with no scope opened a session or wrote the audit log"
+        after = _owner(o).execute(text("SELECT (SELECT count(*) FROM user_sessions), (SELECT count(*) FROM audit_log), "
+                               "(SELECT count(*) FROM person_access_log)")).one()
+    assert tuple(after) == tuple(before), f"{signature} with no scope opened a session or wrote the audit or access log"
 
 
 def _hashes() -> list[str]:
@@ -515,3 +584,41 @@ def test_sso_sessions_only_for_linked_users(demo) -> None:
     finally:
         with owner_engine().begin() as o:
             o.execute(text("DELETE FROM users WHERE username IN ('atk_plain_admin', 'atk.sso@example.org', 'atk_linked')"))
+
+
+def test_people_functions_follow_the_roles(demo, real_scopes, people) -> None:
+    """What each role REALLY gets of the people registers (issue 17 point 4), through the only way in: a
+    worker their grid's persons, a secretary their community's, the system all; leader, planner, admin
+    and the events roles no person, but leader, planner and admin the counts; each person read is
+    logged with the verified user; the access log is read by the administrator only and cannot be
+    altered by anybody's scope."""
+    with owner_engine().connect() as o:
+        community = _owner(o).execute(text("SELECT community_code FROM grids WHERE id = :g"), {"g": people["grid"]}).scalar_one()
+        in_community = o.execute(text("SELECT count(*) FROM persons WHERE community_code = :c AND anonymised_at IS NULL"),
+                                 {"c": community}).scalar_one()
+    for role in ROLES:
+        c = _conn(real_scopes[role])
+        try:
+            before = c.execute(text("SELECT count(*) FROM people_access(NULL, 1000000)")).scalar_one()
+            rows = c.execute(text("SELECT grid_id, community_code FROM people_list()")).all()
+            counted = c.execute(text("SELECT coalesce(sum(persons), 0) FROM people_counts('community')")).scalar_one()
+            if role == "worker":
+                assert len(rows) == people["persons"] and {r[0] for r in rows} == {people["grid"]}, role
+            elif role == "secretary":
+                assert len(rows) == in_community and {r[1] for r in rows} == {community}, role
+            elif role == "system":
+                assert len(rows) >= in_community, role
+            else:
+                assert rows == [], f"{role} reads person rows"
+            assert (counted > 0) == (role in ("system", "admin", "leader", "planner", "secretary", "worker")), (role, counted)
+            logged = c.execute(text("SELECT count(*) FROM people_access(NULL, 1000000)")).scalar_one()
+            if role in ("system", "admin"):
+                assert logged == before + len(rows), f"{role}: {len(rows)} persons read, {logged - before} logged"
+            else:
+                assert before == logged == 0, f"{role} reads the access log"
+            for sql in ("UPDATE person_access_log SET reason = 'x'", "DELETE FROM person_access_log",
+                        "INSERT INTO person_access_log (username, role, person_id, action, channel) VALUES ('x', 'admin', 1, 'view', 'x')"):
+                assert _attempt(c, sql)[0] == "refused", (role, sql)
+        finally:
+            c.rollback()
+            c.close()

@@ -108,3 +108,17 @@ def test_siting_export_is_inert(demo, tmp_path, monkeypatch) -> None:
     assert not _live(_cells_xlsx((tmp_path / "s.xlsx").read_bytes()))
     rows = _csv((tmp_path / "s.csv").read_text(encoding="utf-8-sig"))
     assert len(rows) == len(HOSTILE) and not _live([v for r in rows for v in r.values()])
+
+
+def test_people_export_is_inert_and_watermarked() -> None:
+    """The register export (issue 17): a hostile name or address stays text; the watermark stays."""
+    from layers.people import _export_frame, watermarked_excel
+
+    frame = pd.DataFrame({"id": range(len(HOSTILE)), "community_code": ["420106001001"] * 6, "grid_code": HOSTILE,
+                          "address": HOSTILE, "household_no": HOSTILE, "name": HOSTILE, "sex": ["M"] * 6,
+                          "birth_date": ["1950-01-01"] * 6, "id_masked": ["420106********1234"] * 6,
+                          "phone_masked": ["138****0000"] * 6, "groups": [["elderly_alone"]] * 6, "risk_grade": [0] * 6,
+                          "next_visit": ["2026-12-07"] * 6})
+    cells = _cells_xlsx(watermarked_excel({"人员登记 register": _export_frame(frame)}, "=atk_user"))
+    assert "'" + HOSTILE[0] in cells and not _live(cells)
+    assert any(isinstance(v, str) and "atk_user" in v and "导出于" in v for v in cells)
