@@ -6,14 +6,14 @@ function called directly only raises an error, but nothing of the app's job need
 and the attacker test requires every function the app role may execute to be declared. A
 trigger fires without its function's EXECUTE privilege (that is checked at CREATE TRIGGER).
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-06
 """
 from alembic import op
 
-revision = "0020"
-down_revision = "0019"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
