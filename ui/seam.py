@@ -8,6 +8,8 @@ of a connection and decorated here:
   user's scoped connection (the scope is set for the script thread by ``ui.state.check``),
   caches the answer keyed by the user's area (``ui.cache``) and turns a failure into a
   ``Failed`` carrying a reference number (the details go to the log, never to the screen).
+- ``@command(clears=False)`` is also the way to a read that writes (a read of a person logs
+  itself in the same transaction): committed, never cached.
 - ``@command``: runs in one transaction, forgets cached reads after a commit (every user's:
   an edit must show at once), and lets the errors a user can act on (a conflict, bad input)
   through as ``Refused`` with their message in the user's language.
@@ -52,9 +54,10 @@ class Failed(Exception):
 class Refused(Exception):
     """A command the data refused for a reason the user can act on (shown as it is)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, code: str | None = None):
         super().__init__(message)
         self.message = message
+        self.code = code  # the reason's code when the layer names one (``EventInvalid.code``): screens word it
 
 
 def reference() -> str:
@@ -121,7 +124,7 @@ def command(fn: Callable | None = None, *, clears: bool = True) -> Any:
             except (Failed, Refused):
                 raise
             except _user_errors() as exc:
-                raise Refused(str(exc)) from exc
+                raise Refused(str(exc), getattr(exc, "code", None)) from exc
             except ValueError as exc:  # a database CHECK or a parser: the message names the value
                 raise Refused(str(getattr(exc, "orig", None) or exc).splitlines()[0]) from exc
             except Exception as exc:  # noqa: BLE001
