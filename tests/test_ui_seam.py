@@ -99,3 +99,6 @@ def test_messages_from_below_show_one_language() -> None:
     assert one_language(m, "en").startswith("invalid geometry: Self-intersection")
     assert one_language("首义社区第09网格：208户无专职网格员 / 208 households without a full-time worker", "en") == \
         "208 households without a full-time worker"
+    assert one_language("刘艳明 负责 501 户 / 刘艳明 carries 501 households", "zh") == "刘艳明 负责 501 户"
+    assert one_language("首义社区第09网格：208户无专职网格员 / 首义社区第09网格: 208 households without a full-time worker", "en") == \
+        "首义社区第09网格: 208 households without a full-time worker"

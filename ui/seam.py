@@ -73,6 +73,9 @@ def log_failure(exc: BaseException, where: str) -> str:
 
 
 _BILINGUAL = re.compile(r"^(?P<zh>[^/]*[\u4e00-\u9fff][^/]*?)\s+/\s+(?P<en>[^\u4e00-\u9fff]+?)(?P<rest>:\s.*)?$")
+# The English half may hold Chinese names ("刘艳明 负责 501 户 / 刘艳明 carries 501 households"):
+# then the halves are split at the one " / " with Chinese words before and Latin words after.
+_BILINGUAL_NAMED = re.compile(r"^(?P<zh>[^/]*[\u4e00-\u9fff][^/]*?)\s+/\s+(?P<en>[^/]*[A-Za-z]{2}[^/]*)$")
 
 
 def one_language(message: str, lang: str) -> str:
@@ -82,7 +85,8 @@ def one_language(message: str, lang: str) -> str:
     for line in str(message).splitlines():
         m = _BILINGUAL.match(line.strip())
         if not m:
-            parts.append(line)
+            named = _BILINGUAL_NAMED.match(line.strip())
+            parts.append(line if not named else named.group("zh" if lang == "zh" else "en").strip())
             continue
         rest = (m.group("rest") or "")[1:].strip()
         if lang == "zh":

@@ -38,6 +38,15 @@ def _when(v) -> str:
         return "—"
 
 
+def _s(v) -> str | None:
+    """A text cell or None (a column with some empty rows holds NaN there, which is truthy)."""
+    return v if isinstance(v, str) and v else None
+
+
+def _class_name(code, kind, lang: str) -> str:
+    return get_rules().name(code, lang) if _s(code) else (_s(kind) or "—")
+
+
 def _stage(s: str, lang: str) -> str:
     return t(f"stage.{s}", lang)
 
@@ -54,17 +63,16 @@ def _refused(exc: Refused, lang: str) -> None:
 
 
 def _table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    rules = get_rules()
     flags = [" ".join(x for x in (t("ev.overdue", lang) if o else "", t("ev.escalated", lang) if e else "",
                                    t("ev.urgent", lang) if u else "") if x)
              for o, e, u in zip(frame["overdue"], frame["escalated"], frame["urgent"])]
     return pd.DataFrame({
         t("ev.col_id", lang): frame["id"].astype(int).astype(str),
-        t("ev.col_class", lang): [rules.name(c, lang) if c else k for c, k in zip(frame["class_code"], frame["kind"])],
+        t("ev.col_class", lang): [_class_name(c, k, lang) for c, k in zip(frame["class_code"], frame["kind"])],
         t("ev.col_stage", lang): [_stage(s, lang) for s in frame["status"]],
         t("ev.col_flags", lang): flags,
         t("ev.col_grid", lang): frame["grid_code"].fillna(""),
-        t("ev.col_unit", lang): [ev.unit_label(u, lang) if u else "" for u in frame["unit_code"]],
+        t("ev.col_unit", lang): [ev.unit_label(u, lang) if _s(u) else "" for u in frame["unit_code"]],
         t("ev.col_reported", lang): [_when(v) for v in frame["reported_at"]],
         t("ev.col_due", lang): [_when(v) for v in frame["stage_due_at"]],
         t("ev.col_description", lang): frame["description"].fillna(""),
@@ -77,8 +85,7 @@ def _show_list(frame: pd.DataFrame, lang: str, key: str) -> int | None:
         st.caption(t("ev.none", lang))
         return None
     st.dataframe(_table(frame, lang), hide_index=True, width="stretch")
-    rules = get_rules()
-    labels = {int(r.id): f"{int(r.id)} · {rules.name(r.class_code, lang) if r.class_code else r.kind} · {_stage(r.status, lang)}"
+    labels = {int(r.id): f"{int(r.id)} · {_class_name(r.class_code, r.kind, lang)} · {_stage(r.status, lang)}"
               for r in frame.itertuples()}
     return st.selectbox(t("ev.pick_case", lang), list(labels), format_func=labels.get, key=key)
 
@@ -452,7 +459,9 @@ def kpi_render() -> None:
                          hide_index=True)
     st.subheader(t("kpi.trend", lang))
     trend = evd.monthly(list(reversed(months[:6])), "subdistrict")
-    if not trend.empty:
+    if trend.empty or not trend["due"].sum():
+        st.caption(t("ev.none", lang))  # (no month with a due case: no chart of empty bars)
+    else:
         agg = trend.groupby("month")[list(kpi.COUNTS)].sum()
         chart = pd.DataFrame({
             t("kpi.closure_rate", lang): [(r.closed / r.due * 100) if r.due else None for r in agg.itertuples()],
