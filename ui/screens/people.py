@@ -206,7 +206,7 @@ def _patrols(grid_id: int | None, lang: str, worker: bool = False) -> None:
 
 def _overdue_table(frame: pd.DataFrame, names: dict[str, str], lang: str, level: str) -> pd.DataFrame:
     return pd.DataFrame({
-        t("col.code" if level == "grid" else "col.community", lang): [names.get(c, c) for c in frame["code"]],
+        t("col.grid" if level == "grid" else "col.community", lang): [names.get(c, c) for c in frame["code"]],
         t("people.col.persons", lang): frame["persons"],
         t("people.col.scheduled", lang): frame["scheduled"],
         t("people.col.due_today", lang): frame["due_today"],
@@ -273,7 +273,9 @@ def render_leader() -> None:
     st.dataframe(_overdue_table(com, names, lang, "community"), hide_index=True, width="stretch")
     st.subheader(t("people.by_grid", lang))
     grid = people_data.counts("grid")
-    st.dataframe(_overdue_table(grid, {}, lang, "grid"), hide_index=True, width="stretch")
+    choices = data.grid_choices(None)  # a grid by its name too, as the secretary's table shows it
+    grid_names = dict(zip(choices["code"], choices["code"] + " " + choices["name"].fillna("")))
+    st.dataframe(_overdue_table(grid, grid_names, lang, "grid"), hide_index=True, width="stretch")
     cov = people_data.coverage(7)
     st.subheader(t("people.patrol", lang))
     st.caption(t("people.patrol_rule", lang))
