@@ -58,7 +58,9 @@ ZH_ALLOWED = {"PNG", "PDF", "CSV", "KML", "GeoJSON", "Excel", "GeoPackage", "Sha
               "gpkg", "shp", "kml", "fgb", "zip", "xls", "dbf", "shx", "prj", "cpg", "DORI", "PTZ", "WGS", "CGCS", "ODbL",
               "HiGHS", "demo", "leader", "secretary", "worker", "planner", "admin", "KMZ", "URL", "API", "ID", "JPG", "JPEG"}
 # Chinese an English screen may show besides names: the names of programmes and documents.
-EN_ALLOWED = {"雪亮工程", "一标三实", "发改高技", "号"}
+EN_ALLOWED = {"雪亮工程", "一标三实", "发改高技", "号", "低保"}
+# A person's masked name (surname + 某, e.g. 邱某 or 邱某2930 in the demo) is a name: shown as it is.
+MASKED_NAME = re.compile(r"[\u4e00-\u9fff]{1,2}某\d*")
 
 
 def _names() -> set[str]:
@@ -68,7 +70,8 @@ def _names() -> set[str]:
             SELECT name FROM subdistricts UNION SELECT name FROM communities UNION SELECT name FROM grids
             UNION SELECT name FROM cadres UNION SELECT name FROM facilities UNION SELECT name FROM cameras
             UNION SELECT address FROM buildings UNION SELECT name FROM roads
-            UNION SELECT display_name FROM users UNION SELECT username FROM users""")).scalars()
+            UNION SELECT display_name FROM users UNION SELECT username FROM users
+            UNION SELECT description FROM events""")).scalars()  # what a reporter wrote is shown as written
         return {r for r in rows if r}
 
 
@@ -81,6 +84,7 @@ def problems(page_text: str, lang: str, names: set[str]) -> list[str]:
     for n in sorted(names, key=len, reverse=True):
         rest = rest.replace(n, " ")
     rest = FILE_NAME.sub(" ", rest)
+    rest = MASKED_NAME.sub(" ", rest)
     found = [f"{why}: {m.group(0)!r}" for rx, why in RAW for m in rx.finditer(rest)]
     if lang == "zh":
         found += [f"English word on a Chinese screen: {w!r}" for w in LATIN_WORD.findall(rest)

@@ -98,8 +98,8 @@ def change_text(before: object, after: object, lang: str) -> str:
     a = after if isinstance(after, dict) else {}
     parts = []
     for k in list(dict.fromkeys([*b, *a])):
-        if k in ("id", "seconds"):
-            continue
+        if k in ("id", "seconds") or (k == "kind" and (a.get("class_code") or b.get("class_code"))):
+            continue  # (a case's kind is its class's name: the class is shown, in the user's language)
         old, new = b.get(k), a.get(k)
         if old == new and b:
             continue
