@@ -117,8 +117,9 @@ def change_text(before: object, after: object, lang: str) -> str:
         show = lambda v: "—" if v in (None, "", [], {}) else ("、".join(map(str, v)) if isinstance(v, list) else  # noqa: E731
                                                             (("是" if v else "否") if lang == "zh" else ("yes" if v else "no")) if isinstance(v, bool) else
                                                             json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, dict) else str(v))
-        parts.append(f"{name}：{show(old)} → {show(new)}" if b else f"{name}：{show(new)}")
-    return "；".join(parts) or "—"
+        colon = "：" if lang == "zh" else ": "
+        parts.append(f"{name}{colon}{show(old)} → {show(new)}" if b else f"{name}{colon}{show(new)}")
+    return ("；" if lang == "zh" else "; ").join(parts) or "—"
 
 
 def shown_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
