@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -176,6 +177,18 @@ def today_list(conn: Connection, grid_id: int | None = None, on: date | None = N
     out["walk_m"] = [round(v) for v in r.legs_m]
     out["straight"] = r.straight
     return out, r
+
+
+def stop_points(conn: Connection, frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The day's stops as points (``id`` = stop number) at their buildings, for the map."""
+    ids = [int(b) for b in frame["building_id"].dropna()] if len(frame) else []
+    where: dict = {}
+    if ids:
+        pts = gpd.read_postgis(text("SELECT id, ST_PointOnSurface(geom) AS geom FROM buildings WHERE id = ANY(:ids)"), conn,
+                               geom_col="geom", params={"ids": ids})
+        where = dict(zip(pts["id"], pts.geometry))
+    return gpd.GeoDataFrame({"id": list(frame["stop"]) if len(frame) else []},
+                            geometry=[where.get(b) for b in frame["building_id"]] if len(frame) else [], crs=4326)
 
 
 def record(conn: Connection, person_id: int, outcome: str, note: str | None = None, at: datetime | None = None,

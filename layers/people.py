@@ -37,6 +37,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from gis.errors import BadInput
 from gis.inert import inert, inert_frame
 from gis.problems import ImportFailed, Problem
 from gis.settings import get_settings
@@ -91,8 +92,9 @@ DETAIL_FIELDS = ("corrections_category", "offence", "sentence", "handover_status
 REQUIRED = ("name", "id_number", "building")
 
 
-class PeopleError(Exception):
-    """A refusal the user can act on (no key, no reason given, a role that may not export)."""
+class PeopleError(BadInput):
+    """A refusal the user can act on (no key, no reason given, a role that may not export).
+    Of the project's one family, so the screens' seam passes it through as a refusal."""
 
 
 # --- ID numbers (GB 11643-1999) -----------------------------------------------------------------

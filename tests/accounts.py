@@ -27,7 +27,8 @@ class Account:
 
 def make_accounts() -> dict[str, Account]:
     """A leader, a secretary of the first community, a worker of that community's first two
-    grids (the most one worker may hold), a planner and an administrator; passwords are
+    grids (the most one worker may hold), a planner, an administrator, a dispatcher, a
+    member of the sanitation unit and a hotline operator; passwords are
     random for each test session (nothing to commit, nothing to guess)."""
     from layers import users as auth
 
@@ -43,11 +44,18 @@ def make_accounts() -> dict[str, Account]:
         "worker": Account("worker", PREFIX + "worker", secrets.token_urlsafe(12), communities=(community,), grids=grids),
         "planner": Account("planner", PREFIX + "planner", secrets.token_urlsafe(12)),
         "admin": Account("admin", PREFIX + "admin", secrets.token_urlsafe(12)),
+        # the event roles (issue 16): the command centre, a handling unit (sanitation), the hotline
+        "dispatcher": Account("dispatcher", PREFIX + "dispatcher", secrets.token_urlsafe(12)),
+        "unit": Account("unit", PREFIX + "unit", secrets.token_urlsafe(12)),
+        "hotline": Account("hotline", PREFIX + "hotline", secrets.token_urlsafe(12)),
     }
     with use_scope(SYSTEM), transaction() as conn:
         for a in wanted.values():
             auth.create_user(conn, a.username, a.password, a.role, communities=a.communities, grids=a.grids,
                              display_name=f"测试{a.role}")
+        from layers import events
+
+        events.set_unit_member(conn, wanted["unit"].username, "huanwei")  # a unit user acts for one unit
     return wanted
 
 

@@ -1,7 +1,12 @@
-"""The people screens' reads and writes (issue 17): never cached. Every read of a person goes
-through the database's logging functions (layers/people.py), so a cached copy would be a read
-the log never saw, and one user's people must never be served to another. Counts are cheap
-enough to read each time too.
+"""The people screens' reads and writes (issue 17), through the one seam (``ui/seam.py``).
+
+Every read of a person goes through the database's logging functions (layers/people.py): the
+read writes access-log rows in its own transaction, so these are ``@command(clears=False)``:
+committed (a rolled-back read would be a read the log never saw), never cached (a cached copy
+would be a read the log never saw, and one user's people must never be served to another),
+and clearing no one's cached figures. Counts, coverage and hours log nothing and are read
+fresh through ``@read(cache_it=False)``. No SQL here: it lives in layers/people.py and
+analysis/visits.py, analysis/patrols.py.
 """
 from __future__ import annotations
 
@@ -9,52 +14,49 @@ from datetime import date, timedelta
 
 import geopandas as gpd
 import pandas as pd
-import shapely
-from sqlalchemy import text
 
 from analysis import patrols, visits
-from gis.db import app_engine
 from layers import people
+from ui.seam import command, read
 
 CHANNEL = "screen"
+logged_read = command(clears=False)  # a read the database logs: committed, uncached
 
 
-def my_people(grid_id: int | None = None, community: str | None = None) -> pd.DataFrame:
-    with app_engine().begin() as c:
-        return people.list_people(c, grid_id=grid_id, community=community, channel=CHANNEL)
+@logged_read
+def my_people(c, grid_id: int | None = None, community: str | None = None) -> pd.DataFrame:
+    return people.list_people(c, grid_id=grid_id, community=community, channel=CHANNEL)
 
 
-def person(person_id: int) -> dict | None:
-    with app_engine().begin() as c:
-        return people.person(c, person_id, channel=CHANNEL)
+@logged_read
+def person(c, person_id: int) -> dict | None:
+    return people.person(c, person_id, channel=CHANNEL)
 
 
-def reveal(person_id: int, reason: str) -> dict:
-    with app_engine().begin() as c:
-        return people.reveal(c, person_id, reason, channel=CHANNEL)
+@logged_read
+def reveal(c, person_id: int, reason: str) -> dict:
+    return people.reveal(c, person_id, reason, channel=CHANNEL)
 
 
-def today_route(grid_id: int) -> tuple[pd.DataFrame, visits.Route, gpd.GeoDataFrame]:
+@logged_read
+def today_route(c, grid_id: int) -> tuple[pd.DataFrame, visits.Route, gpd.GeoDataFrame]:
     """The day's visits in walking order, the route, and the stops as points (id = stop number)."""
-    with app_engine().begin() as c:
-        frame, route = visits.today_list(c, grid_id, channel=CHANNEL)
-        ids = [int(b) for b in frame["building_id"].dropna()] if len(frame) else []
-        pts = gpd.read_postgis(text("SELECT id, ST_PointOnSurface(geom) AS geom FROM buildings WHERE id = ANY(:ids)"), c,
-                               geom_col="geom", params={"ids": ids}) if ids else None
-    where = dict(zip(pts["id"], pts.geometry)) if pts is not None else {}
-    stops = gpd.GeoDataFrame({"id": list(frame["stop"]) if len(frame) else []},
-                             geometry=[where.get(b) for b in frame["building_id"]] if len(frame) else [], crs=4326)
-    return frame, route, stops
+    frame, route = visits.today_list(c, grid_id, channel=CHANNEL)
+    return frame, route, visits.stop_points(c, frame)
 
 
-def record_visit(person_id: int, outcome: str, note: str | None, lon: float | None, lat: float | None) -> dict:
-    with app_engine().begin() as c:
-        return visits.record(c, person_id, outcome, note, lon=lon, lat=lat, channel=CHANNEL)
+@command
+def record_visit(c, person_id: int, outcome: str, note: str | None, lon: float | None, lat: float | None) -> dict:
+    return visits.record(c, person_id, outcome, note, lon=lon, lat=lat, channel=CHANNEL)
+
+
+@read(cache_it=False)
+def _counts(c, level: str) -> pd.DataFrame:
+    return people.counts(c, level)
 
 
 def counts(level: str) -> pd.DataFrame:
-    with app_engine().begin() as c:
-        frame = people.counts(c, level)
+    frame = _counts(level)
     frame["overdue_rate"] = [round(o / s, 4) if s else 0.0 for o, s in zip(frame["overdue"], frame["scheduled"])]
     return frame
 
@@ -64,32 +66,41 @@ def period(days: int = 7) -> tuple[date, date]:
     return end - timedelta(days=days - 1), end
 
 
+@read(cache_it=False)
+def _coverage(c, a: date, b: date) -> pd.DataFrame:
+    return patrols.coverage(c, a, b)
+
+
 def coverage(days: int = 7) -> pd.DataFrame:
-    a, b = period(days)
-    with app_engine().begin() as c:
-        return patrols.coverage(c, a, b)
+    return _coverage(*period(days))
+
+
+@read(cache_it=False)
+def _hours(c, a: date, b: date) -> pd.DataFrame:
+    return patrols.hours(c, a, b)
 
 
 def hours(days: int = 7) -> pd.DataFrame:
-    a, b = period(days)
-    with app_engine().begin() as c:
-        return patrols.hours(c, a, b)
+    return _hours(*period(days))
+
+
+@read(cache_it=False)
+def _patrol_map(c, grid_id: int, a: date, b: date) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    return patrols.grid_map(c, grid_id, a, b)
 
 
 def patrol_map(grid_id: int, days: int = 7) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    a, b = period(days)
-    with app_engine().begin() as c:
-        return patrols.grid_map(c, grid_id, a, b)
+    return _patrol_map(grid_id, *period(days))
 
 
-def export(user: str, role: str, reason: str, community: str | None) -> bytes:
-    with app_engine().begin() as c:
-        return people.export_people(c, user=user, role=role, reason=reason, community=community)
+@logged_read
+def export(c, user: str, role: str, reason: str, community: str | None) -> bytes:
+    return people.export_people(c, user=user, role=role, reason=reason, community=community)
 
 
-def access_log(person_id: int | None, limit: int = 2000) -> pd.DataFrame:
-    with app_engine().begin() as c:
-        return people.access_log(c, person_id, limit)
+@logged_read
+def access_log(c, person_id: int | None, limit: int = 2000) -> pd.DataFrame:
+    return people.access_log(c, person_id, limit)
 
 
 def route_line(route: visits.Route) -> gpd.GeoDataFrame:

@@ -8,6 +8,8 @@ of a connection and decorated here:
   user's scoped connection (the scope is set for the script thread by ``ui.state.check``),
   caches the answer keyed by the user's area (``ui.cache``) and turns a failure into a
   ``Failed`` carrying a reference number (the details go to the log, never to the screen).
+- ``@command(clears=False)`` is also the way to a read that writes (a read of a person logs
+  itself in the same transaction): committed, never cached.
 - ``@command``: runs in one transaction, forgets cached reads after a commit (every user's:
   an edit must show at once), and lets the errors a user can act on (a conflict, bad input)
   through as ``Refused`` with their message in the user's language.
@@ -52,9 +54,10 @@ class Failed(Exception):
 class Refused(Exception):
     """A command the data refused for a reason the user can act on (shown as it is)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, code: str | None = None):
         super().__init__(message)
         self.message = message
+        self.code = code  # the reason's code when the layer names one (``EventInvalid.code``): screens word it
 
 
 def reference() -> str:
@@ -70,6 +73,9 @@ def log_failure(exc: BaseException, where: str) -> str:
 
 
 _BILINGUAL = re.compile(r"^(?P<zh>[^/]*[\u4e00-\u9fff][^/]*?)\s+/\s+(?P<en>[^\u4e00-\u9fff]+?)(?P<rest>:\s.*)?$")
+# The English half may hold Chinese names ("刘艳明 负责 501 户 / 刘艳明 carries 501 households"):
+# then the halves are split at the one " / " with Chinese words before and Latin words after.
+_BILINGUAL_NAMED = re.compile(r"^(?P<zh>[^/]*[\u4e00-\u9fff][^/]*?)\s+/\s+(?P<en>[^/]*[A-Za-z]{2}[^/]*)$")
 
 
 def one_language(message: str, lang: str) -> str:
@@ -79,7 +85,8 @@ def one_language(message: str, lang: str) -> str:
     for line in str(message).splitlines():
         m = _BILINGUAL.match(line.strip())
         if not m:
-            parts.append(line)
+            named = _BILINGUAL_NAMED.match(line.strip())
+            parts.append(line if not named else named.group("zh" if lang == "zh" else "en").strip())
             continue
         rest = (m.group("rest") or "")[1:].strip()
         if lang == "zh":
@@ -121,7 +128,7 @@ def command(fn: Callable | None = None, *, clears: bool = True) -> Any:
             except (Failed, Refused):
                 raise
             except _user_errors() as exc:
-                raise Refused(str(exc)) from exc
+                raise Refused(str(exc), getattr(exc, "code", None)) from exc
             except ValueError as exc:  # a database CHECK or a parser: the message names the value
                 raise Refused(str(getattr(exc, "orig", None) or exc).splitlines()[0]) from exc
             except Exception as exc:  # noqa: BLE001

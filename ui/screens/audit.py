@@ -47,14 +47,39 @@ TABLES = ("users", "assignments", "cadres", "grids", "grid_drafts", "buildings",
 
 
 def action_name(code: object, lang: str) -> str:
-    """An action in words; one the table does not know yet is shown by its words, not its code."""
+    """An action in words; one the table does not know yet is shown by its words, not its code.
+    A case's step (``event_file``, ``event_dispatch``…) is named by the event screens' words."""
     code = str(code or "")
-    return t(f"audit.act.{code}", lang) if f"audit.act.{code}" in T else code.replace("_", " ")
+    if f"audit.act.{code}" in T:
+        return t(f"audit.act.{code}", lang)
+    if code.startswith("event_") and f"act.{code[6:]}" in T:
+        return t("audit.act.event", lang, act=t(f"act.{code[6:]}", lang))
+    return code.replace("_", " ")
 
 
 def table_name(code: object, lang: str) -> str:
     code = str(code or "")
     return t(f"audit.tab.{code}", lang) if f"audit.tab.{code}" in T else (code.replace("_", " ") or "—")
+
+
+def _value(k: str, v: object, lang: str) -> object:
+    """A case's codes in words (stage, unit, class, source, reason) and its times in Beijing time."""
+    if not isinstance(v, str) or not v:
+        return v
+    from layers import events as ev
+    from layers.event_rules import get_rules
+
+    if k == "status" and f"stage.{v}" in T:
+        return t(f"stage.{v}", lang)
+    if k in ("unit", "proposed_unit"):
+        return ev.unit_label(v, lang)
+    if k == "class_code":
+        return get_rules().name(v, lang)
+    if k in ("source", "reason") and f"{k}.{v}" in T:
+        return t(f"{k}.{v}", lang)
+    if k.endswith("_at"):
+        return fmt_time(v, lang)
+    return v
 
 
 def _parts(v: object, lang: str) -> object:
@@ -73,8 +98,8 @@ def change_text(before: object, after: object, lang: str) -> str:
     a = after if isinstance(after, dict) else {}
     parts = []
     for k in list(dict.fromkeys([*b, *a])):
-        if k in ("id", "seconds"):
-            continue
+        if k in ("id", "seconds") or (k == "kind" and (a.get("class_code") or b.get("class_code"))):
+            continue  # (a case's kind is its class's name: the class is shown, in the user's language)
         old, new = b.get(k), a.get(k)
         if old == new and b:
             continue
@@ -84,6 +109,7 @@ def change_text(before: object, after: object, lang: str) -> str:
             old, new = (t(f"role.{v}", lang) if isinstance(v, str) and f"role.{v}" in T else v for v in (old, new))
         if k == "password":
             old, new = None, t("audit.changed", lang)
+        old, new = _value(k, old, lang), _value(k, new, lang)
         old, new = _parts(old, lang), _parts(new, lang)
         if isinstance(new, list) and new and all(isinstance(x, str) for x in new):
             new = [one_language(x, lang) for x in new]
@@ -91,8 +117,9 @@ def change_text(before: object, after: object, lang: str) -> str:
         show = lambda v: "—" if v in (None, "", [], {}) else ("、".join(map(str, v)) if isinstance(v, list) else  # noqa: E731
                                                             (("是" if v else "否") if lang == "zh" else ("yes" if v else "no")) if isinstance(v, bool) else
                                                             json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, dict) else str(v))
-        parts.append(f"{name}：{show(old)} → {show(new)}" if b else f"{name}：{show(new)}")
-    return "；".join(parts) or "—"
+        colon = "：" if lang == "zh" else ": "
+        parts.append(f"{name}{colon}{show(old)} → {show(new)}" if b else f"{name}{colon}{show(new)}")
+    return ("；" if lang == "zh" else "; ").join(parts) or "—"
 
 
 def shown_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:

@@ -15,14 +15,15 @@ import pandas as pd
 import streamlit as st
 
 from analysis import event_kpi as kpi
-from gis.db import app_engine
 from gis.settings import get_settings
 from gis.workclock import BEIJING
 from layers import events as ev
 from layers.event_rules import get_rules
+from ui import event_data as evd
 from ui import map as wmap
 from ui import state
-from ui.i18n import t
+from ui.i18n import T, t
+from ui.seam import Refused, one_language
 from ui.state import language
 
 
@@ -37,27 +38,41 @@ def _when(v) -> str:
         return "—"
 
 
+def _s(v) -> str | None:
+    """A text cell or None (a column with some empty rows holds NaN there, which is truthy)."""
+    return v if isinstance(v, str) and v else None
+
+
+def _class_name(code, kind, lang: str) -> str:
+    return get_rules().name(code, lang) if _s(code) else (_s(kind) or "—")
+
+
 def _stage(s: str, lang: str) -> str:
     return t(f"stage.{s}", lang)
 
 
 def _cases(**filters) -> gpd.GeoDataFrame:
-    with app_engine().connect() as c:
-        return ev.events_in(c, **filters)
+    return evd.cases(**filters)
+
+
+def _refused(exc: Refused, lang: str) -> None:
+    """A refusal in the user's words: by the reason's code, else the message in one language."""
+    said, key = f"ev.msg.{exc.message.strip()}", f"ev.why.{exc.code}"
+    why = t(said, lang) if said in T else t(key, lang) if exc.code and key in T else one_language(exc.message, lang)
+    st.error(t("ev.refused", lang, why=why))
 
 
 def _table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
-    rules = get_rules()
     flags = [" ".join(x for x in (t("ev.overdue", lang) if o else "", t("ev.escalated", lang) if e else "",
                                    t("ev.urgent", lang) if u else "") if x)
              for o, e, u in zip(frame["overdue"], frame["escalated"], frame["urgent"])]
     return pd.DataFrame({
         t("ev.col_id", lang): frame["id"].astype(int).astype(str),
-        t("ev.col_class", lang): [rules.name(c, lang) if c else k for c, k in zip(frame["class_code"], frame["kind"])],
+        t("ev.col_class", lang): [_class_name(c, k, lang) for c, k in zip(frame["class_code"], frame["kind"])],
         t("ev.col_stage", lang): [_stage(s, lang) for s in frame["status"]],
         t("ev.col_flags", lang): flags,
         t("ev.col_grid", lang): frame["grid_code"].fillna(""),
-        t("ev.col_unit", lang): [ev.unit_label(u, lang) if u else "" for u in frame["unit_code"]],
+        t("ev.col_unit", lang): [ev.unit_label(u, lang) if _s(u) else "" for u in frame["unit_code"]],
         t("ev.col_reported", lang): [_when(v) for v in frame["reported_at"]],
         t("ev.col_due", lang): [_when(v) for v in frame["stage_due_at"]],
         t("ev.col_description", lang): frame["description"].fillna(""),
@@ -70,18 +85,15 @@ def _show_list(frame: pd.DataFrame, lang: str, key: str) -> int | None:
         st.caption(t("ev.none", lang))
         return None
     st.dataframe(_table(frame, lang), hide_index=True, width="stretch")
-    rules = get_rules()
-    labels = {int(r.id): f"{int(r.id)} · {rules.name(r.class_code, lang) if r.class_code else r.kind} · {_stage(r.status, lang)}"
+    labels = {int(r.id): f"{int(r.id)} · {_class_name(r.class_code, r.kind, lang)} · {_stage(r.status, lang)}"
               for r in frame.itertuples()}
     return st.selectbox(t("ev.pick_case", lang), list(labels), format_func=labels.get, key=key)
 
 
 def _history(event_id: int, lang: str) -> dict | None:
-    with app_engine().connect() as c:
-        try:
-            case = ev.get_case(c, event_id)
-        except ev.EventInvalid:
-            return None
+    case = evd.case(event_id)
+    if case is None:
+        return None
     rows = [{t("ev.col_time", lang): _when(x["at"]), t("ev.col_action", lang): t(f"act.{x['action']}", lang),
              t("ev.col_actor", lang): x["actor"], t("ev.col_note", lang): x["note"] or ""} for x in case["transitions"]]
     with st.expander(t("ev.history", lang), expanded=False):
@@ -92,10 +104,9 @@ def _history(event_id: int, lang: str) -> dict | None:
 def _do(event_id: int, action: str, lang: str, note: str | None = None, **data) -> bool:
     """One action under the user's scope; says what happened."""
     try:
-        with app_engine().begin() as c:
-            status = ev.act(c, event_id, action, note or None, **data)
-    except ev.EventInvalid as exc:
-        st.error(t("ev.refused", lang, why=str(exc)))
+        status = evd.act(event_id, action, note or None, **data)
+    except Refused as exc:
+        _refused(exc, lang)
         return False
     st.success(t("ev.done", lang, stage=_stage(status, lang)))
     return True
@@ -179,10 +190,9 @@ def worker_render() -> None:
 
 def _photo(event_id: int, stage: str, upload, lang: str) -> None:
     try:
-        with app_engine().begin() as c:
-            ev.add_photo(c, event_id, stage, upload.name, upload.getvalue())
-    except ev.EventInvalid as exc:
-        st.error(t("ev.refused", lang, why=str(exc)))
+        evd.add_photo(event_id, stage, upload.name, upload.getvalue())
+    except Refused as exc:
+        _refused(exc, lang)
 
 
 def _report_form(lang: str, grids: tuple[int, ...]) -> None:
@@ -222,18 +232,11 @@ def _report_form(lang: str, grids: tuple[int, ...]) -> None:
             st.error(t("ev.need_place", lang))
             return
         try:
-            with app_engine().begin() as c:
-                i = ev.report_event(c, code, lon=at[0], lat=at[1], description=description or None, urgent=urgent)
-                for p in photos or []:
-                    ev.add_photo(c, i, "report", p.name, p.getvalue())
-        except ev.EventInvalid as exc:
-            st.error(t("ev.refused", lang, why=str(exc)))
+            i = evd.report(code, at[0], at[1], description or None, urgent,
+                           [(p.name, p.getvalue()) for p in photos or []])
+        except Refused as exc:
+            _refused(exc, lang)
             return
-        except Exception as exc:  # row-level security: a point outside the worker's grids
-            if "row-level security" in str(exc):
-                st.error(t("ev.refused", lang, why=t("ev.need_place", lang)))
-                return
-            raise
         st.session_state.pop("report_at", None)
         st.success(t("ev.reported", lang, id=i))
 
@@ -250,8 +253,7 @@ def dispatcher_render() -> None:
         picked = _show_list(_cases(status="reported"), lang, "in_pick")
         if picked is not None:
             case = _history(picked, lang)
-            with app_engine().connect() as c:
-                dups = ev.duplicates(c, picked)
+            dups = evd.duplicates(picked)
             m = get_settings().event_duplicate_m
             if dups.empty:
                 st.caption(t("ev.no_duplicates", lang))
@@ -263,11 +265,10 @@ def dispatcher_render() -> None:
                 into = st.selectbox(t("act.merge", lang), dups["id"].astype(int).tolist(), key=f"merge_{picked}")
                 if st.button(t("act.merge", lang), key=f"merge_btn_{picked}"):
                     try:
-                        with app_engine().begin() as c:
-                            ev.merge(c, picked, int(into))
+                        evd.merge(picked, int(into))
                         st.success(t("ev.done", lang, stage=_stage("rejected", lang)))
-                    except ev.EventInvalid as exc:
-                        st.error(t("ev.refused", lang, why=str(exc)))
+                    except Refused as exc:
+                        _refused(exc, lang)
             codes = list(rules.classes)
             current = case["class_code"] if case and case["class_code"] in codes else codes[0]
             code = st.selectbox(t("ev.minor", lang), codes, index=codes.index(current), key=f"file_cls_{picked}",
@@ -283,8 +284,7 @@ def dispatcher_render() -> None:
         picked = _show_list(_cases(status="filed"), lang, "disp_pick")
         if picked is not None:
             _history(picked, lang)
-            with app_engine().connect() as c:
-                proposed = ev.propose_unit(c, picked)
+            proposed = evd.proposed_unit(picked)
             units = list(rules.units)
             if proposed and proposed not in units:
                 units.insert(0, proposed)
@@ -380,8 +380,11 @@ def hotline_render() -> None:
     if picked is not None:
         _history(picked, lang)
         if st.button(t("ev.reporter", lang), key=f"rep_{picked}"):
-            with app_engine().begin() as c:
-                who = ev.reporter(c, picked) or {}
+            try:
+                who = evd.reporter(picked)
+            except Refused as exc:
+                _refused(exc, lang)
+                return
             st.info(t("ev.reporter_shown", lang, name=who.get("name") or "—", phone=who.get("phone") or "—",
                       email=who.get("email") or "—"))
 
@@ -410,10 +413,8 @@ def kpi_render() -> None:
     level = c2.radio(t("kpi.level", lang), kpi.LEVELS, index=1, horizontal=True, key="kpi_level",
                      format_func=lambda v: t(f"level.{v}", lang))
     start, end = kpi.month_range(month)
-    with app_engine().connect() as c:
-        ev.ensure_scope(c)
-        rows = kpi.indicators(c, start, end, level)
-        whole = kpi.indicators(c, start, end, "subdistrict")
+    rows = evd.indicators(start, end, level)
+    whole = evd.indicators(start, end, "subdistrict")
     tot = {k: int(whole[k].sum()) for k in kpi.COUNTS}
     rates = {name: (tot[n] / tot[d] if tot[d] else None) for name, (n, d) in kpi.RATES.items()}
     st.subheader(t("kpi.whole", lang))
@@ -456,10 +457,10 @@ def kpi_render() -> None:
                                        t("kpi.closure_rate", lang): [_pct(v) for v in ranked["closure_rate"]]}),
                          hide_index=True)
     st.subheader(t("kpi.trend", lang))
-    with app_engine().connect() as c:
-        ev.ensure_scope(c)
-        trend = kpi.monthly(c, list(reversed(months[:6])), "subdistrict")
-    if not trend.empty:
+    trend = evd.monthly(list(reversed(months[:6])), "subdistrict")
+    if trend.empty or not trend["due"].sum():
+        st.caption(t("ev.none", lang))  # (no month with a due case: no chart of empty bars)
+    else:
         agg = trend.groupby("month")[list(kpi.COUNTS)].sum()
         chart = pd.DataFrame({
             t("kpi.closure_rate", lang): [(r.closed / r.due * 100) if r.due else None for r in agg.itertuples()],
@@ -510,9 +511,8 @@ def _grid_themes(start, end) -> list:
     """Two themes of the grids for the period: case density (cases reported per grid, in
     quartile bands) and on-time closure rate (≥90% good, ≥70% middling, below bad, no due
     case grey; switched off at first)."""
-    with app_engine().connect() as c:
-        shapes = ev.grid_case_counts(c, start, end)
-        rates = kpi.indicators(c, start, end, "grid")
+    shapes = evd.grid_case_counts(start, end)
+    rates = evd.indicators(start, end, "grid")
     if shapes.empty:
         return []
     q = shapes.loc[shapes["cases"] > 0, "cases"].quantile([0.5, 0.75]).tolist() if (shapes["cases"] > 0).any() else [0, 0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from layers.people import PERSON_GROUPS, PeopleError
+from layers.people import PERSON_GROUPS
 from ui import data, people_data, state
 from ui import map as wmap
 from ui.common import subdistrict
@@ -128,7 +128,7 @@ def _record_form(grid_id: int, due: pd.DataFrame, lang: str) -> None:
         if st.form_submit_button(t("people.save_visit", lang)):
             try:
                 out = people_data.record_visit(int(pid), outcome, note, lon, lat)
-            except Exception:  # noqa: BLE001 - the database refused (not theirs, in the future)
+            except (data.Refused, data.Failed):  # the database refused (not theirs, in the future)
                 st.error(t("people.visit_refused", lang))
                 return
             if out["far"]:
@@ -155,7 +155,7 @@ def _reveal(frame: pd.DataFrame, lang: str, key: str) -> None:
         if st.button(t("people.reveal_button", lang), key=f"reveal_go_{key}"):
             try:
                 shown = people_data.reveal(int(pid), reason or "")
-            except PeopleError:
+            except data.Refused:
                 st.error(t("people.reason_needed", lang))
                 return
             st.info(f"{t('people.col.id', lang)}：{shown['id_number']}　{t('people.col.phone', lang)}：{shown['phone'] or '—'}")
@@ -206,7 +206,7 @@ def _patrols(grid_id: int | None, lang: str, worker: bool = False) -> None:
 
 def _overdue_table(frame: pd.DataFrame, names: dict[str, str], lang: str, level: str) -> pd.DataFrame:
     return pd.DataFrame({
-        t("col.code" if level == "grid" else "col.community", lang): [names.get(c, c) for c in frame["code"]],
+        t("col.grid" if level == "grid" else "col.community", lang): [names.get(c, c) for c in frame["code"]],
         t("people.col.persons", lang): frame["persons"],
         t("people.col.scheduled", lang): frame["scheduled"],
         t("people.col.due_today", lang): frame["due_today"],
@@ -246,7 +246,7 @@ def render_secretary() -> None:
         if st.button(t("people.export_prepare", lang), key="export_go"):
             try:
                 st.session_state["people_export"] = people_data.export(user.username, user.role, reason or "", community)
-            except PeopleError:
+            except data.Refused:
                 st.error(t("people.reason_needed", lang))
         if st.session_state.get("people_export"):
             st.download_button(t("people.export_download", lang), data=st.session_state["people_export"],
@@ -273,7 +273,9 @@ def render_leader() -> None:
     st.dataframe(_overdue_table(com, names, lang, "community"), hide_index=True, width="stretch")
     st.subheader(t("people.by_grid", lang))
     grid = people_data.counts("grid")
-    st.dataframe(_overdue_table(grid, {}, lang, "grid"), hide_index=True, width="stretch")
+    choices = data.grid_choices(None)  # a grid by its name too, as the secretary's table shows it
+    grid_names = dict(zip(choices["code"], choices["code"] + " " + choices["name"].fillna("")))
+    st.dataframe(_overdue_table(grid, grid_names, lang, "grid"), hide_index=True, width="stretch")
     cov = people_data.coverage(7)
     st.subheader(t("people.patrol", lang))
     st.caption(t("people.patrol_rule", lang))
