@@ -71,6 +71,7 @@ def _names() -> set[str]:
             UNION SELECT name FROM cadres UNION SELECT name FROM facilities UNION SELECT name FROM cameras
             UNION SELECT address FROM buildings UNION SELECT name FROM roads
             UNION SELECT display_name FROM users UNION SELECT username FROM users
+            UNION SELECT actor FROM audit_log UNION SELECT row_key FROM audit_log WHERE table_name = 'users' 
             UNION SELECT description FROM events""")).scalars()  # what a reporter wrote is shown as written
         return {r for r in rows if r}
 

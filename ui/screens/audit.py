@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from gis.inert import inert_frame
+from layers.vocab import CADRE_ROLES, label
 from ui import data
 from ui.common import fmt_time
 from ui.i18n import T, t
@@ -44,6 +45,9 @@ ACTIONS = ("import", "assign", "unassign", "cadre_edit", "user_create", "user_up
            "grid_draft", "grid_draft_edit", "grid_draft_accept", "grid_draft_discard", "grid_code", "event_report", "event_status")
 TABLES = ("users", "assignments", "cadres", "grids", "grid_drafts", "buildings", "cameras", "facilities", "roads", "communities",
           "events")
+
+
+CADRE_ROLE_CODES = frozenset(r.code for r in CADRE_ROLES)
 
 
 def action_name(code: object, lang: str) -> str:
@@ -105,8 +109,10 @@ def change_text(before: object, after: object, lang: str) -> str:
             continue
         if k == "layer":
             new = table_name(new, lang)
-        if k == "role":
-            old, new = (t(f"role.{v}", lang) if isinstance(v, str) and f"role.{v}" in T else v for v in (old, new))
+        if k == "role":  # a user's role, or a cadre's role in an assignment
+            old, new = (t(f"role.{v}", lang) if isinstance(v, str) and f"role.{v}" in T
+                        else label(CADRE_ROLES, v, lang) if isinstance(v, str) and v in CADRE_ROLE_CODES else v
+                        for v in (old, new))
         if k == "password":
             old, new = None, t("audit.changed", lang)
         old, new = _value(k, old, lang), _value(k, new, lang)
@@ -122,6 +128,16 @@ def change_text(before: object, after: object, lang: str) -> str:
     return ("；" if lang == "zh" else "; ").join(parts) or "—"
 
 
+def row_words(key: object, lang: str) -> str:
+    """The row a change touched: an assignment's ``grid:CODE`` as 「网格 CODE」; names as they are."""
+    if key is None or (isinstance(key, float) and pd.isna(key)) or key == "":
+        return "—"
+    key = str(key)
+    if key.startswith("grid:"):
+        return t("audit.row.grid", lang, code=key[5:])
+    return key
+
+
 def shown_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
     """The rows as a reader sees them: words for actions and tables, Beijing time, changes in words."""
     return pd.DataFrame({
@@ -129,7 +145,7 @@ def shown_table(table: pd.DataFrame, lang: str) -> pd.DataFrame:
         t("audit.col.actor", lang): [t("audit.system", lang) if a == "system" else (a or "—") for a in table["actor"]],
         t("audit.col.action", lang): [action_name(v, lang) for v in table["action"]],
         t("audit.col.table", lang): [table_name(v, lang) for v in table["table_name"]],
-        t("audit.col.row", lang): table["row_key"].fillna("—"),
+        t("audit.col.row", lang): [row_words(v, lang) for v in table["row_key"]],
         t("audit.col.change", lang): [change_text(b, a, lang) for b, a in zip(table["before"], table["after"])],
     })
 
