@@ -93,7 +93,9 @@ def test_audit_screen_lists_and_exports(accounts: dict) -> None:
         import datetime as dt
 
         expected = list_audit(c, since=dt.date.today() - dt.timedelta(days=30), limit=5000)
-    assert len(shown) == len(expected) and list(shown["对象"]) == list(expected["row_key"].fillna("—"))
+    from ui.screens.audit import row_words
+
+    assert len(shown) == len(expected) and list(shown["对象"]) == [row_words(k, "zh") for k in expected["row_key"]]
     assert not shown["变更内容"].str.contains(r"[{}]").any()  # changes in words, not raw JSON
     assert not shown["时间"].str.contains("T|\\+00").any()  # Beijing time in Chinese date format
     labels = [d.label for d in at.get("download_button")]
