@@ -80,8 +80,8 @@ EXPECT: dict[str, T] = {
     "camera_coverage": T(ANYONE, "system admin leader"), "camera_key_places": T(ANYONE, "system admin leader"),
     "camera_views": T(ANYONE, "system admin leader"), "compliance_results": T(ANYONE, "system admin leader"),
     "coverage_runs": T(ANYONE, "system admin leader"), "service_facilities": T(ANYONE, "system admin leader"),
-    "service_buildings": T(ANYONE, "system admin leader"),
-    "service_distances": T(ANYONE, NOBODY),  # a security_invoker view over the two above
+    "service_buildings": T(STAFF, "system admin leader"),  # per-home rows: whoever reads the buildings
+    "service_distances": T(STAFF, NOBODY),  # a security_invoker view over the two above
     # siting: the planner's job
     "siting_scenarios": T("system admin leader planner", "system admin planner"),
     "siting_scenario_sites": T("system admin leader planner", "system admin planner"),
