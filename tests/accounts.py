@@ -33,7 +33,9 @@ def make_accounts() -> dict[str, Account]:
     from layers import users as auth
 
     with owner_engine().begin() as c:
-        c.execute(text("DELETE FROM users WHERE username LIKE :p"), {"p": PREFIX + "%"})
+        # (escaped: "_" alone is LIKE's one-character wildcard and would take other users with it)
+        c.execute(text("DELETE FROM users WHERE username LIKE :p ESCAPE '\\'"),
+                  {"p": PREFIX.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"})
         community = c.execute(text("SELECT code FROM communities ORDER BY code LIMIT 1")).scalar_one()
         grids = tuple(int(g) for g in c.execute(text("""
             SELECT g.id FROM grids g WHERE g.valid_to IS NULL AND g.community_code = :c
