@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, text
 # a table that does not exist yet (persons, visits, tracks come with the people registers) is skipped.
 DISTRIBUTED: tuple[str, ...] = (
     "buildings", "building_groups", "service_buildings", "siting_scenario_demand",
-    "persons", "visits", "tracks",
+    "persons", "visits", "patrol_tracks",
 )
 # events stays on the coordinator for now: its workflow (migration 0018) logs every report and step
 # with row triggers into event_transitions / event_reporters, which a trigger on a worker's shard
@@ -120,6 +120,12 @@ def _exists(conn: Connection, table: str) -> bool:
     return conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"public.{table}"}).scalar_one()
 
 
+def _has_district(conn: Connection, table: str) -> bool:
+    return bool(conn.execute(text("""SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                                     WHERE table_schema = 'public' AND table_name = :t AND column_name = 'district_code')"""),
+                             {"t": table}).scalar_one())
+
+
 def _kind(conn: Connection, table: str) -> str | None:
     """'h' distributed (hash), 'n' reference, None plain or a Citus-managed local table (which
     Citus makes of a coordinator table that a key ties to a reference table: still to be replicated)."""
@@ -200,6 +206,11 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         if not is_citus(conn):
             raise RuntimeError("this database has no citus extension: run scripts/citus.sh, or use the single-node database as it is")
         dist = [t for t in DISTRIBUTED if _exists(conn, t)]
+        # A large table without the row form of its policies (POLICY_AREA) or without the district on
+        # its rows stays on the coordinator until it has both: the people registers (migration 0019:
+        # their policies look up people_area() and persons in sub-queries; visits carry no district).
+        unready = [t for t in dist if _kind(conn, t) is None and (t not in POLICY_AREA or not _has_district(conn, t))]
+        dist = [t for t in dist if t not in unready]
         plan.skipped = [t for t in (*DISTRIBUTED, *REFERENCE) if not _exists(conn, t)]
         ref = [t for t in REFERENCE if _exists(conn, t)]
         # A replicated table whose policies have sub-queries (assignments, users: their rules look at
@@ -210,7 +221,7 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
                 _inline_scope_calls(conn, t)
         held = [t for t in ref if _kind(conn, t) is None and _subquery_policies(conn, t)]
         ref = [t for t in ref if t not in held]
-        plan.local = [t for t in LOCAL if _exists(conn, t)] + held
+        plan.local = [t for t in LOCAL if _exists(conn, t)] + held + unready
         # Keys from a distributed table to a replicated one are not put back: with such a key, Citus
         # refuses to write the replicated table in a transaction that has read the shards in parallel
         # (a coverage run reads the homes, then writes coverage_runs). The writers name valid rows.
