@@ -249,7 +249,7 @@ def _demand(conn: Connection, srid: int, weight: str) -> pd.DataFrame:
             w_sql = f"(b.households::double precision * gt.{weight} / nullif(gt.households, 0))"
             join = "LEFT JOIN grids gg ON gg.id = b.grid_id LEFT JOIN group_totals('grid') gt ON gt.code = gg.code"
         else:
-            w_sql, join = f"coalesce(g.{weight}, 0)", "LEFT JOIN building_groups g ON g.building_id = b.id"
+            w_sql, join = f"coalesce(g.{weight}, 0)", "LEFT JOIN building_groups g ON g.building_id = b.id AND g.district_code = b.district_code"
     else:
         raise SitingError(f"unknown weight {weight!r}: households or one of {', '.join(codes(GROUPS))}")
     frame = read_metric(conn, f"""

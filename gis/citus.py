@@ -102,11 +102,13 @@ class Plan:
     local: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # listed, not (yet) in this database
     foreign_keys_dropped: list[str] = field(default_factory=list)
+    shard_policies: dict[str, int] = field(default_factory=dict)  # placements given the fast form
     done: bool = False
 
     def as_dict(self) -> dict:
         return {"distributed": self.distributed, "reference": self.reference, "local": self.local,
-                "skipped": self.skipped, "foreign_keys_dropped": self.foreign_keys_dropped, "done": self.done,
+                "skipped": self.skipped, "foreign_keys_dropped": self.foreign_keys_dropped,
+                "shard_policies": self.shard_policies, "done": self.done,
                 "why": {"distributed": "grow with homes, people and cases; by district_code, co-located with buildings",
                         "reference": "small, joined by every query: a copy on every node",
                         "local": "the coordinator app's bookkeeping, and tables whose policies need sub-queries (Citus plans them on the coordinator)"}}
@@ -134,18 +136,88 @@ def _kind(conn: Connection, table: str) -> str | None:
                         {"t": f"public.{table}"}).scalar_one_or_none()
 
 
-def _policy_sql(table: str) -> list[str]:
+# Who may write a building's derived rows besides the owner (migration 0016's DERIVED): the
+# coverage run's per-home rows are the leader's, the siting demand the planner's.
+DERIVED_WRITERS: dict[str, tuple[str, ...]] = {
+    "service_buildings": ("system", "admin", "leader"),
+    "siting_scenario_demand": ("system", "admin", "planner"),
+}
+
+
+def _policy_sql(table: str, owner: str) -> list[str]:
+    """The coordinator's form of a distributed table's policies: a function of the row's own
+    columns, without sub-queries (what Citus accepts on a distributed table). The workers run the
+    faster shard form (``_shard_policies``); this one is what a new shard starts with."""
     area = POLICY_AREA[table]
-    # rows that copy a building are read and written under the building's read rule (as in 0014)
+    # rows that copy a building are read under the building's read rule (as in 0014)
     read = f"wangge_row_ok('{area}', false, community_code, grid_id)"
-    write = read if area != table or table not in ("buildings", "events", "building_groups") else \
-        f"wangge_row_ok('{area}', true, community_code, grid_id)"
+    if table in DERIVED_WRITERS:
+        roles = ", ".join(f"'{r}'" for r in DERIVED_WRITERS[table])
+        write = f"(current_user = '{owner}' OR (wangge_scope_role() IN ({roles}) AND {read}))"
+    else:
+        write = f"wangge_row_ok('{area}', true, community_code, grid_id)"
+    return _policies(table, read, write)
+
+
+def _policies(table: str, read: str, write: str) -> list[str]:
     return [f"DROP POLICY IF EXISTS {table}_{k} ON {table}" for k in ("read", "insert", "update", "delete")] + [
         f"CREATE POLICY {table}_read ON {table} FOR SELECT TO PUBLIC USING ({read})",
         f"CREATE POLICY {table}_insert ON {table} FOR INSERT TO PUBLIC WITH CHECK ({write})",
         f"CREATE POLICY {table}_update ON {table} FOR UPDATE TO PUBLIC USING ({write}) WITH CHECK ({write})",
         f"CREATE POLICY {table}_delete ON {table} FOR DELETE TO PUBLIC USING ({write})",
     ]
+
+
+def _area_predicate(area: str, write: bool) -> str:
+    """Migration 0014's fast form on the row's own columns: ``wangge_area`` in scalar sub-selects,
+    which PostgreSQL runs once per query (InitPlans), then a boolean and two short arrays per row."""
+    w = str(write).lower()
+    a = f"(SELECT all_rows FROM wangge_area('{area}', {w}))"
+    c = f"(SELECT communities FROM wangge_area('{area}', {w}))::bpchar[]"
+    g = f"(SELECT grids FROM wangge_area('{area}', {w}))::bigint[]"
+    return f"({a} OR community_code = ANY({c}) OR grid_id = ANY({g}))"
+
+
+def shard_policy_exprs(table: str, owner: str) -> tuple[str, str]:
+    """(read, write) of a distributed table's policies in the form its shards carry.
+
+    Citus refuses sub-queries in a policy on a distributed table when the policy is created, but
+    it never sends a policy's expression with a query: the coordinator sends the shard query
+    plain ("... FROM buildings_102008 buildings WHERE true") and the worker applies the shard's
+    own policy. So the shards get the single node's form, where the signed scope is verified
+    once per shard query (an InitPlan) instead of once per row; the coordinator keeps the
+    row-function form (``_policy_sql``), the same rules, which a new shard starts with until
+    ``fast_shard_policies`` runs again."""
+    area = POLICY_AREA[table]
+    if area == table:  # buildings, building_groups: their own read and write areas
+        return _area_predicate(area, False), _area_predicate(area, True)
+    read = _area_predicate("buildings", False)  # copies of a building: the building's read rule
+    roles = ", ".join(f"'{r}'" for r in DERIVED_WRITERS[table])
+    return read, f"(current_user = '{owner}' OR ((SELECT wangge_scope_role()) IN ({roles}) AND {read}))"
+
+
+def fast_shard_policies(conn: Connection) -> dict[str, int]:
+    """Give every shard of the distributed tables in POLICY_AREA the fast policy form
+    (``shard_policy_exprs``). Idempotent; run after ``distribute`` and after anything that
+    creates shards (a rebalance, a shard split). Returns shard placements changed per table."""
+    owner = conn.execute(text("SELECT tableowner FROM pg_tables WHERE schemaname = 'public' AND tablename = 'buildings'")).scalar_one()
+    out: dict[str, int] = {}
+    for t in POLICY_AREA:
+        if not _exists(conn, t) or _kind(conn, t) != "h":
+            continue
+        read, write = shard_policy_exprs(t, owner)
+        n = 0
+        for sql in (f"ALTER POLICY {t}_read ON %s USING ({read})",
+                    f"ALTER POLICY {t}_insert ON %s WITH CHECK ({write})",
+                    f"ALTER POLICY {t}_update ON %s USING ({write}) WITH CHECK ({write})",
+                    f"ALTER POLICY {t}_delete ON %s USING ({write})"):
+            rows = conn.execute(text("SELECT success, result FROM run_command_on_placements(:t, :c)"), {"t": t, "c": sql}).all()
+            bad = [r.result for r in rows if not r.success]
+            if bad:
+                raise RuntimeError(f"could not set the shard policies of {t}: {bad[0]}")
+            n = len(rows)
+        out[t] = n
+    return out
 
 
 def _subquery_policies(conn: Connection, table: str) -> bool:
@@ -255,7 +327,7 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
                 conn.execute(text(f"ALTER TABLE {t} ADD CONSTRAINT {name} {kind} ({cols}, district_code)"))
             # the single-node policies (sub-queries) cannot be distributed: the row form replaces them
             if t in POLICY_AREA:
-                for sql in _policy_sql(t):
+                for sql in _policy_sql(t, owner):
                     conn.execute(text(sql))
         # functions joining a building to its group counts by building alone: the co-located form names
         # the district too (group_totals, migration 0011); a join on building_id only is not co-located
@@ -323,13 +395,36 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
             if _kind(conn, t) is not None:
                 conn.execute(text("SELECT count(*) FROM run_command_on_placements(:t, 'ALTER TABLE %s NO FORCE ROW LEVEL SECURITY')"),
                              {"t": t})
+                # and on the coordinator: under FORCE the owner's queries carry the policies' quals, and
+                # Citus 13.2 crashes (segmentation fault) planning some joins of a distributed table
+                # with quals (an outer join back to buildings by id, a local register joined with
+                # buildings: README, Citus). Without FORCE the owner passes by ownership, the same
+                # answer as 0016's current_user clause; every other role stays bound (ENABLE).
+                conn.execute(text(f"ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY"))
         # The tables kept on the coordinator for their sub-query policies (assignments, cadres): those
         # sub-queries read buildings and grids, which Citus refuses to join with a local table; under
         # FORCE even the owner's own reads (the demo's next id) would run them. Without FORCE the owner
         # passes by ownership, the same answer as 0016's clause; the app role stays bound.
-        for t in held:
+        # The same for every other table left on the coordinator whose policies have sub-queries (the
+        # people registers, events): Citus plans a join of such a table with a distributed one by
+        # pulling the local rows first, and cannot do that under a policy with a sub-query ("cannot
+        # handle unplanned sub-select"), so under FORCE even the owner's imports would fail.
+        coordinator = [t for t, in conn.execute(text("""
+            SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+               AND c.relforcerowsecurity AND NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = c.oid)""")).all()]
+        for t in dict.fromkeys([*held, *[t for t in coordinator if _subquery_policies(conn, t)]]):
             if _kind(conn, t) is None:
                 conn.execute(text(f"ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY"))
+    # The policies: the row form on the coordinator (again for tables distributed by an earlier
+    # version: the derived tables' writers), then the fast form on every shard.
+    with engine.begin() as conn:
+        owner = conn.execute(text("SELECT current_user")).scalar_one()
+        for t in dist:
+            if t in POLICY_AREA and _kind(conn, t) == "h":
+                for sql in _policy_sql(t, owner):
+                    conn.execute(text(sql))
+    with engine.begin() as conn:
+        plan.shard_policies = fast_shard_policies(conn)
     with engine.begin() as conn:
         plan.distributed = [t for t in dist if _kind(conn, t) == "h"]
         plan.reference = [t for t in ref if _kind(conn, t) == "n"]
