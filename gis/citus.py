@@ -55,7 +55,7 @@ PER_NODE: tuple[str, ...] = ("wangge_secrets",)
 LOCAL: tuple[str, ...] = ("alembic_version", "audit_log", "user_sessions", "login_attempts", "spatial_ref_sys", "events")
 # Listed as replicated but kept on the coordinator whatever their policies: accounts (password
 # hashes are not copied to every node) and assignments (their rules look at buildings and grids).
-KEEP_ON_COORDINATOR: tuple[str, ...] = ("users", "assignments")
+KEEP_ON_COORDINATOR: tuple[str, ...] = ("users",)
 
 # Row-level policies for the distributed tables (table -> the columns that place a row). Rows that
 # copy a building (its group counts, coverage distances, siting demand) follow the building's rules.
@@ -81,6 +81,7 @@ BEGIN
   IF r IN ('system', 'admin') THEN RETURN true; END IF;
   wide := CASE p_table
     WHEN 'buildings' THEN r = 'leader' OR (r = 'planner' AND NOT p_write)
+    WHEN 'assignments' THEN r = 'leader' OR (r = 'planner' AND NOT p_write)
     WHEN 'events' THEN r = 'leader'
     WHEN 'building_groups' THEN r = 'leader' AND coalesce((s->>'d')::boolean, false)
     ELSE false END;
@@ -88,7 +89,7 @@ BEGIN
     RETURN jsonb_array_length(coalesce(s->'c', '[]')) = 0 OR coalesce(s->'c', '[]') ? p_community::text;
   ELSIF r = 'secretary' THEN
     RETURN coalesce(s->'c', '[]') ? p_community::text;
-  ELSIF r = 'worker' THEN
+  ELSIF r = 'worker' AND NOT (p_table = 'assignments' AND p_write) THEN
     RETURN p_grid IS NOT NULL AND coalesce(s->'g', '[]') @> to_jsonb(p_grid);
   END IF;
   RETURN false;
@@ -122,10 +123,14 @@ def _exists(conn: Connection, table: str) -> bool:
     return conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"public.{table}"}).scalar_one()
 
 
-def _has_district(conn: Connection, table: str) -> bool:
+def _has_column(conn: Connection, table: str, column: str) -> bool:
     return bool(conn.execute(text("""SELECT EXISTS (SELECT 1 FROM information_schema.columns
-                                     WHERE table_schema = 'public' AND table_name = :t AND column_name = 'district_code')"""),
-                             {"t": table}).scalar_one())
+                                     WHERE table_schema = 'public' AND table_name = :t AND column_name = :c)"""),
+                             {"t": table, "c": column}).scalar_one())
+
+
+def _has_district(conn: Connection, table: str) -> bool:
+    return _has_column(conn, table, "district_code")
 
 
 def _kind(conn: Connection, table: str) -> str | None:
@@ -291,7 +296,23 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         for t in ref:
             if _kind(conn, t) is None and t not in KEEP_ON_COORDINATOR:
                 _inline_scope_calls(conn, t)
-        held = [t for t in ref if _kind(conn, t) is None and _subquery_policies(conn, t)]
+        # assignments: replicated in the row form of their policies, on the columns of migration 0026 (the
+        # same rules; 0014's look up grids and buildings in sub-queries, which Citus cannot plan when the
+        # leader's overview joins assignments with buildings). Its place trigger would run on every
+        # node's copy, where it cannot read buildings: the writers name the place (grid/assign.py,
+        # grid/drafts.py, layers/cadres.py). Its key to cadres (kept on the coordinator) goes.
+        if "assignments" in ref and _kind(conn, "assignments") is None and _has_column(conn, "assignments", "place_grid_id"):
+            conn.execute(text(ROW_OK_SQL.replace("{owner}", conn.execute(text("SELECT current_user")).scalar_one().replace("'", "''"))))
+            conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
+            for sql in _policies("assignments", "wangge_row_ok('assignments', false, community_code, place_grid_id)",
+                                 "wangge_row_ok('assignments', true, community_code, place_grid_id)"):
+                conn.execute(text(sql))
+            conn.execute(text("DROP TRIGGER IF EXISTS assignments_place ON assignments"))
+            for table, name, _, parent in _foreign_keys(conn, ["assignments"]):
+                if table == "assignments" and parent == "cadres":
+                    conn.execute(text(f"ALTER TABLE assignments DROP CONSTRAINT {name}"))
+                    plan.foreign_keys_dropped.append(f"assignments.{name}")
+        held = [t for t in ref if _kind(conn, t) is None and (t in KEEP_ON_COORDINATOR or _subquery_policies(conn, t))]
         ref = [t for t in ref if t not in held]
         plan.local = [t for t in LOCAL if _exists(conn, t)] + held + unready
         # Keys from a distributed table to a replicated one are not put back: with such a key, Citus
@@ -304,6 +325,23 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         owner = conn.execute(text("SELECT current_user")).scalar_one()
         conn.execute(text(ROW_OK_SQL.replace("{owner}", owner.replace("'", "''"))))
         conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
+        # assignments: replicated in the row form of their policies, on the columns of migration 0026 (the
+        # same rules; 0014's look up grids and buildings in sub-queries, which Citus cannot plan when the
+        # leader's overview joins assignments with buildings). Its place trigger would run on every
+        # node's copy, where it cannot read buildings: the writers name the place (grid/assign.py,
+        # grid/drafts.py, layers/cadres.py). Its key to cadres (kept on the coordinator) goes.
+        if "assignments" in ref and _kind(conn, "assignments") is None and _has_column(conn, "assignments", "place_grid_id"):
+            conn.execute(text(ROW_OK_SQL.replace("{owner}", conn.execute(text("SELECT current_user")).scalar_one().replace("'", "''"))))
+            conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
+            for sql in _policies("assignments", "wangge_row_ok('assignments', false, community_code, place_grid_id)",
+                                 "wangge_row_ok('assignments', true, community_code, place_grid_id)"):
+                conn.execute(text(sql))
+            conn.execute(text("DROP TRIGGER IF EXISTS assignments_place ON assignments"))
+            for table, name, _, parent in _foreign_keys(conn, ["assignments"]):
+                if table == "assignments" and parent == "cadres":
+                    conn.execute(text(f"ALTER TABLE assignments DROP CONSTRAINT {name}"))
+                    plan.foreign_keys_dropped.append(f"assignments.{name}")
+        held = [t for t in ref if _kind(conn, t) is None and (t in KEEP_ON_COORDINATOR or _subquery_policies(conn, t))]
         conn.execute(text("""CREATE TABLE IF NOT EXISTS wangge_citus_pending_fks (
                                table_name text, name text, definition text, parent text, PRIMARY KEY (table_name, name))"""))
         todo = [t for t in dist if _kind(conn, t) is None]
@@ -342,6 +380,7 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         for t in PLACE_COPIES:
             conn.execute(text(f"DROP TRIGGER IF EXISTS {t}_place ON {t}"))
         conn.execute(text("DROP TRIGGER IF EXISTS buildings_moved ON buildings"))
+        conn.execute(text("DROP TRIGGER IF EXISTS buildings_assignments_place ON buildings"))  # (0026) the same
         # a key between a table left on the coordinator and a replicated one would make Citus convert
         # the former (and refuse: sub-query policies): dropped, the application names the rows
         for table, name, _, parent in _foreign_keys(conn, plan.local):
@@ -386,6 +425,8 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
     # (its own transaction: run_command_on_placements works over other connections, which would wait
     # for the locks the key changes above hold)
     with engine.begin() as conn:
+        # (one connection per node: the coordinator's ALTER TABLE below follows the placements' commands)
+        conn.execute(text("SET LOCAL citus.multi_shard_modify_mode = 'sequential'"))
         # The shards without FORCE: Citus writes the owner's multi-row INSERTs and loads into shards with
         # COPY, which PostgreSQL refuses under row-level security, and FORCE (migration 0016) binds the
         # owner. The owner passes 0016's policies by name anyway (and wangge_row_ok above), so on the
@@ -465,6 +506,11 @@ def sync_building_places(conn: Connection) -> None:
     joined on the distribution column, run shard by shard. A no-op on one node."""
     if not is_citus(conn):
         return
+    if _has_column(conn, "assignments", "place_grid_id"):  # an assignment to a building follows it (0026)
+        conn.execute(text("""
+            UPDATE assignments a SET community_code = b.community_code, place_grid_id = b.grid_id FROM buildings b
+            WHERE a.grid_id IS NULL AND b.id = a.building_id
+              AND (a.community_code IS DISTINCT FROM b.community_code OR a.place_grid_id IS DISTINCT FROM b.grid_id)"""))
     for t in PLACE_COPIES:
         if _exists(conn, t):
             conn.execute(text(f"""
