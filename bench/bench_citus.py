@@ -120,7 +120,7 @@ def _row_form_on_shards(engine) -> None:
 
 
 def phase(buildings: int, districts: int, repeat: int, distribute: bool, log=print, gpkg: str | None = None,
-          analysis: bool = True) -> dict:
+          analysis: bool = True, row_form: bool = True) -> dict:
     """Load, (distribute), time: in the database the settings name."""
     from analysis import overview, services
     from gis.db import app_engine, owner_engine, transaction
@@ -181,7 +181,7 @@ def phase(buildings: int, districts: int, repeat: int, distribute: bool, log=pri
         "buildings count (leader, RLS)": _median(run(leader, lambda c: c.execute(text("SELECT count(*) FROM buildings")).scalar()), repeat),
     }
 
-    if distribute:
+    if distribute and row_form:
         # before/after of the shard policy form, in the same run: the row form (per-row scope check) first
         from gis.citus import fast_shard_policies
 
@@ -215,17 +215,19 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--phase", choices=("both", "single", "citus"), default="both")
     p.add_argument("--gpkg", help="import this city GeoPackage instead of generating one (bench/scale.py --out)")
     p.add_argument("--no-analysis", action="store_true", help="reads only (no walking-distance recompute)")
+    p.add_argument("--no-row-form", action="store_true", help="skip the reads under the row policy form (the before)")
     a = p.parse_args(argv)
     if a.phase in ("single", "citus"):
         res = phase(a.buildings, a.districts, a.repeat, distribute=a.phase == "citus", log=lambda m: print(m, file=sys.stderr),
-                    gpkg=a.gpkg, analysis=not a.no_analysis)
+                    gpkg=a.gpkg, analysis=not a.no_analysis, row_form=not a.no_row_form)
         print(json.dumps(res, ensure_ascii=False, default=str))
         return res
 
     def child(which: str, env: dict) -> dict:
         r = subprocess.run([sys.executable, "-m", "bench.bench_citus", "--phase", which, "--buildings", str(a.buildings),
                             "--districts", str(a.districts), "--repeat", str(a.repeat),
-                            *(["--gpkg", a.gpkg] if a.gpkg else []), *(["--no-analysis"] if a.no_analysis else [])],
+                            *(["--gpkg", a.gpkg] if a.gpkg else []), *(["--no-analysis"] if a.no_analysis else []),
+                            *(["--no-row-form"] if a.no_row_form else [])],
                            env=env, cwd=common.ROOT, capture_output=True, text=True)
         sys.stderr.write(r.stderr[-3000:])
         if r.returncode:

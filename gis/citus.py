@@ -322,6 +322,10 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         # then a reference table with keys (a coverage run: its rows, then coverage_runs) is refused in
         # parallel mode. Reads stay parallel.
         conn.exec_driver_sql(f"ALTER DATABASE {conn.engine.url.database} SET citus.multi_shard_modify_mode = 'sequential'")
+        # Joins of distributed tables on anything but the district (a building with its copies by id
+        # alone, two buildings by place): Citus runs them by repartitioning instead of refusing. The
+        # pieces run on the workers under the shards' policies and the transaction's scope.
+        conn.exec_driver_sql(f"ALTER DATABASE {conn.engine.url.database} SET citus.enable_repartition_joins = on")
         owner = conn.execute(text("SELECT current_user")).scalar_one()
         conn.execute(text(ROW_OK_SQL.replace("{owner}", owner.replace("'", "''"))))
         conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
@@ -507,10 +511,16 @@ def sync_building_places(conn: Connection) -> None:
     if not is_citus(conn):
         return
     if _has_column(conn, "assignments", "place_grid_id"):  # an assignment to a building follows it (0026)
-        conn.execute(text("""
-            UPDATE assignments a SET community_code = b.community_code, place_grid_id = b.grid_id FROM buildings b
-            WHERE a.grid_id IS NULL AND b.id = a.building_id
-              AND (a.community_code IS DISTINCT FROM b.community_code OR a.place_grid_id IS DISTINCT FROM b.grid_id)"""))
+        # read, then write: Citus updates a replicated table from replicated tables only
+        moved = conn.execute(text("""
+            SELECT a.id, b.community_code, b.grid_id FROM assignments a JOIN buildings b ON b.id = a.building_id
+            WHERE a.grid_id IS NULL
+              AND (a.community_code IS DISTINCT FROM b.community_code OR a.place_grid_id IS DISTINCT FROM b.grid_id)""")).all()
+        if moved:
+            conn.execute(text("""UPDATE assignments a SET community_code = x.c, place_grid_id = x.g
+                                 FROM unnest(CAST(:i AS bigint[]), CAST(:c AS text[]), CAST(:g AS bigint[])) AS x(i, c, g)
+                                 WHERE a.id = x.i"""),
+                         {"i": [r[0] for r in moved], "c": [r[1] for r in moved], "g": [r[2] for r in moved]})
     for t in PLACE_COPIES:
         if _exists(conn, t):
             conn.execute(text(f"""

@@ -89,8 +89,9 @@ def test_large_tables_are_distributed_by_district_and_colocated_small_ones_repli
     assert len({r.colocationid for r in dist.values()}) == 1  # co-located: joins by building stay on one node
     assert {"districts", "subdistricts", "communities", "grids", "facility_categories"} <= ref
     assert "wangge_secrets" not in ref and "wangge_secrets" not in dist  # a plain copy per node (gis/citus.py)
-    # users and assignments: their policies (single-node form) need sub-queries, so they stay on the coordinator
-    assert not {"users", "assignments"} & (set(dist) | ref)
+    # users stay on the coordinator (password hashes are not copied to every node); assignments are
+    # replicated in the row form of their policies (migration 0026's place columns)
+    assert "users" not in set(dist) | ref and "assignments" in ref
     assert not (set(dist) | ref) & set(LOCAL)
     assert ref <= set(REFERENCE)
 
@@ -180,18 +181,74 @@ KNOWN_ON_CITUS = {
 }
 
 
+# Not run on Citus: its anti-join (a building's copies LEFT JOIN buildings by id, under a worker's
+# scope) crashes the Citus 13.2.2 coordinator (segmentation fault; every session of the cluster
+# reset), so the rest of the suite would fail after it. No row is shown: the backend dies. Its
+# other checks run in test_copies_of_building_rows_follow_the_buildings_on_citus below.
+DESELECTED_ON_CITUS = ("test_copies_of_building_rows_follow_the_buildings",)
+
+
 def test_row_level_security_suite_through_the_coordinator(citus):
     """tests/test_security_db.py, unchanged, against the Citus database: everything but the known
     Citus limits passes, and none of those is a widening (checked: they error, or show the
     transaction's own rows)."""
     import re
 
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "tests/test_security_db.py"],
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "tests/test_security_db.py",
+                        *(a for t in DESELECTED_ON_CITUS for a in ("--deselect", f"tests/test_security_db.py::{t}"))],
                        env=citus_env(), cwd=ROOT, capture_output=True, text=True, timeout=1800)
     failed = set(re.findall(r"^(?:FAILED|ERROR) tests/test_security_db.py::(.+?)(?: - .*)?$", r.stdout, flags=re.M))
     passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", r.stdout)) else 0
     assert failed <= set(KNOWN_ON_CITUS), (failed - set(KNOWN_ON_CITUS), r.stdout[-3000:])
     assert passed >= 46, r.stdout[-3000:]
+
+
+# What tests/test_attacker.py cannot do on Citus, each with why (none is a row beyond the scope).
+KNOWN_ATTACKER_ON_CITUS: dict[str, str] = {}
+
+
+def test_attacker_suite_through_the_coordinator(citus):
+    """tests/test_attacker.py (every table and function the app role may use, every scope, reads and
+    writes) against the Citus database, with the objects distribute adds declared and FORCE not
+    required (WANGGE_ATTACKER_ON_CITUS, reason in that file)."""
+    import re
+
+    env = {**citus_env(), "WANGGE_ATTACKER_ON_CITUS": "1"}
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", "tests/test_attacker.py"],
+                       env=env, cwd=ROOT, capture_output=True, text=True, timeout=2400)
+    failed = set(re.findall(r"^(?:FAILED|ERROR) tests/test_attacker.py::(.+?)(?: - .*)?$", r.stdout, flags=re.M))
+    passed = int(m.group(1)) if (m := re.search(r"(\d+) passed", r.stdout)) else 0
+    assert failed <= set(KNOWN_ATTACKER_ON_CITUS), (failed - set(KNOWN_ATTACKER_ON_CITUS), r.stdout[-4000:])
+    assert passed >= 90, r.stdout[-3000:]
+
+
+def test_copies_of_building_rows_follow_the_buildings_on_citus(citus):
+    """tests/test_security_db.py's check of the building copies, without the anti-join that
+    crashes Citus 13.2.2: the system sees every row, a worker the rows of their grid's buildings,
+    no scope nothing, for the distributed copies (after a walking-distance run stored them)."""
+    from gis import scope as scopes
+    from gis.scope import SYSTEM, Scope
+
+    r = subprocess.run([sys.executable, "-c", "from gis.db import transaction\nfrom analysis import services\n"
+                        "with transaction(owner=True) as c: services.refresh(c, full=True)"],
+                       env=citus_env(), cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stderr[-3000:]
+    with citus["owner"].connect() as c:
+        grid = int(c.execute(text("SELECT grid_id FROM service_buildings WHERE grid_id IS NOT NULL ORDER BY grid_id LIMIT 1")).scalar_one())
+        total = c.execute(text("SELECT count(*) FROM service_buildings")).scalar_one()
+        mine = c.execute(text("SELECT count(*) FROM service_buildings s JOIN buildings b ON b.id = s.building_id "
+                              "AND b.district_code = s.district_code WHERE b.grid_id = :g"), {"g": grid}).scalar_one()
+    assert 0 < mine < total
+
+    def count(scope) -> int:
+        with citus["app"].connect() as c, c.begin():
+            if scope is not None:
+                c.exec_driver_sql(f"SET LOCAL wangge.scope = '{scopes.token(scope)}'")
+            return int(c.execute(text("SELECT count(*) FROM service_buildings")).scalar_one())
+
+    assert count(SYSTEM) == total
+    assert count(Scope(user="w", role="worker", grids=(grid,))) == mine
+    assert count(None) == 0
 
 
 def test_a_forged_scope_set_later_in_the_transaction_never_widens(citus):

@@ -393,13 +393,17 @@ def copies(area) -> Iterator[None]:
     """Stored walking distances and a stored siting run over grids A and B (committed, removed after)."""
     with owner_engine().begin() as c:
         run = c.execute(text("INSERT INTO coverage_runs (analysis, mode, settings_fp) VALUES ('services', 'full', 'test_security') RETURNING id")).scalar_one()
-        c.execute(text("""INSERT INTO service_buildings (building_id, run_id, computed_at, building_fp, households)
-                          SELECT id, :r, now(), 'test_security', households FROM buildings WHERE grid_id IN (:a, :b)
-                          ON CONFLICT (building_id) DO NOTHING"""), {"r": run, "a": area["a"], "b": area["b"]})
+        # (the building's place named, as the writers do: on Citus no trigger fills it, and the key is by district)
+        c.execute(text("""INSERT INTO service_buildings (building_id, run_id, computed_at, building_fp, households,
+                                                         district_code, community_code, grid_id)
+                          SELECT id, :r, now(), 'test_security', households, district_code, community_code, grid_id
+                          FROM buildings WHERE grid_id IN (:a, :b)
+                          ON CONFLICT (building_id, district_code) DO NOTHING"""), {"r": run, "a": area["a"], "b": area["b"]})
         sc = c.execute(text("""INSERT INTO siting_scenarios (name, category, model, radius_m, cutoff_m, candidates, time_limit_s, status)
                                VALUES ('test_security', 'kindergarten', 'lscp', 300, 300, 'roads', 1, 'optimal') RETURNING id""")).scalar_one()
-        c.execute(text("""INSERT INTO siting_scenario_demand (scenario_id, building_id, weight)
-                          SELECT :s, id, households FROM buildings WHERE grid_id IN (:a, :b)"""), {"s": sc, "a": area["a"], "b": area["b"]})
+        c.execute(text("""INSERT INTO siting_scenario_demand (scenario_id, building_id, weight, district_code, community_code, grid_id)
+                          SELECT :s, id, households, district_code, community_code, grid_id FROM buildings WHERE grid_id IN (:a, :b)"""),
+                  {"s": sc, "a": area["a"], "b": area["b"]})
     try:
         yield
     finally:

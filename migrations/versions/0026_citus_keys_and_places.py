@@ -18,7 +18,7 @@ which Citus cannot plan for a table joined with buildings (the leader's overview
 community table count staff per grid), so ``wangge db distribute`` gives ``assignments`` the row
 form, a function of these two columns with the same rules. Filled on insert and when the target
 changes (trigger), kept in step when a building moves (trigger on buildings; on Citus, where a
-trigger on a shard cannot reach the coordinator's table, by ``gis.citus.sync_building_places``).
+trigger on a shard cannot write a replicated table, by ``gis.citus.sync_building_places``).
 
 Revision ID: 0026
 Revises: 0022
