@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--gpkg", help="import this city GeoPackage instead of generating one (bench/scale.py --out)")
     p.add_argument("--no-analysis", action="store_true", help="reads only (no walking-distance recompute)")
     p.add_argument("--no-row-form", action="store_true", help="skip the reads under the row policy form (the before)")
+    p.add_argument("--single-from", help="reuse the single node's phase from this JSON (output of --phase single)")
     a = p.parse_args(argv)
     if a.phase in ("single", "citus"):
         res = phase(a.buildings, a.districts, a.repeat, distribute=a.phase == "citus", log=lambda m: print(m, file=sys.stderr),
@@ -234,7 +235,8 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"{which} phase failed")
         return json.loads(r.stdout.strip().splitlines()[-1])
 
-    single = child("single", dict(os.environ))
+    # (--single-from: the single node's phase from an earlier `--phase single` of the same size, its JSON)
+    single = json.loads(Path(a.single_from).read_text()) if a.single_from else child("single", dict(os.environ))
     citus = child("citus", {**os.environ, "WANGGE_DB_PORT": str(a.citus_port), "WANGGE_DB_NAME": a.citus_db})
     out = {"benchmark": "citus", "buildings": a.buildings, "districts": a.districts, "repeat": a.repeat,
            "machine": "2 shared cores; coordinator and both workers on the same machine as the single node",

@@ -271,13 +271,14 @@ def people(demo, real_scopes) -> dict:
                    ST_MakeLine(ST_PointOnSurface(geom), ST_Translate(ST_PointOnSurface(geom), 0.0001, 0))
             FROM grids WHERE id = :g RETURNING id"""), {"g": grid}).scalar_one())
         c.commit()
-    c = _conn(real_scopes["worker"])
-    try:
-        listed = len(c.execute(text("SELECT id FROM people_list(:g)"), {"g": grid}).all())
-        c.commit()
-    finally:
-        c.close()
-    assert listed == persons
+    if not ON_CITUS:  # (people_list cannot run on Citus yet: tests/test_citus.py KNOWN_ATTACKER_ON_CITUS)
+        c = _conn(real_scopes["worker"])
+        try:
+            listed = len(c.execute(text("SELECT id FROM people_list(:g)"), {"g": grid}).all())
+            c.commit()
+        finally:
+            c.close()
+        assert listed == persons
     yield {"grid": grid, "persons": persons, "track": track}
     with owner_engine().connect() as c:
         _owner(c).execute(text("DELETE FROM patrol_tracks WHERE id = :i"), {"i": track})

@@ -302,7 +302,7 @@ def test_planner_sees_buildings_not_groups_events_or_writes(area):
 def test_group_totals_give_leaders_the_sums_without_the_rows(area):
     truth = {r[0]: (int(r[1]), int(r[2])) for r in owner_engine().connect().execute(text("""
         SELECT g.code, sum(b.households), coalesce(sum(bg.elderly_65), 0) FROM buildings b JOIN grids g ON g.id = b.grid_id
-        LEFT JOIN building_groups bg ON bg.building_id = b.id GROUP BY g.code"""))}
+        LEFT JOIN building_groups bg ON bg.building_id = b.id AND bg.district_code = b.district_code GROUP BY g.code"""))}
     with use_scope(Scope(user="l", role="leader")), app_engine().connect() as c:
         got = {r.code: (int(r.households), int(r.elderly_65)) for r in c.execute(text("SELECT * FROM group_totals('grid')"))}
         per_community = c.execute(text("SELECT sum(elderly_65) FROM group_totals('community')")).scalar_one()
@@ -497,7 +497,7 @@ def test_planner_siting_by_a_group_uses_grid_totals_not_rows(area):
     with owner_engine().connect() as c:
         truth = dict(c.execute(text("""
             SELECT g.code, sum(bg.elderly_65) FROM buildings b JOIN grids g ON g.id = b.grid_id
-              JOIN building_groups bg ON bg.building_id = b.id GROUP BY g.code HAVING sum(bg.elderly_65) > 0""")).all())
+              JOIN building_groups bg ON bg.building_id = b.id AND bg.district_code = b.district_code GROUP BY g.code HAVING sum(bg.elderly_65) > 0""")).all())
         rows = dict(c.execute(text("SELECT b.id, bg.elderly_65 FROM buildings b JOIN building_groups bg ON bg.building_id = b.id")).all())
     assert set(per_grid) == set(truth)
     assert all(per_grid[k] == pytest.approx(float(v)) for k, v in truth.items())
