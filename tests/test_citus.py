@@ -148,7 +148,7 @@ def test_policies_on_distributed_tables_have_no_subqueries(citus):
         assert "SELECT" not in q.upper(), (table, name, q)
 
 
-# What tests/test_security_db.py cannot do on Citus 13.2 (measured: 58 of 62 run pass; 3 more are
+# What tests/test_security_db.py cannot do on Citus 13.2 (measured: 57 of 62 run pass; 3 more are
 # deselected below), each with why. None of them is a row shown or a write allowed that the scope
 # does not allow: they are queries Citus refuses (an error, no rows), writes refused with Citus's
 # error instead of PostgreSQL's, and one single-node property that does not hold by design.
