@@ -102,10 +102,26 @@ def grid_status_in_box_sql(box: str) -> str:
 
 
 def _grid_stats(where: str = "TRUE") -> str:
+    """Current grids meeting ``where`` (on alias ``g``) with their counts and verdict.
+
+    Grouped per grid in two sub-queries rather than a ``CROSS JOIN LATERAL`` of
+    ``grid_status_sql`` per grid: the same figures, in a form Citus can run when buildings are
+    distributed (it cannot push down an aggregate without GROUP BY in a lateral sub-query that
+    refers to a replicated table; README, Citus). ``where`` is repeated on the sub-queries'
+    grids (alias ``gg``) so that one community's figures read only its buildings."""
+    inner = where.replace("g.", "gg.")
     return f"""
-      SELECT g.id, g.code, g.name, g.grid_type, g.community_code, s.households, s.residents, s.buildings,
-             s.full_time, s.status
-      FROM grids g CROSS JOIN LATERAL ({grid_status_sql('g.id')}) s
+      SELECT g.id, g.code, g.name, g.grid_type, g.community_code, coalesce(hh.households, 0)::int AS households,
+             coalesce(hh.residents, 0)::int AS residents, coalesce(hh.buildings, 0)::int AS buildings,
+             coalesce(ft.n, 0)::int AS full_time,
+             {status_case('hh.households', 'hh.residents', 'ft.n', 'g.grid_type', readable=readable_sql('g.id', 'g.community_code'))} AS status
+      FROM grids g
+      LEFT JOIN (SELECT b.grid_id, sum(b.households) AS households, sum(b.residents) AS residents, count(*) AS buildings
+                 FROM buildings b JOIN grids gg ON gg.id = b.grid_id WHERE gg.valid_to IS NULL AND {inner} GROUP BY 1) hh
+             ON hh.grid_id = g.id
+      LEFT JOIN (SELECT a.grid_id, count(DISTINCT a.cadre_id) AS n FROM assignments a JOIN grids gg ON gg.id = a.grid_id
+                 WHERE a.role = 'full_time_worker' AND a.valid_to IS NULL AND gg.valid_to IS NULL AND {inner} GROUP BY 1) ft
+             ON ft.grid_id = g.id
       WHERE g.valid_to IS NULL AND {where}"""
 
 

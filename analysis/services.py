@@ -92,18 +92,23 @@ def _homes(conn: Connection, srid: int, where: str = "TRUE", params: dict | None
 def _facilities(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
     """Facilities of the analysed categories with the building they stand in (if any)."""
     # the host is the lowest-numbered building under the point; as a grouped join rather than a
-    # LATERAL … LIMIT 1, which Citus cannot run when buildings are distributed (same answer)
+    # LATERAL … LIMIT 1, which Citus cannot run when buildings are distributed (same answer).
+    # The host's outline is read by id in a second query: joining buildings back by id in an outer
+    # join (facilities LEFT JOIN hosts LEFT JOIN buildings) crashes the Citus 13.2 coordinator
+    # under row-level security (segmentation fault; README, Citus).
     frame = read_metric(conn, f"""
         WITH hosts AS (
           SELECT f.id AS facility_id, min(b.id) AS building_id FROM facilities f JOIN buildings b ON ST_Intersects(b.geom, f.geom)
           WHERE f.category = ANY(:cats) GROUP BY f.id)
-        SELECT f.id, f.category, f.status, {FACILITY_FP} AS fp, ST_Transform(f.geom, {srid}) AS geom,
-               h.id AS host_id, ST_AsBinary(ST_Transform(h.geom, {srid})) AS host
+        SELECT f.id, f.category, f.status, {FACILITY_FP} AS fp, ST_Transform(f.geom, {srid}) AS geom, x.building_id AS host_id
         FROM facilities f
         LEFT JOIN hosts x ON x.facility_id = f.id
-        LEFT JOIN buildings h ON h.id = x.building_id
         WHERE f.category = ANY(:cats) AND {where} ORDER BY f.id""", srid, {**(params or {}), "cats": categories()})
-    host = np.array([None if h is None else shapely.from_wkb(bytes(h)) for h in frame["host"]], dtype=object)
+    ids = sorted({int(i) for i in frame["host_id"].dropna()})
+    outlines = {int(i): shapely.from_wkb(bytes(w)) for i, w in conn.execute(text(
+        f"SELECT id, ST_AsBinary(ST_Transform(geom, {srid})) FROM buildings WHERE id = ANY(:ids)"), {"ids": ids}).all()} if ids else {}
+    host = np.array([None if pd.isna(h) else outlines.get(int(h)) for h in frame["host_id"]], dtype=object)
+    frame["host_id"] = [None if h is None else int(i) for i, h in zip(frame["host_id"], host)]
     pts = frame.geometry.to_numpy()
     return pd.DataFrame({"id": frame["id"].to_numpy(), "category": frame["category"].to_numpy(), "status": frame["status"].to_numpy(),
                          "fp": frame["fp"].to_numpy(), "point": pts, "host_id": frame["host_id"].to_numpy(),

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from analysis import network
 from analysis.runs import read_metric
@@ -249,7 +249,7 @@ def _demand(conn: Connection, srid: int, weight: str) -> pd.DataFrame:
             w_sql = f"(b.households::double precision * gt.{weight} / nullif(gt.households, 0))"
             join = "LEFT JOIN grids gg ON gg.id = b.grid_id LEFT JOIN group_totals('grid') gt ON gt.code = gg.code"
         else:
-            w_sql, join = f"coalesce(g.{weight}, 0)", "LEFT JOIN building_groups g ON g.building_id = b.id"
+            w_sql, join = f"coalesce(g.{weight}, 0)", "LEFT JOIN building_groups g ON g.building_id = b.id AND g.district_code = b.district_code"
     else:
         raise SitingError(f"unknown weight {weight!r}: households or one of {', '.join(codes(GROUPS))}")
     frame = read_metric(conn, f"""
@@ -262,13 +262,21 @@ def _demand(conn: Connection, srid: int, weight: str) -> pd.DataFrame:
 
 
 def _existing(conn: Connection, srid: int, category: str) -> pd.DataFrame:
+    # the host is the lowest-numbered building under the point: a grouped join, then its outline by
+    # id (Citus runs neither a LATERAL … LIMIT 1 over distributed buildings nor an outer join back to
+    # them; the same form as analysis.services._facilities, the same answer)
     frame = read_metric(conn, f"""
+        WITH hosts AS (SELECT f.id AS facility_id, min(b.id) AS building_id FROM facilities f
+                       JOIN buildings b ON ST_Intersects(b.geom, f.geom)
+                       WHERE f.category = :cat AND f.status = 'open' GROUP BY f.id)
         SELECT 'F' || f.id AS site_key, f.id, f.source_id, f.name, f.capacity, ST_X(f.geom) AS lon, ST_Y(f.geom) AS lat,
-               ST_Transform(f.geom, {srid}) AS geom, ST_AsBinary(ST_Transform(h.geom, {srid})) AS host
-        FROM facilities f
-        LEFT JOIN LATERAL (SELECT b.geom FROM buildings b WHERE ST_Intersects(b.geom, f.geom) ORDER BY b.id LIMIT 1) h ON true
+               ST_Transform(f.geom, {srid}) AS geom, x.building_id AS host_id
+        FROM facilities f LEFT JOIN hosts x ON x.facility_id = f.id
         WHERE f.category = :cat AND f.status = 'open' ORDER BY f.id""", srid, {"cat": category})
-    host = [None if h is None else shapely.from_wkb(bytes(h)) for h in frame.pop("host")]
+    ids = sorted({int(i) for i in frame["host_id"].dropna()})
+    outlines = {int(i): shapely.from_wkb(bytes(w)) for i, w in conn.execute(text(
+        f"SELECT id, ST_AsBinary(ST_Transform(geom, {srid})) FROM buildings WHERE id = ANY(:ids)"), {"ids": ids}).all()} if ids else {}
+    host = [None if pd.isna(h) else outlines.get(int(h)) for h in frame.pop("host_id")]
     frame["reach"] = [p if h is None else h for p, h in zip(frame.geometry.to_numpy(), host)]
     return frame
 

@@ -186,6 +186,9 @@ def demand(conn: Connection, sid: int) -> pd.DataFrame:
 
 
 def delete(conn: Connection, sid: int) -> None:
+    # the demand rows first, by name: on Citus their key to the scenario cannot be kept (a distributed
+    # table's key to a replicated one: gis/citus.py), so no cascade would remove them
+    conn.execute(text("DELETE FROM siting_scenario_demand WHERE scenario_id = :id"), {"id": sid})
     conn.execute(text("DELETE FROM siting_scenarios WHERE id = :id"), {"id": sid})
 
 

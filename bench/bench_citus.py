@@ -82,10 +82,47 @@ def _median(fn, repeat: int) -> float | str:
     return round(statistics.median(runs) * 1000, 1)
 
 
-def phase(buildings: int, districts: int, repeat: int, distribute: bool, log=print) -> dict:
+def _load(buildings: int, gpkg: str | None, log) -> None:
+    """The synthetic city: generated (``bench.bench_map.load_city``) or imported from an existing
+    GeoPackage (``bench/scale.py --out``; the 1,000,000-building city is made once and reused)."""
+    if not gpkg:
+        from bench.bench_map import load_city
+
+        with tempfile.TemporaryDirectory() as tmp:
+            load_city(buildings, Path(tmp), log=log)
+        return
+    from bench.bench_map import LAYER_TABLES
+    from bench.scale import LAYERS
+    from gis.db import owner_engine
+    from layers.importer import import_file
+
+    with owner_engine().begin() as c:
+        c.execute(text(f"TRUNCATE {LAYER_TABLES} RESTART IDENTITY CASCADE"))
+    for layer in LAYERS:
+        t0 = time.perf_counter()
+        import_file(layer, Path(gpkg), source_layer=layer)
+        log(f"  {layer} imported from {gpkg} in {time.perf_counter() - t0:.1f} s")
+    with owner_engine().connect() as c:
+        c.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+
+
+def _row_form_on_shards(engine) -> None:
+    """Put the coordinator's row form (``wangge_row_ok`` per row) back on the shards: the policies
+    as the previous version left them, to measure against the shard form in the same run."""
+    from gis.citus import POLICY_AREA, _kind, _policy_sql
+
+    with engine.begin() as c:
+        owner = c.execute(text("SELECT current_user")).scalar_one()
+        for t in POLICY_AREA:
+            if _kind(c, t) == "h":
+                for sql in _policy_sql(t, owner):
+                    c.execute(text(sql))
+
+
+def phase(buildings: int, districts: int, repeat: int, distribute: bool, log=print, gpkg: str | None = None,
+          analysis: bool = True, row_form: bool = True) -> dict:
     """Load, (distribute), time: in the database the settings name."""
     from analysis import overview, services
-    from bench.bench_map import load_city
     from gis.db import app_engine, owner_engine, transaction
     from gis.scope import SYSTEM, Scope, use_scope
     from grid.stats import grid_stats
@@ -93,8 +130,7 @@ def phase(buildings: int, districts: int, repeat: int, distribute: bool, log=pri
 
     out: dict = {"database": check_database(False, "wangge_city_bench")}
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        load_city(buildings, Path(tmp), log=log)
+    _load(buildings, gpkg, log)
     out["load_s"] = round(time.perf_counter() - t0, 1)
     out["districts"] = _spread_districts(districts)
     if distribute:
@@ -136,17 +172,31 @@ def phase(buildings: int, districts: int, repeat: int, distribute: bool, log=pri
                "worker_buildings": len(run(worker, lambda c: grid_buildings(c, grid))())}
     out["answers"] = {k: (v if not isinstance(v, dict) else {a: (round(float(b), 4) if isinstance(b, (int, float)) else b) for a, b in v.items()})
                       for k, v in answers.items()}
-    out["reads_ms"] = {
+    def reads() -> dict:
+        return {
         "overview (leader)": None if "not_supported" in out["answers"]["overview"] else _median(run(leader, overview.figures), repeat),
         "grid_stats (system)": _median(run(SYSTEM, grid_stats), repeat),
         "grid_buildings (worker)": _median(run(worker, lambda c: grid_buildings(c, grid)), repeat),
         "buildings count (worker, RLS)": _median(run(worker, lambda c: c.execute(text("SELECT count(*) FROM buildings")).scalar()), repeat),
         "buildings count (leader, RLS)": _median(run(leader, lambda c: c.execute(text("SELECT count(*) FROM buildings")).scalar()), repeat),
     }
+
+    if distribute and row_form:
+        # before/after of the shard policy form, in the same run: the row form (per-row scope check) first
+        from gis.citus import fast_shard_policies
+
+        _row_form_on_shards(owner_engine())
+        out["reads_ms_row_policies"] = reads()
+        with owner_engine().begin() as c:
+            fast_shard_policies(c)
+    out["reads_ms"] = reads()
     def full_refresh():
         with use_scope(SYSTEM), transaction(owner=True) as c:
             services.refresh(c, full=True)
 
+    if not analysis:
+        log(json.dumps({k: out[k] for k in ("reads_ms",)}, ensure_ascii=False))
+        return out
     out["analysis_ms"] = {"services.refresh(full) (owner)": _median(full_refresh, 1)}
     out["analysis_ms"]["category_coverage (leader)"] = _median(run(leader, services.category_coverage), max(1, repeat // 2))
     with owner_engine().connect() as c:
@@ -163,22 +213,30 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--citus-port", type=int, default=5441)
     p.add_argument("--citus-db", default="wangge_citus_bench")
     p.add_argument("--phase", choices=("both", "single", "citus"), default="both")
+    p.add_argument("--gpkg", help="import this city GeoPackage instead of generating one (bench/scale.py --out)")
+    p.add_argument("--no-analysis", action="store_true", help="reads only (no walking-distance recompute)")
+    p.add_argument("--no-row-form", action="store_true", help="skip the reads under the row policy form (the before)")
+    p.add_argument("--single-from", help="reuse the single node's phase from this JSON (output of --phase single)")
     a = p.parse_args(argv)
     if a.phase in ("single", "citus"):
-        res = phase(a.buildings, a.districts, a.repeat, distribute=a.phase == "citus", log=lambda m: print(m, file=sys.stderr))
+        res = phase(a.buildings, a.districts, a.repeat, distribute=a.phase == "citus", log=lambda m: print(m, file=sys.stderr),
+                    gpkg=a.gpkg, analysis=not a.no_analysis, row_form=not a.no_row_form)
         print(json.dumps(res, ensure_ascii=False, default=str))
         return res
 
     def child(which: str, env: dict) -> dict:
         r = subprocess.run([sys.executable, "-m", "bench.bench_citus", "--phase", which, "--buildings", str(a.buildings),
-                            "--districts", str(a.districts), "--repeat", str(a.repeat)],
+                            "--districts", str(a.districts), "--repeat", str(a.repeat),
+                            *(["--gpkg", a.gpkg] if a.gpkg else []), *(["--no-analysis"] if a.no_analysis else []),
+                            *(["--no-row-form"] if a.no_row_form else [])],
                            env=env, cwd=common.ROOT, capture_output=True, text=True)
         sys.stderr.write(r.stderr[-3000:])
         if r.returncode:
             raise SystemExit(f"{which} phase failed")
         return json.loads(r.stdout.strip().splitlines()[-1])
 
-    single = child("single", dict(os.environ))
+    # (--single-from: the single node's phase from an earlier `--phase single` of the same size, its JSON)
+    single = json.loads(Path(a.single_from).read_text()) if a.single_from else child("single", dict(os.environ))
     citus = child("citus", {**os.environ, "WANGGE_DB_PORT": str(a.citus_port), "WANGGE_DB_NAME": a.citus_db})
     out = {"benchmark": "citus", "buildings": a.buildings, "districts": a.districts, "repeat": a.repeat,
            "machine": "2 shared cores; coordinator and both workers on the same machine as the single node",
@@ -188,13 +246,15 @@ def main(argv: list[str] | None = None) -> dict:
            "commit": commit(("gis", "analysis", "grid", "layers", "migrations", "bench/bench_citus.py"))}
     rows = []
     for group in ("reads_ms", "analysis_ms"):
-        for k, base in single[group].items():
+        for k, base in single.get(group, {}).items():
             ours = citus[group].get(k)
             if isinstance(ours, float) and isinstance(base, float):
                 rows.append([out["date"], f"citus:{k}", out["commit"], a.buildings, a.repeat, round(base / 1000, 4),
                              round(ours / 1000, 4), round(base / ours, 2), "", "", out["same_answers"]])
     common.save("citus", out, rows)
-    print(json.dumps({"single": single["reads_ms"] | single["analysis_ms"], "citus": citus["reads_ms"] | citus["analysis_ms"],
+    print(json.dumps({"single": single["reads_ms"] | single.get("analysis_ms", {}),
+                      "citus (shard policy form)": citus["reads_ms"] | citus.get("analysis_ms", {}),
+                      "citus (row policy form, before)": citus.get("reads_ms_row_policies"),
                       "same_answers": out["same_answers"]}, ensure_ascii=False, indent=1))
     return out
 

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Engine, text
 # a table that does not exist yet (persons, visits, tracks come with the people registers) is skipped.
 DISTRIBUTED: tuple[str, ...] = (
     "buildings", "building_groups", "service_buildings", "siting_scenario_demand",
-    "persons", "visits", "tracks",
+    "persons", "visits", "patrol_tracks",
 )
 # events stays on the coordinator for now: its workflow (migration 0018) logs every report and step
 # with row triggers into event_transitions / event_reporters, which a trigger on a worker's shard
@@ -55,7 +55,7 @@ PER_NODE: tuple[str, ...] = ("wangge_secrets",)
 LOCAL: tuple[str, ...] = ("alembic_version", "audit_log", "user_sessions", "login_attempts", "spatial_ref_sys", "events")
 # Listed as replicated but kept on the coordinator whatever their policies: accounts (password
 # hashes are not copied to every node) and assignments (their rules look at buildings and grids).
-KEEP_ON_COORDINATOR: tuple[str, ...] = ("users", "assignments")
+KEEP_ON_COORDINATOR: tuple[str, ...] = ("users",)
 
 # Row-level policies for the distributed tables (table -> the columns that place a row). Rows that
 # copy a building (its group counts, coverage distances, siting demand) follow the building's rules.
@@ -81,6 +81,7 @@ BEGIN
   IF r IN ('system', 'admin') THEN RETURN true; END IF;
   wide := CASE p_table
     WHEN 'buildings' THEN r = 'leader' OR (r = 'planner' AND NOT p_write)
+    WHEN 'assignments' THEN r = 'leader' OR (r = 'planner' AND NOT p_write)
     WHEN 'events' THEN r = 'leader'
     WHEN 'building_groups' THEN r = 'leader' AND coalesce((s->>'d')::boolean, false)
     ELSE false END;
@@ -88,7 +89,7 @@ BEGIN
     RETURN jsonb_array_length(coalesce(s->'c', '[]')) = 0 OR coalesce(s->'c', '[]') ? p_community::text;
   ELSIF r = 'secretary' THEN
     RETURN coalesce(s->'c', '[]') ? p_community::text;
-  ELSIF r = 'worker' THEN
+  ELSIF r = 'worker' AND NOT (p_table = 'assignments' AND p_write) THEN
     RETURN p_grid IS NOT NULL AND coalesce(s->'g', '[]') @> to_jsonb(p_grid);
   END IF;
   RETURN false;
@@ -102,11 +103,13 @@ class Plan:
     local: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # listed, not (yet) in this database
     foreign_keys_dropped: list[str] = field(default_factory=list)
+    shard_policies: dict[str, int] = field(default_factory=dict)  # placements given the fast form
     done: bool = False
 
     def as_dict(self) -> dict:
         return {"distributed": self.distributed, "reference": self.reference, "local": self.local,
-                "skipped": self.skipped, "foreign_keys_dropped": self.foreign_keys_dropped, "done": self.done,
+                "skipped": self.skipped, "foreign_keys_dropped": self.foreign_keys_dropped,
+                "shard_policies": self.shard_policies, "done": self.done,
                 "why": {"distributed": "grow with homes, people and cases; by district_code, co-located with buildings",
                         "reference": "small, joined by every query: a copy on every node",
                         "local": "the coordinator app's bookkeeping, and tables whose policies need sub-queries (Citus plans them on the coordinator)"}}
@@ -120,6 +123,16 @@ def _exists(conn: Connection, table: str) -> bool:
     return conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f"public.{table}"}).scalar_one()
 
 
+def _has_column(conn: Connection, table: str, column: str) -> bool:
+    return bool(conn.execute(text("""SELECT EXISTS (SELECT 1 FROM information_schema.columns
+                                     WHERE table_schema = 'public' AND table_name = :t AND column_name = :c)"""),
+                             {"t": table, "c": column}).scalar_one())
+
+
+def _has_district(conn: Connection, table: str) -> bool:
+    return _has_column(conn, table, "district_code")
+
+
 def _kind(conn: Connection, table: str) -> str | None:
     """'h' distributed (hash), 'n' reference, None plain or a Citus-managed local table (which
     Citus makes of a coordinator table that a key ties to a reference table: still to be replicated)."""
@@ -128,18 +141,88 @@ def _kind(conn: Connection, table: str) -> str | None:
                         {"t": f"public.{table}"}).scalar_one_or_none()
 
 
-def _policy_sql(table: str) -> list[str]:
+# Who may write a building's derived rows besides the owner (migration 0016's DERIVED): the
+# coverage run's per-home rows are the leader's, the siting demand the planner's.
+DERIVED_WRITERS: dict[str, tuple[str, ...]] = {
+    "service_buildings": ("system", "admin", "leader"),
+    "siting_scenario_demand": ("system", "admin", "planner"),
+}
+
+
+def _policy_sql(table: str, owner: str) -> list[str]:
+    """The coordinator's form of a distributed table's policies: a function of the row's own
+    columns, without sub-queries (what Citus accepts on a distributed table). The workers run the
+    faster shard form (``_shard_policies``); this one is what a new shard starts with."""
     area = POLICY_AREA[table]
-    # rows that copy a building are read and written under the building's read rule (as in 0014)
+    # rows that copy a building are read under the building's read rule (as in 0014)
     read = f"wangge_row_ok('{area}', false, community_code, grid_id)"
-    write = read if area != table or table not in ("buildings", "events", "building_groups") else \
-        f"wangge_row_ok('{area}', true, community_code, grid_id)"
+    if table in DERIVED_WRITERS:
+        roles = ", ".join(f"'{r}'" for r in DERIVED_WRITERS[table])
+        write = f"(current_user = '{owner}' OR (wangge_scope_role() IN ({roles}) AND {read}))"
+    else:
+        write = f"wangge_row_ok('{area}', true, community_code, grid_id)"
+    return _policies(table, read, write)
+
+
+def _policies(table: str, read: str, write: str) -> list[str]:
     return [f"DROP POLICY IF EXISTS {table}_{k} ON {table}" for k in ("read", "insert", "update", "delete")] + [
         f"CREATE POLICY {table}_read ON {table} FOR SELECT TO PUBLIC USING ({read})",
         f"CREATE POLICY {table}_insert ON {table} FOR INSERT TO PUBLIC WITH CHECK ({write})",
         f"CREATE POLICY {table}_update ON {table} FOR UPDATE TO PUBLIC USING ({write}) WITH CHECK ({write})",
         f"CREATE POLICY {table}_delete ON {table} FOR DELETE TO PUBLIC USING ({write})",
     ]
+
+
+def _area_predicate(area: str, write: bool) -> str:
+    """Migration 0014's fast form on the row's own columns: ``wangge_area`` in scalar sub-selects,
+    which PostgreSQL runs once per query (InitPlans), then a boolean and two short arrays per row."""
+    w = str(write).lower()
+    a = f"(SELECT all_rows FROM wangge_area('{area}', {w}))"
+    c = f"(SELECT communities FROM wangge_area('{area}', {w}))::bpchar[]"
+    g = f"(SELECT grids FROM wangge_area('{area}', {w}))::bigint[]"
+    return f"({a} OR community_code = ANY({c}) OR grid_id = ANY({g}))"
+
+
+def shard_policy_exprs(table: str, owner: str) -> tuple[str, str]:
+    """(read, write) of a distributed table's policies in the form its shards carry.
+
+    Citus refuses sub-queries in a policy on a distributed table when the policy is created, but
+    it never sends a policy's expression with a query: the coordinator sends the shard query
+    plain ("... FROM buildings_102008 buildings WHERE true") and the worker applies the shard's
+    own policy. So the shards get the single node's form, where the signed scope is verified
+    once per shard query (an InitPlan) instead of once per row; the coordinator keeps the
+    row-function form (``_policy_sql``), the same rules, which a new shard starts with until
+    ``fast_shard_policies`` runs again."""
+    area = POLICY_AREA[table]
+    if area == table:  # buildings, building_groups: their own read and write areas
+        return _area_predicate(area, False), _area_predicate(area, True)
+    read = _area_predicate("buildings", False)  # copies of a building: the building's read rule
+    roles = ", ".join(f"'{r}'" for r in DERIVED_WRITERS[table])
+    return read, f"(current_user = '{owner}' OR ((SELECT wangge_scope_role()) IN ({roles}) AND {read}))"
+
+
+def fast_shard_policies(conn: Connection) -> dict[str, int]:
+    """Give every shard of the distributed tables in POLICY_AREA the fast policy form
+    (``shard_policy_exprs``). Idempotent; run after ``distribute`` and after anything that
+    creates shards (a rebalance, a shard split). Returns shard placements changed per table."""
+    owner = conn.execute(text("SELECT tableowner FROM pg_tables WHERE schemaname = 'public' AND tablename = 'buildings'")).scalar_one()
+    out: dict[str, int] = {}
+    for t in POLICY_AREA:
+        if not _exists(conn, t) or _kind(conn, t) != "h":
+            continue
+        read, write = shard_policy_exprs(t, owner)
+        n = 0
+        for sql in (f"ALTER POLICY {t}_read ON %s USING ({read})",
+                    f"ALTER POLICY {t}_insert ON %s WITH CHECK ({write})",
+                    f"ALTER POLICY {t}_update ON %s USING ({write}) WITH CHECK ({write})",
+                    f"ALTER POLICY {t}_delete ON %s USING ({write})"):
+            rows = conn.execute(text("SELECT success, result FROM run_command_on_placements(:t, :c)"), {"t": t, "c": sql}).all()
+            bad = [r.result for r in rows if not r.success]
+            if bad:
+                raise RuntimeError(f"could not set the shard policies of {t}: {bad[0]}")
+            n = len(rows)
+        out[t] = n
+    return out
 
 
 def _subquery_policies(conn: Connection, table: str) -> bool:
@@ -200,6 +283,11 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         if not is_citus(conn):
             raise RuntimeError("this database has no citus extension: run scripts/citus.sh, or use the single-node database as it is")
         dist = [t for t in DISTRIBUTED if _exists(conn, t)]
+        # A large table without the row form of its policies (POLICY_AREA) or without the district on
+        # its rows stays on the coordinator until it has both: the people registers (migration 0019:
+        # their policies look up people_area() and persons in sub-queries; visits carry no district).
+        unready = [t for t in dist if _kind(conn, t) is None and (t not in POLICY_AREA or not _has_district(conn, t))]
+        dist = [t for t in dist if t not in unready]
         plan.skipped = [t for t in (*DISTRIBUTED, *REFERENCE) if not _exists(conn, t)]
         ref = [t for t in REFERENCE if _exists(conn, t)]
         # A replicated table whose policies have sub-queries (assignments, users: their rules look at
@@ -208,9 +296,25 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         for t in ref:
             if _kind(conn, t) is None and t not in KEEP_ON_COORDINATOR:
                 _inline_scope_calls(conn, t)
-        held = [t for t in ref if _kind(conn, t) is None and _subquery_policies(conn, t)]
+        # assignments: replicated in the row form of their policies, on the columns of migration 0026 (the
+        # same rules; 0014's look up grids and buildings in sub-queries, which Citus cannot plan when the
+        # leader's overview joins assignments with buildings). Its place trigger would run on every
+        # node's copy, where it cannot read buildings: the writers name the place (grid/assign.py,
+        # grid/drafts.py, layers/cadres.py). Its key to cadres (kept on the coordinator) goes.
+        if "assignments" in ref and _kind(conn, "assignments") is None and _has_column(conn, "assignments", "place_grid_id"):
+            conn.execute(text(ROW_OK_SQL.replace("{owner}", conn.execute(text("SELECT current_user")).scalar_one().replace("'", "''"))))
+            conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
+            for sql in _policies("assignments", "wangge_row_ok('assignments', false, community_code, place_grid_id)",
+                                 "wangge_row_ok('assignments', true, community_code, place_grid_id)"):
+                conn.execute(text(sql))
+            conn.execute(text("DROP TRIGGER IF EXISTS assignments_place ON assignments"))
+            for table, name, _, parent in _foreign_keys(conn, ["assignments"]):
+                if table == "assignments" and parent == "cadres":
+                    conn.execute(text(f"ALTER TABLE assignments DROP CONSTRAINT {name}"))
+                    plan.foreign_keys_dropped.append(f"assignments.{name}")
+        held = [t for t in ref if _kind(conn, t) is None and (t in KEEP_ON_COORDINATOR or _subquery_policies(conn, t))]
         ref = [t for t in ref if t not in held]
-        plan.local = [t for t in LOCAL if _exists(conn, t)] + held
+        plan.local = [t for t in LOCAL if _exists(conn, t)] + held + unready
         # Keys from a distributed table to a replicated one are not put back: with such a key, Citus
         # refuses to write the replicated table in a transaction that has read the shards in parallel
         # (a coverage run reads the homes, then writes coverage_runs). The writers name valid rows.
@@ -218,9 +322,30 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         # then a reference table with keys (a coverage run: its rows, then coverage_runs) is refused in
         # parallel mode. Reads stay parallel.
         conn.exec_driver_sql(f"ALTER DATABASE {conn.engine.url.database} SET citus.multi_shard_modify_mode = 'sequential'")
+        # Joins of distributed tables on anything but the district (a building with its copies by id
+        # alone, two buildings by place): Citus runs them by repartitioning instead of refusing. The
+        # pieces run on the workers under the shards' policies and the transaction's scope.
+        conn.exec_driver_sql(f"ALTER DATABASE {conn.engine.url.database} SET citus.enable_repartition_joins = on")
         owner = conn.execute(text("SELECT current_user")).scalar_one()
         conn.execute(text(ROW_OK_SQL.replace("{owner}", owner.replace("'", "''"))))
         conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
+        # assignments: replicated in the row form of their policies, on the columns of migration 0026 (the
+        # same rules; 0014's look up grids and buildings in sub-queries, which Citus cannot plan when the
+        # leader's overview joins assignments with buildings). Its place trigger would run on every
+        # node's copy, where it cannot read buildings: the writers name the place (grid/assign.py,
+        # grid/drafts.py, layers/cadres.py). Its key to cadres (kept on the coordinator) goes.
+        if "assignments" in ref and _kind(conn, "assignments") is None and _has_column(conn, "assignments", "place_grid_id"):
+            conn.execute(text(ROW_OK_SQL.replace("{owner}", conn.execute(text("SELECT current_user")).scalar_one().replace("'", "''"))))
+            conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
+            for sql in _policies("assignments", "wangge_row_ok('assignments', false, community_code, place_grid_id)",
+                                 "wangge_row_ok('assignments', true, community_code, place_grid_id)"):
+                conn.execute(text(sql))
+            conn.execute(text("DROP TRIGGER IF EXISTS assignments_place ON assignments"))
+            for table, name, _, parent in _foreign_keys(conn, ["assignments"]):
+                if table == "assignments" and parent == "cadres":
+                    conn.execute(text(f"ALTER TABLE assignments DROP CONSTRAINT {name}"))
+                    plan.foreign_keys_dropped.append(f"assignments.{name}")
+        held = [t for t in ref if _kind(conn, t) is None and (t in KEEP_ON_COORDINATOR or _subquery_policies(conn, t))]
         conn.execute(text("""CREATE TABLE IF NOT EXISTS wangge_citus_pending_fks (
                                table_name text, name text, definition text, parent text, PRIMARY KEY (table_name, name))"""))
         todo = [t for t in dist if _kind(conn, t) is None]
@@ -244,7 +369,7 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
                 conn.execute(text(f"ALTER TABLE {t} ADD CONSTRAINT {name} {kind} ({cols}, district_code)"))
             # the single-node policies (sub-queries) cannot be distributed: the row form replaces them
             if t in POLICY_AREA:
-                for sql in _policy_sql(t):
+                for sql in _policy_sql(t, owner):
                     conn.execute(text(sql))
         # functions joining a building to its group counts by building alone: the co-located form names
         # the district too (group_totals, migration 0011); a join on building_id only is not co-located
@@ -259,6 +384,7 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         for t in PLACE_COPIES:
             conn.execute(text(f"DROP TRIGGER IF EXISTS {t}_place ON {t}"))
         conn.execute(text("DROP TRIGGER IF EXISTS buildings_moved ON buildings"))
+        conn.execute(text("DROP TRIGGER IF EXISTS buildings_assignments_place ON buildings"))  # (0026) the same
         # a key between a table left on the coordinator and a replicated one would make Citus convert
         # the former (and refuse: sub-query policies): dropped, the application names the rows
         for table, name, _, parent in _foreign_keys(conn, plan.local):
@@ -303,6 +429,8 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
     # (its own transaction: run_command_on_placements works over other connections, which would wait
     # for the locks the key changes above hold)
     with engine.begin() as conn:
+        # (one connection per node: the coordinator's ALTER TABLE below follows the placements' commands)
+        conn.execute(text("SET LOCAL citus.multi_shard_modify_mode = 'sequential'"))
         # The shards without FORCE: Citus writes the owner's multi-row INSERTs and loads into shards with
         # COPY, which PostgreSQL refuses under row-level security, and FORCE (migration 0016) binds the
         # owner. The owner passes 0016's policies by name anyway (and wangge_row_ok above), so on the
@@ -312,13 +440,36 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
             if _kind(conn, t) is not None:
                 conn.execute(text("SELECT count(*) FROM run_command_on_placements(:t, 'ALTER TABLE %s NO FORCE ROW LEVEL SECURITY')"),
                              {"t": t})
+                # and on the coordinator: under FORCE the owner's queries carry the policies' quals, and
+                # Citus 13.2 crashes (segmentation fault) planning some joins of a distributed table
+                # with quals (an outer join back to buildings by id, a local register joined with
+                # buildings: README, Citus). Without FORCE the owner passes by ownership, the same
+                # answer as 0016's current_user clause; every other role stays bound (ENABLE).
+                conn.execute(text(f"ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY"))
         # The tables kept on the coordinator for their sub-query policies (assignments, cadres): those
         # sub-queries read buildings and grids, which Citus refuses to join with a local table; under
         # FORCE even the owner's own reads (the demo's next id) would run them. Without FORCE the owner
         # passes by ownership, the same answer as 0016's clause; the app role stays bound.
-        for t in held:
+        # The same for every other table left on the coordinator whose policies have sub-queries (the
+        # people registers, events): Citus plans a join of such a table with a distributed one by
+        # pulling the local rows first, and cannot do that under a policy with a sub-query ("cannot
+        # handle unplanned sub-select"), so under FORCE even the owner's imports would fail.
+        coordinator = [t for t, in conn.execute(text("""
+            SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+               AND c.relforcerowsecurity AND NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = c.oid)""")).all()]
+        for t in dict.fromkeys([*held, *[t for t in coordinator if _subquery_policies(conn, t)]]):
             if _kind(conn, t) is None:
                 conn.execute(text(f"ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY"))
+    # The policies: the row form on the coordinator (again for tables distributed by an earlier
+    # version: the derived tables' writers), then the fast form on every shard.
+    with engine.begin() as conn:
+        owner = conn.execute(text("SELECT current_user")).scalar_one()
+        for t in dist:
+            if t in POLICY_AREA and _kind(conn, t) == "h":
+                for sql in _policy_sql(t, owner):
+                    conn.execute(text(sql))
+    with engine.begin() as conn:
+        plan.shard_policies = fast_shard_policies(conn)
     with engine.begin() as conn:
         plan.distributed = [t for t in dist if _kind(conn, t) == "h"]
         plan.reference = [t for t in ref if _kind(conn, t) == "n"]
@@ -359,6 +510,17 @@ def sync_building_places(conn: Connection) -> None:
     joined on the distribution column, run shard by shard. A no-op on one node."""
     if not is_citus(conn):
         return
+    if _has_column(conn, "assignments", "place_grid_id"):  # an assignment to a building follows it (0026)
+        # read, then write: Citus updates a replicated table from replicated tables only
+        moved = conn.execute(text("""
+            SELECT a.id, b.community_code, b.grid_id FROM assignments a JOIN buildings b ON b.id = a.building_id
+            WHERE a.grid_id IS NULL
+              AND (a.community_code IS DISTINCT FROM b.community_code OR a.place_grid_id IS DISTINCT FROM b.grid_id)""")).all()
+        if moved:
+            conn.execute(text("""UPDATE assignments a SET community_code = x.c, place_grid_id = x.g
+                                 FROM unnest(CAST(:i AS bigint[]), CAST(:c AS text[]), CAST(:g AS bigint[])) AS x(i, c, g)
+                                 WHERE a.id = x.i"""),
+                         {"i": [r[0] for r in moved], "c": [r[1] for r in moved], "g": [r[2] for r in moved]})
     for t in PLACE_COPIES:
         if _exists(conn, t):
             conn.execute(text(f"""

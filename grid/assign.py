@@ -100,8 +100,13 @@ def assign(conn: Connection, cadre_no: str, *, grid_code: str | None = None, bui
     if exists:
         raise AssignError(msg("assign.already_assigned", cadre=cadre_no, target=t.key))
     before = staff(conn, t)
-    conn.execute(text(f"INSERT INTO assignments (cadre_id, {col}, district_code, role, valid_from) VALUES (:c, :id, :d, :r, current_date)"),
-                 {"c": cadre_id, "id": t.id, "d": t.district_code, "r": role})
+    # where the assignment is (migration 0026: filled by a trigger on one node, named here for Citus)
+    place = conn.execute(text("SELECT community_code, id FROM grids WHERE id = :id" if t.kind == "grid"
+                              else "SELECT community_code, grid_id FROM buildings WHERE id = :id"), {"id": t.id}).first()
+    conn.execute(text(f"""INSERT INTO assignments (cadre_id, {col}, district_code, role, valid_from, community_code, place_grid_id)
+                          VALUES (:c, :id, :d, :r, current_date, :cc, :pg)"""),
+                 {"c": cadre_id, "id": t.id, "d": t.district_code, "r": role, "cc": place[0] if place else None,
+                  "pg": place[1] if place else None})
     audit(conn, "assign", "assignments", actor=actor, row_key=f"{t.kind}:{t.key}", district_code=t.district_code,
           before={"staff": before}, after={"staff": staff(conn, t), "cadre_no": cadre_no, "role": role})
     return version

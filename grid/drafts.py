@@ -168,9 +168,10 @@ def _carry_assignments(conn: Connection, old_ids: list[int], held: dict, new_ids
         conn.execute(text("UPDATE assignments SET valid_to = greatest(current_date, valid_from), version = version + 1 WHERE id = :id"), {"id": a.id})
         entry = {"cadre_no": a.cadre_no, "name": a.name, "role": a.role, "old_grid": old_code, "share": round(share, 3)}
         if new_id is not None and share >= CORRESPONDS:
-            conn.execute(text("""INSERT INTO assignments (cadre_id, grid_id, district_code, role, valid_from)
-                                 VALUES (:c, :g, :d, :r, current_date) ON CONFLICT DO NOTHING"""),
-                         {"c": a.cadre_id, "g": new_id, "d": a.district_code, "r": a.role})
+            community = conn.execute(text("SELECT community_code FROM grids WHERE id = :g"), {"g": new_id}).scalar_one_or_none()
+            conn.execute(text("""INSERT INTO assignments (cadre_id, grid_id, district_code, role, valid_from, community_code, place_grid_id)
+                                 VALUES (:c, :g, :d, :r, current_date, :cc, :g) ON CONFLICT DO NOTHING"""),
+                         {"c": a.cadre_id, "g": new_id, "d": a.district_code, "r": a.role, "cc": community})
             result.carried.append({**entry, "new_grid": new_code})
         else:
             result.flagged.append({**entry, "new_grid": new_code})

@@ -51,7 +51,7 @@ def _write_assignments(conn: Connection, frame: pd.DataFrame, ctx: ImportContext
     # and buildings)
     conn.execute(text("DROP TABLE IF EXISTS _stage_assign_b"))
     conn.execute(text("""CREATE TEMP TABLE _stage_assign_b ON COMMIT DROP AS
-        SELECT id, source_id, district_code FROM buildings
+        SELECT id, source_id, district_code, community_code, grid_id FROM buildings
         WHERE source_id = ANY(ARRAY(SELECT target FROM _stage_assign WHERE target_type = 'building'))"""))
     missing = conn.execute(text("""
         SELECT s.row, s.cadre_no, s.target_type, s.target, c.id IS NULL AS no_cadre
@@ -66,8 +66,9 @@ def _write_assignments(conn: Connection, frame: pd.DataFrame, ctx: ImportContext
             for m in missing
         ])
     conn.execute(text("""
-        INSERT INTO assignments (cadre_id, grid_id, building_id, district_code, role, valid_from)
-        SELECT c.id, g.id, b.id, s.district_code, coalesce(s.role, c.role), s.valid_from
+        INSERT INTO assignments (cadre_id, grid_id, building_id, district_code, role, valid_from, community_code, place_grid_id)
+        SELECT c.id, g.id, b.id, s.district_code, coalesce(s.role, c.role), s.valid_from,
+               coalesce(g.community_code, b.community_code), coalesce(g.id, b.grid_id)  -- where it is (0026: a trigger on one node)
         FROM _stage_assign s
         JOIN cadres c ON c.cadre_no = s.cadre_no AND c.district_code = s.district_code
         LEFT JOIN grids g ON s.target_type = 'grid' AND g.code = s.target AND g.valid_to IS NULL

@@ -36,6 +36,8 @@ def is_loaded(conn: Connection) -> bool:
 def clear(conn: Connection) -> None:
     """Empty every layer (the demo replaces the whole database content)."""
     conn.execute(text("TRUNCATE patrol_tracks CASCADE"))  # their segments; persons, their groups and visits go with the buildings (CASCADE)
+    # (named too: on Citus keys from persons and events to the distributed buildings cannot exist, so no cascade reaches them)
+    conn.execute(text("TRUNCATE persons, events CASCADE"))  # (events: the same, keys to buildings)
     conn.execute(text("TRUNCATE assignments, cadres, building_groups, buildings, cameras, facilities, roads, grids, communities, subdistricts, districts RESTART IDENTITY CASCADE"))
 
 

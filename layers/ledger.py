@@ -171,7 +171,7 @@ def import_ledger(path: str | Path, *, key: str = "address", conn: Connection | 
                 INSERT INTO building_groups (building_id, district_code, {', '.join(groups)})
                 SELECT b.id, b.district_code, {', '.join(f'coalesce(s.{g}, 0)' for g in groups)}
                 FROM _stage_ledger s JOIN buildings b ON b.id = s.building_id
-                ON CONFLICT (building_id) DO UPDATE SET {', '.join(f'{g} = coalesce(EXCLUDED.{g}, building_groups.{g})' for g in groups)}"""))
+                ON CONFLICT (building_id, district_code) DO UPDATE SET {', '.join(f'{g} = coalesce(EXCLUDED.{g}, building_groups.{g})' for g in groups)}"""))
         report = LedgerReport(path.name, key, len(df), int((match >= 0).sum()), int(replaced), time.perf_counter() - started)
         if groups:
             report.notes.append(f"group counts set: {', '.join(groups)}")

@@ -418,7 +418,7 @@ def derive_building_groups(conn: Connection, building_ids: list[int] | None = No
                                      {', '.join(k for k in PERSON_GROUPS if k not in ('dibao', 'mental'))})
         SELECT building_id, district_code, elderly_65, floating, dibao, {', '.join(k for k in PERSON_GROUPS if k not in ('dibao', 'mental'))}
           FROM c
-        ON CONFLICT (building_id) DO UPDATE SET elderly_65 = EXCLUDED.elderly_65, floating = EXCLUDED.floating,
+        ON CONFLICT (building_id, district_code) DO UPDATE SET elderly_65 = EXCLUDED.elderly_65, floating = EXCLUDED.floating,
            dibao = EXCLUDED.dibao, {', '.join(f'{k} = EXCLUDED.{k}' for k in PERSON_GROUPS if k not in ('dibao', 'mental'))}"""),
         {"ids": building_ids} if building_ids is not None else {}).rowcount
     return int(n)

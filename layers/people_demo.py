@@ -41,7 +41,7 @@ def register_frame(conn: Connection, community: str | None = None, seed: int = 1
                coalesce(g.disabled, 0) dis, coalesce(g.dibao, 0) dibao, coalesce(g.floating, 0) fl, coalesce(g.released, 0) rel,
                coalesce(g.corrections, 0) cor, coalesce(g.at_risk_youth, 0) youth, coalesce(g.party_members, 0) party,
                coalesce(g.volunteers, 0) vol
-          FROM buildings b LEFT JOIN building_groups g ON g.building_id = b.id
+          FROM buildings b LEFT JOIN building_groups g ON g.building_id = b.id AND g.district_code = b.district_code
          WHERE b.community_code = :c ORDER BY b.id"""), {"c": community}).all()
     out: list[dict] = []
     n = 0

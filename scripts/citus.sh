@@ -4,6 +4,8 @@
 #
 #   scripts/citus.sh [all]        build + install Citus if missing, start the clusters, database, migrations, distribute
 #   scripts/citus.sh install [TARBALL]   only build and install Citus from a source tarball
+#   scripts/citus.sh build [TARBALL]     the same build, installed into a scratch DESTDIR only
+#                                        (WANGGE_CITUS_DESTDIR, default $BUILD_DIR/dest): nothing installed
 #   scripts/citus.sh start        only create/start the three clusters and join the workers
 #   scripts/citus.sh db           roles, database, extensions, migrations, `wangge db distribute`
 #   scripts/citus.sh url          print the app's URL for the Citus database (WANGGE_CITUS_URL for the tests)
@@ -32,6 +34,7 @@ read -r -a PORTS <<< "${WANGGE_CITUS_PORTS:-5441 5442 5443}"
 NAMES=(citus_coord citus_w1 citus_w2)
 CDB=${WANGGE_CITUS_DB:-wangge_citus}
 BUILD_DIR=${WANGGE_CITUS_BUILD_DIR:-/tmp/wangge-citus-build}
+SOCKET_DIR=${WANGGE_CITUS_SOCKET_DIR:-/var/run/postgresql}
 
 citus_installed() { [ -f "/usr/lib/postgresql/$PG_MAJOR/lib/citus.so" ] && [ -f "/usr/share/postgresql/$PG_MAJOR/extension/citus.control" ]; }
 
@@ -87,23 +90,44 @@ open(p, "w").write(s)
 PY
 }
 
-step_install() {
-  if citus_installed; then say "Citus installed ($(grep default_version /usr/share/postgresql/$PG_MAJOR/extension/citus.control | cut -d"'" -f2))"; return 0; fi
-  local tarball=${1:-${WANGGE_CITUS_TARBALL:-}}
-  if [ -z "$tarball" ]; then tarball=$(ls "$ROOT"/../shared/vendor/citus-*.tar.gz 2>/dev/null | tail -1 || true); fi
+# Build Citus from a source tarball into $BUILD_DIR (and, with a DESTDIR, install it there only).
+build_citus() {
+  local tarball=$1
   [ -n "$tarball" ] && [ -f "$tarball" ] || die "no Citus source tarball (give one: scripts/citus.sh install citus-vX.tar.gz)"
   rm -rf "$BUILD_DIR" && mkdir -p "$BUILD_DIR"
   install_build_deps
   say "building Citus from $tarball in $BUILD_DIR (nice 19; a few minutes on 2 cores)"
   mkdir -p "$BUILD_DIR/src"
   tar -xzf "$tarball" -C "$BUILD_DIR/src"
-  local src=$BUILD_DIR/src; [ -f "$src/configure" ] || src=$(dirname "$(ls "$BUILD_DIR"/src/*/configure | head -1)")
-  (cd "$src" && patch_if_needed \
+  SRC=$BUILD_DIR/src; [ -f "$SRC/configure" ] || SRC=$(dirname "$(ls "$BUILD_DIR"/src/*/configure | head -1)")
+  (cd "$SRC" && patch_if_needed \
      && PG_CONFIG="$PG_BIN/pg_config" nice -n 19 ./configure --without-libcurl --without-lz4 >"$BUILD_DIR/configure.log" 2>&1 \
      && nice -n 19 make -j2 CPPFLAGS="$HDR_CPPFLAGS" >"$BUILD_DIR/make.log" 2>&1) || die "build failed: see $BUILD_DIR/configure.log and make.log"
-  (cd "$src" && as_root make install >"$BUILD_DIR/install.log" 2>&1) || die "make install failed: $BUILD_DIR/install.log"
+}
+
+default_tarball() {
+  local tarball=${1:-${WANGGE_CITUS_TARBALL:-}}
+  if [ -z "$tarball" ]; then tarball=$(ls "$ROOT"/../shared/vendor/citus-*.tar.gz /work/shared/vendor/citus-*.tar.gz 2>/dev/null | tail -1 || true); fi
+  echo "$tarball"
+}
+
+step_install() {
+  if citus_installed; then say "Citus installed ($(grep default_version /usr/share/postgresql/$PG_MAJOR/extension/citus.control | cut -d"'" -f2))"; return 0; fi
+  build_citus "$(default_tarball "${1:-}")"
+  (cd "$SRC" && as_root make install >"$BUILD_DIR/install.log" 2>&1) || die "make install failed: $BUILD_DIR/install.log"
   citus_installed || die "installed, but citus.so is not where PostgreSQL $PG_MAJOR looks"
   say "Citus installed"
+}
+
+# The same build, installed into a scratch directory only (what step_install would put in place):
+# proves a tarball builds here without touching the running clusters' files.
+step_build() {
+  local dest=${WANGGE_CITUS_DESTDIR:-$BUILD_DIR/dest}
+  build_citus "$(default_tarball "${1:-}")"
+  (cd "$SRC" && make install DESTDIR="$dest" >"$BUILD_DIR/install.log" 2>&1) || die "make install DESTDIR=$dest failed: $BUILD_DIR/install.log"
+  [ -f "$dest/usr/lib/postgresql/$PG_MAJOR/lib/citus.so" ] && [ -f "$dest/usr/share/postgresql/$PG_MAJOR/extension/citus.control" ] \
+    || die "built, but citus.so / citus.control are not under $dest"
+  say "built into $dest: $(grep default_version "$dest/usr/share/postgresql/$PG_MAJOR/extension/citus.control" | cut -d"'" -f2), nothing installed"
 }
 
 # --- three clusters -----------------------------------------------------------------------------------
@@ -134,6 +158,25 @@ EOF
       as_root chown postgres:postgres "$conf"
       pg_lsclusters -h | awk -v n="$name" '$2==n {print $4}' | grep -q online && as_root pg_ctlcluster "$PG_MAJOR" "$name" restart
     fi
+    # The nodes reach each other over the Unix socket (they are named by its directory, SOCKET_DIR):
+    # the superuser by peer authentication (no password of its set or kept anywhere), the owner and
+    # app roles by password (pg_dist_authinfo). One line before Debian's "local all all peer".
+    local hba=/etc/postgresql/$PG_MAJOR/$name/pg_hba.conf
+    if ! grep -q 'wangge scripts/citus.sh' "$hba"; then
+      load_env
+      say "pg_hba of $name: $OWNER and $APP by password over the socket"
+      as_root python3 - "$hba" "$OWNER,$APP" <<'PY'
+import re, sys
+path, roles = sys.argv[1], sys.argv[2]
+s = open(path).read()
+line = (f"# wangge scripts/citus.sh: nodes reach each other over the socket; the app's roles by password\n"
+        f"local   all             {roles:<40}scram-sha-256\n")
+m = re.search(r"^local\s+all\s+all\s+", s, flags=re.M)
+s = s[:m.start()] + line + s[m.start():] if m else s + line
+open(path, "w").write(s)
+PY
+      pg_lsclusters -h | awk -v n="$name" '$2==n {print $4}' | grep -q online && as_root pg_ctlcluster "$PG_MAJOR" "$name" reload
+    fi
     if ! pg_lsclusters -h | awk -v n="$name" '$2==n {print $4}' | grep -q online; then
       say "starting $PG_MAJOR/$name"
       as_root pg_ctlcluster "$PG_MAJOR" "$name" start
@@ -148,12 +191,6 @@ load_env() {
   set -a; . ./.env; set +a
   OWNER=${WANGGE_DB_OWNER:-wangge_owner}
   APP=${WANGGE_DB_APP_USER:-wangge_app}
-  if [ -z "${WANGGE_CITUS_SUPERUSER_PASSWORD:-}" ]; then
-    # the coordinator's own connections to the workers as postgres (pg_dist_authinfo), never the app's
-    say "adding WANGGE_CITUS_SUPERUSER_PASSWORD to .env"
-    WANGGE_CITUS_SUPERUSER_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-    echo "WANGGE_CITUS_SUPERUSER_PASSWORD=$WANGGE_CITUS_SUPERUSER_PASSWORD" >> .env
-  fi
 }
 
 psql_on() { local port=$1 db=$2; shift 2; as_postgres psql -q -X -v ON_ERROR_STOP=1 -h /var/run/postgresql -p "$port" -d "$db" "$@"; }
@@ -165,37 +202,41 @@ step_db() {
   for i in 0 1 2; do
     port=${PORTS[$i]}
     psql_on "$port" postgres -v owner="$OWNER" -v app="$APP" -v opw="$WANGGE_DB_OWNER_PASSWORD" -v apw="$WANGGE_DB_APP_PASSWORD" \
-      -v spw="$WANGGE_CITUS_SUPERUSER_PASSWORD" -v db="$CDB" <<'SQL'
+      -v db="$CDB" <<'SQL'
 SET citus.enable_create_role_propagation = off;
 SELECT format('CREATE ROLE %I LOGIN', :'owner') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'owner') \gexec
 SELECT format('CREATE ROLE %I LOGIN', :'app') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') \gexec
 ALTER ROLE :"owner" LOGIN PASSWORD :'opw' NOSUPERUSER NOCREATEROLE;
 ALTER ROLE :"app" LOGIN PASSWORD :'apw' NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
-ALTER ROLE postgres PASSWORD :'spw';
 SELECT format('CREATE DATABASE %I OWNER %I ENCODING ''UTF8'' TEMPLATE template0', :'db', :'owner')
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SQL
     psql_on "$port" "$CDB" -v app="$APP" -v owner="$OWNER" <<'SQL'
 CREATE EXTENSION IF NOT EXISTS citus;
-CREATE EXTENSION IF NOT EXISTS postgis;
-REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-GRANT USAGE, CREATE ON SCHEMA public TO :"owner";
-GRANT USAGE ON SCHEMA public TO :"app";
+-- (a worker that has joined refuses even CREATE EXTENSION IF NOT EXISTS: only when it is missing)
+SELECT 'CREATE EXTENSION postgis' WHERE NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis') \gexec
+-- a worker that has joined takes schema grants from the coordinator only (Citus propagates them)
+SELECT s FROM (VALUES ('REVOKE CREATE ON SCHEMA public FROM PUBLIC'), (format('GRANT USAGE, CREATE ON SCHEMA public TO %I', :'owner')),
+                      (format('GRANT USAGE ON SCHEMA public TO %I', :'app'))) v(s)
+ WHERE (SELECT groupid FROM pg_dist_local_group) = 0 \gexec
 SQL
   done
-  # how the nodes reach each other (TCP on localhost, password per role), then the workers join
+  # how the nodes reach each other: over the socket, the superuser by peer authentication (its
+  # password, if it has one, is left alone), the owner and app roles by password
   for i in 0 1 2; do
     psql_on "${PORTS[$i]}" "$CDB" -v owner="$OWNER" -v app="$APP" -v opw="$WANGGE_DB_OWNER_PASSWORD" \
-      -v apw="$WANGGE_DB_APP_PASSWORD" -v spw="$WANGGE_CITUS_SUPERUSER_PASSWORD" <<'SQL'
+      -v apw="$WANGGE_DB_APP_PASSWORD" <<'SQL'
 DELETE FROM pg_dist_authinfo WHERE nodeid = 0 AND rolename IN (:'owner', :'app', 'postgres');
 INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo) VALUES
-  (0, :'owner', 'password=' || :'opw'), (0, :'app', 'password=' || :'apw'), (0, 'postgres', 'password=' || :'spw');
+  (0, :'owner', 'password=' || :'opw'), (0, :'app', 'password=' || :'apw');
 SQL
   done
-  psql_on "${PORTS[0]}" "$CDB" -v c="${PORTS[0]}" -v w1="${PORTS[1]}" -v w2="${PORTS[2]}" <<'SQL'
-SELECT citus_set_coordinator_host('localhost', :c) WHERE NOT EXISTS (SELECT 1 FROM pg_dist_node WHERE groupid = 0);
-SELECT citus_add_node('localhost', :w1) WHERE NOT EXISTS (SELECT 1 FROM pg_dist_node WHERE nodeport = :w1);
-SELECT citus_add_node('localhost', :w2) WHERE NOT EXISTS (SELECT 1 FROM pg_dist_node WHERE nodeport = :w2);
+  psql_on "${PORTS[0]}" "$CDB" -v s="$SOCKET_DIR" -v c="${PORTS[0]}" -v w1="${PORTS[1]}" -v w2="${PORTS[2]}" <<'SQL'
+-- nodes named 'localhost' by an earlier version of this script (TCP, the superuser by password): to the socket
+SELECT citus_update_node(nodeid, :'s', nodeport) FROM pg_dist_node WHERE nodename <> :'s' AND nodeport IN (:c, :w1, :w2);
+SELECT citus_set_coordinator_host(:'s', :c) WHERE NOT EXISTS (SELECT 1 FROM pg_dist_node WHERE groupid = 0);
+SELECT citus_add_node(:'s', :w1) WHERE NOT EXISTS (SELECT 1 FROM pg_dist_node WHERE nodeport = :w1);
+SELECT citus_add_node(:'s', :w2) WHERE NOT EXISTS (SELECT 1 FROM pg_dist_node WHERE nodeport = :w2);
 SQL
   say "nodes: $(psql_on "${PORTS[0]}" "$CDB" -Atc "SELECT string_agg(nodename || ':' || nodeport || CASE WHEN groupid = 0 THEN ' (coordinator)' ELSE '' END, ', ' ORDER BY nodeport) FROM pg_dist_node")"
   say "migrating $CDB on the coordinator"
@@ -223,10 +264,11 @@ step_stop() {
 
 case "${1:-all}" in
   install) step_install "${2:-}" ;;
+  build) step_build "${2:-}" ;;
   start) step_start ;;
   db) step_db ;;
   url) step_url ;;
   stop) step_stop ;;
   all) step_install "${2:-}"; step_start; step_db; say "ready (the app URL, with its password: scripts/citus.sh url)" ;;
-  *) die "unknown step: $1 (install|start|db|url|stop|all)" ;;
+  *) die "unknown step: $1 (install|build|start|db|url|stop|all)" ;;
 esac

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from dataclasses import dataclass
 
@@ -146,6 +147,20 @@ FUNCTIONS: dict[str, str] = {
     "patrol_coverage(date,date,double precision)": "ok", "patrol_hours(date,date)": "ok",
 }
 
+# On a Citus cluster (tests/test_citus.py runs this file against the coordinator with
+# WANGGE_ATTACKER_ON_CITUS=1): what `wangge db distribute` adds, declared like the rest, and FORCE
+# not required: distribute lifts it (gis/citus.py: Citus copies rows into shards with COPY, which
+# FORCE refuses, and Citus 13.2 crashes planning some joins under the owner's quals); the owner then
+# passes by ownership, the same answer as 0016's current_user clause. Every other check holds.
+ON_CITUS = os.environ.get("WANGGE_ATTACKER_ON_CITUS") == "1"
+# Writes: on Citus a write refused where EXPECT allows it is tolerated (a narrowing: the app role's
+# INSERT … SELECT is refused as COPY under row-level security, and a reference table's later writes
+# in that transaction touch nothing); a write allowed where EXPECT refuses it, or any read that
+# differs, still fails.
+if ON_CITUS:
+    EXPECT["wangge_citus_pending_fks"] = T(NOBODY, force=False)  # distribute's bookkeeping, owner only
+    FUNCTIONS["wangge_row_ok(text,boolean,character,bigint)"] = "ok"  # the row form of the policies (no scope: false)
+
 HOW_TO_DECLARE = (
     "declare it in tests/test_attacker.py: add to EXPECT a line like\n"
     '    "{name}": T(read="system admin leader", write="system admin"),\n'
@@ -200,7 +215,7 @@ def real_scopes(demo) -> dict[str, Scope]:
     """Each role's scope on the demo: a secretary of one community, a worker of one grid."""
     with owner_engine().connect() as c:
         grid, community = c.execute(text("""SELECT g.id, g.community_code FROM grids g
-                                            WHERE g.valid_to IS NULL AND EXISTS (SELECT 1 FROM buildings b WHERE b.grid_id = g.id)
+                                            WHERE g.valid_to IS NULL AND g.id IN (SELECT b.grid_id FROM buildings b)  -- (not correlated: Citus runs it)
                                             ORDER BY g.code LIMIT 1""")).one()
     return {"system": SYSTEM, "admin": Scope(user="atk_admin", role="admin"),
             "leader": Scope(user="atk_leader", role="leader"),
@@ -260,13 +275,14 @@ def people(demo, real_scopes) -> dict:
                    ST_MakeLine(ST_PointOnSurface(geom), ST_Translate(ST_PointOnSurface(geom), 0.0001, 0))
             FROM grids WHERE id = :g RETURNING id"""), {"g": grid}).scalar_one())
         c.commit()
-    c = _conn(real_scopes["worker"])
-    try:
-        listed = len(c.execute(text("SELECT id FROM people_list(:g)"), {"g": grid}).all())
-        c.commit()
-    finally:
-        c.close()
-    assert listed == persons
+    if not ON_CITUS:  # (people_list cannot run on Citus yet: tests/test_citus.py KNOWN_ATTACKER_ON_CITUS)
+        c = _conn(real_scopes["worker"])
+        try:
+            listed = len(c.execute(text("SELECT id FROM people_list(:g)"), {"g": grid}).all())
+            c.commit()
+        finally:
+            c.close()
+        assert listed == persons
     yield {"grid": grid, "persons": persons, "track": track}
     with owner_engine().connect() as c:
         _owner(c).execute(text("DELETE FROM patrol_tracks WHERE id = :i"), {"i": track})
@@ -304,7 +320,10 @@ def _attempt(c: Connection, sql: str, params: dict | None = None) -> tuple[str, 
     except DBAPIError as exc:
         sp.rollback()
         code = getattr(exc.orig, "sqlstate", None)
-        return ("refused", 0) if code == "42501" else ("error", 0)
+        # on Citus an INSERT … SELECT by the app role becomes COPY to the shards, which PostgreSQL
+        # refuses under row-level security (0A000 "COPY FROM not supported with row-level security")
+        citus_rls = ON_CITUS and code == "0A000" and "row-level security" in str(exc.orig)
+        return ("refused", 0) if code == "42501" or citus_rls else ("error", 0)
 
 
 def _columns(table: str) -> tuple[list[str], list[str]]:
@@ -350,7 +369,7 @@ def test_every_table_and_view_is_declared_and_forced() -> None:
             problems.append(f"table/view {name!r} (the app role {'may use it' if touchable else 'has no privilege'}) "
                             f"is not declared: " + HOW_TO_DECLARE.format(name=name))
             continue
-        if r["kind"] in ("r", "p") and touchable and EXPECT[name].force and not (r["rls"] and r["force"]):
+        if r["kind"] in ("r", "p") and touchable and EXPECT[name].force and not (r["rls"] and (r["force"] or ON_CITUS)):
             problems.append(f"table {name!r}: the app role may use it but row-level security is "
                             f"{'not forced' if r['rls'] else 'off'}: ALTER TABLE {name} ENABLE ROW LEVEL SECURITY; "
                             f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY; and policies (see migration 0016)")
@@ -454,18 +473,18 @@ def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, cases, p
             if cols and row is not None:
                 status, _ = _attempt(c, f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} "
                                         f"FROM jsonb_populate_record(NULL::{table}, CAST(:r AS jsonb))", {"r": json.dumps(row)})
-                if (status != "refused") != spec.may("insert", role):
+                if (status != "refused") != spec.may("insert", role) and not (ON_CITUS and status == "refused"):
                     wrong.append(f"{table}: {role} insert {status}")
             if upd:
                 status, n = _attempt(c, f"UPDATE {table} SET {upd[0]} = {upd[0]}")
                 did = status == "error" or (status == "ok" and n > 0)
-                if did != spec.may("update", role):
+                if did != spec.may("update", role) and not (ON_CITUS and not did):
                     wrong.append(f"{table}: {role} update {status} ({n} rows)")
             elif spec.may("update", role):
                 wrong.append(f"{table}: {role} declared to update but the app role has no column to update")
             status, n = _attempt(c, f"DELETE FROM {table}")
             did = status == "error" or (status == "ok" and n > 0)
-            if did != spec.may("delete", role):
+            if did != spec.may("delete", role) and not (ON_CITUS and not did):
                 wrong.append(f"{table}: {role} delete {status} ({n} rows)")
         finally:
             c.rollback()
@@ -477,7 +496,7 @@ def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, cases, p
 
 _ARGS = {"text": "'atk_nobody'", "bigint": "1", "integer": "1", "boolean": "false", "jsonb": "'{}'::jsonb",
          "bigint[]": "NULL::bigint[]", "text[]": "NULL::text[]", "timestamp with time zone": "NULL::timestamptz",
-         "date": "current_date", "double precision": "30"}
+         "date": "current_date", "double precision": "30", "character": "NULL::bpchar"}
 
 
 @pytest.mark.parametrize("signature", sorted(FUNCTIONS))
