@@ -52,7 +52,7 @@ from bench.stclient import User, tiles_for_view
 PREFIX = "load_"
 SCREENS = {"leader": ["overview", "staffing"], "secretary": ["community"], "worker": ["my-grid"]}
 TILE_LAYERS = ("grids", "communities", "roads", "buildings")
-VIEWS = [13, 14, 15, 16]  # display zooms of the zoom-in; then one pan at 16
+VIEWS = [14, 15, 16]  # display zooms of the zoom-in; then one pan at 16
 MIX = {"leader": 10, "secretary": 15, "worker": 25}  # of 50; scaled for other counts
 
 
@@ -197,8 +197,9 @@ def rss_mb(pids: list[int]) -> float:
 
 # --- one user ---------------------------------------------------------------------------------------
 
-def journey(base: str, account: dict, password: str, record, hold: threading.Event | None, timeout: float) -> User:
-    """One user's visit; every request's latency goes to ``record(kind, seconds, ok)``."""
+def journey(base: str, account: dict, password: str, record, deadline: float, timeout: float) -> User:
+    """One user's visit; every request's latency goes to ``record(kind, seconds, ok)``. Past
+    ``deadline`` (``time.perf_counter()``) the remaining steps are skipped and counted as such."""
     u = User(base, account["username"], password, timeout=timeout)
     try:
         record("signin", u.sign_in(), True)
@@ -209,6 +210,9 @@ def journey(base: str, account: dict, password: str, record, hold: threading.Eve
     record("html", took, status == 200)
     screens = SCREENS[account["role"]]
     for i, screen in enumerate(screens):
+        if time.perf_counter() > deadline:
+            record("skipped", 0.0, False, "past the deadline")
+            return u
         try:
             run = u.run("" if i == 0 else screen)
             ok = run.status == "finished" and not any("无权" in t and "EXCEPTION" in t for t in run.texts)
@@ -217,16 +221,19 @@ def journey(base: str, account: dict, password: str, record, hold: threading.Eve
         except Exception as exc:  # noqa: BLE001
             record("page_first" if i == 0 else "page_next", timeout, False, str(exc)[:200])
         if i == 0:
-            tiles(u, account["centre"], record)
+            tiles(u, account["centre"], record, deadline)
     return u
 
 
-def tiles(u: User, centre: tuple[float, float], record) -> None:
+def tiles(u: User, centre: tuple[float, float], record, deadline: float) -> None:
     """The map's pan and zoom: every tile layer of each view, six requests at a time."""
     lon, lat = centre
     views = [tiles_for_view(lon, lat, z) for z in VIEWS]
     views.append(tiles_for_view(lon + 0.004, lat, VIEWS[-1]))  # a pan of ~400 m east at z16
     for view in views:
+        if time.perf_counter() > deadline:
+            record("skipped", 0.0, False, "past the deadline")
+            return
         paths = [f"/tiles/{layer}/{z}/{x}/{y}.pbf?size=512" for (z, x, y) in view for layer in TILE_LAYERS]
 
         def one(path: str) -> None:
@@ -240,7 +247,8 @@ def tiles(u: User, centre: tuple[float, float], record) -> None:
             list(pool.map(one, paths))
 
 
-def crowd(base: str, accounts: list[dict], password: str, pids: list[int], timeout: float, log=print) -> dict:
+def crowd(base: str, accounts: list[dict], password: str, pids: list[int], timeout: float, budget: float,
+          log=print) -> dict:
     """All ``accounts`` at once; latencies per kind, errors, memory before and after."""
     lat: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
@@ -258,7 +266,7 @@ def crowd(base: str, accounts: list[dict], password: str, pids: list[int], timeo
     before = rss_mb(pids)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(len(accounts)) as pool:
-        users = list(pool.map(lambda a: journey(base, a, password, record, None, timeout), accounts))
+        users = list(pool.map(lambda a: journey(base, a, password, record, t0 + budget, timeout), accounts))
     wall = time.perf_counter() - t0
     time.sleep(2)
     after = rss_mb(pids)
@@ -267,7 +275,7 @@ def crowd(base: str, accounts: list[dict], password: str, pids: list[int], timeo
         served[u.served_by or "-"] += 1
     for u in users:
         u.close()
-    out = {"users": len(accounts), "wall_s": round(wall, 1), "rss_before_mb": before, "rss_after_mb": after,
+    out = {"users": len(accounts), "budget_s": budget, "wall_s": round(wall, 1), "rss_before_mb": before, "rss_after_mb": after,
            "rss_per_session_mb": round((after - before) / len(accounts), 2), "served_by": dict(served),
            "errors": dict(errors), "error_samples": samples, "kinds": {}}
     for kind, xs in lat.items():
@@ -293,7 +301,7 @@ def sequential(base: str, accounts: list[dict], password: str, pids: list[int], 
 
     before = rss_mb(pids)
     t0 = time.perf_counter()
-    users = [journey(base, a, password, record, None, timeout) for a in accounts]
+    users = [journey(base, a, password, record, t0 + 3600, timeout) for a in accounts]
     wall = time.perf_counter() - t0
     after = rss_mb(pids)
     for u in users:
@@ -321,6 +329,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--baseline-users", type=int, default=3, help="users run one at a time for the baseline")
     ap.add_argument("--apps", type=int, default=2, help="app processes behind the proxy")
     ap.add_argument("--timeout", type=float, default=180, help="per request, seconds")
+    ap.add_argument("--budget", type=float, default=900, help="seconds for the crowd: later steps are skipped")
     ap.add_argument("--only", choices=("one", "multi"), help="one configuration only")
     ap.add_argument("--no-record", action="store_true")
     ap.add_argument("--allow-any-db", action="store_true")
@@ -356,7 +365,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         srv = OneProcess(log_dir)
         try:
             result["configs"]["one-1"] = sequential(srv.base, baseline, password, srv.pids(), a.timeout)
-            result["configs"]["one-50"] = crowd(srv.base, mixed, password, srv.pids(), a.timeout)
+            result["configs"]["one-50"] = crowd(srv.base, mixed, password, srv.pids(), a.timeout, a.budget)
         finally:
             srv.stop()
     if a.only in (None, "multi"):
@@ -366,7 +375,7 @@ def main(argv: list[str] | None = None) -> dict | None:
             srv = Multi(a.apps, Path(run_dir))
             try:
                 result["configs"]["multi-1"] = sequential(srv.base, baseline, password, srv.pids(), a.timeout)
-                result["configs"]["multi-50"] = crowd(srv.base, mixed, password, srv.pids(), a.timeout)
+                result["configs"]["multi-50"] = crowd(srv.base, mixed, password, srv.pids(), a.timeout, a.budget)
             finally:
                 srv.stop()
     result["load_after"] = os.getloadavg()[0]
