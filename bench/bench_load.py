@@ -6,8 +6,8 @@ the page's websocket and runs their role's screens in turn as the navigation doe
 leader: overview, staffing; a community secretary: community; a grid worker: my grid; each
 run waits for Streamlit's ``script_finished``), and after the screen with the map, a pan and
 zoom over their area: the map's tile layers (grids, communities, roads, buildings; 512-px
-tiles, 3 × 2 per view, six requests at a time as a browser does) at display zooms 13, 14, 15,
-16 and a pan at 16. Every user starts at once; each does this once (bounded in count) and
+tiles, 3 × 2 per view, six requests at a time as a browser does) at display zooms 14, 15, 16
+and a pan at 16: 96 tile requests per user. Every user starts at once; each does this once (bounded in count) and
 every request has a time-out (bounded in time).
 
 Measured per request kind (sign-in, landing screen, each further screen, tile): p50/p95 of
