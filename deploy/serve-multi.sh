@@ -4,6 +4,7 @@
 #   deploy/serve-multi.sh start     PgBouncer (transaction mode) → N × `streamlit run app.py` → HAProxy (sticky)
 #   deploy/serve-multi.sh stop      stops what `start` started (by the pid files in the run folder)
 #   deploy/serve-multi.sh status    which parts are running
+#   deploy/serve-multi.sh pgbouncer PgBouncer alone (what the apps would connect to)
 #
 #   browser ──► HAProxy :WANGGE_MULTI_PORT (8501) ── cookie WANGGE_APP keeps a browser on one process
 #                  ├─► app1: streamlit run app.py :8601 ─┐
@@ -22,7 +23,7 @@
 #   WANGGE_APPS (2)             app processes (one per core is a good start)
 #   WANGGE_MULTI_PORT (8501)    where browsers connect; WANGGE_MULTI_ADDRESS (127.0.0.1; 0.0.0.0 to serve the network)
 #   WANGGE_APP_PORTS            the apps' own ports (default 8601, 8602, …; loopback only)
-#   WANGGE_PGBOUNCER_PORT (6432), WANGGE_PGBOUNCER_POOL (20: server connections per database)
+#   WANGGE_PGBOUNCER_PORT (6432), WANGGE_PGBOUNCER_POOL (15 × apps + 5: server connections, see below)
 #   WANGGE_MULTI_DIR (.run/multi)  configuration, logs and pid files
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,11 @@ APPS=${WANGGE_APPS:-2}
 PORT=${WANGGE_MULTI_PORT:-8501}
 ADDRESS=${WANGGE_MULTI_ADDRESS:-127.0.0.1}
 PGB_PORT=${WANGGE_PGBOUNCER_PORT:-6432}
-PGB_POOL=${WANGGE_PGBOUNCER_POOL:-20}
+# Server connections: more than the app processes' transactions that can be waiting at once. A failed
+# sign-in holds its transaction while it counts the failure in a second one (layers/users.py), so
+# with every server connection held by such sign-ins none could finish: each app's engine opens at
+# most 15 connections (SQLAlchemy's 5 + 10), hence 15 per app + 5 (tiles' own transactions never wait).
+PGB_POOL=${WANGGE_PGBOUNCER_POOL:-$((15 * APPS + 5))}
 RUN=${WANGGE_MULTI_DIR:-$ROOT/.run/multi}
 if [ -n "${WANGGE_APP_PORTS:-}" ]; then read -r -a APP_PORTS <<< "$WANGGE_APP_PORTS"; else
   APP_PORTS=(); for i in $(seq 1 "$APPS"); do APP_PORTS+=($((8600 + i))); done; fi
@@ -48,11 +53,11 @@ need() {
   [ ${#missing[@]} -eq 0 ] || die "not installed: ${missing[*]} (MULTI=1 scripts/bootstrap.sh system installs them)"
 }
 
-start() {
-  need
+start_pgbouncer() {
+  command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || die "pgbouncer not installed (MULTI=1 scripts/bootstrap.sh system)"
   export PATH=$PATH:/usr/sbin
   mkdir -p "$RUN/pgbouncer"
-  chmod 755 "$RUN"
+  chmod 755 "$RUN"  # PgBouncer runs as postgres when started by root: it must reach its folder
   # the database the settings name, the app role's password (for PgBouncer's auth file), and the
   # URLs the apps use: the app role through PgBouncer, the owner straight (the web process never uses it)
   eval "$("$PY" - "$PGB_PORT" <<'EOF'
@@ -110,6 +115,11 @@ EOF
     alive "$pgb/pgbouncer.pid" || die "PgBouncer did not start: see $pgb/pgbouncer.log"
     say "PgBouncer on 127.0.0.1:$PGB_PORT (transaction mode, $PGB_POOL server connections) → $DB_HOST:$DB_PORT/$DB_NAME"
   fi
+}
+
+start() {
+  need
+  start_pgbouncer
 
   local servers="" i=0
   for p in "${APP_PORTS[@]}"; do
@@ -196,6 +206,7 @@ status() {
 
 case "${1:-start}" in
   start) start ;;
+  pgbouncer) start_pgbouncer ;;  # PgBouncer alone (tests/test_pgbouncer.py)
   stop) stop ;;
   status) status ;;
   *) die "usage: $0 start|stop|status" ;;
