@@ -99,7 +99,7 @@ class User:
         cookies = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
         self.ws = connect(f"ws://{u.netloc}/_stcore/stream", subprotocols=["streamlit"],
                           additional_headers={"Cookie": cookies, "Origin": self.base},
-                          open_timeout=self.timeout, max_size=None, compression=None)
+                          open_timeout=self.timeout, max_size=None, compression=None, legacy=True)
         hdr = self.ws.response.headers.get("X-Wangge-App") if self.ws.response is not None else None
         self.served_by = hdr or self.served_by
 
