@@ -8,7 +8,7 @@
 #
 #   browser ──► HAProxy :WANGGE_MULTI_PORT (8501) ── cookie WANGGE_APP keeps a browser on one process
 #                  ├─► app1: streamlit run app.py :8601 ─┐
-#                  └─► app2: streamlit run app.py :8602 ─┴─► PgBouncer :6432 (pool_mode = transaction) ─► PostgreSQL
+#                  └─► app2: streamlit run app.py :8602 ─┴─► PgBouncer :6433 (pool_mode = transaction) ─► PostgreSQL
 #
 # Why sticky: a Streamlit session (its websocket, st.session_state, uploads, media) lives in one
 # process; the session cookie and every figure it shows come from the database, so any process
@@ -23,7 +23,7 @@
 #   WANGGE_APPS (2)             app processes (one per core is a good start)
 #   WANGGE_MULTI_PORT (8501)    where browsers connect; WANGGE_MULTI_ADDRESS (127.0.0.1; 0.0.0.0 to serve the network)
 #   WANGGE_APP_PORTS            the apps' own ports (default 8601, 8602, …; loopback only)
-#   WANGGE_PGBOUNCER_PORT (6432), WANGGE_PGBOUNCER_POOL (15 × apps + 5: server connections, see below)
+#   WANGGE_PGBOUNCER_PORT (6433), WANGGE_PGBOUNCER_POOL (15 × apps + 5: server connections, see below)
 #   WANGGE_MULTI_DIR (.run/multi)  configuration, logs and pid files
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ ROOT=$(pwd)
 APPS=${WANGGE_APPS:-2}
 PORT=${WANGGE_MULTI_PORT:-8501}
 ADDRESS=${WANGGE_MULTI_ADDRESS:-127.0.0.1}
-PGB_PORT=${WANGGE_PGBOUNCER_PORT:-6432}
+PGB_PORT=${WANGGE_PGBOUNCER_PORT:-6433}  # not 6432: Debian's own pgbouncer service may hold it
 # Server connections: more than the app processes' transactions that can be waiting at once. A failed
 # sign-in holds its transaction while it counts the failure in a second one (layers/users.py), so
 # with every server connection held by such sign-ins none could finish: each app's engine opens at
