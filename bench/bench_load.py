@@ -16,11 +16,15 @@ finish, an exception shown on a page); the server processes' resident memory bef
 users, after they all ran (sessions still open) and its growth per session.
 
 Configurations, in the same run (the baseline first):
-- ``one-1``: one Streamlit process, one user at a time (the latency a person sees alone);
-- ``one-50``: one Streamlit process, 50 users at once;
-- ``multi-50``: ``deploy/serve-multi.sh``: N Streamlit processes (default 2, the machine's cores)
-  behind HAProxy with sticky sessions, PgBouncer in transaction mode in front of PostgreSQL,
-  50 users at once.
+- ``one-1``: one Streamlit process, three users (a leader, a secretary, a worker) one at a time
+  (the latency a person sees alone);
+- ``one-10``, ``one-50``: one Streamlit process, 10 and 50 users at once;
+- ``multi-1``, ``multi-10``, ``multi-50``: the same against ``deploy/serve-multi.sh``: N Streamlit
+  processes (default 2, the machine's cores) behind HAProxy with sticky sessions, PgBouncer in
+  transaction mode in front of PostgreSQL.
+
+The crowds reuse the accounts (each crowd signs in afresh), so a later crowd may find some of
+its tiles in the server's tile cache; both configurations run the same sequence.
 
     WANGGE_DB_NAME=wangge_load_bench python -m bench.bench_load --setup --gpkg /work/wt/data/city_100k.gpkg
     WANGGE_DB_NAME=wangge_load_bench python -m bench.bench_load [--users 50] [--apps 2]
@@ -195,6 +199,13 @@ def rss_mb(pids: list[int]) -> float:
     return round(sum(psutil.Process(p).memory_info().rss for p in pids) / 2 ** 20, 1)
 
 
+def cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the app processes have used (PostgreSQL's backends not included)."""
+    import psutil
+
+    return sum(sum(psutil.Process(p).cpu_times()[:2]) for p in pids)
+
+
 # --- one user ---------------------------------------------------------------------------------------
 
 def journey(base: str, account: dict, password: str, record, deadline: float, timeout: float) -> User:
@@ -263,27 +274,31 @@ def crowd(base: str, accounts: list[dict], password: str, pids: list[int], timeo
                 if why and len(samples) < 10:
                     samples.append(f"{kind}: {why}")
 
-    before = rss_mb(pids)
+    before, cpu0 = rss_mb(pids), cpu_s(pids)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(len(accounts)) as pool:
         users = list(pool.map(lambda a: journey(base, a, password, record, t0 + budget, timeout), accounts))
     wall = time.perf_counter() - t0
     time.sleep(2)
-    after = rss_mb(pids)
+    after, cpu1 = rss_mb(pids), cpu_s(pids)
     served = defaultdict(int)
     for u in users:
         served[u.served_by or "-"] += 1
     for u in users:
         u.close()
+    time.sleep(5)
+    closed = rss_mb(pids)
     out = {"users": len(accounts), "budget_s": budget, "wall_s": round(wall, 1), "rss_before_mb": before, "rss_after_mb": after,
-           "rss_per_session_mb": round((after - before) / len(accounts), 2), "served_by": dict(served),
+           "rss_per_session_mb": round((after - before) / len(accounts), 2), "rss_after_close_mb": closed,
+           "app_cpu_s": round(cpu1 - cpu0, 1), "served_by": dict(served),
            "errors": dict(errors), "error_samples": samples, "kinds": {}}
     for kind, xs in lat.items():
         xs = sorted(xs)
         out["kinds"][kind] = {"n": len(xs), "p50_ms": round(1000 * statistics.median(xs), 1),
                               "p95_ms": round(1000 * xs[min(len(xs) - 1, int(0.95 * len(xs)))], 1),
                               "max_ms": round(1000 * xs[-1], 1)}
-    log(f"  {len(accounts)} users, {wall:.1f} s, RSS {before} → {after} MB, errors {dict(errors) or 0}")
+    log(f"  {len(accounts)} users, {wall:.1f} s, RSS {before} → {after} MB ({closed} MB once closed), "
+        f"app CPU {cpu1 - cpu0:.0f} s, served by {dict(served)}, errors {dict(errors) or 0}")
     for kind, k in out["kinds"].items():
         log(f"    {kind:<11} n={k['n']:<5} p50 {k['p50_ms']:>8.1f} ms  p95 {k['p95_ms']:>8.1f} ms  max {k['max_ms']:>8.1f} ms")
     return out
@@ -299,22 +314,24 @@ def sequential(base: str, accounts: list[dict], password: str, pids: list[int], 
         if not ok:
             errors[kind] += 1
 
-    before = rss_mb(pids)
+    before, cpu0 = rss_mb(pids), cpu_s(pids)
     t0 = time.perf_counter()
     users = [journey(base, a, password, record, t0 + 3600, timeout) for a in accounts]
     wall = time.perf_counter() - t0
-    after = rss_mb(pids)
+    after, cpu1 = rss_mb(pids), cpu_s(pids)
     for u in users:
         u.close()
     out = {"users": len(accounts), "one_at_a_time": True, "wall_s": round(wall, 1), "rss_before_mb": before,
            "rss_after_mb": after, "rss_per_session_mb": round((after - before) / len(accounts), 2),
+           "app_cpu_s": round(cpu1 - cpu0, 1),
            "errors": dict(errors), "kinds": {}}
     for kind, xs in lat.items():
         xs = sorted(xs)
         out["kinds"][kind] = {"n": len(xs), "p50_ms": round(1000 * statistics.median(xs), 1),
                               "p95_ms": round(1000 * xs[min(len(xs) - 1, int(0.95 * len(xs)))], 1),
                               "max_ms": round(1000 * xs[-1], 1)}
-    log(f"  {len(accounts)} users one at a time, {wall:.1f} s, errors {dict(errors) or 0}")
+    log(f"  {len(accounts)} users one at a time, {wall:.1f} s, RSS {before} → {after} MB, app CPU {cpu1 - cpu0:.0f} s, "
+        f"errors {dict(errors) or 0}")
     for kind, k in out["kinds"].items():
         log(f"    {kind:<11} n={k['n']:<5} p50 {k['p50_ms']:>8.1f} ms  p95 {k['p95_ms']:>8.1f} ms  max {k['max_ms']:>8.1f} ms")
     return out
@@ -326,6 +343,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--gpkg", type=Path, help="a bench/scale.py GeoPackage for --setup (else one is generated)")
     ap.add_argument("--buildings", type=int, default=100_000)
     ap.add_argument("--users", type=int, default=50)
+    ap.add_argument("--crowds", type=int, nargs="+", default=[10, 50], help="crowd sizes (the last is --users)")
     ap.add_argument("--baseline-users", type=int, default=3, help="users run one at a time for the baseline")
     ap.add_argument("--apps", type=int, default=2, help="app processes behind the proxy")
     ap.add_argument("--timeout", type=float, default=180, help="per request, seconds")
@@ -359,13 +377,15 @@ def main(argv: list[str] | None = None) -> dict | None:
               "load_before": os.getloadavg()[0], "configs": {}}
     log_dir = ROOT / "bench" / "results" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    baseline = [mixed[0], mixed[1], mixed[2]][: a.baseline_users] if len(mixed) >= 3 else mixed[:1]
+    baseline = mixed[: a.baseline_users]
+    crowds = sorted({min(n, a.users) for n in a.crowds} | {a.users})
     if a.only in (None, "one"):
         print("one Streamlit process, straight to PostgreSQL")
         srv = OneProcess(log_dir)
         try:
             result["configs"]["one-1"] = sequential(srv.base, baseline, password, srv.pids(), a.timeout)
-            result["configs"]["one-50"] = crowd(srv.base, mixed, password, srv.pids(), a.timeout, a.budget)
+            for n in crowds:
+                result["configs"][f"one-{n}"] = crowd(srv.base, mixed[:n], password, srv.pids(), a.timeout, a.budget)
         finally:
             srv.stop()
     if a.only in (None, "multi"):
@@ -375,7 +395,8 @@ def main(argv: list[str] | None = None) -> dict | None:
             srv = Multi(a.apps, Path(run_dir))
             try:
                 result["configs"]["multi-1"] = sequential(srv.base, baseline, password, srv.pids(), a.timeout)
-                result["configs"]["multi-50"] = crowd(srv.base, mixed, password, srv.pids(), a.timeout, a.budget)
+                for n in crowds:
+                    result["configs"][f"multi-{n}"] = crowd(srv.base, mixed[:n], password, srv.pids(), a.timeout, a.budget)
             finally:
                 srv.stop()
     result["load_after"] = os.getloadavg()[0]
