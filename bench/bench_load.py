@@ -337,6 +337,22 @@ def sequential(base: str, accounts: list[dict], password: str, pids: list[int], 
     return out
 
 
+def history_rows(result: dict) -> list[list]:
+    """One line per crowd size: the landing screen's p50 (seconds) with one process (baseline) and
+    behind the proxy (ours), their ratio, the app processes' RSS after the crowd, no errors in either."""
+    rows = []
+    cfgs = result["configs"]
+    for n in sorted({int(k.split("-")[1]) for k in cfgs}):
+        one, multi = cfgs.get(f"one-{n}"), cfgs.get(f"multi-{n}")
+        b = round(one["kinds"]["page_first"]["p50_ms"] / 1000, 3) if one and "page_first" in one["kinds"] else None
+        o = round(multi["kinds"]["page_first"]["p50_ms"] / 1000, 3) if multi and "page_first" in multi["kinds"] else None
+        rows.append([result["date"], f"load_{n}users", result["commit"], result["buildings"], n,
+                     b if b is not None else "", o if o is not None else "", round(b / o, 2) if b and o else "",
+                     one["rss_after_mb"] if one else "", multi["rss_after_mb"] if multi else "",
+                     all(not c["errors"] for c in (one, multi) if c)])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict | None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--setup", action="store_true", help="empty the bench database and load the city, then stop")
@@ -401,12 +417,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                 srv.stop()
     result["load_after"] = os.getloadavg()[0]
     if not a.no_record:
-        rows = []
-        for name, cfg in result["configs"].items():
-            page = cfg["kinds"].get("page_first", {})
-            rows.append([result["date"], f"load_{name}", result["commit"], a.users, 1, "", page.get("p50_ms", ""),
-                         "", "", cfg.get("rss_after_mb", ""), sum(cfg["errors"].values()) == 0])
-        path = common.save("load", result, rows)
+        path = common.save("load", result, history_rows(result))
         print(f"written: {path}")
     return result
 
