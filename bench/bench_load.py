@@ -249,8 +249,11 @@ def tiles(u: User, centre: tuple[float, float], record, deadline: float) -> None
 
         def one(path: str) -> None:
             try:
-                took, status, _ = u.get(path)
-                record("tile", took, status in (200, 204), None if status in (200, 204) else f"HTTP {status}")
+                took, r = u.fetch(path)
+                ok = r.status_code in (200, 204)
+                record("tile", took, ok, None if ok else f"HTTP {r.status_code}")
+                # the server's tile cache (webapp/tiles.py) says whether it made the tile or had it
+                record("tile_" + (r.headers.get("X-Tile-Cache") or "none"), took, ok)
             except Exception as exc:  # noqa: BLE001
                 record("tile", u.timeout, False, str(exc)[:200])
 

@@ -87,9 +87,14 @@ class User:
 
     def get(self, path: str) -> tuple[float, int, int]:
         """(seconds, status, bytes) of one GET with this user's cookies."""
+        took, r = self.fetch(path)
+        return took, r.status_code, len(r.content)
+
+    def fetch(self, path: str):
+        """(seconds, ``requests.Response``) of one GET with this user's cookies."""
         t0 = time.perf_counter()
         r = self.http.get(self.base + path, timeout=self.timeout)
-        return time.perf_counter() - t0, r.status_code, len(r.content)
+        return time.perf_counter() - t0, r
 
     # --- the page over the websocket -----------------------------------------------------------
 
