@@ -270,3 +270,28 @@ def test_prepared_statements(pooled_app, bouncer: int, demo: dict) -> None:
         finally:
             c1.close()
             c2.close()
+
+
+def test_sign_in_holds_no_connection_while_hashing(pooled_app2, demo: dict, accounts: dict, monkeypatch) -> None:
+    """The Argon2id hashing (0.3 s of CPU alone, tens of seconds when fifty people sign in at
+    once) runs outside any transaction: a transaction open for it would hold a pooled connection,
+    and through PgBouncer a server connection (bench/bench_load.py saw the pool run dry: HTTP 500)."""
+    from gis.db import app_engine
+    from layers import users
+    from webapp import signin
+
+    held: list[int] = []
+    real = users._compute
+
+    def watched(*args, **kw):
+        held.append(app_engine().pool.checkedout())
+        return real(*args, **kw)
+
+    monkeypatch.setattr(users, "_compute", watched)
+    worker = accounts["worker"]
+    token, code, _ = signin.sign_in(worker.username, worker.password, "pytest-pgbouncer")
+    assert token and code is None
+    assert held == [0], f"connections checked out while hashing: {held}"
+    token, code, _ = signin.sign_in(worker.username, "not the password", "pytest-pgbouncer")
+    assert token is None and code == "bad_credentials"
+    assert held == [0, 0]
