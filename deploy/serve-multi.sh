@@ -53,11 +53,24 @@ need() {
   [ ${#missing[@]} -eq 0 ] || die "not installed: ${missing[*]} (MULTI=1 scripts/bootstrap.sh system installs them)"
 }
 
+# PgBouncer's folder: configuration, auth file, log, pid. Started by root it runs as postgres
+# (it refuses root), which must reach the folder: a repository under a private home is not
+# reachable, so then the folder is a private one under /tmp.
+pgb_dir() {
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$RUN" 2>/dev/null; then
+    echo "/tmp/wangge-pgbouncer-$PGB_PORT"
+  else
+    echo "$RUN/pgbouncer"
+  fi
+}
+
+pgb_pid() { local d; d=$(cat "$RUN/pgbouncer.dir" 2>/dev/null || echo "$RUN/pgbouncer"); echo "$d/pgbouncer.pid"; }
+
 start_pgbouncer() {
   command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || die "pgbouncer not installed (MULTI=1 scripts/bootstrap.sh system)"
   export PATH=$PATH:/usr/sbin
-  mkdir -p "$RUN/pgbouncer"
-  chmod 755 "$RUN"  # PgBouncer runs as postgres when started by root: it must reach its folder
+  mkdir -p "$RUN"
+  chmod 755 "$RUN"
   # the database the settings name, the app role's password (for PgBouncer's auth file), and the
   # URLs the apps use: the app role through PgBouncer, the owner straight (the web process never uses it)
   eval "$("$PY" - "$PGB_PORT" <<'EOF'
@@ -76,7 +89,10 @@ for k, v in {"DB_NAME": app.database, "DB_HOST": app.host or "localhost", "DB_PO
 EOF
 )"
   [ -n "$APP_PASSWORD" ] || die "the app role has no password in the settings (.env): PgBouncer needs it"
-  local pgb=$RUN/pgbouncer
+  local pgb
+  pgb=$(pgb_dir)
+  mkdir -p "$pgb"
+  echo "$pgb" > "$RUN/pgbouncer.dir"
   if alive "$pgb/pgbouncer.pid"; then say "PgBouncer already running"; else
     umask 077
     printf '"%s" "%s"\n' "$APP_USER" "${APP_PASSWORD//\"/\"\"}" > "$pgb/userlist.txt"
@@ -106,7 +122,7 @@ pidfile = $pgb/pgbouncer.pid
 EOF
     umask 022
     if [ "$(id -u)" = 0 ]; then  # PgBouncer refuses to run as root
-      chown -R postgres "$pgb"
+      chown -R postgres "$pgb"; chmod 700 "$pgb"
       runuser -u postgres -- pgbouncer -d "$pgb/pgbouncer.ini"
     else
       pgbouncer -d "$pgb/pgbouncer.ini"
@@ -183,7 +199,7 @@ EOF
 
 stop() {
   local f
-  for f in "$RUN/haproxy.pid" "$RUN"/app*.pid "$RUN/pgbouncer/pgbouncer.pid"; do
+  for f in "$RUN/haproxy.pid" "$RUN"/app*.pid "$(pgb_pid)"; do
     [ -f "$f" ] || continue
     if alive "$f"; then
       kill "$(cat "$f")" 2>/dev/null || true
@@ -197,7 +213,7 @@ stop() {
 
 status() {
   local f rc=0
-  for f in "$RUN/haproxy.pid" "$RUN"/app*.pid "$RUN/pgbouncer/pgbouncer.pid"; do
+  for f in "$RUN/haproxy.pid" "$RUN"/app*.pid "$(pgb_pid)"; do
     [ -f "$f" ] || continue
     if alive "$f"; then say "$(basename "$f" .pid): running (pid $(cat "$f"))"; else say "$(basename "$f" .pid): not running"; rc=1; fi
   done
