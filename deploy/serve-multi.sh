@@ -72,10 +72,10 @@ start_pgbouncer() {
   mkdir -p "$RUN"
   chmod 755 "$RUN"
   # the database the settings name, the app role's password (for PgBouncer's auth file), and the
-  # URLs the apps use: the app role through PgBouncer, the owner straight (the web process never uses it)
+  # URLs the apps use: the app role through PgBouncer, the owner straight (the browser's imports and the
+  # people registers' owner calls: its session-level SET jit = off must never reach a pooled connection)
   eval "$("$PY" - "$PGB_PORT" <<'EOF'
 import shlex, sys
-from urllib.parse import quote
 from gis.settings import get_settings
 from sqlalchemy.engine import make_url
 s = get_settings()
