@@ -46,3 +46,15 @@ test-citus: setup
 	WANGGE_DB_NAME=wangge_test scripts/bootstrap.sh db
 	WANGGE_CITUS_DB=wangge_citus_test scripts/citus.sh
 	WANGGE_CITUS_URL=$$(WANGGE_CITUS_DB=wangge_citus_test scripts/citus.sh url) $(VENV)/python -m pytest -m citus tests/test_citus.py $(PYTEST_ARGS)
+
+
+# Many users (issue 18): several app processes behind HAProxy (sticky sessions) and PgBouncer in
+# transaction mode (deploy/serve-multi.sh; README "Many users at once"). WANGGE_APPS=2 by default.
+.PHONY: serve-multi stop-multi
+serve-multi: setup
+	MULTI=1 scripts/bootstrap.sh system
+	WANGGE_MULTI_PORT=$(PORT) deploy/serve-multi.sh start
+	@echo "stop with: make stop-multi"
+
+stop-multi:
+	deploy/serve-multi.sh stop

@@ -18,9 +18,17 @@ from gis.settings import get_settings
 _ENGINES: dict[str, Engine] = {}
 
 
+def connect_args() -> dict:
+    """psycopg options every engine of the app passes: no server-side prepared statements when
+    the connection goes through a pooler in transaction mode (``WANGGE_DB_POOLED``): psycopg
+    prepares a query it has run five times under a name (``_pg3_0``) on *its* server connection,
+    which PgBouncer hands to other clients between transactions."""
+    return {"prepare_threshold": None} if get_settings().db_pooled else {}
+
+
 def _engine(url: str) -> Engine:
     if url not in _ENGINES:
-        _ENGINES[url] = create_engine(url, pool_pre_ping=True)
+        _ENGINES[url] = create_engine(url, pool_pre_ping=True, connect_args=connect_args())
     return _ENGINES[url]
 
 

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     db_app_password: str = ""
     # A full URL overrides the parts above. DATABASE_URL is the app's (unprivileged)
     # connection; OWNER_DATABASE_URL the schema owner's, used only for migrations/imports.
+    # Behind a pooler in transaction mode (PgBouncer, deploy/serve-multi.sh): server-side prepared
+    # statements are off (a pooled server connection is shared between clients' transactions, so a
+    # statement one client prepared is missing, or already taken, for the next; PgBouncer < 1.21
+    # does not track them). The scope is transaction-local already (gis/scope.py).
+    db_pooled: bool = False
     database_url_override: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "WANGGE_DATABASE_URL")
     )

@@ -94,7 +94,27 @@ class UserInvalid(BadInput):
 
 # --- signing in -------------------------------------------------------------------------------
 
-def authenticate(conn: Connection, username: str, password: str, *, user_agent: str | None = None) -> User:
+def challenge(conn: Connection, username: str) -> dict:
+    """The Argon2id parameters and salt to hash what was typed with (``auth_challenge``), or
+    ``AuthError`` when the account is locked or must wait. No secret in it."""
+    name = (username or "").strip()[:200]
+    ch = dict(conn.execute(text("SELECT * FROM auth_challenge(:u)"), {"u": name}).mappings().one())
+    if ch["status"] != "ok":
+        raise AuthError(ch["status"], ch["retry_after"] or 0)
+    return ch
+
+
+def answer(ch: dict, password: str) -> str | None:
+    """Argon2id of ``password`` under a :func:`challenge`: no database, about 0.3 s of CPU. The
+    web sign-in computes it between two short transactions, so that no pooled connection (and,
+    behind PgBouncer, no server connection) is held open while it runs (bench/bench_load.py:
+    fifty sign-ins at once held every connection of the pool for the hashing and the later ones
+    timed out)."""
+    return _compute(ch["params"], ch["salt"], int(ch["hash_len"]), password or "")
+
+
+def authenticate(conn: Connection, username: str, password: str, *, user_agent: str | None = None,
+                 computed: str | None = None) -> User:
     """The user whose name and password these are, or ``AuthError``.
 
     The password hash never reaches the app: ``auth_challenge(name)`` gives the Argon2id
@@ -108,13 +128,12 @@ def authenticate(conn: Connection, username: str, password: str, *, user_agent: 
     Order of checks: locked → wait (slow-down) → password → active. A locked or slowed-down
     attempt is refused without hashing (and does not count). A failure is counted in a
     transaction of its own, committed at once, so it holds whatever the caller does with its
-    own transaction after the exception.
+    own transaction after the exception. ``computed``: the :func:`answer` to a :func:`challenge`
+    the caller made before this transaction (the database still enforces lock and slow-down).
     """
     name = (username or "").strip()[:200]
-    ch = conn.execute(text("SELECT * FROM auth_challenge(:u)"), {"u": name}).mappings().one()
-    if ch["status"] != "ok":
-        raise AuthError(ch["status"], ch["retry_after"] or 0)
-    computed = _compute(ch["params"], ch["salt"], int(ch["hash_len"]), password or "")
+    if computed is None:  # else the caller hashed under a challenge() of its own (webapp/signin.py)
+        computed = answer(challenge(conn, name), password)
     token = secrets.token_urlsafe(32)
     sql = text("SELECT * FROM auth_login(:u, :h, :d, :ua)")
     args = {"u": name, "h": computed, "d": token_digest(token), "ua": user_agent}

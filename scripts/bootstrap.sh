@@ -2,7 +2,8 @@
 # Brings a fresh Debian machine (or a half-set-up one) to the state Wangge needs.
 # Every step checks before it acts, so running it again changes nothing it need not.
 #
-#   scripts/bootstrap.sh system    apt packages (PostgreSQL 15, PostGIS, pgRouting, fonts; chromium with BROWSER=1)
+#   scripts/bootstrap.sh system    apt packages (PostgreSQL 15, PostGIS, pgRouting, fonts; chromium with BROWSER=1;
+#                                  haproxy and pgbouncer with BROWSER=1 or MULTI=1)
 #   scripts/bootstrap.sh python    .venv + requirements.txt + the `wangge` command
 #   scripts/bootstrap.sh web       Leaflet and plugins from the npm registry into static/vendor
 #   scripts/bootstrap.sh db        local cluster running, roles, database, extensions, migrations
@@ -22,6 +23,8 @@ as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else su
 PG_MAJOR=${WANGGE_PG_MAJOR:-15}
 APT_PACKAGES=(postgresql-$PG_MAJOR postgresql-$PG_MAJOR-postgis-3 postgresql-$PG_MAJOR-pgrouting fonts-noto-cjk nodejs npm)
 [ "${BROWSER:-0}" = 1 ] && APT_PACKAGES+=(chromium chromium-driver)
+# the multi-process deployment (deploy/serve-multi.sh, `make serve-multi`) and its tests (make test sets BROWSER=1)
+{ [ "${BROWSER:-0}" = 1 ] || [ "${MULTI:-0}" = 1 ]; } && APT_PACKAGES+=(haproxy pgbouncer)
 
 step_system() {
   if ! command -v dpkg >/dev/null; then

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from gis.db import transaction
 from gis.scope import SYSTEM, use_scope
 from gis.settings import get_settings
-from layers.users import AuthError, authenticate
+from layers.users import AuthError, answer, authenticate, challenge
 from ui.i18n import t
 from webapp.sessions import open_session
 
@@ -91,9 +91,18 @@ def sign_in(username: str, password: str, user_agent: str | None) -> tuple[str |
     The failure counters are written in the same transaction that checks the password,
     and the transaction commits either way: a failed attempt must count.
     """
+    # The Argon2id hashing (CPU-bound, long under load) runs between two short transactions, never
+    # inside one: a transaction held open for it holds a pooled connection, and behind PgBouncer a
+    # server connection, so fifty sign-ins at once used to exhaust the pool (bench/bench_load.py).
     with use_scope(SYSTEM), transaction() as conn:
         try:
-            user = authenticate(conn, username, password, user_agent=user_agent)
+            ch = challenge(conn, username)
+        except AuthError as exc:
+            return None, exc.code, float(getattr(exc, "retry_after", 0) or 0)
+    computed = answer(ch, password)
+    with use_scope(SYSTEM), transaction() as conn:
+        try:
+            user = authenticate(conn, username, password, user_agent=user_agent, computed=computed)
         except AuthError as exc:
             return None, exc.code, float(getattr(exc, "retry_after", 0) or 0)
         return open_session(conn, user.id, user_agent), None, 0.0

@@ -403,8 +403,10 @@ def tile_coordinates(z: str | int, x: str | int, y: str | int) -> tuple[int, int
 
 @cache
 def _engine(url: str) -> Engine:
+    from gis.db import connect_args
+
     return create_engine(url, pool_size=TILE_CONNECTIONS, max_overflow=TILE_CONNECTIONS, pool_pre_ping=True,
-                         pool_recycle=3600)
+                         pool_recycle=3600, connect_args=connect_args())
 
 
 def tile_engine() -> Engine:
