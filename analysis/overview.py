@@ -32,9 +32,13 @@ STATUSES = (UNKNOWN, NO_WORKER, OVER, UNDER, OK)
 def readable_sql(grid_id: str, community_code: str) -> str:
     """Whether the signed scope may read a grid's staff (``assignments``) and homes: the same
     area the row-level policies use (``wangge_area``). Without a scope (owner, migrations)
-    every grid counts as readable, as before."""
-    return f"""(wangge_scope() IS NULL OR EXISTS (SELECT 1 FROM wangge_area('assignments', false) ar
-              WHERE ar.all_rows OR {community_code} = ANY(ar.communities) OR {grid_id} = ANY(ar.grids)))"""
+    every grid counts as readable, as before. Each part is an uncorrelated sub-query, so the
+    scope is verified and the area computed once per query, not once per grid (50,000 HMAC
+    checks for a city's grid table)."""
+    area = "wangge_area('assignments', false)"
+    return f"""coalesce((SELECT wangge_scope() IS NULL) OR (SELECT all_rows FROM {area})
+              OR {community_code} = ANY ((SELECT communities FROM {area})::bpchar[])
+              OR {grid_id} = ANY ((SELECT grids FROM {area})::bigint[]), false)"""
 
 
 @dataclass(frozen=True)
@@ -75,14 +79,17 @@ def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Sett
     residents, full-time workers and verdict.
 
     The household band applies to comprehensive grids only: a dedicated grid (a school,
-    a hospital) is sized by its unit, not by households (standards §1-2).
+    a hospital) is sized by its unit, not by households (standards §1-2). Households,
+    residents and buildings come from ``building_stats`` (kept by triggers on every write to
+    ``buildings``, migration 0024; read under the buildings' own policy, so a scope sums the
+    buildings it may read, as a sum over ``buildings`` did).
     """
     return f"""
       SELECT hh.households, hh.residents, hh.buildings, ft.n AS full_time,
         {status_case('hh.households', 'hh.residents', 'ft.n', grid_type, settings, readable_sql(grid_id, community_code))} AS status
-      FROM (SELECT coalesce(sum(b.households), 0)::int AS households, coalesce(sum(b.residents), 0)::int AS residents,
-                   count(*)::int AS buildings
-            FROM buildings b WHERE b.grid_id = {grid_id}) hh,
+      FROM (SELECT coalesce(sum(s.households), 0)::int AS households, coalesce(sum(s.residents), 0)::int AS residents,
+                   coalesce(sum(s.buildings), 0)::int AS buildings
+            FROM building_stats s WHERE s.grid_id = {grid_id}) hh,
            (SELECT count(DISTINCT a.cadre_id)::int AS n FROM assignments a
             WHERE a.grid_id = {grid_id} AND a.role = 'full_time_worker' AND a.valid_to IS NULL) ft"""
 
@@ -92,8 +99,8 @@ def grid_status_in_box_sql(box: str) -> str:
     aggregated once for all of them: what a map tile of grids needs, in one pass."""
     return f"""
       WITH g AS (SELECT id, grid_type, community_code, geom_3857 FROM grids WHERE valid_to IS NULL AND geom_3857 && {box}),
-      hh AS (SELECT b.grid_id, sum(b.households) AS households, sum(b.residents) AS residents
-             FROM buildings b WHERE b.grid_id IN (SELECT id FROM g) GROUP BY 1),
+      hh AS (SELECT s.grid_id, sum(s.households) AS households, sum(s.residents) AS residents
+             FROM building_stats s WHERE s.grid_id IN (SELECT id FROM g) GROUP BY 1),
       ft AS (SELECT a.grid_id, count(DISTINCT a.cadre_id) AS n FROM assignments a
              WHERE a.grid_id IN (SELECT id FROM g) AND a.role = 'full_time_worker' AND a.valid_to IS NULL GROUP BY 1)
       SELECT g.id, g.grid_type, g.geom_3857,
@@ -102,10 +109,18 @@ def grid_status_in_box_sql(box: str) -> str:
 
 
 def _grid_stats(where: str = "TRUE") -> str:
+    """Every current grid meeting ``where`` with its counts and verdict, joined once (not a
+    sub-query per grid: a city has 50,000 grids)."""
     return f"""
-      SELECT g.id, g.code, g.name, g.grid_type, g.community_code, s.households, s.residents, s.buildings,
-             s.full_time, s.status
-      FROM grids g CROSS JOIN LATERAL ({grid_status_sql('g.id')}) s
+      SELECT g.id, g.code, g.name, g.grid_type, g.community_code, coalesce(hh.households, 0)::int AS households,
+             coalesce(hh.residents, 0)::int AS residents, coalesce(hh.buildings, 0)::int AS buildings,
+             coalesce(ft.n, 0)::int AS full_time,
+             {status_case('hh.households', 'hh.residents', 'ft.n', 'g.grid_type', readable=readable_sql('g.id', 'g.community_code'))} AS status
+      FROM grids g
+      LEFT JOIN (SELECT s.grid_id, sum(s.households) AS households, sum(s.residents) AS residents, sum(s.buildings) AS buildings
+                 FROM building_stats s WHERE s.grid_id IS NOT NULL GROUP BY 1) hh ON hh.grid_id = g.id
+      LEFT JOIN (SELECT a.grid_id, count(DISTINCT a.cadre_id) AS n FROM assignments a
+                 WHERE a.role = 'full_time_worker' AND a.valid_to IS NULL GROUP BY 1) ft ON ft.grid_id = g.id
       WHERE g.valid_to IS NULL AND {where}"""
 
 
@@ -131,16 +146,16 @@ def figures(conn: Connection, subdistrict_code: str | None = None, community_cod
         SELECT
           (SELECT count(*) FROM communities c WHERE {area.replace('{c}', 'c.code')}) AS communities,
           (SELECT count(*) FROM gs) AS grids,
-          (SELECT count(*) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS buildings,
-          (SELECT coalesce(sum(households), 0) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS households,
-          (SELECT coalesce(sum(residents), 0) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS residents,
-          (SELECT count(*) FROM buildings b WHERE households_source = 'estimated' AND {area.replace('{c}', 'b.community_code')}) AS estimated_buildings,
+          bs.buildings, bs.households, bs.residents, bs.estimated_buildings,
           (SELECT count(*) FROM ft) AS full_time_workers,
           (SELECT count(*) FROM gs WHERE status = '{NO_WORKER}') AS grids_without_full_time,
           (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive' AND households > :hi) AS grids_over_band,
           (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive' AND households < :lo) AS grids_under_band,
           (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive' AND residents > :res) AS grids_over_residents,
           (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive') AS comprehensive_grids
+        FROM (SELECT coalesce(sum(buildings), 0) AS buildings, coalesce(sum(households), 0) AS households,
+                     coalesce(sum(residents), 0) AS residents, coalesce(sum(estimated_buildings), 0) AS estimated_buildings
+              FROM building_stats b WHERE {area.replace('{c}', 'b.community_code')}) bs
     """), _params(subdistrict_code, community_code)).mappings().one()
     out: dict[str, float | int | None] = {k: int(v) for k, v in row.items()}
     out["households_per_full_time"] = round(out["households"] / out["full_time_workers"], 1) if out["full_time_workers"] else None
@@ -159,8 +174,9 @@ def community_table(conn: Connection, subdistrict_code: str | None = None) -> pd
                  count(*) FILTER (WHERE grid_type = 'comprehensive' AND households < :lo) AS grids_under_band
           FROM gs GROUP BY 1),
         per_building AS (
-          SELECT community_code, count(*) AS buildings, sum(households) AS households, sum(residents) AS residents
-          FROM buildings GROUP BY 1),
+          SELECT community_code, sum(buildings)::bigint AS buildings, sum(households)::bigint AS households,
+                 sum(residents)::bigint AS residents
+          FROM building_stats GROUP BY 1),
         ft AS (
           SELECT g.community_code, count(DISTINCT a.cadre_id) AS full_time_workers
           FROM assignments a JOIN grids g ON g.id = a.grid_id

@@ -627,11 +627,19 @@ def _legend_js(view: MapView, lang: str) -> str:
 
 def show(view: MapView, lang: str, key: str) -> tuple[str, object] | None:
     """Draw the map; return ``(layer, id)`` of the feature last clicked, if any."""
+    import time
+
     from streamlit_folium import st_folium
 
+    from ui.seam import mark
+
+    started = time.perf_counter()
     m = build(view, lang)
+    mark("map.build", started)
+    started = time.perf_counter()
     out = st_folium(m, key=key, height=view.height, use_container_width=True,
                     returned_objects=["last_object_clicked", "last_active_drawing"])
+    mark("map.st_folium", started)
     return picked(out)
 
 
