@@ -236,10 +236,11 @@ class TileCache:
 
     Why: tiles change only when data do, and everyone opening the dashboard looks at the
     same few places; a z15 building tile costs PostGIS tens of milliseconds. A tile is
-    reused while the newest ``audit_log`` row (every import and edit writes one) is the
-    one it was made under, and for at most ``TTL_S`` seconds in any case (a change made
-    without an audit row shows up within that time). Bounded by bytes, least recently
-    used first out.
+    reused while the version of the area it covers is the one it was made under
+    (``tile_version``: per z14 cell, bumped by triggers on the rows it shows, migration 0024;
+    the newest audit row for events), and for at most ``TTL_S`` seconds in any case. Keys
+    hold the asking scope's area (``area_key``): row-level security decides what a tile
+    holds. Bounded by bytes, least recently used first out.
     """
 
     TTL_S = 300.0
@@ -291,8 +292,52 @@ CACHE = TileCache()
 
 def data_version(conn: Connection) -> int:
     """The newest audit row's id: changes whenever an import or an edit lands (through a
-    definer function: the log itself is readable by administrators only)."""
+    definer function: the log itself is readable by administrators only). The version of
+    layers without their own (``events``, which also ages with the clock)."""
     return int(conn.execute(text("SELECT audit_version()")).scalar_one())
+
+
+# Layers whose tiles are versioned per area (migration 0024's ``tile_epochs``): triggers on the
+# rows each shows bump the version of the z14 cells those rows cover, so an edit forgets the
+# tiles around it and no other (a building's households: its own tiles and its grid's).
+EPOCH_LAYERS = ("communities", "grids", "buildings", "roads")
+EPOCH_ZOOM = 14  # migration 0024 CELL_ZOOM
+
+
+def epoch_cells(zq: int, x: int, y: int) -> tuple[int, int, int, int]:
+    """The z14 cells (x0, y0, x1, y1) whose versions a standard tile ``zq/x/y`` depends on.
+
+    At z14 and deeper a tile lies in one cell (a feature near its edge has bumped this cell
+    too: the triggers grow each box by a 64th of a cell, a z14 tile's buffer). Above it a tile
+    spans 2^(14-zq) cells a side, plus its 64-pixel buffer: as many cells again as that buffer
+    is wide (at least one)."""
+    if zq >= EPOCH_ZOOM:
+        shift = zq - EPOCH_ZOOM
+        return x >> shift, y >> shift, x >> shift, y >> shift
+    span = 1 << (EPOCH_ZOOM - zq)
+    pad = max(1, -(-span * BUFFER // EXTENT))
+    return x * span - pad, y * span - pad, (x + 1) * span - 1 + pad, (y + 1) * span - 1 + pad
+
+
+def tile_version(conn: Connection, layer: str, zq: int, x: int, y: int) -> int:
+    """What a cached tile of ``layer`` at standard tile ``zq/x/y`` is valid for: the newest
+    version of the cells it covers (per-area layers), else the newest audit row."""
+    if layer not in EPOCH_LAYERS:
+        return data_version(conn)
+    x0, y0, x1, y1 = epoch_cells(zq, x, y)
+    return int(conn.execute(text(
+        "SELECT coalesce(max(v), 0) FROM tile_epochs WHERE layer = :layer AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1"),
+        {"layer": layer, "x0": x0, "y0": y0, "x1": x1, "y1": y1}).scalar_one())
+
+
+def area_key(scope, layer: str) -> str:
+    """The part of the cache key that stands for who asks: what row-level security decides a
+    tile holds. For the layers of the map it is the scope's area (role, communities, grids,
+    resident detail; the policies read nothing else), so everyone with the same area shares a
+    tile and nobody else does; for events (units see the cases dispatched to them) the user too."""
+    if layer in EPOCH_LAYERS:
+        return f"{scope.role}|{','.join(scope.communities)}|{','.join(map(str, scope.grids))}|{int(scope.resident_detail)}"
+    return cache_key(scope)
 
 
 # --- HTTP --------------------------------------------------------------------------------
@@ -361,13 +406,14 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
     hit = False
     try:
         size = int(request.query_params.get("size", 256))
-        key = (cache_key(scope), p["layer"], z, x, y, shift, size)
+        key = (area_key(scope, p["layer"]), p["layer"], z, x, y, shift, size)
         spec = _layers().get(p["layer"])
         if spec is not None and spec.fresh_s:
             key += (int(time.time() // spec.fresh_s),)
         started = time.perf_counter()
         with use_scope(scope), tile_engine().connect() as conn:
-            version = data_version(conn)
+            zq = z - 1 if size == 512 else z
+            version = tile_version(conn, p["layer"], zq, x, y) if 0 <= zq else 0
             data = CACHE.get(key, version) if use_cache else None
             hit = data is not None
             if data is None:
