@@ -202,6 +202,23 @@ def grid_table(conn: Connection, subdistrict_code: str | None = None, community_
                        params=_params(subdistrict_code, community_code))
 
 
+def attention_grids(conn: Connection, subdistrict_code: str | None = None, community_code: str | None = None,
+                    limit: int | None = None) -> tuple[pd.DataFrame, int]:
+    """Grids whose verdict is not ``ok``, the most pressing first (no full-time worker, over the
+    band, under it, then those whose staff the scope may not read), by code within a verdict;
+    at most ``limit`` rows, and the number of such grids in all."""
+    area = _area_filter(subdistrict_code, community_code)
+    order = ", ".join(f"'{s}'" for s in (NO_WORKER, OVER, UNDER, UNKNOWN))
+    frame = pd.read_sql(text(f"""
+        SELECT x.*, count(*) OVER () AS total FROM ({_grid_stats(area.replace("{c}", "g.community_code"))}) x
+        WHERE x.status <> '{OK}'
+        ORDER BY array_position(ARRAY[{order}], x.status::text), x.code
+        {"LIMIT :limit" if limit is not None else ""}"""), conn,
+        params={**_params(subdistrict_code, community_code), "limit": limit})
+    total = int(frame["total"].iloc[0]) if len(frame) else 0
+    return frame.drop(columns=["total"]), total
+
+
 def grid_figures(conn: Connection, grid_id: int) -> dict:
     """The verdict row of one grid (households, residents, buildings, full-time workers, status)."""
     row = conn.execute(text(_grid_stats("g.id = :id")), {"id": grid_id}).mappings().one_or_none()

@@ -141,6 +141,18 @@ def _layers() -> dict[str, TileLayer]:
                WHERE r.geom_3857 && :env AND (:z >= %d OR r.road_class = ANY(:major))""" % ROADS_DETAIL_ZOOM,
             ("id", "c"),
         ),
+        # points of a city's size (25,000 cameras, 4,000 facilities at 1,000,000 buildings): as
+        # tiles when a screen's area holds more than ui/map.py POINTS_GEOJSON_LIMIT of them
+        "cameras": TileLayer(
+            "cameras",
+            "SELECT k.id, k.status AS st, k.geom_3857 AS geom FROM cameras k WHERE k.geom_3857 && :env",
+            ("id", "st"),
+        ),
+        "facilities": TileLayer(
+            "facilities",
+            "SELECT f.id, f.geom_3857 AS geom FROM facilities f WHERE f.geom_3857 && :env",
+            ("id",),
+        ),
         "events": TileLayer(
             "events",
             _events_sql(),
@@ -153,7 +165,7 @@ def _layers() -> dict[str, TileLayer]:
     }
 
 
-LAYER_NAMES = ("communities", "grids", "buildings", "roads", "events")
+LAYER_NAMES = ("communities", "grids", "buildings", "roads", "events", "cameras", "facilities")
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
