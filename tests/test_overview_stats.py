@@ -107,3 +107,20 @@ def test_nobody_but_the_owner_writes_the_totals(demo: dict, accounts: dict) -> N
         with pytest.raises(DBAPIError):
             c.execute(text("UPDATE tile_epochs SET v = 0"))
         c.rollback()
+
+
+def test_low_zoom_grid_tiles_carry_each_communitys_most_pressing_verdict(demo: dict, accounts: dict) -> None:
+    """The grids layer below its detail zoom: one feature per community, coloured by the most
+    pressing verdict among its grids (as the grid table gives them), and with no id to click."""
+    from webapp import tiles
+
+    leader = Scope(accounts["leader"].username, "leader")
+    rank = {s: i for i, s in enumerate((overview.NO_WORKER, overview.OVER, overview.UNDER, overview.UNKNOWN, overview.OK))}
+    box = "ST_Transform(ST_MakeEnvelope(-180, -85, 180, 85, 4326), 3857)"
+    with use_scope(leader), app_engine().connect() as c:
+        got = dict(c.execute(text(f"SELECT code, status FROM ({overview.community_worst_in_box_sql(box)}) s")).all())
+        table = overview.grid_table(c)
+        assert tiles.tile(c, "grids", tiles.GRIDS_DETAIL_ZOOM - 1, 0, 0, size=512) == b""  # an empty corner
+    want = {code: min(g["status"], key=rank.get) for code, g in table.groupby("community_code")}
+    assert got == want and len(got) > 1
+    assert tiles._layers()["grids"].detail_zoom == tiles.GRIDS_DETAIL_ZOOM and "NULL::bigint AS id" in tiles._layers()["grids"].sql_low

@@ -211,7 +211,8 @@ if (!L.WgFastTiles) {
         .sort(function (a, b) { return b.options.pickPriority - a.options.pickPriority; });
       for (var i = 0; i < layers.length; i++) {
         var f = layers[i].featureAt(e.latlng);
-        if (f) {
+        // a feature without an id (the grids layer's community aggregates at low zoom): the next layer's
+        if (f && (f.id !== undefined || (f.properties && f.properties.id !== undefined))) {
           var props = L.extend({}, f.properties);
           if (f.id !== undefined && props.id === undefined) { props.id = f.id; }  // the MVT feature id
           layers[i].fire('click', {latlng: e.latlng, layer: {properties: props}, sourceTarget: layers[i]}); return;

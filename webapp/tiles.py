@@ -27,7 +27,7 @@ from functools import cache
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from analysis.overview import grid_status_in_box_sql
+from analysis.overview import community_worst_in_box_sql, grid_status_in_box_sql
 from gis.db import _apply_scope, transaction
 from gis.scope import SYSTEM, cache_key, use_scope
 from gis.settings import get_settings
@@ -81,6 +81,17 @@ def _grids_sql() -> str:
     return f"SELECT s.id, s.grid_type AS t, s.status AS st, s.geom_3857 AS geom FROM ({grid_status_in_box_sql(':env')}) s"
 
 
+# Below this display zoom the grids layer sends one feature per community (its outline, coloured
+# by the most pressing verdict among its grids, no id: a click there picks the community): a grid
+# is a few pixels wide, and a city's opening view would carry 50,000 of them.
+GRIDS_DETAIL_ZOOM = 12
+
+
+def _grids_low_sql() -> str:
+    return (f"SELECT NULL::bigint AS id, 'comprehensive'::text AS t, s.status AS st, s.geom_3857 AS geom "
+            f"FROM ({community_worst_in_box_sql(':env')}) s")
+
+
 _OPEN_SQL = ", ".join(f"'{s}'" for s in EVENT_OPEN)
 # overdue as layers/events.py reads it (CASE_COLS): open, not deferred, past the stage's limit
 _OVERDUE_SQL = "(e.status IN ('reported', 'filed', 'dispatched', 'handled', 'verified') AND e.stage_due_at < now())"
@@ -127,6 +138,8 @@ def _layers() -> dict[str, TileLayer]:
             "grids",
             _grids_sql(),
             ("id", "t", "st"),
+            sql_low=_grids_low_sql(),
+            detail_zoom=GRIDS_DETAIL_ZOOM,
         ),
         "buildings": TileLayer(
             "buildings",
