@@ -419,11 +419,14 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
     return result
 
 
+APP_ROOT = ROOT  # --app-root: the dashboard of another checkout (the code before a change), same database
+
+
 def _streamlit(port: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "WANGGE_PROFILE_RUNS": "true"}
+    env = {**os.environ, "WANGGE_PROFILE_RUNS": "true", "PYTHONPATH": str(APP_ROOT)}
     return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                             "--browser.gatherUsageStats", "false"], cwd=APP_ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=log_path.open("a"))
 
 
@@ -513,7 +516,7 @@ def dashboard_only(repeat: int, record: bool, allow_any_db: bool, label: str = "
             dash = dashboard_time(browser, n, repeat, session, log)
         finally:
             browser.close()
-    entry = {"label": label, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    entry = {"label": label, "app_root": str(APP_ROOT), "date": datetime.now(UTC).isoformat(timespec="seconds"),
              "commit": commit(("gis", "ui", "webapp", "analysis", "layers", "migrations")), "database": database,
              "buildings": n, "grids": grids, "repeat": repeat, **dash,
              "load_average_before_after": [load_before, list(os.getloadavg())]}
@@ -555,12 +558,16 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--dashboard-only", action="store_true",
                     help="time only the leader's dashboard (and --tiles), on the city already in the database")
     ap.add_argument("--label", default="", help="a word recorded with a --dashboard-only run (before/after)")
+    ap.add_argument("--app-root", type=Path, help="serve the dashboard from this checkout (e.g. the commit before a change)")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--pages", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
         serve(args.serve, args.pages)
         return None
+    if args.app_root:
+        global APP_ROOT
+        APP_ROOT = args.app_root.resolve()
     if args.dashboard_only:
         return dashboard_only(args.repeat, not args.no_record, args.allow_any_db, args.label)
     result = run(args.sizes, args.repeat, not args.no_dashboard, not args.no_record, args.allow_any_db)
