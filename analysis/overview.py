@@ -94,12 +94,13 @@ def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Sett
             WHERE a.grid_id = {grid_id} AND a.role = 'full_time_worker' AND a.valid_to IS NULL) ft"""
 
 
-def grid_status_in_box_sql(box: str) -> str:
+def grid_status_in_box_sql(box: str, near: str = "TRUE") -> str:
     """Current grids meeting ``box`` (an EPSG:3857 geometry expression) with their verdict:
     what a map tile of grids needs. Each grid's totals and staff are looked up by its id
     (index lookups, linear in the grids of the tile): a join of aggregates was planned as a
     nested loop over a mis-estimated box (one row expected, 3,400 found) and took 4 s for
-    one low-zoom tile."""
+    one low-zoom tile. ``near``: a further condition on ``g`` that an index can serve under the
+    policies (the tiles' plain-number box, migration 0024)."""
     return f"""
       SELECT g.id, g.grid_type, g.community_code, g.geom_3857,
              {status_case('hh.households', 'hh.residents', 'ft.n', 'g.grid_type', readable=readable_sql('g.id', 'g.community_code'))} AS status
@@ -108,17 +109,17 @@ def grid_status_in_box_sql(box: str) -> str:
                           FROM building_stats s WHERE s.grid_id = g.id) hh
       CROSS JOIN LATERAL (SELECT count(DISTINCT a.cadre_id) AS n FROM assignments a
                           WHERE a.grid_id = g.id AND a.role = 'full_time_worker' AND a.valid_to IS NULL) ft
-      WHERE g.valid_to IS NULL AND g.geom_3857 && {box}"""
+      WHERE g.valid_to IS NULL AND {near} AND g.geom_3857 && {box}"""
 
 
-def community_worst_in_box_sql(box: str) -> str:
+def community_worst_in_box_sql(box: str, near: str = "TRUE") -> str:
     """Communities holding current grids that meet ``box``, each with the most pressing verdict
     among those grids (no worker, over, under, unknown, ok): the grids layer at low zoom, where a
     city's 50,000 grids would be a few pixels each (and megabytes of tiles)."""
     order = ", ".join(f"'{s}'" for s in (NO_WORKER, OVER, UNDER, UNKNOWN, OK))
     return f"""
       SELECT c.code, c.geom_3857, (ARRAY[{order}])[min(array_position(ARRAY[{order}], s.status::text))] AS status
-      FROM ({grid_status_in_box_sql(box)}) s JOIN communities c ON c.code = s.community_code
+      FROM ({grid_status_in_box_sql(box, near)}) s JOIN communities c ON c.code = s.community_code
       GROUP BY c.code, c.geom_3857"""
 
 

@@ -75,10 +75,24 @@ class TileLayer:
     fresh_s: float | None = None  # the tile also depends on the clock: reused at most this long
 
 
+# Rows are found by the plain numbers of their box (migration 0024: cx/cy_3857, r_3857): under
+# FORCE row-level security PostgreSQL uses no index for PostGIS's && (not leakproof), and every
+# tile read the whole table; float comparisons are leakproof. A feature meeting the tile has its
+# centre within BOX_MARGIN metres of it, unless it is larger (the partial index on r_3857 finds those).
+BOX_MARGIN = {"buildings": 100, "roads": 500, "grids": 1000}  # migration 0024 BOX_MARGIN
+
+
+def _near(alias: str, table: str) -> str:
+    m = BOX_MARGIN[table]
+    return (f"(({alias}.cx_3857 BETWEEN CAST(:mx0 AS float8) - {m} AND CAST(:mx1 AS float8) + {m} "
+            f"AND {alias}.cy_3857 BETWEEN CAST(:my0 AS float8) - {m} AND CAST(:my1 AS float8) + {m}) OR {alias}.r_3857 > {m})")
+
+
 def _grids_sql() -> str:
     # The status a grid is coloured by is an analysis (analysis/overview.py owns its
     # rules); the tile only carries the verdict.
-    return f"SELECT s.id, s.grid_type AS t, s.status AS st, s.geom_3857 AS geom FROM ({grid_status_in_box_sql(':env')}) s"
+    return (f"SELECT s.id, s.grid_type AS t, s.status AS st, s.geom_3857 AS geom "
+            f"FROM ({grid_status_in_box_sql(':env', _near('g', 'grids'))}) s")
 
 
 # Below this display zoom the grids layer sends one feature per community (its outline, coloured
@@ -89,7 +103,7 @@ GRIDS_DETAIL_ZOOM = 12
 
 def _grids_low_sql() -> str:
     return (f"SELECT NULL::bigint AS id, 'comprehensive'::text AS t, s.status AS st, s.geom_3857 AS geom "
-            f"FROM ({community_worst_in_box_sql(':env')}) s")
+            f"FROM ({community_worst_in_box_sql(':env', _near('g', 'grids'))}) s")
 
 
 _OPEN_SQL = ", ".join(f"'{s}'" for s in EVENT_OPEN)
@@ -143,15 +157,15 @@ def _layers() -> dict[str, TileLayer]:
         ),
         "buildings": TileLayer(
             "buildings",
-            """SELECT b.id, b.use AS u, (b.households > 0) AS h, b.geom_3857 AS geom
-               FROM buildings b WHERE b.geom_3857 && :env""",
+            f"""SELECT b.id, b.use AS u, (b.households > 0) AS h, b.geom_3857 AS geom
+               FROM buildings b WHERE {_near('b', 'buildings')} AND b.geom_3857 && :env""",
             ("id", "u", "h"),
             min_zoom=BUILDINGS_MIN_ZOOM,
         ),
         "roads": TileLayer(
             "roads",
-            """SELECT r.id, r.road_class AS c, r.geom_3857 AS geom FROM roads r
-               WHERE r.geom_3857 && :env AND (:z >= %d OR r.road_class = ANY(:major))""" % ROADS_DETAIL_ZOOM,
+            f"""SELECT r.id, r.road_class AS c, r.geom_3857 AS geom FROM roads r
+               WHERE {_near('r', 'roads')} AND r.geom_3857 && :env AND (:z >= {ROADS_DETAIL_ZOOM} OR r.road_class = ANY(:major))""",
             ("id", "c"),
         ),
         # points of a city's size (25,000 cameras, 4,000 facilities at 1,000,000 buildings): as
@@ -244,7 +258,8 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None
     # the envelope with a cell's margin, moved back by the basemap's offset (as ``box`` above)
     x0, y0, x1, y1 = tile_bounds(zq, x, y)
     params = {"z": z, "zq": zq, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS), "cell": cell,
-              "bx0": x0 - cell - dx, "bx1": x1 + cell - dx, "by0": y0 - cell - dy, "by1": y1 + cell - dy}
+              "bx0": x0 - cell - dx, "bx1": x1 + cell - dx, "by0": y0 - cell - dy, "by1": y1 + cell - dy,
+              "mx0": x0 - dx, "mx1": x1 - dx, "my0": y0 - dy, "my1": y1 - dy}
     if spec.sql_low and z < spec.detail_zoom:
         # the cells are counted in a hash table: tens of thousands of cases at low zoom would
         # otherwise be sorted on disk under the default 4 MB (for this transaction only)
