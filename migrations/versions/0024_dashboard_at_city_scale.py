@@ -68,6 +68,23 @@ BEGIN
 END $$""")
 
 
+def _grids_staff_only(owner: str, generated: tuple[str, ...]) -> None:
+    """0016's guard (a leader or secretary may bump a grid's staff_version, nothing else), told
+    about the generated columns: they are not yet computed in NEW in a BEFORE trigger."""
+    minus = " - ".join(f"'{c}'" for c in generated)
+    op.execute(f"""
+CREATE OR REPLACE FUNCTION grids_staff_only() RETURNS trigger LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+BEGIN
+  IF current_user <> '{owner}' AND coalesce(wangge_scope_role(), '') NOT IN ('system', 'admin')
+     -- (generated columns are not yet computed in NEW here)
+     AND (to_jsonb(NEW) - 'staff_version' - {minus}) IS DISTINCT FROM (to_jsonb(OLD) - 'staff_version' - {minus}) THEN
+    RAISE EXCEPTION 'only an administrator edits grids; % may change who staffs them', wangge_scope_role()
+      USING ERRCODE = '42501';
+  END IF;
+  RETURN NEW;
+END $$""")
+
+
 def upgrade() -> None:
     owner = _owner()
     own = f"(current_user = '{owner}')"
@@ -82,6 +99,7 @@ def upgrade() -> None:
             (greatest(ST_XMax({g}) - ST_XMin({g}), ST_YMax({g}) - ST_YMin({g})) / 2) STORED""")
         op.execute(f"CREATE INDEX {table}_c_3857_ix ON {table} (cx_3857, cy_3857)")
         op.execute(f"CREATE INDEX {table}_large_3857_ix ON {table} (r_3857) WHERE r_3857 > {margin}")
+    _grids_staff_only(owner, ("geom_3857", "cx_3857", "cy_3857", "r_3857"))
     # --- building totals per (community, grid) ------------------------------------------------
     op.execute("""CREATE TABLE building_stats (
       community_code char(12),
@@ -240,6 +258,7 @@ END $$""")
 
 
 def downgrade() -> None:
+    _grids_staff_only(_owner(), ("geom_3857",))
     for table in BOX_MARGIN:
         op.execute(f"DROP INDEX IF EXISTS {table}_large_3857_ix")
         op.execute(f"DROP INDEX IF EXISTS {table}_c_3857_ix")
