@@ -151,7 +151,7 @@ def _grid_tile_sql_times(centre, zooms: list[int], cap: int, repeat: int) -> dic
     return out
 
 
-def run(zooms: list[int], cap: int, repeat: int, record: bool, allow_any_db: bool, label: str) -> dict:
+def run(zooms: list[int], cap: int, repeat: int, record: bool, allow_any_db: bool, label: str, app_root: Path | None = None) -> dict:
     database = check_database(allow_any_db, "wangge_dash_bench")
     with owner_engine().connect() as c:
         n = int(c.execute(text("SELECT count(*) FROM buildings")).scalar_one())
@@ -164,7 +164,9 @@ def run(zooms: list[int], cap: int, repeat: int, record: bool, allow_any_db: boo
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     pages = Path(tempfile.mkdtemp(prefix="bench_tiles_"))
-    server = subprocess.Popen([sys.executable, "-m", "bench.bench_map", "--serve", str(port), "--pages", str(pages)], cwd=ROOT)
+    root = (app_root or ROOT).resolve()  # --app-root: the tile routes of another checkout (the code before), same database
+    server = subprocess.Popen([sys.executable, "-m", "bench.bench_map", "--serve", str(port), "--pages", str(pages)], cwd=root,
+                              env={**os.environ, "PYTHONPATH": str(root)})
     per_zoom: dict[int, dict] = {}
     try:
         from bench.bench_map import _wait_port
@@ -198,7 +200,7 @@ def run(zooms: list[int], cap: int, repeat: int, record: bool, allow_any_db: boo
         server.terminate()
         server.wait(timeout=20)
     grid_sql = _grid_tile_sql_times(centre, [z for z in zooms if z <= 15], min(cap, 12), 1)
-    entry = {"label": label, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    entry = {"label": label, "app_root": str(app_root or ROOT), "date": datetime.now(UTC).isoformat(timespec="seconds"),
              "commit": commit(("gis", "webapp", "analysis", "migrations")), "database": database, "buildings": n, "grids": grids,
              "cap": cap, "repeat": repeat, "per_zoom": per_zoom, "grid_tile_sql_before_after": grid_sql,
              "aim": {"z15_uncached_p95_ms": 100}, "cpus": os.cpu_count(),
@@ -221,9 +223,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--label", default="")
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--app-root", type=Path, help="serve the tiles from this checkout (e.g. the commit before a change)")
     ap.add_argument("--allow-any-db", action="store_true")
     a = ap.parse_args(argv)
-    return run(a.zooms, a.cap, a.repeat, not a.no_record, a.allow_any_db, a.label)
+    return run(a.zooms, a.cap, a.repeat, not a.no_record, a.allow_any_db, a.label, a.app_root)
 
 
 if __name__ == "__main__":
