@@ -175,3 +175,28 @@ def test_keys_name_the_area_not_the_user() -> None:
     assert tiles.area_key(a, "grids") != tiles.area_key(Scope("a", "leader", resident_detail=True), "grids")
     assert tiles.area_key(Scope("w", "worker", (), (1,)), "buildings") != tiles.area_key(Scope("w", "worker", (), (2,)), "buildings")
     assert tiles.area_key(a, "events") != tiles.area_key(b, "events")  # events: per user (units)
+
+
+def test_low_zoom_roads_travel_as_one_feature_per_class(demo: dict) -> None:
+    """Below ROADS_MERGED_BELOW the main roads of a tile are one multi-line per class: a smaller tile
+    than one feature per road piece, with the same classes."""
+    from dataclasses import replace
+
+    from gis.scope import SYSTEM
+
+    with owner_engine().connect() as c:
+        lon, lat = c.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Centroid(ST_Extent(geom)::geometry) p FROM roads) q")).one()
+    z = tiles.ROADS_MERGED_BELOW - 1
+    x, y = _tile_of(lon, lat, z - 1)  # the 512-px tile at display zoom z is the standard tile z-1
+    layers = tiles._layers()
+    spec = layers["roads"]
+    with use_scope(SYSTEM), tiles.tile_engine().connect() as c:
+        low = tiles.tile(c, "roads", z, x, y, size=512)
+        layers["roads"] = replace(spec, sql_low=None, detail_zoom=0)
+        try:
+            pieces = tiles.tile(c, "roads", z, x, y, size=512)
+        finally:
+            layers["roads"] = spec
+    assert low and pieces and len(low) < len(pieces)
+    for cls in (b"primary", b"secondary", b"residential"):
+        assert (cls in low) == (cls in pieces)

@@ -95,6 +95,17 @@ def _grids_sql() -> str:
             f"FROM ({grid_status_in_box_sql(':env', _near('g', 'grids'))}) s")
 
 
+# Below this display zoom the main roads of a tile travel as one multi-line per class (no ids: the
+# roads layer is not clickable), not one feature per road piece: a city's 500,000 pieces made a
+# 1.2 MB z11 tile (391 kB now; merging the lines too took 3-8 s a tile, so they are only collected).
+ROADS_MERGED_BELOW = 13
+
+
+def _roads_low_sql() -> str:
+    return (f"SELECT NULL::bigint AS id, r.road_class AS c, ST_Collect(r.geom_3857) AS geom FROM roads r "
+            f"WHERE {_near('r', 'roads')} AND r.geom_3857 && :env AND r.road_class = ANY(:major) GROUP BY r.road_class")
+
+
 # Below this display zoom the grids layer sends one feature per community (its outline, coloured
 # by the most pressing verdict among its grids, no id: a click there picks the community): a grid
 # is a few pixels wide, and a city's opening view would carry 50,000 of them.
@@ -167,6 +178,8 @@ def _layers() -> dict[str, TileLayer]:
             f"""SELECT r.id, r.road_class AS c, r.geom_3857 AS geom FROM roads r
                WHERE {_near('r', 'roads')} AND r.geom_3857 && :env AND (:z >= {ROADS_DETAIL_ZOOM} OR r.road_class = ANY(:major))""",
             ("id", "c"),
+            sql_low=_roads_low_sql(),
+            detail_zoom=ROADS_MERGED_BELOW,
         ),
         # points of a city's size (25,000 cameras, 4,000 facilities at 1,000,000 buildings): as
         # tiles when a screen's area holds more than ui/map.py POINTS_GEOJSON_LIMIT of them
