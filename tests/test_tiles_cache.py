@@ -200,3 +200,17 @@ def test_low_zoom_roads_travel_as_one_feature_per_class(demo: dict) -> None:
     assert low and pieces and len(low) < len(pieces)
     for cls in (b"primary", b"secondary", b"residential"):
         assert (cls in low) == (cls in pieces)
+
+
+def test_versioned_layers_are_kept_longer_than_the_others(monkeypatch) -> None:
+    """A tile of a per-cell-versioned layer is reused for up to EPOCH_TTL_S (its version moves on
+    every write); others for TTL_S."""
+    cache = tiles.TileCache()
+    now = [1000.0]
+    monkeypatch.setattr(tiles.time, "monotonic", lambda: now[0])
+    cache.put(("a",), 1, b"x")
+    cache.put(("b",), 1, b"y")
+    now[0] += tiles.TileCache.TTL_S + 1
+    assert cache.get(("a",), 1) is None
+    assert cache.get(("b",), 1, tiles.TileCache.EPOCH_TTL_S) == b"y"
+    assert cache.get(("b",), 2, tiles.TileCache.EPOCH_TTL_S) is None  # another version: gone

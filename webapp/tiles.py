@@ -297,6 +297,9 @@ class TileCache:
     """
 
     TTL_S = 300.0
+    # Layers versioned per cell by the triggers (EPOCH_LAYERS): every write to what they show
+    # bumps their version, so the age limit only bounds memory of a quiet city, not staleness.
+    EPOCH_TTL_S = 3600.0
 
     def __init__(self, max_bytes: int = 64 * 2**20):
         from collections import OrderedDict
@@ -307,13 +310,14 @@ class TileCache:
         self._bytes = 0
         self._lock = Lock()
 
-    def get(self, key: tuple, version: int) -> bytes | None:
+    def get(self, key: tuple, version: int, ttl_s: float | None = None) -> bytes | None:
+        """The tile made under ``version``, if younger than ``ttl_s`` (default ``TTL_S``)."""
         with self._lock:
             item = self._items.get(key)
             if item is None:
                 return None
             made, v, data = item
-            if v != version or time.monotonic() - made > self.TTL_S:
+            if v != version or time.monotonic() - made > (self.TTL_S if ttl_s is None else ttl_s):
                 self._drop(key)
                 return None
             self._items.move_to_end(key)
@@ -467,7 +471,7 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
         with use_scope(scope), tile_engine().connect() as conn:
             zq = z - 1 if size == 512 else z
             version = tile_version(conn, p["layer"], zq, x, y) if 0 <= zq else 0
-            data = CACHE.get(key, version) if use_cache else None
+            data = CACHE.get(key, version, CACHE.EPOCH_TTL_S if p["layer"] in EPOCH_LAYERS else None) if use_cache else None
             hit = data is not None
             if data is None:
                 data = tile(conn, p["layer"], z, x, y, shift=shift, size=size)
