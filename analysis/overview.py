@@ -32,9 +32,13 @@ STATUSES = (UNKNOWN, NO_WORKER, OVER, UNDER, OK)
 def readable_sql(grid_id: str, community_code: str) -> str:
     """Whether the signed scope may read a grid's staff (``assignments``) and homes: the same
     area the row-level policies use (``wangge_area``). Without a scope (owner, migrations)
-    every grid counts as readable, as before."""
-    return f"""(wangge_scope() IS NULL OR EXISTS (SELECT 1 FROM wangge_area('assignments', false) ar
-              WHERE ar.all_rows OR {community_code} = ANY(ar.communities) OR {grid_id} = ANY(ar.grids)))"""
+    every grid counts as readable, as before. Each part is an uncorrelated sub-query, so the
+    scope is verified and the area computed once per query, not once per grid (50,000 HMAC
+    checks for a city's grid table)."""
+    area = "wangge_area('assignments', false)"
+    return f"""coalesce((SELECT wangge_scope() IS NULL) OR (SELECT all_rows FROM {area})
+              OR {community_code} = ANY ((SELECT communities FROM {area})::bpchar[])
+              OR {grid_id} = ANY ((SELECT grids FROM {area})::bigint[]), false)"""
 
 
 @dataclass(frozen=True)
@@ -75,53 +79,63 @@ def grid_status_sql(grid_id: str, grid_type: str = "g.grid_type", settings: Sett
     residents, full-time workers and verdict.
 
     The household band applies to comprehensive grids only: a dedicated grid (a school,
-    a hospital) is sized by its unit, not by households (standards §1-2).
+    a hospital) is sized by its unit, not by households (standards §1-2). Households,
+    residents and buildings come from ``building_stats`` (kept by triggers on every write to
+    ``buildings``, migration 0024; read under the buildings' own policy, so a scope sums the
+    buildings it may read, as a sum over ``buildings`` did).
     """
     return f"""
       SELECT hh.households, hh.residents, hh.buildings, ft.n AS full_time,
         {status_case('hh.households', 'hh.residents', 'ft.n', grid_type, settings, readable_sql(grid_id, community_code))} AS status
-      FROM (SELECT coalesce(sum(b.households), 0)::int AS households, coalesce(sum(b.residents), 0)::int AS residents,
-                   count(*)::int AS buildings
-            FROM buildings b WHERE b.grid_id = {grid_id}) hh,
+      FROM (SELECT coalesce(sum(s.households), 0)::int AS households, coalesce(sum(s.residents), 0)::int AS residents,
+                   coalesce(sum(s.buildings), 0)::int AS buildings
+            FROM building_stats s WHERE s.grid_id = {grid_id}) hh,
            (SELECT count(DISTINCT a.cadre_id)::int AS n FROM assignments a
             WHERE a.grid_id = {grid_id} AND a.role = 'full_time_worker' AND a.valid_to IS NULL) ft"""
 
 
-def grid_status_in_box_sql(box: str) -> str:
-    """Current grids meeting ``box`` (an EPSG:3857 geometry expression) with their verdict,
-    aggregated once for all of them: what a map tile of grids needs, in one pass."""
+def grid_status_in_box_sql(box: str, near: str = "TRUE") -> str:
+    """Current grids meeting ``box`` (an EPSG:3857 geometry expression) with their verdict:
+    what a map tile of grids needs. Each grid's totals and staff are looked up by its id
+    (index lookups, linear in the grids of the tile): a join of aggregates was planned as a
+    nested loop over a mis-estimated box (one row expected, 3,400 found) and took 4 s for
+    one low-zoom tile. ``near``: a further condition on ``g`` that an index can serve under the
+    policies (the tiles' plain-number box, migration 0024)."""
     return f"""
-      WITH g AS (SELECT id, grid_type, community_code, geom_3857 FROM grids WHERE valid_to IS NULL AND geom_3857 && {box}),
-      hh AS (SELECT b.grid_id, sum(b.households) AS households, sum(b.residents) AS residents
-             FROM buildings b WHERE b.grid_id IN (SELECT id FROM g) GROUP BY 1),
-      ft AS (SELECT a.grid_id, count(DISTINCT a.cadre_id) AS n FROM assignments a
-             WHERE a.grid_id IN (SELECT id FROM g) AND a.role = 'full_time_worker' AND a.valid_to IS NULL GROUP BY 1)
-      SELECT g.id, g.grid_type, g.geom_3857,
+      SELECT g.id, g.grid_type, g.community_code, g.geom_3857,
              {status_case('hh.households', 'hh.residents', 'ft.n', 'g.grid_type', readable=readable_sql('g.id', 'g.community_code'))} AS status
-      FROM g LEFT JOIN hh ON hh.grid_id = g.id LEFT JOIN ft ON ft.grid_id = g.id"""
+      FROM grids g
+      CROSS JOIN LATERAL (SELECT sum(s.households) AS households, sum(s.residents) AS residents
+                          FROM building_stats s WHERE s.grid_id = g.id) hh
+      CROSS JOIN LATERAL (SELECT count(DISTINCT a.cadre_id) AS n FROM assignments a
+                          WHERE a.grid_id = g.id AND a.role = 'full_time_worker' AND a.valid_to IS NULL) ft
+      WHERE g.valid_to IS NULL AND {near} AND g.geom_3857 && {box}"""
+
+
+def community_worst_in_box_sql(box: str, near: str = "TRUE") -> str:
+    """Communities holding current grids that meet ``box``, each with the most pressing verdict
+    among those grids (no worker, over, under, unknown, ok): the grids layer at low zoom, where a
+    city's 50,000 grids would be a few pixels each (and megabytes of tiles)."""
+    order = ", ".join(f"'{s}'" for s in (NO_WORKER, OVER, UNDER, UNKNOWN, OK))
+    return f"""
+      SELECT c.code, c.geom_3857, (ARRAY[{order}])[min(array_position(ARRAY[{order}], s.status::text))] AS status
+      FROM ({grid_status_in_box_sql(box, near)}) s JOIN communities c ON c.code = s.community_code
+      GROUP BY c.code, c.geom_3857"""
 
 
 def _grid_stats(where: str = "TRUE") -> str:
-    """Current grids meeting ``where`` (on alias ``g``) with their counts and verdict.
-
-    Grouped per grid in two sub-queries rather than a ``CROSS JOIN LATERAL`` of
-    ``grid_status_sql`` per grid: the same figures, in a form Citus can run when buildings are
-    distributed (it cannot push down an aggregate without GROUP BY in a lateral sub-query that
-    refers to a replicated table; README, Citus). ``where`` is repeated on the sub-queries'
-    grids (alias ``gg``) so that one community's figures read only its buildings."""
-    inner = where.replace("g.", "gg.")
+    """Every current grid meeting ``where`` with its counts and verdict, joined once (not a
+    sub-query per grid: a city has 50,000 grids)."""
     return f"""
       SELECT g.id, g.code, g.name, g.grid_type, g.community_code, coalesce(hh.households, 0)::int AS households,
              coalesce(hh.residents, 0)::int AS residents, coalesce(hh.buildings, 0)::int AS buildings,
              coalesce(ft.n, 0)::int AS full_time,
              {status_case('hh.households', 'hh.residents', 'ft.n', 'g.grid_type', readable=readable_sql('g.id', 'g.community_code'))} AS status
       FROM grids g
-      LEFT JOIN (SELECT b.grid_id, sum(b.households) AS households, sum(b.residents) AS residents, count(*) AS buildings
-                 FROM buildings b JOIN grids gg ON gg.id = b.grid_id WHERE gg.valid_to IS NULL AND {inner} GROUP BY 1) hh
-             ON hh.grid_id = g.id
-      LEFT JOIN (SELECT a.grid_id, count(DISTINCT a.cadre_id) AS n FROM assignments a JOIN grids gg ON gg.id = a.grid_id
-                 WHERE a.role = 'full_time_worker' AND a.valid_to IS NULL AND gg.valid_to IS NULL AND {inner} GROUP BY 1) ft
-             ON ft.grid_id = g.id
+      LEFT JOIN (SELECT s.grid_id, sum(s.households) AS households, sum(s.residents) AS residents, sum(s.buildings) AS buildings
+                 FROM building_stats s WHERE s.grid_id IS NOT NULL GROUP BY 1) hh ON hh.grid_id = g.id
+      LEFT JOIN (SELECT a.grid_id, count(DISTINCT a.cadre_id) AS n FROM assignments a
+                 WHERE a.role = 'full_time_worker' AND a.valid_to IS NULL GROUP BY 1) ft ON ft.grid_id = g.id
       WHERE g.valid_to IS NULL AND {where}"""
 
 
@@ -147,16 +161,16 @@ def figures(conn: Connection, subdistrict_code: str | None = None, community_cod
         SELECT
           (SELECT count(*) FROM communities c WHERE {area.replace('{c}', 'c.code')}) AS communities,
           (SELECT count(*) FROM gs) AS grids,
-          (SELECT count(*) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS buildings,
-          (SELECT coalesce(sum(households), 0) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS households,
-          (SELECT coalesce(sum(residents), 0) FROM buildings b WHERE {area.replace('{c}', 'b.community_code')}) AS residents,
-          (SELECT count(*) FROM buildings b WHERE households_source = 'estimated' AND {area.replace('{c}', 'b.community_code')}) AS estimated_buildings,
+          bs.buildings, bs.households, bs.residents, bs.estimated_buildings,
           (SELECT count(*) FROM ft) AS full_time_workers,
           (SELECT count(*) FROM gs WHERE status = '{NO_WORKER}') AS grids_without_full_time,
           (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive' AND households > :hi) AS grids_over_band,
           (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive' AND households < :lo) AS grids_under_band,
           (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive' AND residents > :res) AS grids_over_residents,
           (SELECT count(*) FROM gs WHERE grid_type = 'comprehensive') AS comprehensive_grids
+        FROM (SELECT coalesce(sum(buildings), 0) AS buildings, coalesce(sum(households), 0) AS households,
+                     coalesce(sum(residents), 0) AS residents, coalesce(sum(estimated_buildings), 0) AS estimated_buildings
+              FROM building_stats b WHERE {area.replace('{c}', 'b.community_code')}) bs
     """), _params(subdistrict_code, community_code)).mappings().one()
     out: dict[str, float | int | None] = {k: int(v) for k, v in row.items()}
     out["households_per_full_time"] = round(out["households"] / out["full_time_workers"], 1) if out["full_time_workers"] else None
@@ -175,8 +189,9 @@ def community_table(conn: Connection, subdistrict_code: str | None = None) -> pd
                  count(*) FILTER (WHERE grid_type = 'comprehensive' AND households < :lo) AS grids_under_band
           FROM gs GROUP BY 1),
         per_building AS (
-          SELECT community_code, count(*) AS buildings, sum(households) AS households, sum(residents) AS residents
-          FROM buildings GROUP BY 1),
+          SELECT community_code, sum(buildings)::bigint AS buildings, sum(households)::bigint AS households,
+                 sum(residents)::bigint AS residents
+          FROM building_stats GROUP BY 1),
         ft AS (
           SELECT g.community_code, count(DISTINCT a.cadre_id) AS full_time_workers
           FROM assignments a JOIN grids g ON g.id = a.grid_id
@@ -200,6 +215,23 @@ def grid_table(conn: Connection, subdistrict_code: str | None = None, community_
     area = _area_filter(subdistrict_code, community_code)
     return pd.read_sql(text(_grid_stats(area.replace("{c}", "g.community_code")) + " ORDER BY g.code"), conn,
                        params=_params(subdistrict_code, community_code))
+
+
+def attention_grids(conn: Connection, subdistrict_code: str | None = None, community_code: str | None = None,
+                    limit: int | None = None) -> tuple[pd.DataFrame, int]:
+    """Grids whose verdict is not ``ok``, the most pressing first (no full-time worker, over the
+    band, under it, then those whose staff the scope may not read), by code within a verdict;
+    at most ``limit`` rows, and the number of such grids in all."""
+    area = _area_filter(subdistrict_code, community_code)
+    order = ", ".join(f"'{s}'" for s in (NO_WORKER, OVER, UNDER, UNKNOWN))
+    frame = pd.read_sql(text(f"""
+        SELECT x.*, count(*) OVER () AS total FROM ({_grid_stats(area.replace("{c}", "g.community_code"))}) x
+        WHERE x.status <> '{OK}'
+        ORDER BY array_position(ARRAY[{order}], x.status::text), x.code
+        {"LIMIT :limit" if limit is not None else ""}"""), conn,
+        params={**_params(subdistrict_code, community_code), "limit": limit})
+    total = int(frame["total"].iloc[0]) if len(frame) else 0
+    return frame.drop(columns=["total"]), total
 
 
 def grid_figures(conn: Connection, grid_id: int) -> dict:

@@ -257,22 +257,72 @@ def time_page(browser, url: str, timeout_s: float = 180, session: str | None = N
     return {"ms": round(drawn, 1), "html_bytes": nav, "tiles": tiles["n"], "tile_bytes": tiles["bytes"], "blocked": blocked}
 
 
-def time_dashboard(browser, url: str, timeout_s: float = 180, session: str | None = None) -> dict:
-    """The whole dashboard (street leader): navigation to its map's grid outlines drawn."""
-    ctx = _signed_context(browser, url, session, viewport={"width": 1400, "height": 1400})
-    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")) else r.abort())
+GRIDS_DRAWN_JS = """() => { var n = 0; if (!window.map) return false;
+    window.map.eachLayer(function (l) { if (l.options && l.options.className === 'wg-tiles-grids')
+      for (var k in l._tiles) { var w = l._tiles[k].el._wg; if (w) n += w.features.length; } });
+    return n > 0; }"""
+
+
+def time_dashboard(browser, url: str, timeout_s: float = 180, session: str | None = None, ctx=None) -> dict:
+    """The whole dashboard (street leader): navigation to its map's grid outlines drawn, with
+    the moments in between (milliseconds from navigation): the page's HTML, the title (the
+    script's first element on screen), the map's iframe, Leaflet's map made, the first and last
+    tile request, and every tile's server time (``Server-Timing``) and cache verdict.
+
+    ``ctx``: a browser context to reuse (a returning user: the browser's cache holds
+    Streamlit's scripts); by default a fresh one (nothing cached in the browser)."""
+    own = ctx is None
+    if own:
+        ctx = _signed_context(browser, url, session, viewport={"width": 1400, "height": 1400})
+        ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")) else r.abort())
     p = ctx.new_page()
+    tiles: list[dict] = []
     started = time.perf_counter()
-    p.goto(url, timeout=timeout_s * 1000)
+
+    def ms() -> float:
+        return round((time.perf_counter() - started) * 1000, 1)
+
+    def on_request(r):
+        if "/tiles/" in r.url:
+            tiles.append({"url": r.url.split("/tiles/")[1].split("?")[0], "req_ms": ms()})
+
+    def on_response(r):
+        if "/tiles/" in r.url:
+            name = r.url.split("/tiles/")[1].split("?")[0]
+            for t in tiles:
+                if t["url"] == name and "resp_ms" not in t:
+                    h = r.headers
+                    t.update(resp_ms=ms(), status=r.status, cache=h.get("x-tile-cache"),
+                             db_ms=float(h.get("server-timing", "db;dur=0").split("dur=")[-1] or 0),
+                             bytes=int(h.get("content-length") or 0))
+                    break
+
+    p.on("request", on_request)
+    p.on("response", on_response)
+    marks: dict[str, float] = {}
+    p.goto(url, timeout=timeout_s * 1000, wait_until="commit")
+    marks["html"] = ms()
+    p.wait_for_selector("h1", timeout=timeout_s * 1000)
+    marks["title"] = ms()
     p.wait_for_selector('iframe[title*="st_folium"]', timeout=timeout_s * 1000)
+    marks["iframe"] = ms()
     frame = p.query_selector('iframe[title*="st_folium"]').content_frame()
-    frame.wait_for_function("""() => { var n = 0; if (!window.map) return false;
-        window.map.eachLayer(function (l) { if (l.options && l.options.className === 'wg-tiles-grids')
-          for (var k in l._tiles) { var w = l._tiles[k].el._wg; if (w) n += w.features.length; } });
-        return n > 0; }""", timeout=timeout_s * 1000, polling=50)
-    seconds = time.perf_counter() - started
-    ctx.close()
-    return {"ms": round(seconds * 1000, 1)}
+    frame.wait_for_function("() => !!window.map", timeout=timeout_s * 1000, polling=20)
+    marks["leaflet"] = ms()
+    frame.wait_for_function(GRIDS_DRAWN_JS, timeout=timeout_s * 1000, polling=20)
+    marks["drawn"] = ms()
+    if tiles:
+        marks["first_tile_request"] = min(t["req_ms"] for t in tiles)
+        marks["last_tile_response"] = max(t.get("resp_ms", 0) for t in tiles)
+    p.close()
+    if own:
+        ctx.close()
+    done = [t for t in tiles if "db_ms" in t]
+    return {"ms": marks["drawn"], "marks": marks, "tiles": len(done),
+            "tile_db_ms_max": max((t["db_ms"] for t in done), default=None),
+            "tile_db_ms_sum": round(sum(t["db_ms"] for t in done), 1),
+            "tile_cache_hits": sum(1 for t in done if t["cache"] == "hit"),
+            "tile_bytes": sum(t["bytes"] for t in done)}
 
 
 # --- run --------------------------------------------------------------------------------
@@ -369,24 +419,120 @@ def run(sizes: list[int], repeat: int, dashboard: bool, record: bool, allow_any_
     return result
 
 
-def dashboard_time(browser, n: int, repeat: int, session: str, log=print) -> dict:
-    """The street leader's page of ``streamlit run app.py`` on the city already loaded."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+APP_ROOT = ROOT  # --app-root: the dashboard of another checkout (the code before a change), same database
+
+
+def _streamlit(port: int, log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "WANGGE_PROFILE_RUNS": "true", "PYTHONPATH": str(APP_ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=os.environ.copy(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_port(port, proc)
-        runs = []
-        for i in range(repeat + 1):  # the first run warms the script's caches: reported apart
-            r = time_dashboard(browser, f"http://127.0.0.1:{port}/", session=session)
-            runs.append(r["ms"])
-            log(f"  dashboard (leader, {n:,} buildings) run {i + 1}: {r['ms']:.0f} ms{' (cold)' if i == 0 else ''}")
-        return {"buildings": n, "cold_ms": runs[0], "warm_median_ms": statistics.median(runs[1:]), "runs_ms": runs}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+                             "--browser.gatherUsageStats", "false"], cwd=APP_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=log_path.open("a"))
+
+
+def _runs_since(log_path: Path, offset: int) -> tuple[list[dict], int]:
+    """The page runs the dashboard printed (``WANGGE_PROFILE_RUNS``) after ``offset`` bytes."""
+    raw = log_path.read_bytes()
+    runs = [json.loads(line.split("wangge-run ", 1)[1]) for line in raw[offset:].decode(errors="replace").splitlines()
+            if "wangge-run " in line]
+    return runs, len(raw)
+
+
+def _breakdown(r: dict, runs: list[dict]) -> dict:
+    """Where one page load's time went: browser moments, the script's runs, the tiles."""
+    first = runs[0] if runs else {"ms": None, "parts": []}
+    return {**r, "script_runs": len(runs), "script_ms": first["ms"], "script_parts": first["parts"],
+            "later_runs_ms": [x["ms"] for x in runs[1:]]}
+
+
+def dashboard_time(browser, n: int, repeat: int, session: str, log=print, cold_restarts: int = 2) -> dict:
+    """The street leader's page of ``streamlit run app.py`` on the city already loaded.
+
+    Cold: the first load after the dashboard process starts (its caches empty, its tile
+    connections just opened), ``cold_restarts`` times. Warm: ``repeat`` loads after that, each
+    in a fresh browser context; returning: ``repeat`` loads in one context (the browser's cache
+    holds Streamlit's own scripts, as for someone who opened the dashboard before)."""
+    with tempfile.TemporaryDirectory(prefix="wangge-bench-dash-") as tmp:
+        log_path = Path(tmp) / "streamlit.log"
+        log_path.touch()
+        cold, warm, returning = [], [], []
+        for restart in range(cold_restarts):
+            port = _free_port()
+            proc = _streamlit(port, log_path)
+            try:
+                _wait_port(port, proc)
+                time.sleep(3)  # the lifespan's warm-up of the tile connections finishes
+                url = f"http://127.0.0.1:{port}/"
+                offset = len(log_path.read_bytes())
+                r = time_dashboard(browser, url, session=session)
+                time.sleep(1.0)
+                runs, offset = _runs_since(log_path, offset)
+                cold.append(_breakdown(r, runs))
+                log(f"  dashboard (leader, {n:,}) cold {restart + 1}: {r['ms']:.0f} ms {r['marks']} script {cold[-1]['script_ms']} ms")
+                if restart < cold_restarts - 1:
+                    continue
+                for i in range(repeat):
+                    r = time_dashboard(browser, url, session=session)
+                    time.sleep(1.0)
+                    runs, offset = _runs_since(log_path, offset)
+                    warm.append(_breakdown(r, runs))
+                    log(f"  dashboard warm {i + 1}: {r['ms']:.0f} ms {r['marks']} script {warm[-1]['script_ms']} ms")
+                ctx = _signed_context(browser, url, session, viewport={"width": 1400, "height": 1400})
+                ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")) else r.abort())
+                time_dashboard(browser, url, session=session, ctx=ctx)  # the browser's cache filled (untimed)
+                time.sleep(1.0)
+                runs, offset = _runs_since(log_path, offset)
+                for i in range(repeat):
+                    r = time_dashboard(browser, url, session=session, ctx=ctx)
+                    time.sleep(1.0)
+                    runs, offset = _runs_since(log_path, offset)
+                    returning.append(_breakdown(r, runs))
+                    log(f"  dashboard returning {i + 1}: {r['ms']:.0f} ms {r['marks']} script {returning[-1]['script_ms']} ms")
+                ctx.close()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=20)
+    med = lambda xs: statistics.median(x["ms"] for x in xs) if xs else None  # noqa: E731
+    return {"buildings": n, "cold_ms": med(cold), "warm_median_ms": med(warm), "returning_median_ms": med(returning),
+            "runs_ms": [x["ms"] for x in cold + warm], "cold": cold, "warm": warm, "returning": returning}
+
+
+def dashboard_only(repeat: int, record: bool, allow_any_db: bool, label: str = "", log=print) -> dict:
+    """The leader's dashboard on the city in the database (loaded beforehand, e.g. a 1,000,000-
+    building GeoPackage imported under the heavy-job lock): cold, warm and returning, with the
+    breakdown. Recorded into ``results/dashboard.json`` (one entry per size and label kept)."""
+    from playwright.sync_api import sync_playwright
+    from sqlalchemy import text
+
+    database = check_database(allow_any_db, "wangge_bench_map")
+    with owner_engine().connect() as c:
+        n = int(c.execute(text("SELECT count(*) FROM buildings")).scalar_one())
+        grids = int(c.execute(text("SELECT count(*) FROM grids")).scalar_one())
+    load_before = list(os.getloadavg())
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            session = bench_session()
+            dash = dashboard_time(browser, n, repeat, session, log)
+        finally:
+            browser.close()
+    entry = {"label": label, "app_root": str(APP_ROOT), "date": datetime.now(UTC).isoformat(timespec="seconds"),
+             "commit": commit(("gis", "ui", "webapp", "analysis", "layers", "migrations")), "database": database,
+             "buildings": n, "grids": grids, "repeat": repeat, **dash,
+             "load_average_before_after": [load_before, list(os.getloadavg())]}
+    log(f"dashboard ({label or 'now'}, {n:,} buildings): cold {dash['cold_ms']:.0f} ms, warm {dash['warm_median_ms']:.0f} ms, "
+        f"returning {dash['returning_median_ms']:.0f} ms")
+    if record:
+        path = common.RESULTS / "dashboard.json"
+        old = json.loads(path.read_text()) if path.exists() else {"benchmark": "dashboard", "what": (
+            "the street leader's dashboard (streamlit run app.py, headless Chromium): navigation to the map's grid "
+            "outlines drawn; cold = first load after the process starts, warm = later loads in fresh browser "
+            "contexts, returning = later loads in one context (browser cache kept)"), "aim_ms": 1500, "entries": []}
+        old["entries"].append(entry)
+        common.save("dashboard", old, [[entry["date"], f"dashboard-{k}{'-' + label if label else ''}", entry["commit"], n,
+                                        repeat, "", round(entry[f"{k}_ms" if k == "cold" else f"{k}_median_ms"] / 1000, 3),
+                                        "", "", "", ""] for k in ("cold", "warm", "returning")])
+    return entry
 
 
 def save(result: dict) -> None:
@@ -409,12 +555,21 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--no-dashboard", action="store_true", help="skip timing the whole Streamlit page")
     ap.add_argument("--no-record", action="store_true", help="do not write bench/results")
     ap.add_argument("--allow-any-db", action="store_true")
+    ap.add_argument("--dashboard-only", action="store_true",
+                    help="time only the leader's dashboard (and --tiles), on the city already in the database")
+    ap.add_argument("--label", default="", help="a word recorded with a --dashboard-only run (before/after)")
+    ap.add_argument("--app-root", type=Path, help="serve the dashboard from this checkout (e.g. the commit before a change)")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--pages", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
         serve(args.serve, args.pages)
         return None
+    if args.app_root:
+        global APP_ROOT
+        APP_ROOT = args.app_root.resolve()
+    if args.dashboard_only:
+        return dashboard_only(args.repeat, not args.no_record, args.allow_any_db, args.label)
     result = run(args.sizes, args.repeat, not args.no_dashboard, not args.no_record, args.allow_any_db)
     for r in result["sizes"]:
         for view, v in r["views"].items():

@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"  # times are shown in the deployment's zone (stored in UTC)
     basemap: str = "none"  # none | tianditu | osm | amap
     tianditu_key: str = ""
+    # One line per page run on stderr ("wangge-run {json}": the run's time, each named read's,
+    # the map's build) for bench/bench_map.py's breakdown; off in production.
+    profile_runs: bool = False
 
     # --- dashboard sessions (webapp/sessions.py) -------------------------------------------
     session_idle_minutes: int = 30  # signed out after this long without a request

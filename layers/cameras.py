@@ -77,15 +77,18 @@ CAMERAS = LayerSpec(
 
 # --- queries for the dashboard (read-only; the app role) ---------------------------------
 
-def cameras_in(conn, bounds: tuple[float, float, float, float] | None = None, grid_id: int | None = None):
-    """Cameras in a box (west, south, east, north) or in a grid: id, name, st (status), geometry."""
+def cameras_in(conn, bounds: tuple[float, float, float, float] | None = None, grid_id: int | None = None,
+               limit: int | None = None):
+    """Cameras in a box (west, south, east, north) or in a grid: id, name, st (status), geometry
+    (the first ``limit`` only, when given: a map draws a city's cameras as tiles instead)."""
     import geopandas as gpd
     from sqlalchemy import text
 
     where, params = _where(bounds, grid_id, alias="k")
     return gpd.read_postgis(text(f"""
         SELECT k.id, k.device_id, k.name, k.status AS st, k.ptz_type, k.geom FROM cameras k
-        WHERE {where} ORDER BY k.device_id"""), conn, geom_col="geom", params=params).rename_geometry("geometry")
+        WHERE {where} ORDER BY k.device_id{" LIMIT :limit" if limit is not None else ""}"""), conn, geom_col="geom",
+        params={**params, "limit": limit}).rename_geometry("geometry")
 
 
 def camera_detail(conn, camera_id: int) -> dict | None:

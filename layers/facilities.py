@@ -24,15 +24,18 @@ FACILITIES = LayerSpec(
 
 # --- queries for the dashboard (read-only; the app role) ---------------------------------
 
-def facilities_in(conn, bounds: tuple[float, float, float, float] | None = None, grid_id: int | None = None):
-    """Facilities in a box (west, south, east, north) or in a grid: id, name, category, st, geometry."""
+def facilities_in(conn, bounds: tuple[float, float, float, float] | None = None, grid_id: int | None = None,
+                  limit: int | None = None):
+    """Facilities in a box (west, south, east, north) or in a grid: id, name, category, st, geometry
+    (the first ``limit`` only, when given: a map draws a city's facilities as tiles instead)."""
     import geopandas as gpd
     from sqlalchemy import text
 
     where, params = _where(bounds, grid_id)
     return gpd.read_postgis(text(f"""
         SELECT f.id, f.name, f.category, f.status AS st, f.floor_area, f.geom FROM facilities f
-        WHERE {where} ORDER BY f.category, f.name"""), conn, geom_col="geom", params=params).rename_geometry("geometry")
+        WHERE {where} ORDER BY f.category, f.name{" LIMIT :limit" if limit is not None else ""}"""), conn, geom_col="geom",
+        params={**params, "limit": limit}).rename_geometry("geometry")
 
 
 def facility_detail(conn, facility_id: int) -> dict | None:

@@ -119,6 +119,10 @@ EXPECT: dict[str, T] = {
     # because the app role has no privilege on it at all (ENABLE without policies for the app, no grant):
     # only the owner's trigger writes it and the owner's patrol_coverage() reads it, limited to the caller's area.
     "patrol_segments": T(NOBODY, NOBODY, force=False),
+    # the leader's dashboard at a city's size (issue 18, migration 0024): building totals per (community, grid)
+    # kept by the owner's triggers, read under the buildings' own policy; tile versions per z14 cell (no data)
+    "building_stats": T(STAFF, NOBODY),
+    "tile_epochs": T(ANYONE, NOBODY),
     "api_keys": T(NOBODY, NOBODY),  # hashes, through apikey_check() and the owner's apikey_add/revoke only
     "alembic_version": T(NOBODY, NOBODY, force=False),  # the app role has no privilege at all
 }

@@ -69,13 +69,20 @@ def grid_choices(c, community: str | None = None) -> pd.DataFrame:
 
 
 @read
-def cameras_in(c, bounds: tuple[float, float, float, float] | None) -> gpd.GeoDataFrame:
-    return cameras.cameras_in(c, bounds=bounds)
+def cameras_in(c, bounds: tuple[float, float, float, float] | None, limit: int | None = None) -> gpd.GeoDataFrame:
+    return cameras.cameras_in(c, bounds=bounds, limit=limit)
 
 
 @read
-def facilities_in(c, bounds: tuple[float, float, float, float] | None) -> gpd.GeoDataFrame:
-    return facilities.facilities_in(c, bounds=bounds)
+def facilities_in(c, bounds: tuple[float, float, float, float] | None, limit: int | None = None) -> gpd.GeoDataFrame:
+    return facilities.facilities_in(c, bounds=bounds, limit=limit)
+
+
+@read
+def attention_grids(c, subdistrict: str | None, community: str | None = None, limit: int | None = None) -> tuple[pd.DataFrame, int]:
+    """The grids needing attention (every verdict but ``ok``), the most pressing first, at most
+    ``limit`` of them, and how many there are in all: a city's 50,000 grids are not one table to read."""
+    return overview.attention_grids(c, subdistrict, community, limit)
 
 
 @read

@@ -265,6 +265,8 @@ T: dict[str, tuple[str, str]] = {
     # --- street leader ----------------------------------------------------------------
     "leader.communities": ("各社区情况", "Communities"),
     "leader.grids_attention": ("需要关注的网格", "Grids needing attention"),
+    "leader.attention_first": ("列出最需关注的前 {n} 个（先无专职网格员，再超出、低于户数标准），共 {total} 个",
+                               "The {n} most pressing are listed (no full-time worker first, then over and under the household band), {total} in all"),
     # --- community secretary ------------------------------------------------------------
     "secretary.community": ("选择社区", "Choose a community"),
     "secretary.grids": ("本社区网格", "Grids of this community"),

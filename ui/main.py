@@ -6,17 +6,25 @@ the sign-in form. The navigation holds only the signed-in role's screens.
 """
 from __future__ import annotations
 
+import json
+import sys
+import time
 from urllib.parse import quote
 
 import streamlit as st
 
-from ui import state
+from gis.settings import get_settings
+from ui import seam, state
 from ui.i18n import t
 from ui.screens import ROLE_SCREENS
 from ui.seam import show_failure
 from webapp.signin import SIGNIN_PATH
 
 st.set_page_config(page_title="网格 Wangge", page_icon="🗺️", layout="wide")
+_profile = get_settings().profile_runs
+if _profile:
+    _started = time.perf_counter()
+    seam.start_run()
 lang = state.language()
 # Streamlit's own English: the uploader's instructions and button are replaced by the
 # app's words (the screens label every uploader and give its size limit themselves).
@@ -29,7 +37,9 @@ st.markdown(f"""<style>
 [data-testid="stMetricLabel"], [data-testid="stMetricLabel"] * {{ white-space: normal !important; overflow: visible !important;
   text-overflow: clip !important; }}
 </style>""", unsafe_allow_html=True)
+_t = time.perf_counter()
 signed = state.check()
+seam.mark("check", _t)
 user = signed.user
 
 with st.sidebar:
@@ -69,3 +79,7 @@ try:
     nav.run()
 except Exception as exc:  # noqa: BLE001 - never a traceback on screen: a sentence and a reference number
     show_failure(exc, lang)
+finally:
+    if _profile:  # bench/bench_map.py reads these lines (the run's breakdown)
+        print("wangge-run " + json.dumps({"page": nav.url_path, "ms": round((time.perf_counter() - _started) * 1000, 1),
+                                          "parts": seam.run_timings()}), file=sys.stderr, flush=True)

@@ -180,6 +180,13 @@ if (!L.WgFastTiles) {
       var w = t.el._wg, local = p.subtract(c.scaleBy(ts)), x = local.x / w.k, y = local.y / w.k;
       for (var i = w.features.length - 1; i >= 0; i--) {
         var f = w.features[i], inside = false;
+        if (f.type === 1 && this.options.pickPoints) {  // a point: within 8 px of it
+          for (var r = 0; r < f.geometry.length; r++) {
+            var pt = f.geometry[r][0] || f.geometry[r], dx = (pt.x - x) * w.k, dy = (pt.y - y) * w.k;
+            if (dx * dx + dy * dy <= 64) { return f; }
+          }
+          continue;
+        }
         if (f.type !== 3) { continue; }
         for (var r = 0; r < f.geometry.length; r++) {
           var ring = f.geometry[r];
@@ -204,7 +211,8 @@ if (!L.WgFastTiles) {
         .sort(function (a, b) { return b.options.pickPriority - a.options.pickPriority; });
       for (var i = 0; i < layers.length; i++) {
         var f = layers[i].featureAt(e.latlng);
-        if (f) {
+        // a feature without an id (the grids layer's community aggregates at low zoom): the next layer's
+        if (f && (f.id !== undefined || (f.properties && f.properties.id !== undefined))) {
           var props = L.extend({}, f.properties);
           if (f.id !== undefined && props.id === undefined) { props.id = f.id; }  // the MVT feature id
           layers[i].fire('click', {latlng: e.latlng, layer: {properties: props}, sourceTarget: layers[i]}); return;
@@ -297,7 +305,7 @@ def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium
                          max_zoom=19, overlay=False, control=False).add_to(m)
     query = "?size=512" + ("&shift=gcj02" if shift == "GCJ-02" else "")
     # tiles carry the session only in the HttpOnly cookie (never ?s= in a URL: logs, Referer)
-    for layer in ("roads", "buildings", "communities", "grids", "events"):
+    for layer in ("roads", "buildings", "communities", "grids", "events", "facilities", "cameras"):
         if layer in view.tiles:
             _tile_layer(layer, query, lang, show=layer not in view.hidden).add_to(m)
     for small in view.small:
@@ -372,15 +380,23 @@ _STYLES = {
         return {radius: r, fill: true, fillColor: c, fillOpacity: n > 1 ? 0.9 : 1, color: p.o ? '#dc2626' : '#ffffff',
                 weight: p.o ? 4 : 1.5, opacity: 1, label: n > 1 ? (n > 999 ? Math.round(n / 1000) + 'k' : String(n)) : null};
     }""",
+    # points drawn as tiles (a city's cameras and facilities): as the GeoJSON markers look
+    "cameras": """function (p, z) {
+        return {radius: 5, fill: true, fillColor: p.st === 'online' ? COLOURS.camera_online : COLOURS.camera_offline,
+                fillOpacity: 1, color: '#ffffff', weight: 1, opacity: 1};
+    }""",
+    "facilities": """function (p, z) {
+        return {radius: 7, fill: true, fillColor: COLOURS.facility, fillOpacity: 1, color: '#ffffff', weight: 1, opacity: 1};
+    }""",
     "roads": """function (p, z) {
         var major = MAJOR.indexOf(p.c) >= 0;
         return {weight: major ? (z >= 15 ? 4 : 2.5) : (z >= 15 ? 2 : 1), color: major ? COLOURS.road_major : COLOURS.road, opacity: 0.9};
     }""",
 }
-_Z = {"roads": 1, "buildings": 2, "communities": 3, "grids": 4, "events": 6}
+_Z = {"roads": 1, "buildings": 2, "communities": 3, "grids": 4, "events": 6, "facilities": 7, "cameras": 8}
 
 
-_PICK = {"buildings": 3, "grids": 2, "communities": 1}  # which layer a click picks first
+_PICK = {"cameras": 5, "facilities": 4, "buildings": 3, "grids": 2, "communities": 1}  # which layer a click picks first
 
 
 def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> FastVectorTiles:
@@ -391,6 +407,7 @@ def _tile_layer(layer: str, query: str, lang: str, show: bool = True) -> FastVec
     options = f"""{{
         interactive: {'true' if interactive else 'false'},
         tileSize: 512, maxNativeZoom: 18, maxZoom: 19, zIndex: {_Z[layer]}, pickPriority: {_PICK.get(layer, 0)},
+        pickPoints: {'true' if layer in ("cameras", "facilities") else 'false'},
         {"minZoom: %d," % BUILDINGS_MIN_ZOOM if layer == "buildings" else ""}
         className: 'wg-tiles-{layer}',
         vectorTileLayerStyles: {{ {layer}: (function () {{
@@ -486,6 +503,24 @@ SITING_POINTS = ("sites_new", "sites_existing", "homes")
 # Up to this many cases travel as GeoJSON (every case a browser object: 5,000 is already
 # seconds of drawing); beyond it the ``events`` tile layer draws them, whatever their number.
 EVENTS_GEOJSON_LIMIT = 5000
+
+
+# Up to this many cameras or facilities travel as GeoJSON (each a Leaflet marker, even when its
+# layer starts switched off); beyond it the layer is drawn from tiles (a city has 25,000 cameras:
+# 5 MB of GeoJSON in the page and seconds of the browser's time on every page run).
+POINTS_GEOJSON_LIMIT = 1000
+
+
+def with_points(view: MapView, name: str, frame: gpd.GeoDataFrame, show: bool = True) -> MapView:
+    """``view`` with a point layer (``cameras`` or ``facilities``): ``frame`` (read with at most
+    ``POINTS_GEOJSON_LIMIT + 1`` rows) as GeoJSON while within the limit, else the layer's tiles."""
+    if len(frame) > POINTS_GEOJSON_LIMIT:
+        view.tiles = (*view.tiles, name)
+        if not show:
+            view.hidden = (*view.hidden, name)
+    else:
+        view.small.append(GeoLayer(name, frame, show=show))
+    return view
 
 
 def with_events(view: MapView, cases: gpd.GeoDataFrame) -> MapView:
@@ -591,10 +626,10 @@ def _legend_js(view: MapView, lang: str) -> str:
         rows.append(_swatch("#ffffff", t("ev.overdue", lang), DOT + ";border:3px solid #dc2626"))
         if "events" in view.tiles:
             rows.append(f"<span style='color:#666'>{t('legend.event_cluster', lang)}</span>")
-    if "cameras" in names:
+    if "cameras" in names or "cameras" in view.tiles:
         rows.append(_swatch(COLOURS['camera_online'], t('legend.camera_online', lang), DOT))
         rows.append(_swatch(COLOURS['camera_offline'], t('legend.camera_offline', lang), DOT))
-    if "facilities" in names:
+    if "facilities" in names or "facilities" in view.tiles:
         rows.append(_swatch(COLOURS['facility'], t('layer.facilities', lang), DOT))
     if "sites_new" in names:
         dots = "".join(f"<i style='background:{c};border-radius:7px;width:8px;margin-right:1px'></i>" for c in SITE_PALETTE[:4])
@@ -627,11 +662,19 @@ def _legend_js(view: MapView, lang: str) -> str:
 
 def show(view: MapView, lang: str, key: str) -> tuple[str, object] | None:
     """Draw the map; return ``(layer, id)`` of the feature last clicked, if any."""
+    import time
+
     from streamlit_folium import st_folium
 
+    from ui.seam import mark
+
+    started = time.perf_counter()
     m = build(view, lang)
+    mark("map.build", started)
+    started = time.perf_counter()
     out = st_folium(m, key=key, height=view.height, use_container_width=True,
                     returned_objects=["last_object_clicked", "last_active_drawing"])
+    mark("map.st_folium", started)
     return picked(out)
 
 

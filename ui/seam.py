@@ -24,7 +24,9 @@ import functools
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from gis.db import app_engine
@@ -97,6 +99,44 @@ def one_language(message: str, lang: str) -> str:
     return "\n".join(parts)
 
 
+# The current page run's timings (``WANGGE_PROFILE_RUNS``): (what, milliseconds); None when off.
+_RUN: ContextVar[list | None] = ContextVar("wangge_run_timings", default=None)
+
+
+def start_run() -> None:
+    """Record this page run's reads and marks (``ui/main.py`` prints them at the end)."""
+    _RUN.set([])
+
+
+def mark(what: str, started: float) -> None:
+    """Record ``what`` as having taken since ``started`` (a ``time.perf_counter()``)."""
+    run = _RUN.get()
+    if run is not None:
+        run.append((what, round((time.perf_counter() - started) * 1000, 1)))
+
+
+def run_timings() -> list | None:
+    return _RUN.get()
+
+
+def _timed(name: str, f: Callable) -> Callable:
+    @functools.wraps(f)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if _RUN.get() is None:
+            return f(*args, **kwargs)
+        started = time.perf_counter()
+        try:
+            return f(*args, **kwargs)
+        finally:
+            mark(name, started)
+
+    call.__wrapped__ = f
+    for attr in ("clear",):
+        if hasattr(f, attr):
+            setattr(call, attr, getattr(f, attr))
+    return call
+
+
 def read(fn: Callable | None = None, *, life: str = "short", cache_it: bool = True) -> Any:
     """Decorator for a read ``f(conn, *args)``: callers pass ``*args`` only."""
 
@@ -111,7 +151,7 @@ def read(fn: Callable | None = None, *, life: str = "short", cache_it: bool = Tr
             except Exception as exc:  # noqa: BLE001 - every failure becomes a reference number
                 raise Failed(log_failure(exc, f"{f.__module__}.{f.__qualname__}")) from exc
 
-        return cache.cached(run, life=life) if cache_it else run
+        return _timed(f.__name__, cache.cached(run, life=life) if cache_it else run)
 
     return wrap(fn) if fn is not None else wrap
 

@@ -27,7 +27,7 @@ from functools import cache
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from analysis.overview import grid_status_in_box_sql
+from analysis.overview import community_worst_in_box_sql, grid_status_in_box_sql
 from gis.db import _apply_scope, transaction
 from gis.scope import SYSTEM, cache_key, use_scope
 from gis.settings import get_settings
@@ -75,10 +75,46 @@ class TileLayer:
     fresh_s: float | None = None  # the tile also depends on the clock: reused at most this long
 
 
+# Rows are found by the plain numbers of their box (migration 0024: cx/cy_3857, r_3857): under
+# FORCE row-level security PostgreSQL uses no index for PostGIS's && (not leakproof), and every
+# tile read the whole table; float comparisons are leakproof. A feature meeting the tile has its
+# centre within BOX_MARGIN metres of it, unless it is larger (the partial index on r_3857 finds those).
+BOX_MARGIN = {"buildings": 100, "roads": 500, "grids": 1000}  # migration 0024 BOX_MARGIN
+
+
+def _near(alias: str, table: str) -> str:
+    m = BOX_MARGIN[table]
+    return (f"(({alias}.cx_3857 BETWEEN CAST(:mx0 AS float8) - {m} AND CAST(:mx1 AS float8) + {m} "
+            f"AND {alias}.cy_3857 BETWEEN CAST(:my0 AS float8) - {m} AND CAST(:my1 AS float8) + {m}) OR {alias}.r_3857 > {m})")
+
+
 def _grids_sql() -> str:
     # The status a grid is coloured by is an analysis (analysis/overview.py owns its
     # rules); the tile only carries the verdict.
-    return f"SELECT s.id, s.grid_type AS t, s.status AS st, s.geom_3857 AS geom FROM ({grid_status_in_box_sql(':env')}) s"
+    return (f"SELECT s.id, s.grid_type AS t, s.status AS st, s.geom_3857 AS geom "
+            f"FROM ({grid_status_in_box_sql(':env', _near('g', 'grids'))}) s")
+
+
+# Below this display zoom the main roads of a tile travel as one multi-line per class (no ids: the
+# roads layer is not clickable), not one feature per road piece: a city's 500,000 pieces made a
+# 1.2 MB z11 tile (391 kB now; merging the lines too took 3-8 s a tile, so they are only collected).
+ROADS_MERGED_BELOW = 13
+
+
+def _roads_low_sql() -> str:
+    return (f"SELECT NULL::bigint AS id, r.road_class AS c, ST_Collect(r.geom_3857) AS geom FROM roads r "
+            f"WHERE {_near('r', 'roads')} AND r.geom_3857 && :env AND r.road_class = ANY(:major) GROUP BY r.road_class")
+
+
+# Below this display zoom the grids layer sends one feature per community (its outline, coloured
+# by the most pressing verdict among its grids, no id: a click there picks the community): a grid
+# is a few pixels wide, and a city's opening view would carry 50,000 of them.
+GRIDS_DETAIL_ZOOM = 12
+
+
+def _grids_low_sql() -> str:
+    return (f"SELECT NULL::bigint AS id, 'comprehensive'::text AS t, s.status AS st, s.geom_3857 AS geom "
+            f"FROM ({community_worst_in_box_sql(':env', _near('g', 'grids'))}) s")
 
 
 _OPEN_SQL = ", ".join(f"'{s}'" for s in EVENT_OPEN)
@@ -127,19 +163,35 @@ def _layers() -> dict[str, TileLayer]:
             "grids",
             _grids_sql(),
             ("id", "t", "st"),
+            sql_low=_grids_low_sql(),
+            detail_zoom=GRIDS_DETAIL_ZOOM,
         ),
         "buildings": TileLayer(
             "buildings",
-            """SELECT b.id, b.use AS u, (b.households > 0) AS h, b.geom_3857 AS geom
-               FROM buildings b WHERE b.geom_3857 && :env""",
+            f"""SELECT b.id, b.use AS u, (b.households > 0) AS h, b.geom_3857 AS geom
+               FROM buildings b WHERE {_near('b', 'buildings')} AND b.geom_3857 && :env""",
             ("id", "u", "h"),
             min_zoom=BUILDINGS_MIN_ZOOM,
         ),
         "roads": TileLayer(
             "roads",
-            """SELECT r.id, r.road_class AS c, r.geom_3857 AS geom FROM roads r
-               WHERE r.geom_3857 && :env AND (:z >= %d OR r.road_class = ANY(:major))""" % ROADS_DETAIL_ZOOM,
+            f"""SELECT r.id, r.road_class AS c, r.geom_3857 AS geom FROM roads r
+               WHERE {_near('r', 'roads')} AND r.geom_3857 && :env AND (:z >= {ROADS_DETAIL_ZOOM} OR r.road_class = ANY(:major))""",
             ("id", "c"),
+            sql_low=_roads_low_sql(),
+            detail_zoom=ROADS_MERGED_BELOW,
+        ),
+        # points of a city's size (25,000 cameras, 4,000 facilities at 1,000,000 buildings): as
+        # tiles when a screen's area holds more than ui/map.py POINTS_GEOJSON_LIMIT of them
+        "cameras": TileLayer(
+            "cameras",
+            "SELECT k.id, k.status AS st, k.geom_3857 AS geom FROM cameras k WHERE k.geom_3857 && :env",
+            ("id", "st"),
+        ),
+        "facilities": TileLayer(
+            "facilities",
+            "SELECT f.id, f.geom_3857 AS geom FROM facilities f WHERE f.geom_3857 && :env",
+            ("id",),
         ),
         "events": TileLayer(
             "events",
@@ -153,7 +205,7 @@ def _layers() -> dict[str, TileLayer]:
     }
 
 
-LAYER_NAMES = ("communities", "grids", "buildings", "roads", "events")
+LAYER_NAMES = ("communities", "grids", "buildings", "roads", "events", "cameras", "facilities")
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
@@ -219,7 +271,8 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None
     # the envelope with a cell's margin, moved back by the basemap's offset (as ``box`` above)
     x0, y0, x1, y1 = tile_bounds(zq, x, y)
     params = {"z": z, "zq": zq, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS), "cell": cell,
-              "bx0": x0 - cell - dx, "bx1": x1 + cell - dx, "by0": y0 - cell - dy, "by1": y1 + cell - dy}
+              "bx0": x0 - cell - dx, "bx1": x1 + cell - dx, "by0": y0 - cell - dy, "by1": y1 + cell - dy,
+              "mx0": x0 - dx, "mx1": x1 - dx, "my0": y0 - dy, "my1": y1 - dy}
     if spec.sql_low and z < spec.detail_zoom:
         # the cells are counted in a hash table: tens of thousands of cases at low zoom would
         # otherwise be sorted on disk under the default 4 MB (for this transaction only)
@@ -236,13 +289,17 @@ class TileCache:
 
     Why: tiles change only when data do, and everyone opening the dashboard looks at the
     same few places; a z15 building tile costs PostGIS tens of milliseconds. A tile is
-    reused while the newest ``audit_log`` row (every import and edit writes one) is the
-    one it was made under, and for at most ``TTL_S`` seconds in any case (a change made
-    without an audit row shows up within that time). Bounded by bytes, least recently
-    used first out.
+    reused while the version of the area it covers is the one it was made under
+    (``tile_version``: per z14 cell, bumped by triggers on the rows it shows, migration 0024;
+    the newest audit row for events), and for at most ``TTL_S`` seconds in any case. Keys
+    hold the asking scope's area (``area_key``): row-level security decides what a tile
+    holds. Bounded by bytes, least recently used first out.
     """
 
     TTL_S = 300.0
+    # Layers versioned per cell by the triggers (EPOCH_LAYERS): every write to what they show
+    # bumps their version, so the age limit only bounds memory of a quiet city, not staleness.
+    EPOCH_TTL_S = 3600.0
 
     def __init__(self, max_bytes: int = 64 * 2**20):
         from collections import OrderedDict
@@ -253,13 +310,14 @@ class TileCache:
         self._bytes = 0
         self._lock = Lock()
 
-    def get(self, key: tuple, version: int) -> bytes | None:
+    def get(self, key: tuple, version: int, ttl_s: float | None = None) -> bytes | None:
+        """The tile made under ``version``, if younger than ``ttl_s`` (default ``TTL_S``)."""
         with self._lock:
             item = self._items.get(key)
             if item is None:
                 return None
             made, v, data = item
-            if v != version or time.monotonic() - made > self.TTL_S:
+            if v != version or time.monotonic() - made > (self.TTL_S if ttl_s is None else ttl_s):
                 self._drop(key)
                 return None
             self._items.move_to_end(key)
@@ -291,8 +349,52 @@ CACHE = TileCache()
 
 def data_version(conn: Connection) -> int:
     """The newest audit row's id: changes whenever an import or an edit lands (through a
-    definer function: the log itself is readable by administrators only)."""
+    definer function: the log itself is readable by administrators only). The version of
+    layers without their own (``events``, which also ages with the clock)."""
     return int(conn.execute(text("SELECT audit_version()")).scalar_one())
+
+
+# Layers whose tiles are versioned per area (migration 0024's ``tile_epochs``): triggers on the
+# rows each shows bump the version of the z14 cells those rows cover, so an edit forgets the
+# tiles around it and no other (a building's households: its own tiles and its grid's).
+EPOCH_LAYERS = ("communities", "grids", "buildings", "roads")
+EPOCH_ZOOM = 14  # migration 0024 CELL_ZOOM
+
+
+def epoch_cells(zq: int, x: int, y: int) -> tuple[int, int, int, int]:
+    """The z14 cells (x0, y0, x1, y1) whose versions a standard tile ``zq/x/y`` depends on.
+
+    At z14 and deeper a tile lies in one cell (a feature near its edge has bumped this cell
+    too: the triggers grow each box by a 64th of a cell, a z14 tile's buffer). Above it a tile
+    spans 2^(14-zq) cells a side, plus its 64-pixel buffer: as many cells again as that buffer
+    is wide (at least one)."""
+    if zq >= EPOCH_ZOOM:
+        shift = zq - EPOCH_ZOOM
+        return x >> shift, y >> shift, x >> shift, y >> shift
+    span = 1 << (EPOCH_ZOOM - zq)
+    pad = max(1, -(-span * BUFFER // EXTENT))
+    return x * span - pad, y * span - pad, (x + 1) * span - 1 + pad, (y + 1) * span - 1 + pad
+
+
+def tile_version(conn: Connection, layer: str, zq: int, x: int, y: int) -> int:
+    """What a cached tile of ``layer`` at standard tile ``zq/x/y`` is valid for: the newest
+    version of the cells it covers (per-area layers), else the newest audit row."""
+    if layer not in EPOCH_LAYERS:
+        return data_version(conn)
+    x0, y0, x1, y1 = epoch_cells(zq, x, y)
+    return int(conn.execute(text(
+        "SELECT coalesce(max(v), 0) FROM tile_epochs WHERE layer = :layer AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1"),
+        {"layer": layer, "x0": x0, "y0": y0, "x1": x1, "y1": y1}).scalar_one())
+
+
+def area_key(scope, layer: str) -> str:
+    """The part of the cache key that stands for who asks: what row-level security decides a
+    tile holds. For the layers of the map it is the scope's area (role, communities, grids,
+    resident detail; the policies read nothing else), so everyone with the same area shares a
+    tile and nobody else does; for events (units see the cases dispatched to them) the user too."""
+    if layer in EPOCH_LAYERS:
+        return f"{scope.role}|{','.join(scope.communities)}|{','.join(map(str, scope.grids))}|{int(scope.resident_detail)}"
+    return cache_key(scope)
 
 
 # --- HTTP --------------------------------------------------------------------------------
@@ -361,14 +463,15 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
     hit = False
     try:
         size = int(request.query_params.get("size", 256))
-        key = (cache_key(scope), p["layer"], z, x, y, shift, size)
+        key = (area_key(scope, p["layer"]), p["layer"], z, x, y, shift, size)
         spec = _layers().get(p["layer"])
         if spec is not None and spec.fresh_s:
             key += (int(time.time() // spec.fresh_s),)
         started = time.perf_counter()
         with use_scope(scope), tile_engine().connect() as conn:
-            version = data_version(conn)
-            data = CACHE.get(key, version) if use_cache else None
+            zq = z - 1 if size == 512 else z
+            version = tile_version(conn, p["layer"], zq, x, y) if 0 <= zq else 0
+            data = CACHE.get(key, version, CACHE.EPOCH_TTL_S if p["layer"] in EPOCH_LAYERS else None) if use_cache else None
             hit = data is not None
             if data is None:
                 data = tile(conn, p["layer"], z, x, y, shift=shift, size=size)

@@ -26,10 +26,10 @@ def render() -> None:
     st.title(f"{name} · {t('page.community', lang)}")
     figure_tiles(data.figures(sub, code), lang)
     bounds = data.bounds(sub, code)
-    view = wmap.MapView(bounds=bounds, small=[
-        wmap.GeoLayer("facilities", data.facilities_in(bounds)[["id", "geometry"]]),
-        wmap.GeoLayer("cameras", data.cameras_in(bounds)[["id", "st", "geometry"]], show=False),
-    ])
+    view = wmap.MapView(bounds=bounds)
+    limit = wmap.POINTS_GEOJSON_LIMIT + 1  # more than the limit: tiles instead (a city's cameras)
+    wmap.with_points(view, "facilities", data.facilities_in(bounds, limit)[["id", "geometry"]])
+    wmap.with_points(view, "cameras", data.cameras_in(bounds, limit)[["id", "st", "geometry"]], show=False)
     map_with_details(view, key=f"secretary_map_{code}")
     st.subheader(t("secretary.grids", lang))
     grids = data.grid_table(sub, code)
