@@ -198,6 +198,7 @@ def record_track(conn: Connection, records: list[dict], grid_id: int, username: 
     transaction under their signed scope: the database refuses a track that passes none of the
     caller's grids. The worker is the grid's full-time worker (their cadre number, as an import
     names it), or the signed-in user where the grid has none on record."""
+    from gis.scope import current
     from layers import audit
     from layers.cadres import grid_staff
 
@@ -208,6 +209,14 @@ def record_track(conn: Connection, records: list[dict], grid_id: int, username: 
     grid = conn.execute(text("SELECT district_code FROM grids WHERE id = :g AND valid_to IS NULL"), {"g": int(grid_id)}).first()
     if grid is None:
         raise ImportFailed([Problem(DEVICE_SOURCE, "找不到网格 / no such grid", source_id=str(grid_id))])
+    scope = current()
+    if scope is not None and scope.role == "worker":  # the database refuses it too (row-level security); said plainly here
+        passed = conn.execute(text("""
+            SELECT array_agg(g.id) FROM grids g, (SELECT ST_SetSRID(ST_GeomFromText(:wkt), 4326) AS geom) tr
+             WHERE g.valid_to IS NULL AND g.geom && ST_Expand(tr.geom, 0.001) AND ST_DWithin(g.geom::geography, tr.geom::geography, :d)"""),
+            {"wkt": shapely.MultiLineString([t.line for t in days]).wkt, "d": get_settings().patrol_distance_m}).scalar() or []
+        if not set(int(g) for g in passed) & set(int(g) for g in scope.grids):
+            raise ImportFailed([Problem(DEVICE_SOURCE, "轨迹没有经过您负责的网格，未保存 / the track passes none of your grids: not stored")])
     staff = grid_staff(conn, int(grid_id))
     workers = staff[staff["role"] == "full_time_worker"]["cadre_no"] if len(staff) else []
     cadre_no = str(workers.iloc[0]) if len(workers) else username

@@ -319,7 +319,7 @@ def overdue_grids(conn: Connection, community: str | None = None, grid_ids: list
     for the caller's area whatever their role: no person's record is read (nothing is logged)."""
     on = on or today()
     frame = gpd.read_postgis(text("""
-        SELECT g.id, g.code::text AS code, g.name, g.community_code::text AS community_code,
+        SELECT g.id, g.code::text AS code, g.name AS grid_name, g.community_code::text AS community_code,
                coalesce(c.persons, 0) AS persons, coalesce(c.scheduled, 0) AS scheduled,
                coalesce(c.due_today, 0) AS due_today, coalesce(c.overdue, 0) AS overdue, g.geom
           FROM grids g LEFT JOIN people_counts('grid', CAST(:d AS date)) c ON c.code = g.code::text

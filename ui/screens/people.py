@@ -310,7 +310,7 @@ def _patrols(grid_id: int | None, lang: str, worker: bool = False) -> None:
 def _grid_tip(r, lang: str) -> str:
     """A grid's popup: its code and name (escaped: imported text) and its counts, one per line."""
     rate = _pct(r.overdue_rate) if r.overdue_rate is not None and not pd.isna(r.overdue_rate) else "—"
-    rows = [f"<b>{html.escape(str(r.code))} {html.escape(str(r.name or ''))}</b>",
+    rows = [f"<b>{html.escape(str(r.code))} {html.escape(str(r.grid_name or ''))}</b>",
             f"{t('people.col.persons', lang)}：{int(r.persons)}", f"{t('people.col.scheduled', lang)}：{int(r.scheduled)}",
             f"{t('people.col.due_today', lang)}：{int(r.due_today)}", f"{t('people.col.overdue', lang)}：{int(r.overdue)}",
             f"{t('people.col.overdue_rate', lang)}：{rate}"]
