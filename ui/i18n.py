@@ -914,7 +914,7 @@ T: dict[str, tuple[str, str]] = {
     "people.tip_longest": ("最久逾期 {d} 天", "Longest delay {d} days"),
     "people.locate_help": ("到达对象家中后，点地图左上角的 ◎ 获取本机位置；离对象楼栋超过 {m} 米的走访会被标记为异常。",
                            "At the person's home, tap ◎ (top left of the map) to take this device's location; a visit more than {m} m from the building is flagged."),
-    "people.fix_ok": ("已取得本机位置（精度约 {acc} 米），保存走访时会一并记录。", "Device location taken (accurate to about {acc} m); it is saved with the visit."),
+    "people.fix_ok": ("已取得本机位置（{at}，精度约 {acc} 米），保存走访时会一并记录。", "Device location taken ({at}, accurate to about {acc} m); it is saved with the visit."),
     "people.fix_none": ("还没有本机位置：请点地图上的 ◎。设备无法定位时，可在下面手动填写位置。",
                         "No device location yet: tap ◎ on the map. If the device cannot locate, type the place below."),
     "people.typed_place": ("手动填写位置（设备无法定位时）", "Type the place (when the device cannot locate)"),

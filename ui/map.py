@@ -696,7 +696,7 @@ _DEVICE_JS = """
   function box(html) {
     var C = L.Control.extend({options: {position: 'topleft'}, onAdd: function () {
       var d = L.DomUtil.create('div', 'leaflet-bar wg-device');
-      d.style.cssText = 'background:#fff;padding:4px 6px;font-size:14px;line-height:20px;max-width:230px';
+      d.style.cssText = 'background:#fff;padding:4px 8px;font-size:14px;line-height:20px;min-width:170px;max-width:260px';
       d.innerHTML = html; L.DomEvent.disableClickPropagation(d); return d; }});
     var c = new C(); map.addControl(c); return c.getContainer();
   }
@@ -708,7 +708,8 @@ _DEVICE_JS = """
   map.on('locationerror', function (e) { status.textContent = T.error; });
   var d, status;
   if (MODE === 'visit') {
-    d = box('<a href="#" class="wg-locate" style="font-size:16px">◎ ' + T.locate + '</a><div class="wg-status"></div>');
+    d = box('<a href="#" class="wg-locate" style="display:inline-block;width:auto;height:auto;line-height:24px;' +
+            'font-size:15px;white-space:nowrap;border:0;padding:0 2px">◎ ' + T.locate + '</a><div class="wg-status"></div>');
     status = d.querySelector('.wg-status');
     L.DomEvent.on(d.querySelector('a'), 'click', function (e) {
       L.DomEvent.preventDefault(e); status.textContent = T.finding;

@@ -165,7 +165,8 @@ def _record_form(grid_id: int, due: pd.DataFrame, lang: str) -> None:
         st.session_state["visit_fix"] = got
     fix = _device_fix()
     if fix:
-        st.success(t("people.fix_ok", lang, acc=f"{float(fix.get('acc') or 0):,.0f}"))
+        at = pd.Timestamp(int(fix.get("t") or 0), unit="ms", tz="UTC").tz_convert("Asia/Shanghai").strftime("%H:%M:%S")
+        st.success(t("people.fix_ok", lang, acc=f"{float(fix.get('acc') or 0):,.0f}", at=at))
     else:
         st.info(t("people.fix_none", lang))
     with st.form("visit_form", clear_on_submit=True):
