@@ -288,4 +288,17 @@ def test_worker_records_a_patrol_with_the_phone(server, browser, accounts):
         s.close()
 
 
+def test_building_detail_marks_estimated_households():
+    """Issue 13's rule on the building detail popup: a household count estimated from floor area
+    says 「估算」 (and so do the residents derived from it); a surveyed one stands alone."""
+    from ui.common import detail_rows
+
+    est = detail_rows("buildings", {"id": 1, "households": 40, "residents": 105, "households_source": "estimated"}, "zh")
+    got = dict(zip(est[""], est[" "]))
+    assert got["户数"] == "40（估算）" and got["人口"].endswith("（估算）")
+    assert "估算" not in "".join(detail_rows("buildings", {"id": 1, "households": 40, "households_source": "surveyed"}, "zh")[" "])
+    en = detail_rows("buildings", {"id": 1, "households": 40, "households_source": "estimated"}, "en")
+    assert "40 (estimated)" in set(en[" "]) and "surveyed" not in "".join(en[" "]) and "estimated" not in set(en[""])
+
+
 from tests.test_ui_browser import browser, server  # noqa: E402,F401  (the shared browser fixtures)
