@@ -301,4 +301,64 @@ def test_building_detail_marks_estimated_households():
     assert "40 (estimated)" in set(en[" "]) and "surveyed" not in "".join(en[" "]) and "estimated" not in set(en[""])
 
 
+def _overdue_truth(community: str | None = None) -> dict[str, int]:
+    """Overdue persons per grid code, counted straight from the tables (as the system)."""
+    with use_scope(SYSTEM), people.owner_transaction() as c:
+        return {r[0]: int(r[1]) for r in c.execute(text("""
+            SELECT g.code, count(*) FROM persons p JOIN person_schedule s ON s.person_id = p.id JOIN grids g ON g.id = p.grid_id
+             WHERE s.next_visit < (now() AT TIME ZONE 'Asia/Shanghai')::date
+               AND (CAST(:c AS text) IS NULL OR g.community_code = CAST(:c AS text)) GROUP BY 1"""), {"c": community}).all()}
+
+
+def _check_overdue_map(s, grids_expected: int, truth: dict[str, int], shot: str) -> None:
+    """The overdue map: one coloured path per grid, a legend in words, a click on the grid with the
+    most overdue opens its figures (code, counts, rate) and no person."""
+    frame = _frame_with(s.page, "path.wg-overdue-rate")
+    paths = frame.locator("path.wg-overdue-rate")
+    assert paths.count() == grids_expected
+    frame.locator(".wg-legend summary").click()
+    legend = frame.locator(".wg-legend").inner_text()
+    assert "逾期走访率（按网格）" in legend and "没有逾期" in legend and "逾期率高于25%" in legend, legend
+    code = max(truth, key=truth.get)
+    # click each grid until the popup names the busiest one (paths carry no attributes)
+    for i in range(paths.count()):
+        paths.nth(i).click(force=True)
+        popup = frame.locator(".leaflet-popup-content")
+        popup.wait_for(timeout=10000)
+        text_ = popup.inner_text()
+        if code in text_:
+            break
+    else:
+        raise AssertionError(f"no popup names grid {code}")
+    assert f"逾期：{truth[code]}" in text_ and "逾期率：" in text_ and "登记人数：" in text_, text_
+    assert not MASKED.search(text_) and "某" not in text_
+    s.shot(shot)
+
+
+@pytest.mark.browser
+def test_overdue_visits_are_a_map_layer_per_grid(server, browser, accounts):
+    """Secretary (their community's grids) and leader (every grid, counts only): the grids coloured
+    by overdue rate, the legend in words, a grid's popup with its figures."""
+    from tests.test_ui_browser import Session
+
+    sec, lead = accounts["secretary"], accounts["leader"]
+    with use_scope(SYSTEM), people.owner_transaction() as c:
+        n_com = c.execute(text("SELECT count(*) FROM grids WHERE valid_to IS NULL AND community_code = :c"),
+                          {"c": sec.communities[0]}).scalar_one()
+        n_all = c.execute(text("SELECT count(*) FROM grids WHERE valid_to IS NULL")).scalar_one()
+    for account, n, truth, shot, expect in ((sec, n_com, _overdue_truth(sec.communities[0]), "people_09_secretary_overdue_map", "各网格逾期走访"),
+                                           (lead, n_all, _overdue_truth(), "people_10_leader_overdue_map", "各网格")):
+        before = _log(account.username)
+        s = Session(browser, height=2600)
+        try:
+            s.sign_in(server, account)
+            s.open(f"{server}/people", expect)
+            _check_overdue_map(s, n, truth, shot)
+            s.assert_offline()
+        finally:
+            s.close()
+        if account is lead:
+            assert _log(account.username) == before  # the leader's map read nobody's record
+
+
 from tests.test_ui_browser import browser, server  # noqa: E402,F401  (the shared browser fixtures)

@@ -475,9 +475,10 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
             return PEOPLE_STYLES[name]
         if name in OVERDUE_LAYERS:  # overdue visits per grid (choropleth) and the buildings they are in
             c = OVERDUE_COLOURS.get(st, OVERDUE_COLOURS["none"])
+            cls = "wg-" + name.replace("_", "-")  # the browser tests find the layer's paths by it
             if name == "overdue_buildings":
-                return {"color": "#7f1d1d", "weight": 1.5, "fill": True, "fillColor": c, "fillOpacity": 0.85}
-            return {"color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": c, "fillOpacity": 0.55}
+                return {"color": "#7f1d1d", "weight": 1.5, "fill": True, "fillColor": c, "fillOpacity": 0.85, "className": cls}
+            return {"color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": c, "fillOpacity": 0.55, "className": cls}
         if name == "cameras":
             c = COLOURS["camera_online"] if st == "online" else COLOURS["camera_offline"]
             return {"color": "#ffffff", "weight": 1, "fillColor": c, "fillOpacity": 1, "radius": 5}
