@@ -628,7 +628,8 @@ def _legend_js(view: MapView, lang: str) -> str:
     for name in OVERDUE_LAYERS:
         if name in names:
             rows.append(f"<b>{t(f'layer.{name}', lang)}</b>")
-            keys = ("high", "mid", "low", "zero", "none") if name != "overdue_buildings" else ("high", "mid", "low")
+            keys = {"overdue_rate": ("high", "mid", "low", "zero", "none"), "overdue_count": ("high", "mid", "low", "zero")}.get(
+                name, ("high", "mid", "low"))
             rows += [_swatch(OVERDUE_COLOURS[k], t(f"legend.{name}.{k}", lang, **legend_args.get(name, {}))) for k in keys]
     for name in PEOPLE_STYLES:
         if name in names:
