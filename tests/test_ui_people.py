@@ -310,26 +310,22 @@ def _overdue_truth(community: str | None = None) -> dict[str, int]:
                AND (CAST(:c AS text) IS NULL OR g.community_code = CAST(:c AS text)) GROUP BY 1"""), {"c": community}).all()}
 
 
-def _check_overdue_map(s, grids_expected: int, truth: dict[str, int], shot: str) -> None:
+def _check_overdue_map(s, codes: list[str], truth: dict[str, int], shot: str) -> None:
     """The overdue map: one coloured path per grid, a legend in words, a click on the grid with the
     most overdue opens its figures (code, counts, rate) and no person."""
     frame = _frame_with(s.page, "path.wg-overdue-rate")
     paths = frame.locator("path.wg-overdue-rate")
-    assert paths.count() == grids_expected
+    assert paths.count() == len(codes)
     frame.locator(".wg-legend summary").click()
     legend = frame.locator(".wg-legend").inner_text()
     assert "逾期走访率（按网格）" in legend and "没有逾期" in legend and "逾期率高于25%" in legend, legend
     code = max(truth, key=truth.get)
-    # click each grid until the popup names the busiest one (paths carry no attributes)
-    for i in range(paths.count()):
-        paths.nth(i).click(force=True)
-        popup = frame.locator(".leaflet-popup-content")
-        popup.wait_for(timeout=10000)
-        text_ = popup.inner_text()
-        if code in text_:
-            break
-    else:
-        raise AssertionError(f"no popup names grid {code}")
+    # the features are drawn in the order of the grids' codes (analysis/visits.overdue_grids): the
+    # busiest grid's path, clicked where it is (not at its box's centre, which may be a neighbour)
+    paths.nth(codes.index(code)).dispatch_event("click")
+    popup = frame.locator(".leaflet-popup-content", has_text=code)
+    popup.wait_for(timeout=15000)
+    text_ = popup.inner_text()
     assert f"逾期：{truth[code]}" in text_ and "逾期率：" in text_ and "登记人数：" in text_, text_
     assert not MASKED.search(text_) and "某" not in text_
     s.shot(shot)
@@ -343,9 +339,9 @@ def test_overdue_visits_are_a_map_layer_per_grid(server, browser, accounts):
 
     sec, lead = accounts["secretary"], accounts["leader"]
     with use_scope(SYSTEM), people.owner_transaction() as c:
-        n_com = c.execute(text("SELECT count(*) FROM grids WHERE valid_to IS NULL AND community_code = :c"),
-                          {"c": sec.communities[0]}).scalar_one()
-        n_all = c.execute(text("SELECT count(*) FROM grids WHERE valid_to IS NULL")).scalar_one()
+        n_com = list(c.execute(text("SELECT code FROM grids WHERE valid_to IS NULL AND community_code = :c ORDER BY code"),
+                               {"c": sec.communities[0]}).scalars())
+        n_all = list(c.execute(text("SELECT code FROM grids WHERE valid_to IS NULL ORDER BY code")).scalars())
     for account, n, truth, shot, expect in ((sec, n_com, _overdue_truth(sec.communities[0]), "people_09_secretary_overdue_map", "各网格逾期走访"),
                                            (lead, n_all, _overdue_truth(), "people_10_leader_overdue_map", "各网格")):
         before = _log(account.username)
