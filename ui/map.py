@@ -687,7 +687,7 @@ def locate_js(map_name: str) -> str:
 
 _DEVICE_JS = """
 (function () {
-  var map = %(map)s, T = %(words)s, MODE = %(mode)s, KEY = %(key)s, SAVED = %(saved)s;
+  var map = %(map)s, T = %(words)s, MODE = %(mode)s, KEY = %(key)s, SAVED = %(saved)s, MAXACC = %(maxacc)s;
   // a layer that exists when streamlit-folium binds its click handler: firing a click on it with
   // a GeoJSON stub is how the device's position (or a finished patrol) reaches Python
   var channel = L.featureGroup().addTo(map), here = L.layerGroup().addTo(map);
@@ -745,13 +745,15 @@ _DEVICE_JS = """
     if (!navigator.geolocation) { status.textContent = T.error; return; }
     map.locate({watch: true, setView: false, enableHighAccuracy: true, maximumAge: 0, timeout: 30000});
   }
-  function redraw() { line.setLatLngs(rec ? rec.fixes.map(function (f) { return [f.lat, f.lon]; }) : []); }
+  // the line shows the fixes that will count (an imprecise fix is kept, and left out when stored)
+  function good(f) { return !(f.acc > MAXACC); }
+  function redraw() { line.setLatLngs(rec ? rec.fixes.filter(good).map(function (f) { return [f.lat, f.lon]; }) : []); }
   map.on('locationfound', function (e) {
     if (!rec || !rec.on) { return; }
     var f = {t: Math.round(e.timestamp || Date.now()), lon: e.latlng.lng, lat: e.latlng.lat, acc: e.accuracy};
     var last = rec.fixes[rec.fixes.length - 1];
     if (last && last.lon === f.lon && last.lat === f.lat && f.t - last.t < 5000) { return; }  // the same fix again
-    rec.fixes.push(f); save(); line.addLatLng([f.lat, f.lon]); mark(e.latlng, e.accuracy); show();
+    rec.fixes.push(f); save(); if (good(f)) { line.addLatLng([f.lat, f.lon]); } mark(e.latlng, e.accuracy); show();
   });
   L.DomEvent.on(btn, 'click', function () {
     if (rec && rec.on) { rec.on = false; map.stopLocate(); save(); show(); send({layer: 'patrol_fixes', id: rec.token, fixes: rec.fixes}); return; }
@@ -774,7 +776,8 @@ def add_device(m: folium.Map, mode: str, lang: str, storage_key: str = "", saved
     """Attach the device-location controls: ``visit`` (◎: one fix, sent as a ``device`` stub)
     or ``patrol`` (start/stop: a walk's fixes, sent as one ``patrol_fixes`` stub at the end)."""
     code = _DEVICE_JS % {"map": m.get_name(), "words": json.dumps(device_words(lang), ensure_ascii=False),
-                         "mode": json.dumps(mode), "key": json.dumps(storage_key), "saved": json.dumps(list(saved))}
+                         "mode": json.dumps(mode), "key": json.dumps(storage_key), "saved": json.dumps(list(saved)),
+                         "maxacc": json.dumps(float(get_settings().patrol_fix_accuracy_m))}
     m.add_child(_Js(code))
 
 
