@@ -93,6 +93,13 @@ def test_worker_records_a_visit_in_the_browser(server, browser, accounts):
         assert "步行路程" in body and "某" in cells
         frame = s.map_frame()
         assert frame is not None and frame.locator(".leaflet-container").count() == 1
+        # their overdue people's buildings on the route map, each with how many and how late (no names)
+        route_map = _frame_with(s.page, "path.wg-overdue-buildings")
+        assert route_map.locator("path.wg-overdue-rate").count() == 1  # their grid, in its overdue band
+        route_map.locator("path.wg-overdue-buildings").first.dispatch_event("click")
+        tip = route_map.locator(".leaflet-popup-content", has_text="逾期未走访")
+        tip.wait_for(timeout=15000)
+        assert re.search(r"逾期未走访：\d+ 人", tip.inner_text()) and "最久逾期" in tip.inner_text() and "某" not in tip.inner_text()
         s.shot("people_01_worker_route")
         before = _log(w.username, "visit")
         form = s.page.locator('[data-testid="stForm"]')
