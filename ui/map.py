@@ -477,8 +477,9 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
             c = OVERDUE_COLOURS.get(st, OVERDUE_COLOURS["none"])
             cls = "wg-" + name.replace("_", "-")  # the browser tests find the layer's paths by it
             if name == "overdue_buildings":
-                return {"color": "#7f1d1d", "weight": 1.5, "fill": True, "fillColor": c, "fillOpacity": 0.85, "className": cls}
-            return {"color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": c, "fillOpacity": 0.55, "className": cls}
+                return {"color": "#7f1d1d", "weight": 2, "fill": True, "fillColor": c, "fillOpacity": 0.95, "className": cls}
+            # light enough that the buildings (tiles and the overdue ones) read on top of it
+            return {"color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": c, "fillOpacity": 0.4, "className": cls}
         if name == "cameras":
             c = COLOURS["camera_online"] if st == "online" else COLOURS["camera_offline"]
             return {"color": "#ffffff", "weight": 1, "fillColor": c, "fillOpacity": 1, "radius": 5}
