@@ -75,7 +75,7 @@ def load_people(persons: int, visits_per_person: int, tracks: int, today: date, 
                    '420106********' || lpad((i % 10000)::text, 4, '0'), '170****' || lpad((i % 10000)::text, 4, '0'),
                    now() - interval '400 days'
               FROM generate_series(1, :n) i
-              JOIN LATERAL (SELECT * FROM buildings WHERE id = 1 + (i * 7919) % (SELECT max(id) FROM buildings)) b ON true"""),
+              JOIN LATERAL (SELECT * FROM buildings WHERE id = 1 + (i::bigint * 7919) % (SELECT max(id) FROM buildings)) b ON true"""),
                   {"n": persons})
         c.execute(text("""
             INSERT INTO person_groups (person_id, group_code, risk_grade)
