@@ -33,7 +33,6 @@ LAT_COLS = ("纬度", "lat", "latitude", "y")
 def read_fixes(path: str | Path, crs: str | None = None) -> pd.DataFrame:
     """Fixes (time as Beijing-aware timestamps, lon, lat in WGS-84), sorted by time."""
     path = Path(path)
-    problems: list[Problem] = []
     if path.suffix.lower() == ".gpx":
         import pyogrio
 
@@ -53,25 +52,55 @@ def read_fixes(path: str | Path, crs: str | None = None) -> pd.DataFrame:
             raise ImportFailed([Problem(path.name, "须有列：时间、经度、纬度 / needs columns time, lon, lat")])
         frame = pd.DataFrame({"time": raw[t], "lon": pd.to_numeric(raw[x], errors="coerce"),
                               "lat": pd.to_numeric(raw[y], errors="coerce")})
+    return _checked(frame, path.name, crs, first_row=2)
+
+
+def _checked(frame: pd.DataFrame, source: str, crs: str | None, first_row: int) -> pd.DataFrame:
+    """The validation every track goes through, from a file or from the phone: each time a date
+    and time, each fix's coordinates present and in range (every bad row named), times without a
+    zone read as Beijing time, GCJ-02/BD-09 converted to WGS-84; sorted by time."""
+    problems: list[Problem] = []
     times = pd.to_datetime(frame["time"], errors="coerce", utc=False)
     for i in np.flatnonzero(times.isna().to_numpy()):
-        problems.append(Problem(path.name, "时间无法识别 / time is not a date and time", row=int(i) + 2))
+        problems.append(Problem(source, "时间无法识别 / time is not a date and time", row=int(i) + first_row))
     bad = frame["lon"].isna() | frame["lat"].isna() | ~frame["lon"].between(-180, 180) | ~frame["lat"].between(-90, 90)
     for i in np.flatnonzero(bad.to_numpy()):
-        problems.append(Problem(path.name, "经纬度缺失或超出范围 / coordinates missing or out of range", row=int(i) + 2))
+        problems.append(Problem(source, "经纬度缺失或超出范围 / coordinates missing or out of range", row=int(i) + first_row))
     if problems:
         raise ImportFailed(problems)
     if getattr(times.dt, "tz", None) is None:
         times = times.dt.tz_localize("Asia/Shanghai")
-    frame["time"] = times.dt.tz_convert("Asia/Shanghai")
+    frame = frame.assign(time=times.dt.tz_convert("Asia/Shanghai"))
     if crs and crs.lower().replace("-", "") in ("gcj02", "bd09"):
         from gis.crs import unshift
 
         pts = unshift(shapely.points(frame[["lon", "lat"]].to_numpy()), "GCJ-02" if "gcj" in crs.lower() else "BD-09")
         frame["lon"], frame["lat"] = shapely.get_x(pts), shapely.get_y(pts)
     elif crs and crs.upper() not in ("EPSG:4326", "4326", "WGS84", "EPSG:4490", "4490"):
-        raise ImportFailed([Problem(path.name, f"轨迹坐标系只支持 WGS-84、CGCS2000、gcj02、bd09，而不是 {crs} / unsupported CRS")])
+        raise ImportFailed([Problem(source, f"轨迹坐标系只支持 WGS-84、CGCS2000、gcj02、bd09，而不是 {crs} / unsupported CRS")])
     return frame.sort_values("time").reset_index(drop=True)
+
+
+DEVICE_SOURCE = "手机定位"  # source_file of a track recorded in the browser (the screens name it so)
+
+
+def device_fixes(records: list[dict], max_accuracy_m: float | None = None) -> tuple[pd.DataFrame, int]:
+    """Fixes the phone's browser collected (``navigator.geolocation.watchPosition``: ``t`` epoch
+    milliseconds, ``lon``, ``lat``, ``acc`` metres) as a track's fixes, through the same checks
+    as a file's; fixes less precise than ``WANGGE_PATROL_FIX_ACCURACY_M`` (a phone without
+    satellites reports its cell tower, hundreds of metres off) are left out and counted."""
+    limit = get_settings().patrol_fix_accuracy_m if max_accuracy_m is None else max_accuracy_m
+    frame = pd.DataFrame.from_records(list(records or []), columns=["t", "lon", "lat", "acc"])
+    for col in ("t", "lon", "lat", "acc"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    # epoch milliseconds (UTC) as instants; a time outside 2000..2100 is no time
+    ok_t = frame["t"].between(946684800000, 4102444800000)
+    frame["time"] = pd.to_datetime(frame["t"].where(ok_t), unit="ms", utc=True)
+    imprecise = frame["acc"].notna() & (frame["acc"] > limit)
+    kept = frame[~imprecise].reset_index(drop=True)
+    if len(kept) == 0:
+        return kept[["time", "lon", "lat"]], int(imprecise.sum())
+    return _checked(kept[["time", "lon", "lat"]], DEVICE_SOURCE, None, first_row=1), int(imprecise.sum())
 
 
 @dataclass
@@ -126,31 +155,75 @@ def import_track(path: str | Path, cadre_no: str, crs: str | None = None, *, con
     days = split_days(fixes)
     if not days:
         raise ImportFailed([Problem(path.name, "轨迹少于两个不同位置 / the track has fewer than two distinct fixes")])
-    d_m = get_settings().patrol_distance_m
     report = TrackReport(path.name, cadre_no)
     with (owner_transaction() if conn is None else _nullctx(conn)) as c:
         cadre = c.execute(text("SELECT district_code FROM cadres WHERE cadre_no = :n"), {"n": cadre_no}).first()
         if cadre is None:
             raise ImportFailed([Problem(path.name, f"找不到干部编号 {cadre_no}（先导入干部） / no such cadre", source_id=cadre_no)])
-        for t in days:
-            row = c.execute(text("""
-                WITH tr AS (SELECT ST_SetSRID(ST_GeomFromText(:wkt), 4326) AS geom),
-                     g AS (SELECT array_agg(g.id ORDER BY g.id) AS ids, array_agg(DISTINCT g.community_code) AS coms
-                             FROM grids g, tr WHERE g.valid_to IS NULL AND g.geom && ST_Expand(tr.geom, 0.001)
-                              AND ST_DWithin(g.geom::geography, tr.geom::geography, :d))
-                INSERT INTO patrol_tracks (district_code, cadre_no, day, started_at, ended_at, fixes, active_s, length_m,
-                                           grid_ids, community_codes, source_file, imported_by, geom)
-                SELECT :dist, :cadre, :day, :s, :e, :n, :act, :len, coalesce(g.ids, '{}'), coalesce(g.coms, '{}'),
-                       :file, :by, tr.geom FROM tr, g
-                RETURNING id, cardinality(grid_ids)"""),
-                {"wkt": t.line.wkt, "d": d_m, "dist": cadre.district_code, "cadre": cadre_no, "day": t.day,
-                 "s": t.started_at.to_pydatetime(), "e": t.ended_at.to_pydatetime(), "n": t.fixes, "act": t.active_s,
-                 "len": t.length_m, "file": path.name, "by": "cli"}).one()
-            report.tracks.append({"id": int(row[0]), "day": t.day.isoformat(), "fixes": t.fixes,
-                                  "hours": round(t.active_s / 3600, 2), "length_m": round(t.length_m, 1), "grids": int(row[1])})
+        report.tracks = store_days(c, days, cadre_no, cadre.district_code, path.name, "cli")
         audit.record(c, "import_patrol", "patrol_tracks", row_key=cadre_no,
                      after={"file": path.name, "tracks": len(report.tracks)})
     return report
+
+
+def store_days(c: Connection, days: list[TrackDay], cadre_no: str, district_code: str, source: str, by: str) -> list[dict]:
+    """Insert one ``patrol_tracks`` row per Beijing day (its segments are cut by the table's
+    trigger, which is what coverage reads), noting the grids and communities the track passes
+    within ``WANGGE_PATROL_DISTANCE_M``: row-level security gives the track to those grids'
+    workers and communities' secretaries, and refuses a worker's track that passes none of theirs."""
+    d_m = get_settings().patrol_distance_m
+    out = []
+    for t in days:
+        row = c.execute(text("""
+            WITH tr AS (SELECT ST_SetSRID(ST_GeomFromText(:wkt), 4326) AS geom),
+                 g AS (SELECT array_agg(g.id ORDER BY g.id) AS ids, array_agg(DISTINCT g.community_code) AS coms
+                         FROM grids g, tr WHERE g.valid_to IS NULL AND g.geom && ST_Expand(tr.geom, 0.001)
+                          AND ST_DWithin(g.geom::geography, tr.geom::geography, :d))
+            INSERT INTO patrol_tracks (district_code, cadre_no, day, started_at, ended_at, fixes, active_s, length_m,
+                                       grid_ids, community_codes, source_file, imported_by, geom)
+            SELECT :dist, :cadre, :day, :s, :e, :n, :act, :len, coalesce(g.ids, '{}'), coalesce(g.coms, '{}'),
+                   :file, :by, tr.geom FROM tr, g
+            RETURNING id, cardinality(grid_ids)"""),
+            {"wkt": t.line.wkt, "d": d_m, "dist": district_code, "cadre": cadre_no, "day": t.day,
+             "s": t.started_at.to_pydatetime(), "e": t.ended_at.to_pydatetime(), "n": t.fixes, "act": t.active_s,
+             "len": t.length_m, "file": source, "by": by}).one()
+        out.append({"id": int(row[0]), "day": t.day.isoformat(), "fixes": t.fixes,
+                    "hours": round(t.active_s / 3600, 2), "length_m": round(t.length_m, 1), "grids": int(row[1])})
+    return out
+
+
+def record_track(conn: Connection, records: list[dict], grid_id: int, username: str) -> dict:
+    """A patrol recorded in the phone's browser, stored exactly as an imported track (the same
+    checks, one track per Beijing day, the same segments and coverage), in the caller's own
+    transaction under their signed scope: the database refuses a track that passes none of the
+    caller's grids. The worker is the grid's full-time worker (their cadre number, as an import
+    names it), or the signed-in user where the grid has none on record."""
+    from gis.scope import current
+    from layers import audit
+    from layers.cadres import grid_staff
+
+    fixes, imprecise = device_fixes(records)
+    days = split_days(fixes) if len(fixes) else []
+    if not days:
+        raise ImportFailed([Problem(DEVICE_SOURCE, "轨迹少于两个不同位置 / the track has fewer than two distinct fixes")])
+    grid = conn.execute(text("SELECT district_code FROM grids WHERE id = :g AND valid_to IS NULL"), {"g": int(grid_id)}).first()
+    if grid is None:
+        raise ImportFailed([Problem(DEVICE_SOURCE, "找不到网格 / no such grid", source_id=str(grid_id))])
+    scope = current()
+    if scope is not None and scope.role == "worker":  # the database refuses it too (row-level security); said plainly here
+        passed = conn.execute(text("""
+            SELECT array_agg(g.id) FROM grids g, (SELECT ST_SetSRID(ST_GeomFromText(:wkt), 4326) AS geom) tr
+             WHERE g.valid_to IS NULL AND g.geom && ST_Expand(tr.geom, 0.001) AND ST_DWithin(g.geom::geography, tr.geom::geography, :d)"""),
+            {"wkt": shapely.MultiLineString([t.line for t in days]).wkt, "d": get_settings().patrol_distance_m}).scalar() or []
+        if not set(int(g) for g in passed) & set(int(g) for g in scope.grids):
+            raise ImportFailed([Problem(DEVICE_SOURCE, "轨迹没有经过您负责的网格，未保存 / the track passes none of your grids: not stored")])
+    staff = grid_staff(conn, int(grid_id))
+    workers = staff[staff["role"] == "full_time_worker"]["cadre_no"] if len(staff) else []
+    cadre_no = str(workers.iloc[0]) if len(workers) else username
+    tracks = store_days(conn, days, cadre_no, grid.district_code, DEVICE_SOURCE, username)
+    audit.record(conn, "record_patrol", "patrol_tracks", row_key=cadre_no,
+                 after={"source": DEVICE_SOURCE, "tracks": len(tracks), "fixes": int(len(fixes))})
+    return {"cadre_no": cadre_no, "tracks": tracks, "fixes": int(len(fixes)), "imprecise": imprecise}
 
 
 def band(share: float | None) -> str:

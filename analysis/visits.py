@@ -287,3 +287,74 @@ def overdue_by_grid(conn: Connection, on: date | None = None) -> pd.DataFrame:
     frame = people.counts(conn, "grid", on)
     frame["overdue_rate"] = [round(o / s, 4) if s else 0.0 for o, s in zip(frame["overdue"], frame["scheduled"])]
     return frame
+
+
+def overdue_band(overdue: int, scheduled: int, bands: list[float] | None = None) -> str:
+    """A grid's overdue-rate band for the map: ``none`` (nobody on a schedule), ``zero``, ``low``
+    (up to the first of ``WANGGE_VISIT_OVERDUE_BANDS``), ``mid`` (up to the second), ``high``."""
+    from gis.settings import get_settings
+
+    lo, hi = bands or get_settings().visit_overdue_bands
+    if not scheduled:
+        return "none"
+    if not overdue:
+        return "zero"
+    rate = overdue / scheduled
+    return "low" if rate <= lo + 1e-9 else "mid" if rate <= hi + 1e-9 else "high"
+
+
+def count_bands(counts: pd.Series) -> tuple[list[str], tuple[int, int]]:
+    """Overdue counts in bands (``zero``; ``low`` up to the median of the grids that have any,
+    ``mid`` up to their upper quartile, ``high`` above) and the two limits."""
+    pos = counts[counts > 0]
+    q1, q2 = (int(np.ceil(pos.quantile(0.5))), int(np.ceil(pos.quantile(0.75)))) if len(pos) else (0, 0)
+    return ["zero" if n == 0 else "low" if n <= q1 else "mid" if n <= q2 else "high" for n in counts], (q1, q2)
+
+
+def overdue_grids(conn: Connection, community: str | None = None, grid_ids: list[int] | None = None,
+                  on: date | None = None) -> gpd.GeoDataFrame:
+    """The current grids (of one community, or these ids, or all the caller may see) with their
+    overdue visits: persons on a schedule, due today, overdue, the rate and its band. The counts
+    come from ``people_counts`` (migration 0019), the owner's function that returns counts only,
+    for the caller's area whatever their role: no person's record is read (nothing is logged)."""
+    on = on or today()
+    frame = gpd.read_postgis(text("""
+        SELECT g.id, g.code::text AS code, g.name AS grid_name, g.community_code::text AS community_code,
+               coalesce(c.persons, 0) AS persons, coalesce(c.scheduled, 0) AS scheduled,
+               coalesce(c.due_today, 0) AS due_today, coalesce(c.overdue, 0) AS overdue, g.geom
+          FROM grids g LEFT JOIN people_counts('grid', CAST(:d AS date)) c ON c.code = g.code::text
+         WHERE g.valid_to IS NULL
+           AND (CAST(:com AS text) IS NULL OR g.community_code = CAST(:com AS text))
+           AND (CAST(:ids AS bigint[]) IS NULL OR g.id = ANY(CAST(:ids AS bigint[])))
+         ORDER BY g.code"""), conn, geom_col="geom",
+        params={"d": on, "com": community, "ids": [int(i) for i in grid_ids] if grid_ids is not None else None})
+    frame["overdue_rate"] = [round(o / s, 4) if s else None for o, s in zip(frame["overdue"], frame["scheduled"])]
+    frame["rate_band"] = [overdue_band(int(o), int(s)) for o, s in zip(frame["overdue"], frame["scheduled"])]
+    frame["count_band"] = count_bands(frame["overdue"])[0] if len(frame) else []
+    return frame
+
+
+DAYS_BANDS = (7, 30)  # a building's most overdue person: up to a week late, up to a month, more
+
+
+def overdue_buildings(conn: Connection, due: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The buildings of a worker's overdue people (from their due list, already read and logged):
+    footprint, address, how many people are overdue there and the longest delay, in bands
+    (``low`` ≤ 7 days, ``mid`` ≤ 30, ``high`` more). Counts only: no name leaves the list."""
+    late = due[(due["days_overdue"] > 0) & due["building_id"].notna()] if len(due) else due
+    if late is None or late.empty:
+        return gpd.GeoDataFrame({"id": [], "address": [], "overdue": [], "max_days": [], "band": []},
+                                geometry=[], crs=4326)
+    per = late.groupby(late["building_id"].astype(int)).agg(overdue=("id", "count"), max_days=("days_overdue", "max")).reset_index()
+    shapes = gpd.read_postgis(text("SELECT id, address, geom FROM buildings WHERE id = ANY(:ids)"), conn, geom_col="geom",
+                              params={"ids": [int(b) for b in per["building_id"]]})
+    out = shapes.merge(per, left_on="id", right_on="building_id").drop(columns=["building_id"])
+    out["band"] = ["low" if d <= DAYS_BANDS[0] else "mid" if d <= DAYS_BANDS[1] else "high" for d in out["max_days"]]
+    return out
+
+
+def building_shapes(conn: Connection, building_ids: list[int]) -> gpd.GeoDataFrame:
+    """Footprints and addresses of these buildings (a person's home on the visit map)."""
+    ids = [int(b) for b in building_ids if b is not None and not pd.isna(b)]
+    return gpd.read_postgis(text("SELECT id, address, geom FROM buildings WHERE id = ANY(:ids)"), conn, geom_col="geom",
+                            params={"ids": ids})

@@ -162,6 +162,8 @@ class Settings(BaseSettings):
     patrol_gap_s: float = 300.0  # fixes further apart than this are a break, not patrol time
     patrol_min_hours: float = 2.0  # patrol at least 2 hours a day [practice, one city's rules] (standards §2)
     patrol_bands: list[float] = [0.95, 0.90, 0.85]  # patrol coverage bands [practice] (standards §2)
+    patrol_fix_accuracy_m: float = 50.0  # a phone's fix less precise than this (cell-tower fixes) is left out of a recorded track
+    visit_overdue_bands: list[float] = [0.10, 0.25]  # overdue-rate map bands: up to 10 % light, to 25 % middling, above heavy
 
     # --- dashboard ----------------------------------------------------------------------
     language: str = "zh"

@@ -285,7 +285,7 @@ def grid_buildings(conn: Connection, grid_id: int, with_geometry: bool = False) 
 def building_detail(conn: Connection, building_id: int) -> dict | None:
     """One building by id with its grid, community and (where the scope may read them) group counts."""
     row = conn.execute(text(f"""
-        SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.height_m, b.households, b.residents,
+        SELECT b.id, b.source_id, b.name, b.address, b.use, b.floors, b.height_m, b.households, b.residents, b.households_source,
                g.code AS grid_code, coalesce(g.name, g.code) AS grid_name, c.name AS community_name{_group_columns()}
         FROM buildings b LEFT JOIN grids g ON g.id = b.grid_id LEFT JOIN communities c ON c.code = b.community_code
         LEFT JOIN building_groups bg ON bg.building_id = b.id AND bg.district_code = b.district_code

@@ -12,6 +12,7 @@ Screenshots of each go to ``tests/screenshots/text_*.png`` for a person to look 
 """
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -23,7 +24,9 @@ from tests.test_ui_browser import SHOTS, Session, browser, server  # noqa: F401 
 
 pytestmark = pytest.mark.browser
 
-ROLES = tuple(ROLE_SCREENS)  # every role of the navigation, the event roles too
+# every role of the navigation, the event roles too; WANGGE_TEXT_ROLES=worker,leader reads only those
+ROLES = tuple(r for r in ROLE_SCREENS if not os.environ.get("WANGGE_TEXT_ROLES")
+              or r in os.environ["WANGGE_TEXT_ROLES"].split(","))
 
 # What a page holds besides the script's words: icon ligatures and names.
 VISIBLE_JS = """() => {

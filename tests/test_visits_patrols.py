@@ -214,6 +214,108 @@ def test_gpx_tracks_are_read(tmp_path):
     assert str(days[0].day) == "2026-12-01" and fixes["time"].iloc[0].hour == 8  # Beijing time
 
 
+# --- patrols recorded on the phone (the browser's watchPosition fixes) ---------------------------------
+
+def _device(frame: pd.DataFrame, acc: float = 5.0) -> list[dict]:
+    """A walk's fixes as the phone's browser sends them: epoch milliseconds, lon, lat, accuracy."""
+    return [{"t": int(pd.Timestamp(t).value // 1_000_000), "lon": float(x), "lat": float(y), "acc": acc}
+            for t, x, y in zip(frame["时间"], frame["经度"], frame["纬度"])]
+
+
+@pytest.fixture
+def workerconn(grid):
+    with use_scope(worker(grid)), app_engine().connect() as c:
+        tx = c.begin()
+        try:
+            yield c
+        finally:
+            tx.rollback()
+
+
+def test_a_recorded_patrol_is_stored_exactly_like_an_imported_one(tmp_path, grid, sysconn, workerconn):
+    walk = _walk_track(sysconn, grid["id"], hours=0.5).iloc[::3].reset_index(drop=True)
+    walk["时间"] = walk["时间"] - pd.Timedelta(days=200)  # a day no other test patrols
+    day = walk["时间"].iloc[0].date()
+    records = _device(walk)
+    records.insert(5, {**records[5], "t": records[5]["t"] + 1000, "lon": records[5]["lon"] + 0.01, "acc": 900.0})  # a cell-tower fix
+    out = patrols.record_track(workerconn, records, grid["id"], "t_visits_worker")
+    assert out["imprecise"] == 1 and out["fixes"] == len(walk) and len(out["tracks"]) == 1
+    mine = workerconn.execute(text("""SELECT fixes, active_s, length_m, grid_ids, ST_AsText(geom), source_file, imported_by, cadre_no
+                                        FROM patrol_tracks WHERE id = :i"""), {"i": out["tracks"][0]["id"]}).one()
+    assert mine.source_file == patrols.DEVICE_SOURCE and mine.imported_by == "t_visits_worker" and grid["id"] in mine.grid_ids
+    cov_mine = patrols.coverage(workerconn, day, day)
+    # the same fixes as a CSV through the import, in another transaction
+    csv = walk.assign(时间=walk["时间"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    rep = patrols.import_track(_write(tmp_path / "同一轨迹.csv", csv), mine.cadre_no, conn=sysconn)
+    theirs = sysconn.execute(text("SELECT fixes, active_s, length_m, grid_ids, ST_AsText(geom) FROM patrol_tracks WHERE id = :i"),
+                             {"i": rep.tracks[0]["id"]}).one()
+    assert tuple(mine)[:5] == tuple(theirs)
+    cov_theirs = patrols.coverage(sysconn, day, day)
+    a = cov_mine[cov_mine["grid_id"] == grid["id"]].iloc[0]
+    b = cov_theirs[cov_theirs["grid_id"] == grid["id"]].iloc[0]
+    assert a["households_covered"] == b["households_covered"] > 0 and a["street_covered_m"] == b["street_covered_m"]
+
+
+def test_a_recorded_patrol_splits_at_beijing_midnight(grid, sysconn, workerconn):
+    walk = _walk_track(sysconn, grid["id"], hours=0.1)
+    t0 = pd.Timestamp("2026-06-01 23:58:00", tz="Asia/Shanghai")
+    walk["时间"] = [t0 + pd.Timedelta(seconds=10 * k) for k in range(len(walk))]
+    out = patrols.record_track(workerconn, _device(walk), grid["id"], "t_visits_worker")
+    assert [t["day"] for t in out["tracks"]] == ["2026-06-01", "2026-06-02"]
+
+
+def test_a_recorded_patrol_outside_the_workers_grids_or_with_bad_fixes_is_refused(grid, sysconn, workerconn):
+    far = sysconn.execute(text("""SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(geom) c FROM grids
+                                    WHERE valid_to IS NULL AND NOT ST_DWithin(geom::geography,
+                                          (SELECT geom::geography FROM grids WHERE id = :g), 300) LIMIT 1) q"""),
+                          {"g": grid["id"]}).one()
+    now = int(pd.Timestamp.now(tz="UTC").value // 1_000_000)
+    fixes = [{"t": now + 10_000 * k, "lon": far[0] + 0.0001 * k, "lat": far[1], "acc": 5} for k in range(5)]
+    with pytest.raises(ImportFailed, match="none of your grids"):
+        patrols.record_track(workerconn, fixes, grid["id"], "t_visits_worker")
+    bad = [{"t": now, "lon": 114.3, "lat": 30.5, "acc": 5}, {"t": None, "lon": 114.3, "lat": 30.5, "acc": 5},
+           {"t": now + 20_000, "lon": 114.3, "lat": 999, "acc": 5}]
+    with pytest.raises(ImportFailed) as err:
+        patrols.record_track(workerconn, bad, grid["id"], "t_visits_worker")
+    assert {p.row for p in err.value.problems} == {2, 3}
+    with pytest.raises(ImportFailed, match="fewer than two"):
+        patrols.record_track(workerconn, [{"t": now, "lon": 114.3, "lat": 30.5, "acc": 5}], grid["id"], "t_visits_worker")
+
+
+# --- overdue visits per grid, for the map ---------------------------------------------------------------
+
+def test_overdue_grids_are_counts_for_each_role_and_read_no_person(grid, sysconn):
+    with use_scope(SYSTEM), people.owner_transaction() as c:
+        logged = c.execute(text("SELECT count(*) FROM person_access_log")).scalar_one()
+        truth = dict(c.execute(text("""SELECT p.grid_id, count(*) FROM persons p JOIN person_schedule s ON s.person_id = p.id
+                                        WHERE s.next_visit < :d GROUP BY 1"""), {"d": visits.today()}).all())
+    lead = Scope(user="t_overdue_leader", role="leader")
+    sec = Scope(user="t_overdue_sec", role="secretary", communities=(grid["community"],))
+    with use_scope(lead), app_engine().connect() as c:
+        allg = visits.overdue_grids(c)
+    with use_scope(sec), app_engine().connect() as c:
+        mine = visits.overdue_grids(c, community=grid["community"])
+    with use_scope(worker(grid)), app_engine().connect() as c:
+        wk = visits.overdue_grids(c, grid_ids=[grid["id"]])
+    assert {int(i): int(o) for i, o in zip(allg["id"], allg["overdue"]) if o} == {int(k): int(v) for k, v in truth.items()}
+    assert set(mine["community_code"]) == {grid["community"]} and len(mine) < len(allg)
+    assert int(mine.loc[mine["id"] == grid["id"], "overdue"].iloc[0]) == truth[grid["id"]]
+    assert list(wk["id"]) == [grid["id"]] and int(wk["overdue"].iloc[0]) == truth[grid["id"]]
+    for f in (allg, mine, wk):  # counts only: no column holds a person
+        assert not {"name", "id_masked", "person_id"} & set(f.columns)
+        assert set(f["rate_band"]) <= {"none", "zero", "low", "mid", "high"}
+        assert all(b == visits.overdue_band(o, s) for b, o, s in zip(f["rate_band"], f["overdue"], f["scheduled"]))
+    with use_scope(SYSTEM), people.owner_transaction() as c:
+        assert c.execute(text("SELECT count(*) FROM person_access_log")).scalar_one() == logged  # nobody's record was read
+
+
+def test_overdue_bands():
+    assert [visits.overdue_band(o, s, [0.1, 0.25]) for o, s in ((0, 0), (0, 5), (1, 10), (2, 10), (1, 4), (5, 10))] == [
+        "none", "zero", "low", "mid", "mid", "high"]
+    bands, (q1, q2) = visits.count_bands(pd.Series([0, 1, 2, 3, 4, 10]))
+    assert (q1, q2) == (3, 4) and bands == ["zero", "low", "low", "low", "mid", "high"]
+
+
 # --- the command line ---------------------------------------------------------------------------------------
 
 def run(*args: str) -> subprocess.CompletedProcess:

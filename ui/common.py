@@ -212,6 +212,10 @@ def detail_rows(layer: str, row: dict, lang: str) -> pd.DataFrame:
         values["status"] = label(CAMERA_STATUSES, values["status"], lang)
     elif "status" in values and layer == "facilities":
         values["status"] = label(FACILITY_STATUSES, values["status"], lang)
+    if values.get("households_source") == "estimated":  # issue 13: an estimate says so wherever it is shown
+        for k in ("households", "residents"):
+            if values.get(k) is not None:
+                values[k] = f"{values[k]}（{t('hh.estimated', lang)}）" if lang == "zh" else f"{values[k]} ({t('hh.estimated', lang)})"
     if values.get("ptz_type") is not None:
         values["ptz_type"] = PTZ_TYPES.get(int(values["ptz_type"]), values["ptz_type"])
     rows = [(names[k], "" if v is None else str(v)) for k, v in values.items() if k in names and v is not None]

@@ -275,6 +275,7 @@ class MapView:
     height: int = 560
     centre: tuple[float, float] | None = None  # (lon, lat) with ``zoom``: a fixed view instead of ``bounds``
     zoom: int = 15
+    legend_args: dict = field(default_factory=dict)  # per layer: the figures its legend rows name (band limits)
 
 
 def build(view: MapView, lang: str = "zh", basemap: str | None = None) -> folium.Map:
@@ -442,6 +443,8 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
         props = {"layer": small.name, "id": _plain(rec.get("id"))}
         if "st" in rec:
             props["st"] = rec["st"]
+        if "tip" in rec:  # a popup's text: figures only, names escaped by the caller (OVERDUE_LAYERS)
+            props["tip"] = rec["tip"]
         features.append({"type": "Feature", "properties": props, "geometry": geom.__geo_interface__ if geom is not None else None})
     data = {"type": "FeatureCollection", "features": features}
     name = small.name
@@ -487,6 +490,13 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
             return {"color": "#ffffff", "weight": 1, "fill": True, "fillColor": c, "fillOpacity": 0.35}
         if name in PEOPLE_STYLES:  # visits and patrols (ui/screens/people.py)
             return PEOPLE_STYLES[name]
+        if name in OVERDUE_LAYERS:  # overdue visits per grid (choropleth) and the buildings they are in
+            c = OVERDUE_COLOURS.get(st, OVERDUE_COLOURS["none"])
+            cls = "wg-" + name.replace("_", "-")  # the browser tests find the layer's paths by it
+            if name == "overdue_buildings":
+                return {"color": "#7f1d1d", "weight": 2, "fill": True, "fillColor": c, "fillOpacity": 0.95, "className": cls}
+            # light enough that the buildings (tiles and the overdue ones) read on top of it
+            return {"color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": c, "fillOpacity": 0.4, "className": cls}
         if name == "cameras":
             c = COLOURS["camera_online"] if st == "online" else COLOURS["camera_offline"]
             return {"color": "#ffffff", "weight": 1, "fillColor": c, "fillOpacity": 1, "radius": 5}
@@ -495,8 +505,9 @@ def _geojson_layer(small: GeoLayer, lang: str, shift: str | None) -> folium.GeoJ
     marker = folium.CircleMarker(radius=6, fill=True) if name in ("cameras", "facilities", "events", "visit_stops", *SITING_POINTS) else None
     if name == "homes_reach":
         marker = folium.CircleMarker(radius=4, fill=True)
+    popup = folium.GeoJsonPopup(fields=["tip"], labels=False) if "tip" in frame.columns and len(frame) else None
     return folium.GeoJson(data, name=t(f"layer.{name}", lang), style_function=style, marker=marker, show=small.show,
-                          highlight_function=None, smooth_factor=0.5)
+                          highlight_function=None, smooth_factor=0.5, popup=popup)
 
 
 SITING_POINTS = ("sites_new", "sites_existing", "homes")
@@ -541,7 +552,14 @@ PEOPLE_STYLES = {
     "visit_stops": {"color": "#ffffff", "weight": 2, "fillColor": "#7c3aed", "fillOpacity": 1, "radius": 8},
     "patrol_tracks": {"color": "#0f766e", "weight": 3, "opacity": 0.8},
     "unpatrolled": {"color": "#b91c1c", "weight": 1, "fill": True, "fillColor": "#ef4444", "fillOpacity": 0.55},
+    "visit_home": {"color": "#7c3aed", "weight": 3, "fill": True, "fillColor": "#a78bfa", "fillOpacity": 0.7},
 }
+
+
+# Overdue visits (issue 17): grids by overdue rate (bands from WANGGE_VISIT_OVERDUE_BANDS) or by
+# overdue count (quartiles of the grids that have any), and a worker's buildings with overdue people.
+OVERDUE_LAYERS = ("overdue_rate", "overdue_count", "overdue_buildings")
+OVERDUE_COLOURS = {"zero": "#4ade80", "low": "#fde68a", "mid": "#fb923c", "high": "#dc2626", "none": "#e5e7eb"}
 
 
 def _plain(v: object) -> object:
@@ -598,6 +616,7 @@ def _coverage_legend(names: set[str], lang: str) -> list[str]:
 
 def _legend_js(view: MapView, lang: str) -> str:
     rows = []
+    legend_args = view.legend_args
     if "grids" in view.tiles:
         rows.append(f"<b>{t('legend.grids', lang)}</b>")
         for key in (NO_WORKER, OVER, UNDER, OK):
@@ -642,6 +661,12 @@ def _legend_js(view: MapView, lang: str) -> str:
         rows.append(_swatch(COLOURS['home_in'], t('legend.home_in', lang), DOT))
         rows.append(_swatch(COLOURS['home_out'], t('legend.home_out', lang), DOT))
     rows += _coverage_legend(names, lang)
+    for name in OVERDUE_LAYERS:
+        if name in names:
+            rows.append(f"<b>{t(f'layer.{name}', lang)}</b>")
+            keys = {"overdue_rate": ("high", "mid", "low", "zero", "none"), "overdue_count": ("high", "mid", "low", "zero")}.get(
+                name, ("high", "mid", "low"))
+            rows += [_swatch(OVERDUE_COLOURS[k], t(f"legend.{name}.{k}", lang, **legend_args.get(name, {}))) for k in keys]
     for name in PEOPLE_STYLES:
         if name in names:
             st_ = PEOPLE_STYLES[name]
@@ -685,3 +710,128 @@ def picked(out: dict | None) -> tuple[str, object] | None:
     if props.get("layer") and props.get("id") is not None:
         return str(props["layer"]), props["id"]
     return None
+
+
+# --- the device's location (the ◎ control) ---------------------------------------------------
+
+def locate_js(map_name: str) -> str:
+    """A ◎ control: the device's position becomes a map click (st_folium returns it)."""
+    return f"""
+    (function () {{
+      var map = {map_name};
+      var Btn = L.Control.extend({{ options: {{ position: 'topleft' }}, onAdd: function () {{
+        var a = L.DomUtil.create('a', 'leaflet-bar'); a.href = '#'; a.innerHTML = '◎'; a.title = 'locate';
+        a.style.cssText = 'display:block;width:30px;height:30px;line-height:30px;text-align:center;background:#fff;font-size:18px';
+        L.DomEvent.on(a, 'click', function (e) {{ L.DomEvent.preventDefault(e); map.locate({{ setView: true, maxZoom: 18 }}); }});
+        return a; }} }});
+      map.addControl(new Btn());
+      map.on('locationfound', function (e) {{ map.fire('click', {{ latlng: e.latlng }}); }});
+    }})();"""
+
+
+_DEVICE_JS = """
+(function () {
+  var map = %(map)s, T = %(words)s, MODE = %(mode)s, KEY = %(key)s, SAVED = %(saved)s, MAXACC = %(maxacc)s;
+  // a layer that exists when streamlit-folium binds its click handler: firing a click on it with
+  // a GeoJSON stub is how the device's position (or a finished patrol) reaches Python
+  var channel = L.featureGroup().addTo(map), here = L.layerGroup().addTo(map);
+  function send(props) {
+    var f = {type: 'Feature', geometry: null, properties: props};
+    channel.fire('click', {latlng: map.getCenter(), layer: {toGeoJSON: function () { return f; }}});
+  }
+  function box(html) {
+    var C = L.Control.extend({options: {position: 'topleft'}, onAdd: function () {
+      var d = L.DomUtil.create('div', 'leaflet-bar wg-device');
+      d.style.cssText = 'background:#fff;padding:4px 8px;font-size:14px;line-height:20px;min-width:170px;max-width:260px';
+      d.innerHTML = html; L.DomEvent.disableClickPropagation(d); return d; }});
+    var c = new C(); map.addControl(c); return c.getContainer();
+  }
+  function mark(ll, acc) {
+    here.clearLayers();
+    L.circle(ll, {radius: acc || 0, color: '#2563eb', weight: 1, fillOpacity: 0.12}).addTo(here);
+    L.circleMarker(ll, {radius: 7, color: '#fff', weight: 2, fillColor: '#2563eb', fillOpacity: 1}).addTo(here);
+  }
+  map.on('locationerror', function (e) { status.textContent = T.error; });
+  var d, status;
+  if (MODE === 'visit') {
+    d = box('<a href="#" class="wg-locate" style="display:inline-block;width:auto;height:auto;line-height:24px;' +
+            'font-size:15px;white-space:nowrap;border:0;padding:0 2px">◎ ' + T.locate + '</a><div class="wg-status"></div>');
+    status = d.querySelector('.wg-status');
+    L.DomEvent.on(d.querySelector('a'), 'click', function (e) {
+      L.DomEvent.preventDefault(e); status.textContent = T.finding;
+      map.locate({setView: true, maxZoom: 18, enableHighAccuracy: true});
+    });
+    map.on('locationfound', function (e) {
+      mark(e.latlng, e.accuracy);
+      status.textContent = T.found.replace('{acc}', Math.round(e.accuracy));
+      send({layer: 'device', id: Math.round(e.timestamp || Date.now()), lon: e.latlng.lng, lat: e.latlng.lat,
+            acc: e.accuracy, t: Math.round(e.timestamp || Date.now())});
+    });
+    return;
+  }
+  // patrol: fixes collected by watchPosition (Leaflet's locate with watch), kept in the browser's
+  // storage until Python has stored them (a page rerun or reload resumes the walk)
+  var rec = null;
+  try { rec = JSON.parse(localStorage.getItem(KEY) || 'null'); } catch (err) { rec = null; }
+  if (rec && SAVED.indexOf(rec.token) >= 0) { localStorage.removeItem(KEY); rec = null; }
+  var line = L.polyline([], {color: '#0f766e', weight: 4}).addTo(map);
+  d = box('<button type="button" class="wg-patrol" style="font-size:15px;padding:4px 10px"></button>' +
+          '<div class="wg-status"></div>');
+  var btn = d.querySelector('button'); status = d.querySelector('.wg-status');
+  function save() { try { localStorage.setItem(KEY, JSON.stringify(rec)); } catch (err) {} }
+  function show() {
+    btn.textContent = rec && rec.on ? T.stop : (rec && !rec.on ? T.resend : T.start);
+    btn.style.background = rec && rec.on ? '#dc2626' : '#0f766e'; btn.style.color = '#fff';
+    if (!rec) { status.textContent = T.idle; return; }
+    status.textContent = (rec.on ? T.recording : T.stopped).replace('{n}', rec.fixes.length);
+  }
+  function start() {
+    if (!navigator.geolocation) { status.textContent = T.error; return; }
+    map.locate({watch: true, setView: false, enableHighAccuracy: true, maximumAge: 0, timeout: 30000});
+  }
+  // the line shows the fixes that will count (an imprecise fix is kept, and left out when stored)
+  function good(f) { return !(f.acc > MAXACC); }
+  function redraw() { line.setLatLngs(rec ? rec.fixes.filter(good).map(function (f) { return [f.lat, f.lon]; }) : []); }
+  map.on('locationfound', function (e) {
+    if (!rec || !rec.on) { return; }
+    var f = {t: Math.round(e.timestamp || Date.now()), lon: e.latlng.lng, lat: e.latlng.lat, acc: e.accuracy};
+    var last = rec.fixes[rec.fixes.length - 1];
+    if (last && last.lon === f.lon && last.lat === f.lat && f.t - last.t < 5000) { return; }  // the same fix again
+    rec.fixes.push(f); save(); if (good(f)) { line.addLatLng([f.lat, f.lon]); } mark(e.latlng, e.accuracy); show();
+  });
+  L.DomEvent.on(btn, 'click', function () {
+    if (rec && rec.on) { rec.on = false; map.stopLocate(); save(); show(); send({layer: 'patrol_fixes', id: rec.token, fixes: rec.fixes}); return; }
+    if (rec && !rec.on) { send({layer: 'patrol_fixes', id: rec.token, fixes: rec.fixes}); return; }
+    rec = {token: String(Date.now()) + '-' + Math.floor(Math.random() * 1e6), on: true, fixes: []};
+    save(); redraw(); show(); start();
+  });
+  redraw(); show();
+  if (rec && rec.on) { start(); }
+})();"""
+
+
+def device_words(lang: str) -> dict:
+    """The device controls' words, in the user's language (the JS shows them)."""
+    keys = ("locate", "finding", "found", "error", "start", "stop", "resend", "idle", "recording", "stopped")
+    return {k: t(f"device.{k}", lang) for k in keys}
+
+
+def add_device(m: folium.Map, mode: str, lang: str, storage_key: str = "", saved: tuple[str, ...] = ()) -> None:
+    """Attach the device-location controls: ``visit`` (◎: one fix, sent as a ``device`` stub)
+    or ``patrol`` (start/stop: a walk's fixes, sent as one ``patrol_fixes`` stub at the end)."""
+    code = _DEVICE_JS % {"map": m.get_name(), "words": json.dumps(device_words(lang), ensure_ascii=False),
+                         "mode": json.dumps(mode), "key": json.dumps(storage_key), "saved": json.dumps(list(saved)),
+                         "maxacc": json.dumps(float(get_settings().patrol_fix_accuracy_m))}
+    m.add_child(_Js(code))
+
+
+def show_device(view: MapView, lang: str, key: str, mode: str, storage_key: str = "",
+                saved: tuple[str, ...] = ()) -> dict | None:
+    """Draw a map with the device controls; return the stub the device last sent (its properties)."""
+    from streamlit_folium import st_folium
+
+    m = build(view, lang)
+    add_device(m, mode, lang, storage_key, saved)
+    out = st_folium(m, key=key, height=view.height, use_container_width=True, returned_objects=["last_active_drawing"])
+    props = ((out or {}).get("last_active_drawing") or {}).get("properties") or {}
+    return props if props.get("layer") in ("device", "patrol_fixes") else None

@@ -106,3 +106,26 @@ def access_log(c, person_id: int | None, limit: int = 2000) -> pd.DataFrame:
 def route_line(route: visits.Route) -> gpd.GeoDataFrame:
     geoms = [route.line] if route.line is not None else []
     return gpd.GeoDataFrame({"id": list(range(len(geoms)))}, geometry=geoms, crs=4326)
+
+
+@read(cache_it=False)
+def overdue_grids(c, community: str | None = None, grid_ids: tuple[int, ...] | None = None) -> gpd.GeoDataFrame:
+    """Grids with their overdue-visit counts (counts only, from the owner's ``people_counts``)."""
+    return visits.overdue_grids(c, community=community, grid_ids=list(grid_ids) if grid_ids is not None else None)
+
+
+@read(cache_it=False)
+def overdue_buildings(c, due: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The buildings of the worker's overdue people (from the due list the screen already read)."""
+    return visits.overdue_buildings(c, due)
+
+
+@command(clears=False)
+def record_patrol(c, fixes: list[dict], grid_id: int, username: str) -> dict:
+    """A patrol the phone's browser recorded, stored as an imported track under the user's scope."""
+    return patrols.record_track(c, fixes, grid_id, username)
+
+
+@read(cache_it=False)
+def building_shapes(c, building_ids: tuple[int, ...]) -> gpd.GeoDataFrame:
+    return visits.building_shapes(c, list(building_ids))

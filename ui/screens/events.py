@@ -141,21 +141,6 @@ def _class_picker(lang: str, key: str) -> str:
     return c3.selectbox(t("ev.minor", lang), codes, key=f"{key}_minor", format_func=lambda c: rules.name(c, lang))
 
 
-def _locate_js(map_name: str) -> str:
-    """A ◎ control: the device's position becomes a map click (st_folium returns it)."""
-    return f"""
-    (function () {{
-      var map = {map_name};
-      var Btn = L.Control.extend({{ options: {{ position: 'topleft' }}, onAdd: function () {{
-        var a = L.DomUtil.create('a', 'leaflet-bar'); a.href = '#'; a.innerHTML = '◎'; a.title = 'locate';
-        a.style.cssText = 'display:block;width:30px;height:30px;line-height:30px;text-align:center;background:#fff;font-size:18px';
-        L.DomEvent.on(a, 'click', function (e) {{ L.DomEvent.preventDefault(e); map.locate({{ setView: true, maxZoom: 18 }}); }});
-        return a; }} }});
-      map.addControl(new Btn());
-      map.on('locationfound', function (e) {{ map.fire('click', {{ latlng: e.latlng }}); }});
-    }})();"""
-
-
 def worker_render() -> None:
     lang = language()
     user = state.user()
@@ -211,7 +196,7 @@ def _report_form(lang: str, grids: tuple[int, ...]) -> None:
     view = wmap.MapView(bounds=bounds, tiles=("communities", "grids", "roads", "buildings"), height=420,
                         small=[wmap.GeoLayer("events", _map_frame(open_cases))])
     m = wmap.build(view, lang)
-    m.add_child(wmap._Js(_locate_js(m.get_name())))
+    m.add_child(wmap._Js(wmap.locate_js(m.get_name())))
     st.caption(t("ev.where", lang))
     out = st_folium(m, key="report_map", height=420, use_container_width=True, returned_objects=["last_clicked"])
     clicked = (out or {}).get("last_clicked")

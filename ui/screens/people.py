@@ -11,12 +11,17 @@ Every list of persons shown here is a read the database logs (ui/people_data.py,
 """
 from __future__ import annotations
 
+import html
+import time
+
+import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
 from layers.people import PERSON_GROUPS
 from ui import data, people_data, state
 from ui import map as wmap
+from gis.settings import get_settings
 from ui.common import subdistrict
 from ui.i18n import t
 from ui.inputs import text_box
@@ -96,17 +101,37 @@ def render_worker() -> None:
             st.caption(t("people.straight_note", lang))
     pack = data.grid_pack(grid_id)
     shape = pack.shape[["id", "geometry"]] if pack is not None else None
-    small = [wmap.GeoLayer("grid", shape)] if shape is not None else []
+    mine_grid = people_data.overdue_grids(grid_ids=(grid_id,))
+    small, legend = _overdue_layers(mine_grid, lang, counts=False)
+    if shape is not None:
+        small.append(wmap.GeoLayer("grid", shape))
+    late = people_data.overdue_buildings(route_frame)
+    if len(late):
+        small.append(wmap.GeoLayer("overdue_buildings", gpd.GeoDataFrame(
+            {"id": late["id"].astype(int), "st": late["band"], "tip": [_building_tip(r, lang) for r in late.itertuples()]},
+            geometry=late.geometry.values, crs=4326)))
     if route.line is not None:
         small.append(wmap.GeoLayer("visit_route", people_data.route_line(route)))
     if len(stops):
         small.append(wmap.GeoLayer("visit_stops", stops[stops.geometry.notna()]))
     bounds = tuple(shape.total_bounds) if shape is not None and len(shape) else None
-    wmap.show(wmap.MapView(bounds=bounds, tiles=("roads", "buildings"), small=small, height=460), lang, key=f"people_route_{grid_id}")
+    st.caption(t("people.overdue_map_help", lang))
+    wmap.show(wmap.MapView(bounds=bounds, tiles=("roads", "buildings"), small=small, height=460, legend_args=legend), lang,
+              key=f"people_route_{grid_id}")
 
     _record_form(grid_id, route_frame, lang)
     _my_people(grid_id, lang)
     _patrols(grid_id, lang, worker=True)
+
+
+FIX_FRESH_S = 600  # a device fix older than this is not the place of the visit being saved
+
+
+def _device_fix() -> dict | None:
+    fix = st.session_state.get("visit_fix")
+    if not fix or time.time() * 1000 - float(fix.get("t") or 0) > FIX_FRESH_S * 1000:
+        return None
+    return fix
 
 
 def _record_form(grid_id: int, due: pd.DataFrame, lang: str) -> None:
@@ -116,23 +141,59 @@ def _record_form(grid_id: int, due: pd.DataFrame, lang: str) -> None:
         st.caption(t("people.no_people", lang))
         return
     labels = _label(pool)
+    pid = st.selectbox(t("people.who", lang), list(labels), format_func=labels.get, key="visit_person")
+    # the device's place, by the same ◎ mechanism as the event report: the phone's position
+    # reaches Python through the map component (ui/map.py, show_device)
+    st.caption(t("people.locate_help", lang, m=f"{get_settings().visit_far_m:,.0f}"))
+    home = pool.loc[pool["id"] == pid, "building_id"].dropna()
+    stops = people_data.building_shapes(tuple(int(b) for b in home[:1]))
+    pack = data.grid_pack(grid_id)
+    shape = pack.shape[["id", "geometry"]] if pack is not None else None
+    small = [wmap.GeoLayer("grid", shape)] if shape is not None else []
+    if len(stops):
+        small.append(wmap.GeoLayer("visit_home", gpd.GeoDataFrame({"id": stops["id"].astype(int)}, geometry=stops.geometry.values,
+                                                                   crs=4326)))
+    where = stops if len(stops) else shape
+    bounds = None
+    if where is not None and len(where):
+        w, s_, e, n = where.total_bounds
+        bounds = (w - 0.002, s_ - 0.002, e + 0.002, n + 0.002)
+    got = wmap.show_device(wmap.MapView(bounds=bounds, tiles=("roads", "buildings"), small=small, height=320), lang,
+                           key=f"visit_locate_{grid_id}", mode="visit")
+    if got and got.get("layer") == "device" and got.get("id") != (st.session_state.get("visit_fix") or {}).get("id") \
+            and got.get("id") not in st.session_state.setdefault("visit_fix_used", set()):
+        st.session_state["visit_fix"] = got
+    fix = _device_fix()
+    if fix:
+        at = pd.Timestamp(int(fix.get("t") or 0), unit="ms", tz="UTC").tz_convert("Asia/Shanghai").strftime("%H:%M:%S")
+        st.success(t("people.fix_ok", lang, acc=f"{float(fix.get('acc') or 0):,.0f}", at=at))
+    else:
+        st.info(t("people.fix_none", lang))
     with st.form("visit_form", clear_on_submit=True):
-        pid = st.selectbox(t("people.who", lang), list(labels), format_func=labels.get, key="visit_person")
         outcome = st.radio(t("people.outcome", lang), OUTCOME_KEYS, format_func=lambda k: t(f"people.outcome.{k}", lang),
                            horizontal=True, key="visit_outcome")
         note = text_box(t("people.note", lang), key="visit_note", max_chars=500)
-        c1, c2 = st.columns(2)
-        lon = c1.number_input(t("people.lon", lang), value=None, min_value=-180.0, max_value=180.0, format="%.6f", key="visit_lon")
-        lat = c2.number_input(t("people.lat", lang), value=None, min_value=-90.0, max_value=90.0, format="%.6f", key="visit_lat")
-        st.caption(t("people.location_help", lang))
+        with st.expander(t("people.typed_place", lang)):
+            c1, c2 = st.columns(2)
+            lon = c1.number_input(t("people.lon", lang), value=None, min_value=-180.0, max_value=180.0, format="%.6f", key="visit_lon")
+            lat = c2.number_input(t("people.lat", lang), value=None, min_value=-90.0, max_value=90.0, format="%.6f", key="visit_lat")
+            st.caption(t("people.location_help", lang))
         if st.form_submit_button(t("people.save_visit", lang)):
+            fix = _device_fix()
+            if fix:  # the device's place wins over typed figures
+                lon, lat = float(fix["lon"]), float(fix["lat"])
             try:
                 out = people_data.record_visit(int(pid), outcome, note, lon, lat)
             except (data.Refused, data.Failed):  # the database refused (not theirs, in the future)
                 st.error(t("people.visit_refused", lang))
                 return
+            if fix:  # one fix, one visit: the next visit needs ◎ again
+                st.session_state["visit_fix_used"].add(fix.get("id"))
+                st.session_state.pop("visit_fix", None)
             if out["far"]:
                 st.warning(t("people.visit_far", lang, m=f"{out['distance_m']:,.0f}"))
+            elif out["distance_m"] is not None:
+                st.success(t("people.visit_saved_near", lang, m=f"{out['distance_m']:,.0f}"))
             else:
                 st.success(t("people.visit_saved", lang))
 
@@ -174,7 +235,50 @@ def _coverage_table(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     })
 
 
+def _patrol_recorder(grid_id: int, lang: str) -> None:
+    """Start/stop a patrol on the phone: the browser's watchPosition collects the fixes (kept in
+    the phone's storage until stored), the stop sends them through the map component, and they
+    are stored exactly as an imported track (analysis/patrols.record_track)."""
+    user = state.user()
+    name = user.username if user is not None else ""
+    st.subheader(t("people.patrol_record", lang))
+    st.caption(t("people.patrol_record_help", lang, acc=f"{get_settings().patrol_fix_accuracy_m:,.0f}"))
+    done: dict = st.session_state.setdefault("patrol_done", {})
+    pack = data.grid_pack(grid_id)
+    shape = pack.shape[["id", "geometry"]] if pack is not None else None
+    bounds = tuple(shape.total_bounds) if shape is not None and len(shape) else None
+    view = wmap.MapView(bounds=bounds, tiles=("roads",), small=[wmap.GeoLayer("grid", shape)] if shape is not None else [], height=360)
+    got = wmap.show_device(view, lang, key=f"patrol_rec_{grid_id}_{len(done)}", mode="patrol",
+                           storage_key=f"wangge-patrol-{name}", saved=tuple(done))
+    if got and got.get("layer") == "patrol_fixes" and str(got.get("id")) not in done:
+        token = str(got["id"])
+        try:
+            out = people_data.record_patrol(list(got.get("fixes") or []), grid_id, name)
+        except data.Refused as exc:  # nothing stored: said why; the phone forgets these fixes
+            done[token] = {"error": exc.message}
+        except data.Failed as exc:  # kept on the phone: 「重新上传」 sends them again
+            st.error(t("error.failed", lang, exc.ref))
+            return
+        else:
+            done[token] = out
+        st.session_state["patrol_last"] = token
+        st.rerun()  # the map is drawn again with this walk done (its fixes leave the phone's storage)
+    last = done.get(st.session_state.get("patrol_last") or "")
+    if last and "error" in last:
+        from ui.seam import one_language
+
+        st.error(t("people.patrol_refused", lang) + one_language(last["error"], lang))
+    elif last:
+        for tr in last["tracks"]:
+            st.success(t("people.patrol_saved", lang, day=tr["day"], n=tr["fixes"], h=f"{tr['hours']:.2f}",
+                         km=f"{tr['length_m'] / 1000:.2f}", g=tr["grids"]))
+        if last.get("imprecise"):
+            st.caption(t("people.patrol_imprecise", lang, n=last["imprecise"]))
+
+
 def _patrols(grid_id: int | None, lang: str, worker: bool = False) -> None:
+    if worker and grid_id is not None:
+        _patrol_recorder(grid_id, lang)
     st.subheader(t("people.patrol", lang))
     st.caption(t("people.patrol_rule", lang))
     cov = people_data.coverage(7)
@@ -200,6 +304,56 @@ def _patrols(grid_id: int | None, lang: str, worker: bool = False) -> None:
             small.append(wmap.GeoLayer("patrol_tracks", tracks[["id", "geom"]].rename_geometry("geometry")))
         bounds = tuple(shape.total_bounds) if shape is not None and len(shape) else None
         wmap.show(wmap.MapView(bounds=bounds, tiles=("roads",), small=small, height=420), lang, key=f"patrol_map_{grid_id}")
+
+
+# --- overdue visits as a map layer per grid (secretary, leader, worker) -------------------------------
+
+def _grid_tip(r, lang: str) -> str:
+    """A grid's popup: its code and name (escaped: imported text) and its counts, one per line."""
+    rate = _pct(r.overdue_rate) if r.overdue_rate is not None and not pd.isna(r.overdue_rate) else "—"
+    rows = [f"<b>{html.escape(str(r.code))} {html.escape(str(r.grid_name or ''))}</b>",
+            f"{t('people.col.persons', lang)}：{int(r.persons)}", f"{t('people.col.scheduled', lang)}：{int(r.scheduled)}",
+            f"{t('people.col.due_today', lang)}：{int(r.due_today)}", f"{t('people.col.overdue', lang)}：{int(r.overdue)}",
+            f"{t('people.col.overdue_rate', lang)}：{rate}"]
+    return "<br>".join(rows)
+
+
+def _building_tip(r, lang: str) -> str:
+    return "<br>".join([f"<b>{html.escape(str(r.address or t('people.no_address', lang)))}</b>",
+                        t("people.tip_overdue_here", lang, n=int(r.overdue)), t("people.tip_longest", lang, d=int(r.max_days))])
+
+
+def _overdue_layers(frame: gpd.GeoDataFrame, lang: str, counts: bool = True) -> tuple[list, dict]:
+    """The overdue-rate layer (shown) and the overdue-count layer (switched off at first), each
+    grid with its popup; and the figures the legend names."""
+    from analysis.visits import count_bands
+
+    if frame is None or frame.empty:
+        return [], {}
+    tips = [_grid_tip(r, lang) for r in frame.itertuples()]
+    geom = frame.geometry.values
+    out = [wmap.GeoLayer("overdue_rate", gpd.GeoDataFrame({"id": frame["id"].astype(int), "st": frame["rate_band"], "tip": tips},
+                                                          geometry=geom, crs=4326))]
+    lo, hi = get_settings().visit_overdue_bands
+    args = {"overdue_rate": {"lo": f"{lo:.0%}", "hi": f"{hi:.0%}"}}
+    if counts:
+        q1, q2 = count_bands(frame["overdue"])[1]
+        out.append(wmap.GeoLayer("overdue_count", gpd.GeoDataFrame({"id": frame["id"].astype(int), "st": frame["count_band"],
+                                                                    "tip": tips}, geometry=geom, crs=4326), show=False))
+        args["overdue_count"] = {"q1": q1, "q1n": q1 + 1, "q2": q2}
+    return out, args
+
+
+def _overdue_map(frame: gpd.GeoDataFrame, lang: str, key: str) -> None:
+    """Grids coloured by their overdue-visit rate (or count: the layer switch, top right); a click
+    on a grid opens its figures. Counts and rates only, for every role that sees this map."""
+    small, legend = _overdue_layers(frame, lang)
+    if not small:
+        st.caption(t("people.no_grids", lang))
+        return
+    st.caption(t("people.overdue_map_grids", lang))
+    wmap.show(wmap.MapView(bounds=tuple(frame.total_bounds), tiles=("roads",), small=small, height=480, legend_args=legend),
+              lang, key=key)
 
 
 # --- community secretary ----------------------------------------------------------------------------
@@ -234,6 +388,7 @@ def render_secretary() -> None:
     sched = int(counts["scheduled"].sum())
     cols[2].metric(t("people.col.overdue_rate", lang), _pct(counts["overdue"].sum() / sched if sched else None))
     st.subheader(t("people.overdue_by_grid", lang))
+    _overdue_map(people_data.overdue_grids(community=community), lang, key=f"overdue_map_{community}")
     st.dataframe(_overdue_table(counts, names, lang, "grid"), hide_index=True, width="stretch")
     _patrols(None, lang)
     st.subheader(t("people.register", lang))
@@ -272,6 +427,7 @@ def render_leader() -> None:
     st.subheader(t("people.by_community", lang))
     st.dataframe(_overdue_table(com, names, lang, "community"), hide_index=True, width="stretch")
     st.subheader(t("people.by_grid", lang))
+    _overdue_map(people_data.overdue_grids(), lang, key="overdue_map_all")
     grid = people_data.counts("grid")
     choices = data.grid_choices(None)  # a grid by its name too, as the secretary's table shows it
     grid_names = dict(zip(choices["code"], choices["code"] + " " + choices["name"].fillna("")))
