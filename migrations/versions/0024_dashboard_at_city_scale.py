@@ -31,14 +31,14 @@ meets the tile has its centre within ``r`` of the tile: within ``BOX_MARGIN`` fo
 large ones (``r_3857 > BOX_MARGIN``), which the partial index finds.
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-06
 """
 from alembic import op
 from sqlalchemy import text
 
 revision = "0024"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
