@@ -98,6 +98,9 @@ def db_distribute(
         typer.echo(f"not in this database (skipped): {', '.join(plan.skipped)}")
     if plan.foreign_keys_dropped:
         typer.echo(f"foreign keys Citus cannot keep (reference -> distributed): {', '.join(plan.foreign_keys_dropped)}")
+    if plan.triggers_dropped or plan.building_stats_view:
+        typer.echo(f"summary triggers dropped (they cannot run on shards): {', '.join(plan.triggers_dropped) or '—'}; "
+                   "building_stats is a view over buildings; tiles of buildings, grids, communities and roads are not cached")
 
 
 @app.command("import-osm")

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, text
 
+from gis.settings import get_settings
+
 # The large tables, distributed by district_code and co-located with buildings. Listed in one place;
 # a table that does not exist yet (persons, visits, tracks come with the people registers) is skipped.
 DISTRIBUTED: tuple[str, ...] = (
@@ -96,6 +98,74 @@ BEGIN
 END $$"""
 
 
+# Migration 0024's summaries, kept on one node by STATEMENT triggers with transition tables on the
+# tables listed here: Citus fires a trigger on each shard (citus.enable_unsafe_triggers), where neither
+# transition table sums the whole table nor building_stats / tile_epochs exist (they stay on the
+# coordinator), so every write to buildings, grids, roads... would fail there. ``distribute`` drops
+# them (``_drop_summary_triggers``) and gives the two summaries a form that is right on Citus.
+SUMMARY_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "buildings": ("buildings_stats", "buildings_tile_epochs"),
+    "grids": ("grids_tile_epochs",), "assignments": ("assignments_tile_epochs",),
+    "communities": ("communities_tile_epochs",), "roads": ("roads_tile_epochs",),
+}
+
+# building_stats on Citus: a view summing the buildings on every read, with the reader's rights
+# (security_invoker: the buildings' own policies, on the shards, under the propagated scope), so the
+# overview, the community and grid tables and the grid tiles (analysis/overview.py) read the same
+# columns and always today's figures -- never a copy that a write on a shard could not update.
+# The cost: the sum runs over the buildings, in parallel on the workers, instead of a small table.
+BUILDING_STATS_VIEW = """
+CREATE VIEW building_stats WITH (security_invoker = true) AS
+  SELECT community_code, grid_id, count(*)::integer AS buildings, coalesce(sum(households), 0)::bigint AS households,
+         coalesce(sum(residents), 0)::bigint AS residents,
+         (count(*) FILTER (WHERE households_source = 'estimated'))::integer AS estimated_buildings
+  FROM buildings GROUP BY community_code, grid_id"""
+
+
+def _drop_summary_triggers(conn: Connection) -> list[str]:
+    """Drop 0024's statement triggers (``SUMMARY_TRIGGERS``) on the tables Citus takes; on a Citus
+    table the drop reaches its shards too. Without them the tiles' per-area versions
+    (``tile_epochs``) stand still: webapp/tiles.py sees the triggers gone and caches no tile of those
+    layers (never a stale one). Returns the triggers dropped."""
+    dropped = []
+    for table, prefixes in SUMMARY_TRIGGERS.items():
+        if not _exists(conn, table):
+            continue
+        for name, in conn.execute(text("""SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND NOT tgisinternal
+                                          AND tgname LIKE ANY (:p) ORDER BY 1"""),
+                                  {"t": f"public.{table}", "p": [f"{p}\\_%" for p in prefixes]}).all():
+            conn.execute(text(f'DROP TRIGGER "{name}" ON {table}'))
+            dropped.append(f"{table}.{name}")
+    if is_citus(conn):
+        # shards of a database distributed before this (their triggers named ..._<shard id>): Citus
+        # does not carry the drop of a TRUNCATE trigger to the shards, so they are dropped there
+        names = "|".join(p for ps in SUMMARY_TRIGGERS.values() for p in ps)
+        sweep = f"""DO $sweep$ DECLARE r record; BEGIN
+          FOR r IN SELECT tgrelid::regclass AS t, tgname FROM pg_trigger WHERE NOT tgisinternal
+                   AND tgname ~ '^({names})_(insert|update|delete|truncate)_[0-9]+$' LOOP
+            EXECUTE 'DROP TRIGGER ' || quote_ident(r.tgname) || ' ON ' || r.t::text;
+          END LOOP; END $sweep$"""
+        failed = [r for r in conn.execute(text("SELECT nodename, nodeport, success, result FROM run_command_on_workers(:c)"),
+                                          {"c": sweep}).all() if not r.success]
+        if failed:
+            raise RuntimeError(f"could not drop the summary triggers on {failed[0].nodename}:{failed[0].nodeport}: {failed[0].result}")
+        conn.exec_driver_sql(sweep)  # the coordinator's own placements of the replicated tables
+    return dropped
+
+
+def _building_stats_as_view(conn: Connection, app_role: str) -> bool:
+    """Replace the table ``building_stats`` (kept by the triggers just dropped) by the view
+    ``BUILDING_STATS_VIEW``, readable by the app role as the table was. Idempotent."""
+    kind = conn.execute(text("SELECT relkind FROM pg_class WHERE oid = to_regclass('public.building_stats')")).scalar_one_or_none()
+    if kind != "r" or not _exists(conn, "buildings"):
+        return False
+    conn.execute(text("DROP TABLE building_stats"))
+    conn.execute(text(BUILDING_STATS_VIEW))
+    if conn.execute(text("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :r)"), {"r": app_role}).scalar_one():
+        conn.execute(text(f'GRANT SELECT ON building_stats TO "{app_role}"'))
+    return True
+
+
 @dataclass
 class Plan:
     distributed: list[str] = field(default_factory=list)
@@ -104,12 +174,15 @@ class Plan:
     skipped: list[str] = field(default_factory=list)  # listed, not (yet) in this database
     foreign_keys_dropped: list[str] = field(default_factory=list)
     shard_policies: dict[str, int] = field(default_factory=dict)  # placements given the fast form
+    triggers_dropped: list[str] = field(default_factory=list)  # 0024's summary triggers (SUMMARY_TRIGGERS)
+    building_stats_view: bool = False  # building_stats became the view (this run)
     done: bool = False
 
     def as_dict(self) -> dict:
         return {"distributed": self.distributed, "reference": self.reference, "local": self.local,
                 "skipped": self.skipped, "foreign_keys_dropped": self.foreign_keys_dropped,
-                "shard_policies": self.shard_policies, "done": self.done,
+                "shard_policies": self.shard_policies, "triggers_dropped": self.triggers_dropped,
+                "building_stats_view": self.building_stats_view, "done": self.done,
                 "why": {"distributed": "grow with homes, people and cases; by district_code, co-located with buildings",
                         "reference": "small, joined by every query: a copy on every node",
                         "local": "the coordinator app's bookkeeping, and tables whose policies need sub-queries (Citus plans them on the coordinator)"}}
@@ -289,6 +362,9 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         unready = [t for t in dist if _kind(conn, t) is None and (t not in POLICY_AREA or not _has_district(conn, t))]
         dist = [t for t in dist if t not in unready]
         plan.skipped = [t for t in (*DISTRIBUTED, *REFERENCE) if not _exists(conn, t)]
+        # 0024's summaries: their triggers go (they cannot run on shards), building_stats becomes a view
+        plan.triggers_dropped = _drop_summary_triggers(conn)
+        plan.building_stats_view = _building_stats_as_view(conn, get_settings().db_app_user)
         ref = [t for t in REFERENCE if _exists(conn, t)]
         # A replicated table whose policies have sub-queries (assignments, users: their rules look at
         # grids and buildings) cannot be replicated either: it stays on the coordinator, where Citus

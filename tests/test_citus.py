@@ -323,3 +323,46 @@ def test_main_reads_and_an_analysis_give_the_single_node_answers(citus, demo):
     assert on_citus["community_table"] == on_one["community_table"] > 0
     assert sorted(on_citus.pop("services")) == sorted(on_one.pop("services"))
     assert on_citus == on_one
+
+
+def test_overview_follows_building_writes_and_unversioned_tiles_are_not_cached(citus, demo):
+    """Migration 0024's summaries on Citus (gis/citus.py SUMMARY_TRIGGERS): no statement trigger is
+    left on any node (they cannot run on shards), building_stats is the view summing the buildings,
+    so the overview follows a write at once, and the tile cache, whose versions nothing bumps on
+    Citus, is off for those layers (tile_version None) while one node keeps it."""
+    from gis import scope as scopes
+    from gis.citus import SUMMARY_TRIGGERS
+    from gis.db import owner_engine
+    from gis.scope import SYSTEM
+    from analysis import overview
+    from webapp.tiles import EPOCH_LAYERS, tile_version
+
+    names = "|".join(p for ps in SUMMARY_TRIGGERS.values() for p in ps)
+    with citus["owner"].connect() as c:
+        assert c.execute(text("SELECT relkind FROM pg_class WHERE oid = 'public.building_stats'::regclass")).scalar_one() == "v"
+        left = c.execute(text("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname ~ :p"), {"p": f"^({names})_"}).scalar_one()
+        on_workers = c.execute(text("SELECT result FROM run_command_on_workers(:q)"),
+                               {"q": f"SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname ~ '^({names})_'"}).scalars().all()
+        bid = int(c.execute(text("SELECT id FROM buildings WHERE households IS NOT NULL ORDER BY id LIMIT 1")).scalar_one())
+    assert left == 0 and on_workers and set(on_workers) == {"0"}, (left, on_workers)
+
+    def households() -> int:
+        with citus["app"].connect() as c, c.begin():
+            c.exec_driver_sql(f"SET LOCAL wangge.scope = '{scopes.token(SYSTEM)}'")
+            return int(overview.figures(c)["households"])
+
+    before = households()
+    with citus["owner"].begin() as c:
+        c.execute(text("UPDATE buildings SET households = households + 7 WHERE id = :i"), {"i": bid})
+    try:
+        assert households() == before + 7  # today's figure, not a copy the shards could not update
+    finally:
+        with citus["owner"].begin() as c:
+            c.execute(text("UPDATE buildings SET households = households - 7 WHERE id = :i"), {"i": bid})
+    assert households() == before
+
+    with citus["app"].connect() as c, c.begin():
+        c.exec_driver_sql(f"SET LOCAL wangge.scope = '{scopes.token(SYSTEM)}'")
+        assert {layer: tile_version(c, layer, 14, 13489, 6208) for layer in EPOCH_LAYERS} == dict.fromkeys(EPOCH_LAYERS)
+    with owner_engine().connect() as c:  # the single node: versions kept, tiles cached
+        assert all(isinstance(tile_version(c, layer, 14, 13489, 6208), int) for layer in EPOCH_LAYERS)

@@ -376,15 +376,23 @@ def epoch_cells(zq: int, x: int, y: int) -> tuple[int, int, int, int]:
     return x * span - pad, y * span - pad, (x + 1) * span - 1 + pad, (y + 1) * span - 1 + pad
 
 
-def tile_version(conn: Connection, layer: str, zq: int, x: int, y: int) -> int:
+def tile_version(conn: Connection, layer: str, zq: int, x: int, y: int) -> int | None:
     """What a cached tile of ``layer`` at standard tile ``zq/x/y`` is valid for: the newest
-    version of the cells it covers (per-area layers), else the newest audit row."""
+    version of the cells it covers (per-area layers), else the newest audit row.
+
+    None: the layer's versions are not kept (its ``{layer}_tile_epochs_insert`` trigger is gone:
+    on Citus, ``wangge db distribute`` drops them, gis/citus.py), so no tile of it may be cached --
+    a cache that nothing invalidates would serve stale tiles. Checked in the same query (an index
+    look-up in pg_trigger), so a database distributed while the server runs is followed at once."""
     if layer not in EPOCH_LAYERS:
         return data_version(conn)
     x0, y0, x1, y1 = epoch_cells(zq, x, y)
-    return int(conn.execute(text(
-        "SELECT coalesce(max(v), 0) FROM tile_epochs WHERE layer = :layer AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1"),
-        {"layer": layer, "x0": x0, "y0": y0, "x1": x1, "y1": y1}).scalar_one())
+    return conn.execute(text("""
+        SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('public.' || :layer)
+                                 AND tgname = :layer || '_tile_epochs_insert')
+               THEN (SELECT coalesce(max(v), 0) FROM tile_epochs
+                     WHERE layer = :layer AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1) END"""),
+        {"layer": layer, "x0": x0, "y0": y0, "x1": x1, "y1": y1}).scalar_one()
 
 
 def area_key(scope, layer: str) -> str:
@@ -471,11 +479,13 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
         with use_scope(scope), tile_engine().connect() as conn:
             zq = z - 1 if size == 512 else z
             version = tile_version(conn, p["layer"], zq, x, y) if 0 <= zq else 0
+            use_cache = use_cache and version is not None  # no versions kept (on Citus): never from the cache
             data = CACHE.get(key, version, CACHE.EPOCH_TTL_S if p["layer"] in EPOCH_LAYERS else None) if use_cache else None
             hit = data is not None
             if data is None:
                 data = tile(conn, p["layer"], z, x, y, shift=shift, size=size)
-                CACHE.put(key, version, data)
+                if version is not None:  # ... nor into it
+                    CACHE.put(key, version, data)
         ms = (time.perf_counter() - started) * 1000
     except KeyError:
         return Response(f"unknown layer {p['layer']!r}; layers: {', '.join(LAYER_NAMES)}", status_code=404)
