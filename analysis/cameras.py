@@ -270,12 +270,14 @@ def _resum(conn: Connection, detail: str) -> None:
 
 
 def refresh(conn: Connection, detail: str | None = None, *, full: bool = False, cameras: Iterable[int] | None = None,
-            timings: dict | None = None) -> dict:
+            units: Iterable[str] | None = None, timings: dict | None = None) -> dict:
     """Bring the stored camera coverage up to date and say what was recomputed.
 
     full: recompute everything (also when nothing is stored yet or the settings changed).
     cameras: the fast path after editing these cameras (ids; deleted ones too): their views
-    and the units their old and new views touch, nothing else is checked.
+    and the units their old and new views touch, nothing else is checked. units: with it,
+    units (grid codes) whose own inputs an edit changed (a footprint moved in them), measured
+    again too (analysis/coverage_edits.py passes both after editing a building).
     Otherwise every stale view and unit is found (``stale``) and recomputed.
     timings: a dict to receive seconds per step.
     """
@@ -307,9 +309,9 @@ def refresh(conn: Connection, detail: str | None = None, *, full: bool = False, 
         return {"run_id": run_id, "mode": "full", "detail_level": detail, "cameras": len(views), "units": sorted(fig["code"]),
                 "seconds": round(time.perf_counter() - t0, 3)}
 
-    if cameras is not None:
-        changed_cams = {int(c) for c in cameras}
-        own_units: set[str] = set()
+    if cameras is not None or units is not None:
+        changed_cams = {int(c) for c in cameras or ()}
+        own_units: set[str] = {str(u).strip() for u in units or ()}
     else:
         st = stale_views(conn, detail)
         changed_cams = set(st.loc[st["stale"], "camera_id"].astype(int))
