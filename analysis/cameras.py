@@ -28,7 +28,8 @@ import shapely
 from sqlalchemy import Connection, text
 
 from analysis import camera_measure, camera_views as V
-from analysis.runs import BUILDING_UNIT_JOIN, BUILDING_UNIT_SQL, Timer, UNITS_SQL, fingerprint, finish_run, last_run, lock, read_metric, start_run, units as read_units
+from analysis.runs import BUILDING_UNIT_JOIN, BUILDING_UNIT_SQL, Timer, UNITS_SQL, fingerprint, finish_run, last_run, lock, probe_table, read_metric, start_run, units as read_units
+from gis.citus import is_citus
 from gis.copy import copy_into
 from gis.ewkb import ewkb_hex
 from gis.measure import metric_srid
@@ -113,9 +114,26 @@ def _stored_views(conn: Connection, srid: int, detail: str, where: str = "TRUE",
 
 
 def _obstacles_fp(conn: Connection, ranges: dict[int, float]) -> dict[int, str]:
-    """Fingerprint of the footprints within each camera's range (ids and outlines)."""
+    """Fingerprint of the footprints within each camera's range (ids and outlines).
+
+    The cameras go into a probe table (analysis.runs.probe_table): one pass over the
+    footprints instead of one per camera (row-level security keeps the footprints' spatial
+    index out of the join)."""
     if not ranges:
         return {}
+    if not is_citus(conn):
+        reach = probe_table(conn, "_camera_reach", """
+            SELECT k.id, k.geom_3857, (q.r + 2.0) / cos(radians(ST_Y(k.geom))) AS d,
+                   ST_Expand(k.geom_3857, (q.r + 2.0) / cos(radians(ST_Y(k.geom)))) AS box
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:rs AS float8[])) AS q(id, r) JOIN cameras k ON k.id = q.id""",
+            {"ids": list(ranges), "rs": [float(r) for r in ranges.values()]}, gist=("box",))
+        rows = conn.execute(text(f"""
+            SELECT k.id, md5(coalesce(string_agg(x.bid || ':' || x.h, ',' ORDER BY x.bid), ''))
+            FROM {reach} k LEFT JOIN (
+              SELECT k.id AS cam, b.id AS bid, md5(b.geom::text) AS h FROM buildings b
+              JOIN {reach} k ON k.box && b.geom_3857 AND ST_DWithin(b.geom_3857, k.geom_3857, k.d)) x ON x.cam = k.id
+            GROUP BY k.id""")).all()
+        return {int(i): fp for i, fp in rows}
     rows = conn.execute(text(f"""
         SELECT k.id, md5(coalesce(string_agg(b.id || ':' || md5(b.geom::text), ',' ORDER BY b.id), ''))
         FROM unnest(CAST(:ids AS bigint[]), CAST(:rs AS float8[])) AS q(id, r)
@@ -126,10 +144,25 @@ def _obstacles_fp(conn: Connection, ranges: dict[int, float]) -> dict[int, str]:
 
 
 def _unit_fps(conn: Connection, codes: Iterable[str] | None = None) -> dict[str, str]:
+    """Fingerprint of each unit's own inputs (UNIT_FP: its outline, the roads, footprints and
+    facilities in it). The units go into a probe table and roads, footprints and facilities
+    are each read once (the same fingerprint as UNIT_FP's sub-queries, which read the layers
+    once per unit under row-level security: 50,000 grids x 1,000,000 footprints)."""
     where, params = "TRUE", {}
     if codes is not None:
         where, params = "u.code = ANY(:codes)", {"codes": sorted(set(codes))}
-    return {c.strip(): fp for c, fp in conn.execute(text(f"SELECT u.code, {UNIT_FP} FROM ({UNITS_SQL}) u WHERE {where}"), params)}
+    if is_citus(conn):
+        return {c.strip(): fp for c, fp in conn.execute(text(f"SELECT u.code, {UNIT_FP} FROM ({UNITS_SQL}) u WHERE {where}"), params)}
+    u = probe_table(conn, "_unit_probe", f"SELECT u.code, u.geom FROM ({UNITS_SQL}) u WHERE {where}", params)
+    rows = conn.execute(text(f"""
+        SELECT u.code, md5(concat_ws('#', md5(u.geom::text), r.s, b.s, f.s)) FROM {u} u
+        LEFT JOIN (SELECT u.code, string_agg(r.id || ':' || md5(r.geom::text), ',' ORDER BY r.id) AS s
+                   FROM roads r JOIN {u} u ON r.geom && u.geom AND ST_Intersects(r.geom, u.geom) GROUP BY u.code) r ON r.code = u.code
+        LEFT JOIN (SELECT u.code, string_agg(b.id || ':' || coalesce(b.grid_id, 0) || ':' || md5(b.geom::text), ',' ORDER BY b.id) AS s
+                   FROM buildings b JOIN {u} u ON b.geom && u.geom AND ST_Intersects(b.geom, u.geom) GROUP BY u.code) b ON b.code = u.code
+        LEFT JOIN (SELECT u.code, string_agg(f.id || ':' || md5(concat_ws('|', f.geom::text, f.status, f.category, f.name)), ',' ORDER BY f.id) AS s
+                   FROM facilities f JOIN {u} u ON f.geom && u.geom AND ST_Intersects(f.geom, u.geom) GROUP BY u.code) f ON f.code = u.code"""))
+    return {c.strip(): fp for c, fp in rows}
 
 
 # --- computing -----------------------------------------------------------------------------

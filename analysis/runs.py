@@ -48,6 +48,25 @@ def units(conn: Connection, srid: int, codes: Iterable[str] | None = None) -> gp
     return frame
 
 
+def probe_table(conn: Connection, name: str, select_sql: str, params: dict | None = None, gist: Iterable[str] = ("geom",)) -> str:
+    """The few features a spatial join starts from (cameras, units, facilities), as a temporary
+    table with a GiST index, so that the join reads the large layer (buildings, roads) once.
+
+    Why: every layer table forces row-level security, and PostgreSQL will not use an index
+    under a qual whose operator is not leakproof while a policy applies (PostGIS's ``&&`` and
+    ``ST_DWithin`` are not). A join probing ``buildings`` by location from each camera or each
+    grid therefore scanned all of ``buildings`` once per probe: 25,000 cameras x 1,000,000
+    footprints. A temporary table has no policy: the planner scans the layer once, under its
+    policy (so the caller still sees only its rows), and probes this table's index per row.
+    Dropped at commit; replaced if made again in the same transaction."""
+    conn.execute(text(f"DROP TABLE IF EXISTS pg_temp.{name}"))
+    conn.execute(text(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {select_sql}"), params or {})
+    for col in gist:
+        conn.execute(text(f"CREATE INDEX ON pg_temp.{name} USING gist ({col})"))
+    conn.execute(text(f"ANALYZE pg_temp.{name}"))
+    return f"pg_temp.{name}"
+
+
 def read_metric(conn: Connection, sql: str, srid: int, params: dict | None = None, geom: str = "geom") -> gpd.GeoDataFrame:
     """A query whose ``geom`` column is already transformed to ``srid``, as a GeoDataFrame
     (the geometry parsed in one vectorised call: read_postgis parses row by row)."""

@@ -36,7 +36,8 @@ import shapely
 from sqlalchemy import Connection, text
 
 from analysis import network
-from analysis.runs import Timer, fingerprint, finish_run, last_run, lock, read_metric, start_run
+from analysis.runs import Timer, fingerprint, finish_run, last_run, lock, probe_table, read_metric, start_run
+from gis.citus import is_citus
 from gis.copy import copy_into, copy_text
 from gis.ewkb import ewkb_hex
 from gis.measure import metric_srid
@@ -92,11 +93,18 @@ def _homes(conn: Connection, srid: int, where: str = "TRUE", params: dict | None
 def _facilities(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
     """Facilities of the analysed categories with the building they stand in (if any)."""
     # the host is the lowest-numbered building under the point; as a grouped join rather than a
-    # LATERAL … LIMIT 1, which Citus cannot run when buildings are distributed (same answer)
+    # LATERAL … LIMIT 1, which Citus cannot run when buildings are distributed (same answer).
+    # On one node the facilities go into a probe table first: the footprints are read once, not
+    # once per facility (row-level security keeps their spatial index out of the join).
+    hosts = """SELECT f.id AS facility_id, min(b.id) AS building_id FROM facilities f JOIN buildings b ON ST_Intersects(b.geom, f.geom)
+               WHERE f.category = ANY(:cats) GROUP BY f.id"""
+    if not is_citus(conn):
+        probe = probe_table(conn, "_facility_probe", f"SELECT f.id, f.geom FROM facilities f WHERE f.category = ANY(:cats) AND {where}",
+                            {**(params or {}), "cats": categories()})
+        hosts = f"""SELECT p.id AS facility_id, min(b.id) AS building_id FROM buildings b
+                    JOIN {probe} p ON b.geom && p.geom AND ST_Intersects(b.geom, p.geom) GROUP BY p.id"""
     frame = read_metric(conn, f"""
-        WITH hosts AS (
-          SELECT f.id AS facility_id, min(b.id) AS building_id FROM facilities f JOIN buildings b ON ST_Intersects(b.geom, f.geom)
-          WHERE f.category = ANY(:cats) GROUP BY f.id)
+        WITH hosts AS ({hosts})
         SELECT f.id, f.category, f.status, {FACILITY_FP} AS fp, ST_Transform(f.geom, {srid}) AS geom,
                h.id AS host_id, ST_AsBinary(ST_Transform(h.geom, {srid})) AS host
         FROM facilities f
