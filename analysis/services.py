@@ -36,7 +36,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from analysis import network
-from analysis.runs import Timer, fingerprint, finish_run, last_run, lock, probe_table, read_metric, start_run
+from analysis.runs import Timer, fingerprint, finish_run, last_run, lock, probe_table, read_metric, start_run, window
 from gis.citus import is_citus
 from gis.copy import copy_into, copy_text
 from gis.ewkb import ewkb_hex
@@ -101,8 +101,14 @@ def _facilities(conn: Connection, srid: int, where: str = "TRUE", params: dict |
     if not is_citus(conn):
         probe = probe_table(conn, "_facility_probe", f"SELECT f.id, f.geom FROM facilities f WHERE f.category = ANY(:cats) AND {where}",
                             {**(params or {}), "cats": categories()})
+        w, wp = "TRUE", {}
+        if where != "TRUE":  # a part of the city: only the footprints near it, by the leakproof index
+            box = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM {probe}) q")).one()
+            if box[0] is not None:
+                w, wp = window(conn, "buildings", "b", box, 4326)
+                params = {**(params or {}), **wp}
         hosts = f"""SELECT p.id AS facility_id, min(b.id) AS building_id FROM buildings b
-                    JOIN {probe} p ON b.geom && p.geom AND ST_Intersects(b.geom, p.geom) GROUP BY p.id"""
+                    JOIN {probe} p ON b.geom && p.geom AND ST_Intersects(b.geom, p.geom) WHERE {w} GROUP BY p.id"""
     frame = read_metric(conn, f"""
         WITH hosts AS ({hosts})
         SELECT f.id, f.category, f.status, {FACILITY_FP} AS fp, ST_Transform(f.geom, {srid}) AS geom,
@@ -233,13 +239,17 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
     srid = metric_srid(conn)
     cfg = {**run_settings(), "metric_srid": srid}
     cfg_fp = fingerprint(cfg)
-    roads_fp = conn.execute(text(ROADS_FP)).scalar_one()
     cutoff = s.service_search_max_m
     cats = categories()
     last = last_run(conn, "services")
-    stored = conn.execute(text("SELECT count(*) FROM service_buildings")).scalar_one()
+    stored = conn.execute(text("SELECT EXISTS (SELECT 1 FROM service_buildings)")).scalar_one()
     last_roads = last["inputs"].get("roads_fp") if last else None
-    if full or last is None or last["settings_fp"] != cfg_fp or last_roads != roads_fp or stored == 0:
+    # The walkable roads' fingerprint reads every road (seconds in a city). An edit of named
+    # facilities or buildings did not touch the roads: the last run's fingerprint is carried
+    # forward, so a road edit not yet refreshed still makes the next unnamed refresh full.
+    targeted = facilities is not None or buildings is not None
+    roads_fp = last_roads if targeted and last_roads is not None and not full else conn.execute(text(ROADS_FP)).scalar_one()
+    if full or last is None or last["settings_fp"] != cfg_fp or last_roads != roads_fp or not stored:
         run_id, at = start_run(conn, "services", "full", cfg, {"roads_fp": roads_fp})
         graph = network.load(conn, srid)
         timer.lap("graph")
@@ -259,7 +269,6 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
         finish_run(conn, run_id, time.perf_counter() - t0, touched)
         return {"run_id": run_id, **touched, "seconds": round(time.perf_counter() - t0, 3)}
 
-    targeted = facilities is not None or buildings is not None
     fac_changes = _facility_changes(conn, None if not targeted else {int(f) for f in facilities or ()})
     home_changes = _home_changes(conn, None if not targeted else {int(b) for b in buildings or ()})
     if fac_changes.empty and home_changes.empty:
@@ -271,14 +280,21 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
     fac_cats = [c for c in cats if c in set(fac_changes["old_category"].dropna()) | set(fac_changes["new_category"].dropna())]
     near: set[int] = set()
     if changed_ids:
+        places = """(SELECT geom FROM service_facilities WHERE facility_id = ANY(:ids)
+                     UNION ALL SELECT geom FROM facilities WHERE id = ANY(:ids))"""
+        w, wp = "TRUE", {}
+        box = conn.execute(text(f"""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+                                    FROM (SELECT ST_Extent(ST_Transform(geom, {srid})) AS e FROM {places} p) q"""), {"ids": changed_ids}).one()
+        if box[0] is not None and len(changed_ids) <= 500:  # the homes near a few places, by the leakproof index
+            pad = cutoff + 2.0
+            w, wp = window(conn, "buildings", "b", (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad), srid)
         near = set(int(i) for i in conn.execute(text(f"""
-            SELECT b.id FROM (SELECT geom FROM service_facilities WHERE facility_id = ANY(:ids)
-                              UNION ALL SELECT geom FROM facilities WHERE id = ANY(:ids)) p
+            SELECT b.id FROM {places} p
             JOIN buildings b ON ST_DWithin(b.geom_3857, ST_Transform(p.geom, 3857), :d / cos(radians(ST_Y(p.geom))))
-            WHERE {HOME}
+            WHERE {HOME} AND {w}
             UNION SELECT building_id FROM service_buildings
             WHERE facility_id && CAST(:ids AS bigint[]) OR straight_facility_id && CAST(:ids AS bigint[])"""),
-            {"ids": changed_ids, "d": cutoff + 1.0}).scalars())
+            {"ids": changed_ids, "d": cutoff + 1.0, **wp}).scalars())
     gone = home_changes.loc[home_changes["state"] == "gone", "building_id"].astype(int).tolist()
     changed_homes = set(home_changes.loc[home_changes["state"] != "gone", "building_id"].astype(int))
     again = near | changed_homes
