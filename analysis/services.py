@@ -84,10 +84,12 @@ def run_settings() -> dict:
 
 def _homes(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
     frame = read_metric(conn, f"""
-        SELECT b.id, b.households, {BUILDING_FP} AS fp, ST_Transform(b.geom, {srid}) AS geom
+        SELECT b.id, b.households, {BUILDING_FP} AS fp, b.district_code, b.community_code, b.grid_id, ST_Transform(b.geom, {srid}) AS geom
         FROM buildings b WHERE {HOME} AND {where} ORDER BY b.id""", srid, params)
     return pd.DataFrame({"id": frame["id"].to_numpy(), "households": frame["households"].to_numpy(),
-                         "fp": frame["fp"].to_numpy(), "geom": frame.geometry.to_numpy()})
+                         "fp": frame["fp"].to_numpy(), "district_code": frame["district_code"].to_numpy(),
+                         "community_code": frame["community_code"].to_numpy(),
+                         "grid_id": pd.array(frame["grid_id"], dtype="Int64"), "geom": frame.geometry.to_numpy()})
 
 
 def _facilities(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
@@ -191,14 +193,19 @@ def _write_homes(conn: Connection, run_id: int, at, homes: pd.DataFrame, homes_s
     road = np.where(homes_snap.edge >= 0, graph.road_id[np.maximum(homes_snap.edge, 0)] if len(graph.road_id) else -1, -1)
     cats = "{" + ",".join(dist.categories) + "}"
     stamp = at.isoformat()
+    # The building's place goes with the row: the insert trigger of migration 0021 then has no
+    # building to look up per row (a million look-ups in a city's full run).
+    null = chr(92) + "N"
+    place = [f"{d}\t{null if c is None or c != c else c}\t{null if g is None or g is pd.NA else g}"
+             for d, c, g in zip(homes["district_code"].tolist(), homes["community_code"].tolist(), homes["grid_id"].tolist())]
     cols = zip(homes["id"].tolist(), homes["fp"].tolist(), homes["households"].tolist(), road.tolist(), homes_snap.snap_m.tolist(),
                _array_literals(dist.network_m, "%.1f"), _array_literals(dist.facility_id, "%d"),
-               _array_literals(dist.straight_m, "%.1f"), _array_literals(dist.straight_facility_id, "%d"))
-    lines = [f"{b}\t{run_id}\t{stamp}\t{fp}\t{h}\t{rd if rd >= 0 else chr(92) + 'N'}\t"
-             f"{'%.2f' % sm if sm == sm and sm != float('inf') else chr(92) + 'N'}\t{cats}\t{n}\t{f}\t{st}\t{sf}"
-             for b, fp, h, rd, sm, n, f, st, sf in cols]
+               _array_literals(dist.straight_m, "%.1f"), _array_literals(dist.straight_facility_id, "%d"), place)
+    lines = [f"{b}\t{run_id}\t{stamp}\t{fp}\t{h}\t{rd if rd >= 0 else null}\t"
+             f"{'%.2f' % sm if sm == sm and sm != float('inf') else null}\t{cats}\t{n}\t{f}\t{st}\t{sf}\t{pl}"
+             for b, fp, h, rd, sm, n, f, st, sf, pl in cols]
     columns = ["building_id", "run_id", "computed_at", "building_fp", "households", "road_id", "snap_m",
-               "categories", "network_m", "facility_id", "straight_m", "straight_facility_id"]
+               "categories", "network_m", "facility_id", "straight_m", "straight_facility_id", "district_code", "community_code", "grid_id"]
     copy_text(conn, "service_buildings", columns, lines)  # row-level security: a staging table
 
 
