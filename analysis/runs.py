@@ -94,7 +94,9 @@ def read_metric(conn: Connection, sql: str, srid: int, params: dict | None = Non
     (the geometry parsed in one vectorised call: read_postgis parses row by row)."""
     result = conn.execute(text(f"SELECT q.*, ST_AsBinary(q.{geom}) AS _wkb FROM ({sql}) q"), params or {})
     cols = list(result.keys())
-    rows = result.all()
+    # plain tuples: pandas probes each SQLAlchemy Row for attributes it lacks (a raised and caught
+    # lookup per row: 2.5 s against 0.2 s for 100,000 footprints)
+    rows = [tuple(r) for r in result.all()]
     frame = pd.DataFrame(rows, columns=cols).drop(columns=[geom])
     wkb = np.array([None if w is None else bytes(w) for w in frame.pop("_wkb")], dtype=object)
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(shapely.from_wkb(wkb), crs=srid).values, crs=srid).rename_geometry(geom)
