@@ -315,10 +315,10 @@ def _versions() -> dict:
 
 def save(result: dict, name: str = "coverage") -> None:
     common.save(name, result, (
-        [result["date"], name, result["commit"], run["city"]["counts"]["buildings"], 1,
+        [run.get("date", result["date"]), name, run.get("commit", result["commit"]), run["city"]["counts"]["buildings"], 1,
          run["baseline"]["total_s"] or "", run["ours"]["total_s"],
          round(run["baseline"]["total_s"] / run["ours"]["total_s"], 2) if run["baseline"]["total_s"] else "", "", run["peak_rss_mb"], ""]
-        for run in result["runs"]))
+        for run in result["runs"] if "commit" not in run))
 
 
 def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db: bool, networks: bool, log=print,
@@ -337,7 +337,8 @@ def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db:
         base = run_baseline(detail, log) if baseline_max is None or sizes["buildings"] <= baseline_max else \
             {"skipped": f"above --baseline-max {baseline_max}", "total_s": None, "parts": {}}
         entry = {"scale": scale, "sizes": sizes, "load_average_before": load, "city": city, "ours": ours, "baseline": base,
-                 "peak_rss_mb": peak_mb()}
+                 "peak_rss_mb": peak_mb(), "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                 "load_average_after": [round(x, 2) for x in os.getloadavg()]}
         if networks and scale == max(p[0] for p in plan):
             entry["network"] = compare_networks(log)
         runs.append(entry)
@@ -351,6 +352,21 @@ def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db:
     }
     if city_sizes is not None:
         result["what"] += "; issue 18 city proportions (bench.scale.city_sizes), plus one edit's refresh of all three"
+        # sizes measured in an earlier run (10k and 100k run without the heavy lock, 1M under it)
+        # are kept beside this run's, each with its own date, so one file shows the growth
+        path = common.RESULTS / "coverage_city.json"
+        if record and path.exists():
+            import json
+
+            old = json.loads(path.read_text())
+            mine = {r["sizes"]["buildings"] for r in runs}
+            for r in old.get("runs", []):
+                if r["sizes"]["buildings"] not in mine:
+                    r.setdefault("date", old.get("date"))
+                    r.setdefault("commit", old.get("commit"))
+                    runs.append(r)
+            runs.sort(key=lambda r: r["sizes"]["buildings"])
+            result["runs"] = runs
         result["target_s"] = 600
         result["aims"] = {"full_s": 600, "one_edit_s": 2.0}
         result["growth_per_10x"] = {
