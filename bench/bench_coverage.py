@@ -58,7 +58,7 @@ def load_city(sizes: dict, seed: int, log=print) -> dict:
 
 # --- ours ----------------------------------------------------------------------------------
 
-def run_ours(detail: str, log=print) -> dict:
+def run_ours(detail: str, log=print, lean: bool = False) -> dict:
     from sqlalchemy import text
 
     from analysis import cameras, compliance, services
@@ -73,6 +73,13 @@ def run_ours(detail: str, log=print) -> dict:
         compliance.refresh(conn)
         t3 = time.perf_counter()
     out.update(cameras_s=round(t1 - t0, 2), services_s=round(t2 - t1, 2), compliance_s=round(t3 - t2, 2), total_s=round(t3 - t0, 2))
+    if lean:  # the full recompute and one edit's refresh only (the figures' reads and city-wide checks skipped)
+        with owner_engine().begin() as conn:
+            out["edits"] = one_edit_each(conn, detail)
+        log(f"ours: cameras {out['cameras_s']} s {out['cameras_parts']}, services {out['services_s']} s {out['services_parts']}, "
+            f"compliance {out['compliance_s']} s; total {out['total_s']} s")
+        log("one edit, all three analyses: " + ", ".join(f"{k} {v['seconds']} s" for k, v in out["edits"].items()))
+        return out
     with owner_engine().begin() as conn:
         sub = cameras.coverage(conn, detail, scope="subdistrict").iloc[0]
         cats = services.category_coverage(conn)
@@ -322,7 +329,7 @@ def save(result: dict, name: str = "coverage") -> None:
 
 
 def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db: bool, networks: bool, log=print,
-        city_sizes: list[int] | None = None, baseline_max: int | None = None) -> dict:
+        city_sizes: list[int] | None = None, baseline_max: int | None = None, lean_from: int | None = None) -> dict:
     from bench.scale import city_sizes as issue18
 
     database = check_database(allow_any_db, "wangge_cov_bench")
@@ -333,7 +340,7 @@ def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db:
         load = [round(x, 2) for x in os.getloadavg()]
         log(f"=== scale {scale}: {sizes} (load average {load}) ===")
         city = load_city(sizes, seed, log)
-        ours = run_ours(detail, log)
+        ours = run_ours(detail, log, lean=lean_from is not None and sizes["buildings"] >= lean_from)
         base = run_baseline(detail, log) if baseline_max is None or sizes["buildings"] <= baseline_max else \
             {"skipped": f"above --baseline-max {baseline_max}", "total_s": None, "parts": {}}
         entry = {"scale": scale, "sizes": sizes, "load_average_before": load, "city": city, "ours": ours, "baseline": base,
@@ -387,12 +394,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--sizes", help="issue 18's city at these building counts (e.g. 10000,100000,1000000): "
                                     "a camera per 40 buildings, a facility per 250, a road edge per 2; writes results/coverage_city.json")
     ap.add_argument("--baseline-max", type=int, help="skip the geopandas baseline above this many buildings")
+    ap.add_argument("--lean-from", type=int, help="from this many buildings, only the full recompute and the edits "
+                                                  "(no figures read back, no city-wide staleness checks)")
     ap.add_argument("--no-network", action="store_true", help="skip the pgRouting comparison")
     ap.add_argument("--no-record", action="store_true")
     ap.add_argument("--allow-any-db", action="store_true")
     args = ap.parse_args(argv)
     return run(sorted(args.scale), args.detail, args.seed, not args.no_record, args.allow_any_db, not args.no_network,
-               city_sizes=None if not args.sizes else sorted(int(x) for x in args.sizes.split(",")), baseline_max=args.baseline_max)
+               city_sizes=None if not args.sizes else sorted(int(x) for x in args.sizes.split(",")), baseline_max=args.baseline_max,
+               lean_from=args.lean_from)
 
 
 if __name__ == "__main__":
