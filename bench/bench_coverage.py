@@ -59,7 +59,7 @@ def load_city(sizes: dict, seed: int, log=print) -> dict:
         conn.commit()
     analyzed = time.perf_counter() - t1
     counts = {k: len(v) for k, v in frames.items()}
-    log(f"city: {counts} generated in {generated:.1f} s, imported in {loaded:.1f} s, analyzed in {analyzed:.1f} s")
+    log(f"city: {counts} generated in {generated:.1f} s, imported in {loaded:.1f} s, analyzed in {analyzed:.1f} s", flush=True)
     return {"counts": counts, "generate_s": round(generated, 2), "import_s": round(loaded, 2), "analyze_s": round(analyzed, 2)}
 
 
@@ -75,8 +75,10 @@ def run_ours(detail: str, log=print, lean: bool = False) -> dict:
     with owner_engine().begin() as conn:
         cam = cameras.refresh(conn, detail, full=True, timings=out["cameras_parts"])
         t1 = time.perf_counter()
+        log(f"  cameras (full) {t1 - t0:.1f} s {out['cameras_parts']}", flush=True)
         srv = services.refresh(conn, full=True, timings=out["services_parts"])
         t2 = time.perf_counter()
+        log(f"  services (full) {t2 - t1:.1f} s {out['services_parts']}", flush=True)
         compliance.refresh(conn)
         t3 = time.perf_counter()
     out.update(cameras_s=round(t1 - t0, 2), services_s=round(t2 - t1, 2), compliance_s=round(t3 - t2, 2), total_s=round(t3 - t0, 2))
