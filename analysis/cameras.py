@@ -28,7 +28,8 @@ import shapely
 from sqlalchemy import Connection, text
 
 from analysis import camera_measure, camera_views as V
-from analysis.runs import BUILDING_UNIT_JOIN, BUILDING_UNIT_SQL, Timer, UNITS_SQL, fingerprint, finish_run, last_run, lock, read_metric, start_run, units as read_units
+from analysis.runs import BUILDING_UNIT_JOIN, BUILDING_UNIT_SQL, Timer, UNITS_SQL, fingerprint, finish_run, last_run, lock, probe_table, read_metric, start_run, units as read_units, window
+from gis.citus import is_citus
 from gis.copy import copy_into
 from gis.ewkb import ewkb_hex
 from gis.measure import metric_srid
@@ -47,6 +48,7 @@ UNIT_FP = """md5(concat_ws('#', md5(u.geom::text),
   (SELECT string_agg(f.id || ':' || md5(concat_ws('|', f.geom::text, f.status, f.category, f.name)), ',' ORDER BY f.id) FROM facilities f
     WHERE f.geom && u.geom AND ST_Intersects(f.geom, u.geom))))"""
 FIGURES = camera_measure.FIGURES
+WINDOW_MAX = 500  # up to this many cameras or units, place queries go through the leakproof index (analysis.runs.window)
 
 
 def detail_level(level: str | None = None) -> str:
@@ -113,9 +115,30 @@ def _stored_views(conn: Connection, srid: int, detail: str, where: str = "TRUE",
 
 
 def _obstacles_fp(conn: Connection, ranges: dict[int, float]) -> dict[int, str]:
-    """Fingerprint of the footprints within each camera's range (ids and outlines)."""
+    """Fingerprint of the footprints within each camera's range (ids and outlines).
+
+    The cameras go into a probe table (analysis.runs.probe_table): one pass over the
+    footprints instead of one per camera (row-level security keeps the footprints' spatial
+    index out of the join)."""
     if not ranges:
         return {}
+    if not is_citus(conn):
+        reach = probe_table(conn, "_camera_reach", """
+            SELECT k.id, k.geom_3857, (q.r + 2.0) / cos(radians(ST_Y(k.geom))) AS d,
+                   ST_Expand(k.geom_3857, (q.r + 2.0) / cos(radians(ST_Y(k.geom)))) AS box
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:rs AS float8[])) AS q(id, r) JOIN cameras k ON k.id = q.id""",
+            {"ids": list(ranges), "rs": [float(r) for r in ranges.values()]}, gist=("box",))
+        w, wp = ("TRUE", {})
+        if len(ranges) <= WINDOW_MAX:  # a few cameras: only the footprints near them, by the leakproof index
+            w, wp = window(conn, "buildings", "b", conn.execute(text(
+                f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(box) AS e FROM {reach}) q")).one(), 3857)
+        rows = conn.execute(text(f"""
+            SELECT k.id, md5(coalesce(string_agg(x.bid || ':' || x.h, ',' ORDER BY x.bid), ''))
+            FROM {reach} k LEFT JOIN (
+              SELECT k.id AS cam, b.id AS bid, md5(b.geom::text) AS h FROM buildings b
+              JOIN {reach} k ON k.box && b.geom_3857 AND ST_DWithin(b.geom_3857, k.geom_3857, k.d) WHERE {w}) x ON x.cam = k.id
+            GROUP BY k.id"""), wp).all()
+        return {int(i): fp for i, fp in rows}
     rows = conn.execute(text(f"""
         SELECT k.id, md5(coalesce(string_agg(b.id || ':' || md5(b.geom::text), ',' ORDER BY b.id), ''))
         FROM unnest(CAST(:ids AS bigint[]), CAST(:rs AS float8[])) AS q(id, r)
@@ -126,10 +149,32 @@ def _obstacles_fp(conn: Connection, ranges: dict[int, float]) -> dict[int, str]:
 
 
 def _unit_fps(conn: Connection, codes: Iterable[str] | None = None) -> dict[str, str]:
+    """Fingerprint of each unit's own inputs (UNIT_FP: its outline, the roads, footprints and
+    facilities in it). The units go into a probe table and roads, footprints and facilities
+    are each read once (the same fingerprint as UNIT_FP's sub-queries, which read the layers
+    once per unit under row-level security: 50,000 grids x 1,000,000 footprints)."""
     where, params = "TRUE", {}
     if codes is not None:
         where, params = "u.code = ANY(:codes)", {"codes": sorted(set(codes))}
-    return {c.strip(): fp for c, fp in conn.execute(text(f"SELECT u.code, {UNIT_FP} FROM ({UNITS_SQL}) u WHERE {where}"), params)}
+    if is_citus(conn):
+        return {c.strip(): fp for c, fp in conn.execute(text(f"SELECT u.code, {UNIT_FP} FROM ({UNITS_SQL}) u WHERE {where}"), params)}
+    u = probe_table(conn, "_unit_probe", f"SELECT u.code, u.geom FROM ({UNITS_SQL}) u WHERE {where}", params)
+    wb, wr, wp = "TRUE", "TRUE", {}
+    if codes is not None and len(set(codes)) <= WINDOW_MAX:  # a few units: roads and footprints near them only
+        box = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM {u}) q")).one()
+        if box[0] is not None:
+            wb, pb = window(conn, "buildings", "b", box, 4326)
+            wr, pr = window(conn, "roads", "r", box, 4326)
+            wp = {**pb, **pr}
+    rows = conn.execute(text(f"""
+        SELECT u.code, md5(concat_ws('#', md5(u.geom::text), r.s, b.s, f.s)) FROM {u} u
+        LEFT JOIN (SELECT u.code, string_agg(r.id || ':' || md5(r.geom::text), ',' ORDER BY r.id) AS s
+                   FROM roads r JOIN {u} u ON r.geom && u.geom AND ST_Intersects(r.geom, u.geom) WHERE {wr} GROUP BY u.code) r ON r.code = u.code
+        LEFT JOIN (SELECT u.code, string_agg(b.id || ':' || coalesce(b.grid_id, 0) || ':' || md5(b.geom::text), ',' ORDER BY b.id) AS s
+                   FROM buildings b JOIN {u} u ON b.geom && u.geom AND ST_Intersects(b.geom, u.geom) WHERE {wb} GROUP BY u.code) b ON b.code = u.code
+        LEFT JOIN (SELECT u.code, string_agg(f.id || ':' || md5(concat_ws('|', f.geom::text, f.status, f.category, f.name)), ',' ORDER BY f.id) AS s
+                   FROM facilities f JOIN {u} u ON f.geom && u.geom AND ST_Intersects(f.geom, u.geom) GROUP BY u.code) f ON f.code = u.code"""), wp)
+    return {c.strip(): fp for c, fp in rows}
 
 
 # --- computing -----------------------------------------------------------------------------
@@ -142,8 +187,11 @@ def _compute_views(conn: Connection, srid: int, detail: str, cams: pd.DataFrame,
     params = V.parameters(cams, detail, s.camera_sensor_width_px, s.camera_default_hfov)
     if buildings is None:
         rmax = float(params["range_m"].max()) if len(params) else 0.0
-        buildings = _buildings(conn, srid, f"""b.id IN (SELECT b.id FROM cameras k JOIN buildings b ON {NEAR_CAMERA.format(r=':rmax')}
-                                                        WHERE k.id = ANY(:ids))""", {"ids": cams["id"].tolist(), "rmax": rmax})
+        pad = rmax + 3.0
+        w, wp = window(conn, "buildings", "b", (cams["x"].min() - pad, cams["y"].min() - pad, cams["x"].max() + pad, cams["y"].max() + pad), srid) \
+            if 0 < len(cams) <= WINDOW_MAX else ("TRUE", {})
+        buildings = _buildings(conn, srid, f"""b.id IN (SELECT b.id FROM cameras k JOIN buildings b ON {NEAR_CAMERA.format(r=':rmax')} AND {w}
+                                                        WHERE k.id = ANY(:ids))""", {"ids": cams["id"].tolist(), "rmax": rmax, **wp})
     got = V.compute(params, cams["x"].to_numpy(), cams["y"].to_numpy(), buildings["id"].to_numpy(), buildings["geom"].to_numpy())
     params["geom"] = got.geom
     params["sector_m2"] = got.sector_m2
@@ -207,8 +255,10 @@ def _measure(conn: Connection, srid: int, detail: str, unit_codes: set[str] | No
         near = f"&& ST_Transform(ST_MakeEnvelope(:x0, :y0, :x1, :y1, {srid}), 4326)"
         context = read_units(conn, srid, conn.execute(text(f"SELECT u.code FROM ({UNITS_SQL}) u WHERE u.geom {near}"), env).scalars())
         units = context
-        roads = _roads(conn, srid, f"r.geom {near}", env)
-        buildings = _buildings(conn, srid, f"b.geom {near}", env)
+        wr, pr = window(conn, "roads", "r", box.bounds, srid)  # the leakproof index (row-level security)
+        wb, pb = window(conn, "buildings", "b", box.bounds, srid)
+        roads = _roads(conn, srid, f"{wr} AND r.geom {near}", {**env, **pr})
+        buildings = _buildings(conn, srid, f"{wb} AND b.geom {near}", {**env, **pb})
         places = _key_places(conn, srid, f"f.geom {near}", env)
         cams = read_cameras(conn, srid, conn.execute(text(f"SELECT id FROM cameras WHERE geom {near}"), env).scalars())
         views = _stored_views(conn, srid, detail, f"v.geom {near}", env)
@@ -270,12 +320,14 @@ def _resum(conn: Connection, detail: str) -> None:
 
 
 def refresh(conn: Connection, detail: str | None = None, *, full: bool = False, cameras: Iterable[int] | None = None,
-            timings: dict | None = None) -> dict:
+            units: Iterable[str] | None = None, timings: dict | None = None) -> dict:
     """Bring the stored camera coverage up to date and say what was recomputed.
 
     full: recompute everything (also when nothing is stored yet or the settings changed).
     cameras: the fast path after editing these cameras (ids; deleted ones too): their views
-    and the units their old and new views touch, nothing else is checked.
+    and the units their old and new views touch, nothing else is checked. units: with it,
+    units (grid codes) whose own inputs an edit changed (a footprint moved in them), measured
+    again too (analysis/coverage_edits.py passes both after editing a building).
     Otherwise every stale view and unit is found (``stale``) and recomputed.
     timings: a dict to receive seconds per step.
     """
@@ -307,9 +359,9 @@ def refresh(conn: Connection, detail: str | None = None, *, full: bool = False, 
         return {"run_id": run_id, "mode": "full", "detail_level": detail, "cameras": len(views), "units": sorted(fig["code"]),
                 "seconds": round(time.perf_counter() - t0, 3)}
 
-    if cameras is not None:
-        changed_cams = {int(c) for c in cameras}
-        own_units: set[str] = set()
+    if cameras is not None or units is not None:
+        changed_cams = {int(c) for c in cameras or ()}
+        own_units: set[str] = {str(u).strip() for u in units or ()}
     else:
         st = stale_views(conn, detail)
         changed_cams = set(st.loc[st["stale"], "camera_id"].astype(int))

@@ -23,6 +23,7 @@ A facility without a floor area counts 0 m² and is named in the detail.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import geopandas as gpd
 import pandas as pd
@@ -58,18 +59,24 @@ def rules() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rule", "rule_name", "setting", "threshold", "reference"])
 
 
-def compute(conn: Connection, community: str | None = None) -> pd.DataFrame:
-    """One row per community: the figures, a ``pass_<rule>`` column per rule, the rules
-    failed. Sortable and exportable as it is (``frame.attrs['rules']`` names the rules)."""
+def compute(conn: Connection, community: str | None = None, communities: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per community (all, ``community``, or the list ``communities``): the figures, a
+    ``pass_<rule>`` column per rule, the rules failed. Sortable and exportable as it is
+    (``frame.attrs['rules']`` names the rules)."""
     s = get_settings()
+    codes = None if communities is None else sorted({str(c).strip() for c in communities})
+    if community is not None:
+        codes = [community] if codes is None else sorted(set(codes) & {community})
     fac = pd.read_sql(text("""
         SELECT f.id, f.name, f.category, f.status, f.floor_area, f.community_code FROM facilities f
-        WHERE f.status = 'open' AND f.community_code IS NOT NULL"""), conn)
+        WHERE f.status = 'open' AND f.community_code IS NOT NULL
+          AND (CAST(:cs AS text[]) IS NULL OR f.community_code = ANY(CAST(:cs AS text[])))"""), conn, params={"cs": codes})
     com = pd.read_sql(text(f"""
         SELECT c.code AS community_code, c.name AS community_name, c.subdistrict_code,
                (SELECT coalesce(sum(households), 0) FROM buildings WHERE community_code = c.code)::int AS households,
                {INPUTS_FP} AS inputs_fp
-        FROM communities c WHERE CAST(:c AS text) IS NULL OR c.code = :c ORDER BY c.code"""), conn, params={"c": community})
+        FROM communities c WHERE CAST(:cs AS text[]) IS NULL OR c.code = ANY(CAST(:cs AS text[])) ORDER BY c.code"""),
+        conn, params={"cs": codes})
     fac["community_code"] = fac["community_code"].str.strip()
     com["community_code"] = com["community_code"].str.strip()
     area = fac["floor_area"].fillna(0.0)
@@ -116,9 +123,11 @@ def compute(conn: Connection, community: str | None = None) -> pd.DataFrame:
     return out
 
 
-def refresh(conn: Connection) -> pd.DataFrame:
-    """Compute every community and store the results (``compliance_results``) with the time
-    and a fingerprint of the facilities and households used. Returns ``compute()``."""
+def refresh(conn: Connection, communities: Iterable[str] | None = None) -> pd.DataFrame:
+    """Compute every community (or only ``communities``: the fast path after an edit, for the
+    communities whose facilities or households it changed) and store the results
+    (``compliance_results``) with the time and a fingerprint of the facilities and households
+    used. Returns ``compute()`` of the communities computed."""
     t0 = time.perf_counter()
     lock(conn, "compliance")
     s = get_settings()
@@ -126,9 +135,13 @@ def refresh(conn: Connection) -> pd.DataFrame:
                                       "community_office_min_m2", "one_stop_centre_min_m2", "service_space_categories",
                                       "community_office_categories", "one_stop_centre_categories", "health_station_categories",
                                       "culture_room_categories")}
-    frame = compute(conn)
-    run_id, at = start_run(conn, "compliance", "full", cfg)
-    conn.execute(text("DELETE FROM compliance_results"))
+    codes = None if communities is None else sorted({str(c).strip() for c in communities if c is not None})
+    frame = compute(conn, communities=codes)
+    run_id, at = start_run(conn, "compliance", "full" if codes is None else "incremental", cfg)
+    if codes is None:
+        conn.execute(text("DELETE FROM compliance_results"))
+    else:
+        conn.execute(text("DELETE FROM compliance_results WHERE community_code = ANY(CAST(:cs AS text[]))"), {"cs": codes})
     value_of = {"service_space_complete": "service_m2_per_100_households", "service_space_new": "service_m2_per_100_households",
                 "community_office": "office_m2", "one_stop_centre": "one_stop_m2", "health_station": "health_stations",
                 "culture_room": "culture_rooms"}

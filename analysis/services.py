@@ -36,7 +36,8 @@ import shapely
 from sqlalchemy import Connection, text
 
 from analysis import network
-from analysis.runs import Timer, fingerprint, finish_run, last_run, lock, read_metric, start_run
+from analysis.runs import Timer, fingerprint, finish_run, last_run, lock, probe_table, read_metric, start_run, window
+from gis.citus import is_citus
 from gis.copy import copy_into, copy_text
 from gis.ewkb import ewkb_hex
 from gis.measure import metric_srid
@@ -83,10 +84,12 @@ def run_settings() -> dict:
 
 def _homes(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
     frame = read_metric(conn, f"""
-        SELECT b.id, b.households, {BUILDING_FP} AS fp, ST_Transform(b.geom, {srid}) AS geom
+        SELECT b.id, b.households, {BUILDING_FP} AS fp, b.district_code, b.community_code, b.grid_id, ST_Transform(b.geom, {srid}) AS geom
         FROM buildings b WHERE {HOME} AND {where} ORDER BY b.id""", srid, params)
     return pd.DataFrame({"id": frame["id"].to_numpy(), "households": frame["households"].to_numpy(),
-                         "fp": frame["fp"].to_numpy(), "geom": frame.geometry.to_numpy()})
+                         "fp": frame["fp"].to_numpy(), "district_code": frame["district_code"].to_numpy(),
+                         "community_code": frame["community_code"].to_numpy(),
+                         "grid_id": pd.array(frame["grid_id"], dtype="Int64"), "geom": frame.geometry.to_numpy()})
 
 
 def _facilities(conn: Connection, srid: int, where: str = "TRUE", params: dict | None = None) -> pd.DataFrame:
@@ -96,10 +99,23 @@ def _facilities(conn: Connection, srid: int, where: str = "TRUE", params: dict |
     # The host's outline is read by id in a second query: joining buildings back by id in an outer
     # join (facilities LEFT JOIN hosts LEFT JOIN buildings) crashes the Citus 13.2 coordinator
     # under row-level security (segmentation fault; README, Citus).
+    # On one node the facilities go into a probe table first: the footprints are read once, not
+    # once per facility (row-level security keeps their spatial index out of the join).
+    hosts = """SELECT f.id AS facility_id, min(b.id) AS building_id FROM facilities f JOIN buildings b ON ST_Intersects(b.geom, f.geom)
+               WHERE f.category = ANY(:cats) GROUP BY f.id"""
+    if not is_citus(conn):
+        probe = probe_table(conn, "_facility_probe", f"SELECT f.id, f.geom FROM facilities f WHERE f.category = ANY(:cats) AND {where}",
+                            {**(params or {}), "cats": categories()})
+        w, wp = "TRUE", {}
+        if where != "TRUE":  # a part of the city: only the footprints near it, by the leakproof index
+            box = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM {probe}) q")).one()
+            if box[0] is not None:
+                w, wp = window(conn, "buildings", "b", box, 4326)
+                params = {**(params or {}), **wp}
+        hosts = f"""SELECT p.id AS facility_id, min(b.id) AS building_id FROM buildings b
+                    JOIN {probe} p ON b.geom && p.geom AND ST_Intersects(b.geom, p.geom) WHERE {w} GROUP BY p.id"""
     frame = read_metric(conn, f"""
-        WITH hosts AS (
-          SELECT f.id AS facility_id, min(b.id) AS building_id FROM facilities f JOIN buildings b ON ST_Intersects(b.geom, f.geom)
-          WHERE f.category = ANY(:cats) GROUP BY f.id)
+        WITH hosts AS ({hosts})
         SELECT f.id, f.category, f.status, {FACILITY_FP} AS fp, ST_Transform(f.geom, {srid}) AS geom, x.building_id AS host_id
         FROM facilities f
         LEFT JOIN hosts x ON x.facility_id = f.id
@@ -182,14 +198,19 @@ def _write_homes(conn: Connection, run_id: int, at, homes: pd.DataFrame, homes_s
     road = np.where(homes_snap.edge >= 0, graph.road_id[np.maximum(homes_snap.edge, 0)] if len(graph.road_id) else -1, -1)
     cats = "{" + ",".join(dist.categories) + "}"
     stamp = at.isoformat()
+    # The building's place goes with the row: the insert trigger of migration 0021 then has no
+    # building to look up per row (a million look-ups in a city's full run).
+    null = chr(92) + "N"
+    place = [f"{d}\t{null if c is None or c != c else c}\t{null if g is None or g is pd.NA else g}"
+             for d, c, g in zip(homes["district_code"].tolist(), homes["community_code"].tolist(), homes["grid_id"].tolist())]
     cols = zip(homes["id"].tolist(), homes["fp"].tolist(), homes["households"].tolist(), road.tolist(), homes_snap.snap_m.tolist(),
                _array_literals(dist.network_m, "%.1f"), _array_literals(dist.facility_id, "%d"),
-               _array_literals(dist.straight_m, "%.1f"), _array_literals(dist.straight_facility_id, "%d"))
-    lines = [f"{b}\t{run_id}\t{stamp}\t{fp}\t{h}\t{rd if rd >= 0 else chr(92) + 'N'}\t"
-             f"{'%.2f' % sm if sm == sm and sm != float('inf') else chr(92) + 'N'}\t{cats}\t{n}\t{f}\t{st}\t{sf}"
-             for b, fp, h, rd, sm, n, f, st, sf in cols]
+               _array_literals(dist.straight_m, "%.1f"), _array_literals(dist.straight_facility_id, "%d"), place)
+    lines = [f"{b}\t{run_id}\t{stamp}\t{fp}\t{h}\t{rd if rd >= 0 else null}\t"
+             f"{'%.2f' % sm if sm == sm and sm != float('inf') else null}\t{cats}\t{n}\t{f}\t{st}\t{sf}\t{pl}"
+             for b, fp, h, rd, sm, n, f, st, sf, pl in cols]
     columns = ["building_id", "run_id", "computed_at", "building_fp", "households", "road_id", "snap_m",
-               "categories", "network_m", "facility_id", "straight_m", "straight_facility_id"]
+               "categories", "network_m", "facility_id", "straight_m", "straight_facility_id", "district_code", "community_code", "grid_id"]
     copy_text(conn, "service_buildings", columns, lines)  # row-level security: a staging table
 
 
@@ -211,14 +232,17 @@ def _write_facilities(conn: Connection, run_id: int, at, graph: network.Graph, f
         FROM _fac_stage"""), {"run": run_id, "at": at})
 
 
-def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] | None = None, timings: dict | None = None) -> dict:
+def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] | None = None,
+            buildings: Iterable[int] | None = None, timings: dict | None = None) -> dict:
     """Bring the stored distances up to date and say what was recomputed.
 
     full: everything (also when nothing is stored, or the settings or the walkable roads
-    changed). facilities: the fast path after editing these facilities (ids, deleted ones
-    too). Otherwise every changed facility and home is found and only the homes they can
-    reach (within ``service_search_max_m``) are walked again. timings: a dict to receive
-    seconds per step.
+    changed). facilities / buildings: the fast path after editing these facilities or
+    buildings (ids, deleted ones too): only they are compared with what is stored, instead
+    of fingerprinting every home of the city (a full scan: seconds at 1,000,000 buildings).
+    Otherwise every changed facility and home is found. Either way only the homes a changed
+    facility can reach (within ``service_search_max_m``) and the changed homes are walked
+    again. timings: a dict to receive seconds per step.
     """
     t0 = time.perf_counter()
     timer = Timer(timings)
@@ -227,13 +251,17 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
     srid = metric_srid(conn)
     cfg = {**run_settings(), "metric_srid": srid}
     cfg_fp = fingerprint(cfg)
-    roads_fp = conn.execute(text(ROADS_FP)).scalar_one()
     cutoff = s.service_search_max_m
     cats = categories()
     last = last_run(conn, "services")
-    stored = conn.execute(text("SELECT count(*) FROM service_buildings")).scalar_one()
+    stored = conn.execute(text("SELECT EXISTS (SELECT 1 FROM service_buildings)")).scalar_one()
     last_roads = last["inputs"].get("roads_fp") if last else None
-    if full or last is None or last["settings_fp"] != cfg_fp or last_roads != roads_fp or stored == 0:
+    # The walkable roads' fingerprint reads every road (seconds in a city). An edit of named
+    # facilities or buildings did not touch the roads: the last run's fingerprint is carried
+    # forward, so a road edit not yet refreshed still makes the next unnamed refresh full.
+    targeted = facilities is not None or buildings is not None
+    roads_fp = last_roads if targeted and last_roads is not None and not full else conn.execute(text(ROADS_FP)).scalar_one()
+    if full or last is None or last["settings_fp"] != cfg_fp or last_roads != roads_fp or not stored:
         run_id, at = start_run(conn, "services", "full", cfg, {"roads_fp": roads_fp})
         graph = network.load(conn, srid)
         timer.lap("graph")
@@ -253,8 +281,8 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
         finish_run(conn, run_id, time.perf_counter() - t0, touched)
         return {"run_id": run_id, **touched, "seconds": round(time.perf_counter() - t0, 3)}
 
-    fac_changes = _facility_changes(conn, None if facilities is None else {int(f) for f in facilities})
-    home_changes = _home_changes(conn) if facilities is None else pd.DataFrame(columns=["building_id", "state"])
+    fac_changes = _facility_changes(conn, None if not targeted else {int(f) for f in facilities or ()})
+    home_changes = _home_changes(conn, None if not targeted else {int(b) for b in buildings or ()})
     if fac_changes.empty and home_changes.empty:
         return {"run_id": None, "mode": "none", "homes": 0, "facilities": 0, "seconds": round(time.perf_counter() - t0, 3)}
     run_id, at = start_run(conn, "services", "incremental", cfg, {"roads_fp": roads_fp})
@@ -264,14 +292,21 @@ def refresh(conn: Connection, *, full: bool = False, facilities: Iterable[int] |
     fac_cats = [c for c in cats if c in set(fac_changes["old_category"].dropna()) | set(fac_changes["new_category"].dropna())]
     near: set[int] = set()
     if changed_ids:
+        places = """(SELECT geom FROM service_facilities WHERE facility_id = ANY(:ids)
+                     UNION ALL SELECT geom FROM facilities WHERE id = ANY(:ids))"""
+        w, wp = "TRUE", {}
+        box = conn.execute(text(f"""SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+                                    FROM (SELECT ST_Extent(ST_Transform(geom, {srid})) AS e FROM {places} p) q"""), {"ids": changed_ids}).one()
+        if box[0] is not None and len(changed_ids) <= 500:  # the homes near a few places, by the leakproof index
+            pad = cutoff + 2.0
+            w, wp = window(conn, "buildings", "b", (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad), srid)
         near = set(int(i) for i in conn.execute(text(f"""
-            SELECT b.id FROM (SELECT geom FROM service_facilities WHERE facility_id = ANY(:ids)
-                              UNION ALL SELECT geom FROM facilities WHERE id = ANY(:ids)) p
+            SELECT b.id FROM {places} p
             JOIN buildings b ON ST_DWithin(b.geom_3857, ST_Transform(p.geom, 3857), :d / cos(radians(ST_Y(p.geom))))
-            WHERE {HOME}
+            WHERE {HOME} AND {w}
             UNION SELECT building_id FROM service_buildings
             WHERE facility_id && CAST(:ids AS bigint[]) OR straight_facility_id && CAST(:ids AS bigint[])"""),
-            {"ids": changed_ids, "d": cutoff + 1.0}).scalars())
+            {"ids": changed_ids, "d": cutoff + 1.0, **wp}).scalars())
     gone = home_changes.loc[home_changes["state"] == "gone", "building_id"].astype(int).tolist()
     changed_homes = set(home_changes.loc[home_changes["state"] != "gone", "building_id"].astype(int))
     again = near | changed_homes
@@ -346,14 +381,20 @@ def _facility_changes(conn: Connection, only: set[int] | None = None) -> pd.Data
     return frame
 
 
-def _home_changes(conn: Connection) -> pd.DataFrame:
-    """Homes new, gone (deleted or no longer a home), or changed since last computed."""
+def _home_changes(conn: Connection, only: set[int] | None = None) -> pd.DataFrame:
+    """Homes new, gone (deleted or no longer a home), or changed since last computed
+    (``only``: among these buildings; both sides are restricted before the join, so the
+    check is two index probes rather than a fingerprint of every home)."""
+    if only is not None and not only:
+        return pd.DataFrame({"building_id": pd.Series([], dtype="int64"), "state": pd.Series([], dtype=object)})
+    bw, sw = ("b.id = ANY(:only)", "WHERE building_id = ANY(:only)") if only is not None else ("TRUE", "")
     return pd.read_sql(text(f"""
         SELECT coalesce(b.id, s.building_id) AS building_id,
                CASE WHEN b.id IS NULL THEN 'gone' WHEN s.building_id IS NULL THEN 'new' ELSE 'changed' END AS state
-        FROM (SELECT b.id, b.district_code, {BUILDING_FP} AS fp FROM buildings b WHERE {HOME}) b
-        FULL JOIN service_buildings s ON s.building_id = b.id AND s.district_code = b.district_code
-        WHERE b.id IS NULL OR s.building_id IS NULL OR s.building_fp <> b.fp"""), conn)
+        FROM (SELECT b.id, b.district_code, {BUILDING_FP} AS fp FROM buildings b WHERE {HOME} AND {bw}) b
+        FULL JOIN (SELECT * FROM service_buildings {sw}) s ON s.building_id = b.id AND s.district_code = b.district_code
+        WHERE b.id IS NULL OR s.building_id IS NULL OR s.building_fp <> b.fp"""), conn,
+        params={"only": sorted(only)} if only is not None else None)
 
 
 # --- freshness -----------------------------------------------------------------------------

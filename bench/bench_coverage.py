@@ -51,14 +51,21 @@ def load_city(sizes: dict, seed: int, log=print) -> dict:
             ctx = ImportContext(file=f"city[{name}]", district_code="420106")
             import_frame(layer_spec(name), gdf, SourceCRS(gdf.crs), ctx, conn, actor="bench")
     loaded = time.perf_counter() - t0 - generated
+    # statistics, as autovacuum gives a committed import within a minute: the analyses' plans
+    # should not depend on how soon they run after the load
+    t1 = time.perf_counter()
+    with owner_engine().connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+    analyzed = time.perf_counter() - t1
     counts = {k: len(v) for k, v in frames.items()}
-    log(f"city: {counts} generated in {generated:.1f} s, imported in {loaded:.1f} s")
-    return {"counts": counts, "generate_s": round(generated, 2), "import_s": round(loaded, 2)}
+    log(f"city: {counts} generated in {generated:.1f} s, imported in {loaded:.1f} s, analyzed in {analyzed:.1f} s", flush=True)
+    return {"counts": counts, "generate_s": round(generated, 2), "import_s": round(loaded, 2), "analyze_s": round(analyzed, 2)}
 
 
 # --- ours ----------------------------------------------------------------------------------
 
-def run_ours(detail: str, log=print) -> dict:
+def run_ours(detail: str, log=print, lean: bool = False) -> dict:
     from sqlalchemy import text
 
     from analysis import cameras, compliance, services
@@ -68,11 +75,20 @@ def run_ours(detail: str, log=print) -> dict:
     with owner_engine().begin() as conn:
         cam = cameras.refresh(conn, detail, full=True, timings=out["cameras_parts"])
         t1 = time.perf_counter()
+        log(f"  cameras (full) {t1 - t0:.1f} s {out['cameras_parts']}", flush=True)
         srv = services.refresh(conn, full=True, timings=out["services_parts"])
         t2 = time.perf_counter()
+        log(f"  services (full) {t2 - t1:.1f} s {out['services_parts']}", flush=True)
         compliance.refresh(conn)
         t3 = time.perf_counter()
     out.update(cameras_s=round(t1 - t0, 2), services_s=round(t2 - t1, 2), compliance_s=round(t3 - t2, 2), total_s=round(t3 - t0, 2))
+    if lean:  # the full recompute and one edit's refresh only (the figures' reads and city-wide checks skipped)
+        with owner_engine().begin() as conn:
+            out["edits"] = one_edit_each(conn, detail)
+        log(f"ours: cameras {out['cameras_s']} s {out['cameras_parts']}, services {out['services_s']} s {out['services_parts']}, "
+            f"compliance {out['compliance_s']} s; total {out['total_s']} s")
+        log("one edit, all three analyses: " + ", ".join(f"{k} {v['seconds']} s" for k, v in out["edits"].items()))
+        return out
     with owner_engine().begin() as conn:
         sub = cameras.coverage(conn, detail, scope="subdistrict").iloc[0]
         cats = services.category_coverage(conn)
@@ -112,8 +128,50 @@ def run_ours(detail: str, log=print) -> dict:
         out["one_facility_s"] = round(time.perf_counter() - t, 3)
         out["one_facility_homes_walked"] = ran["homes_walked"]
         out["one_facility_grids_flagged"] = int(sst[sst.scope == "grid"].stale.sum())
+        out["edits"] = one_edit_each(conn, detail)
     log(f"ours: cameras {out['cameras_s']} s {out['cameras_parts']}, services {out['services_s']} s {out['services_parts']}, "
         f"compliance {out['compliance_s']} s; total {out['total_s']} s; one camera {out['one_camera_s']} s, one facility {out['one_facility_s']} s")
+    log("one edit, all three analyses: " + ", ".join(f"{k} {v['seconds']} s" for k, v in out["edits"].items()))
+    return out
+
+
+def one_edit_each(conn, detail: str) -> dict:
+    """Issue 18's edits, each followed by ``refresh_after_edit`` (cameras, services and
+    compliance; only what the edit can reach): move one camera, add one facility, change one
+    building's households, move one footprint. Timed whole, with the parts and what was redone."""
+    from sqlalchemy import text
+
+    from analysis.coverage_edits import refresh_after_edit
+
+    out = {}
+
+    def timed(name: str, **ids) -> None:
+        parts: dict = {}
+        t = time.perf_counter()
+        ran = refresh_after_edit(conn, detail=detail, timings=parts, **ids)
+        out[name] = {"seconds": round(time.perf_counter() - t, 3), "parts": parts,
+                     "cameras_redone": ran.get("cameras", {}).get("cameras", 0),
+                     "units_remeasured": len(ran.get("cameras", {}).get("units", [])),
+                     "homes_walked": ran.get("services", {}).get("homes_walked", 0),
+                     "communities": len(ran.get("compliance", {}).get("communities", []))}
+
+    centre = "(SELECT ST_Centroid(geom) FROM subdistricts LIMIT 1)"
+    cam = conn.execute(text(f"SELECT id FROM cameras WHERE status = 'online' ORDER BY geom <-> {centre} LIMIT 1")).scalar_one()
+    conn.execute(text("""UPDATE cameras SET azimuth = (coalesce(azimuth, 0)::numeric + 45) % 360, direction_type = NULL,
+                         geom = ST_Transform(ST_Translate(ST_Transform(geom, 4547), 3, 2), 4326) WHERE id = :i"""), {"i": cam})
+    timed("move_one_camera", cameras=[cam])
+    host = conn.execute(text(f"SELECT id FROM buildings WHERE households > 0 ORDER BY geom <-> {centre} LIMIT 1")).scalar_one()
+    fac = conn.execute(text("""
+        INSERT INTO facilities (source_id, district_code, community_code, name, category, floor_area, capacity, status, geom)
+        SELECT 'F-BENCH-EDIT', b.district_code, b.community_code, '新幼儿园', 'kindergarten', 2000, 200, 'open', ST_PointOnSurface(b.geom)
+        FROM buildings b WHERE b.id = :h RETURNING id"""), {"h": host}).scalar_one()
+    timed("add_one_facility", facilities=[fac])
+    b = conn.execute(text(f"SELECT id FROM buildings WHERE households > 0 AND id <> :h ORDER BY geom <-> {centre} LIMIT 1"), {"h": host}).scalar_one()
+    conn.execute(text("UPDATE buildings SET households = households + 40, residents = residents + 100 WHERE id = :b"), {"b": b})
+    timed("change_one_building", buildings=[b])
+    old = conn.execute(text("SELECT ST_AsBinary(geom) FROM buildings WHERE id = :b"), {"b": b}).scalar_one()
+    conn.execute(text("UPDATE buildings SET geom = ST_Transform(ST_Translate(ST_Transform(geom, 4547), 1, 0.5), 4326) WHERE id = :b"), {"b": b})
+    timed("move_one_footprint", buildings=[b], before={b: bytes(old)})
     return out
 
 
@@ -271,27 +329,33 @@ def _versions() -> dict:
             "load_average": os.getloadavg()}
 
 
-def save(result: dict) -> None:
-    common.save("coverage", result, (
-        [result["date"], "coverage", result["commit"], run["city"]["counts"]["buildings"], 1,
-         run["baseline"]["total_s"], run["ours"]["total_s"],
-         round(run["baseline"]["total_s"] / run["ours"]["total_s"], 2), "", run["peak_rss_mb"], ""]
-        for run in result["runs"]))
+def save(result: dict, name: str = "coverage") -> None:
+    common.save(name, result, (
+        [run.get("date", result["date"]), name, run.get("commit", result["commit"]), run["city"]["counts"]["buildings"], 1,
+         run["baseline"]["total_s"] or "", run["ours"]["total_s"],
+         round(run["baseline"]["total_s"] / run["ours"]["total_s"], 2) if run["baseline"]["total_s"] else "", "", run["peak_rss_mb"], ""]
+        for run in result["runs"] if "commit" not in run))
 
 
-def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db: bool, networks: bool, log=print) -> dict:
+def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db: bool, networks: bool, log=print,
+        city_sizes: list[int] | None = None, baseline_max: int | None = None, lean_from: int | None = None) -> dict:
+    from bench.scale import city_sizes as issue18
+
     database = check_database(allow_any_db, "wangge_cov_bench")
     runs = []
-    for scale in scales:
-        sizes = {k: max(1, int(round(v * scale))) for k, v in TARGET.items()}
+    plan = [(s, {k: max(1, int(round(v * s))) for k, v in TARGET.items()}) for s in scales] if city_sizes is None else \
+        [(n / 1_000_000, {k: v for k, v in issue18(n).items() if k in TARGET}) for n in city_sizes]
+    for scale, sizes in plan:
         load = [round(x, 2) for x in os.getloadavg()]
         log(f"=== scale {scale}: {sizes} (load average {load}) ===")
         city = load_city(sizes, seed, log)
-        ours = run_ours(detail, log)
-        base = run_baseline(detail, log)
+        ours = run_ours(detail, log, lean=lean_from is not None and sizes["buildings"] >= lean_from)
+        base = run_baseline(detail, log) if baseline_max is None or sizes["buildings"] <= baseline_max else \
+            {"skipped": f"above --baseline-max {baseline_max}", "total_s": None, "parts": {}}
         entry = {"scale": scale, "sizes": sizes, "load_average_before": load, "city": city, "ours": ours, "baseline": base,
-                 "peak_rss_mb": peak_mb()}
-        if networks and scale == max(scales):
+                 "peak_rss_mb": peak_mb(), "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                 "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+        if networks and scale == max(p[0] for p in plan):
             entry["network"] = compare_networks(log)
         runs.append(entry)
     result = {
@@ -302,8 +366,32 @@ def run(scales: list[float], detail: str, seed: int, record: bool, allow_any_db:
         "commit": commit(("analysis", "bench/bench_coverage.py")), "database": database, "detail_level": detail, "runs": runs, "versions": _versions(),
         "target_s": 60,
     }
+    if city_sizes is not None:
+        result["what"] += "; issue 18 city proportions (bench.scale.city_sizes), plus one edit's refresh of all three"
+        # sizes measured in an earlier run (10k and 100k run without the heavy lock, 1M under it)
+        # are kept beside this run's, each with its own date, so one file shows the growth
+        path = common.RESULTS / "coverage_city.json"
+        if record and path.exists():
+            import json
+
+            old = json.loads(path.read_text())
+            mine = {r["sizes"]["buildings"] for r in runs}
+            for r in old.get("runs", []):
+                if r["sizes"]["buildings"] not in mine:
+                    r.setdefault("date", old.get("date"))
+                    r.setdefault("commit", old.get("commit"))
+                    runs.append(r)
+            runs.sort(key=lambda r: r["sizes"]["buildings"])
+            result["runs"] = runs
+        result["target_s"] = 600
+        result["aims"] = {"full_s": 600, "one_edit_s": 2.0}
+        result["growth_per_10x"] = {
+            f"{a['sizes']['buildings']:,}->{b['sizes']['buildings']:,}": {
+                "full": round(b["ours"]["total_s"] / a["ours"]["total_s"], 2),
+                **{k: round(b["ours"]["edits"][k]["seconds"] / a["ours"]["edits"][k]["seconds"], 2) for k in a["ours"]["edits"]}}
+            for a, b in zip(runs, runs[1:])}
     if record:
-        save(result)
+        save(result, "coverage_city" if city_sizes is not None else "coverage")
     return result
 
 
@@ -312,11 +400,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--scale", type=float, nargs="+", default=[1.0], help="fractions of the target city (default: 1)")
     ap.add_argument("--detail", default="observation")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sizes", help="issue 18's city at these building counts (e.g. 10000,100000,1000000): "
+                                    "a camera per 40 buildings, a facility per 250, a road edge per 2; writes results/coverage_city.json")
+    ap.add_argument("--baseline-max", type=int, help="skip the geopandas baseline above this many buildings")
+    ap.add_argument("--lean-from", type=int, help="from this many buildings, only the full recompute and the edits "
+                                                  "(no figures read back, no city-wide staleness checks)")
     ap.add_argument("--no-network", action="store_true", help="skip the pgRouting comparison")
     ap.add_argument("--no-record", action="store_true")
     ap.add_argument("--allow-any-db", action="store_true")
     args = ap.parse_args(argv)
-    return run(sorted(args.scale), args.detail, args.seed, not args.no_record, args.allow_any_db, not args.no_network)
+    return run(sorted(args.scale), args.detail, args.seed, not args.no_record, args.allow_any_db, not args.no_network,
+               city_sizes=None if not args.sizes else sorted(int(x) for x in args.sizes.split(",")), baseline_max=args.baseline_max,
+               lean_from=args.lean_from)
 
 
 if __name__ == "__main__":

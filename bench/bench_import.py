@@ -25,6 +25,21 @@ two-point ring), the baseline falls back to reading WKB and dropping what will n
 and the failure is recorded. Writes bench/results/import_real.json.
 
 Writes bench/results/import.json and appends a line to bench/results/history.csv.
+
+The city case (issue 18): every layer of a generated city at several sizes, growing 10x at a
+time, ours against ``read_file`` + ``to_postgis`` for each layer in the same run:
+
+    python -m bench.bench_import --sizes 10000,100000,1000000 --layers all [--repeat 3]
+
+Each size's GeoPackage is ``/work/wt/data/city_{10k,100k,1m}.gpkg`` when it exists (``--data``),
+else generated (``bench.scale.city_sizes``: a grid per 20 buildings, a camera per 40, a
+facility per 250, a road edge per 2). Layers go in the importers' order (parents first); for
+each layer, its table is emptied before every run (the layers before it stay loaded, as a real
+city import finds them), the two methods alternate and ours runs last, so the next layer finds
+ours' rows (buildings with their grid and community, facilities with their community). The
+baseline appends the file's columns the table has, plus ``district_code`` (which the file does
+not carry and the table requires), into the same real table. Row counts must match per layer.
+Writes bench/results/import_city.json (every size, every layer, growth per 10x).
 """
 from __future__ import annotations
 
@@ -98,14 +113,24 @@ def _child(method: str, gpkg: str) -> dict:
         out = out[out.geometry.is_valid]
         out["geometry"] = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in out.geometry]
         out = out.set_geometry("geometry").rename_geometry("geom")
-        out.to_postgis("buildings", engine, if_exists="append")
+        _to_postgis_rls(out, "buildings", engine)
         seconds = time.perf_counter() - started
         return {"method": method, "seconds": seconds, "rows": len(out), "refused": refused,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if method.startswith("layer_"):  # the city case: one layer, ours or the baseline
+        kind, layer = method.split(":", 1)
+        if kind == "layer_ours":
+            rows = import_file(layer, gpkg, source_layer=layer).rows
+        else:
+            rows = _baseline_layer(engine, layer, gpkg)
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return {"method": kind, "layer": layer, "seconds": seconds, "rows": rows, "peak_rss_mb": peak / 2**20,
+                "added_rss_mb": max(peak - before, 0) / 2**20}
     if method == "baseline":
         gdf = gpd.read_file(gpkg, layer="buildings")
         gdf = gdf.rename_geometry("geom")
-        gdf.to_postgis("buildings", engine, if_exists="append")
+        _to_postgis_rls(gdf, "buildings", engine)
         rows = len(gdf)
     else:
         rows = import_file("buildings", gpkg, source_layer="buildings").rows
@@ -113,6 +138,41 @@ def _child(method: str, gpkg: str) -> dict:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     return {"method": method, "seconds": seconds, "rows": rows, "peak_rss_mb": peak / 2**20,
             "added_rss_mb": max(peak - before, 0) / 2**20}
+
+
+def _baseline_layer(engine, layer: str, gpkg: str) -> int:
+    """geopandas as a GIS analyst would use it: read the layer, keep the columns the table has,
+    add the district code the table requires, append into the real table."""
+    import geopandas as gpd
+    from sqlalchemy import text
+
+    from layers.importer import layer_spec
+
+    table = layer_spec(layer).table
+    with engine.connect() as c:
+        cols = set(c.execute(text("SELECT column_name FROM information_schema.columns WHERE table_name = :t AND table_schema = 'public'"),
+                             {"t": table}).scalars())
+    gdf = gpd.read_file(gpkg, layer=layer)
+    if "district_code" in cols and "district_code" not in gdf:
+        gdf["district_code"] = gdf["code"].str[:6] if "code" in gdf else "420106"
+    gdf = gdf.rename_geometry("geom")
+    gdf = gdf[[c for c in gdf.columns if c in cols]]
+    _to_postgis_rls(gdf, table, engine)
+    return len(gdf)
+
+
+def _to_postgis_rls(gdf, table: str, engine) -> None:
+    """``to_postgis`` into the table; the layer tables force row-level security on their owner,
+    and PostgreSQL refuses COPY into such a table, so geopandas' COPY goes into a plain staging
+    table and one INSERT … SELECT moves the rows (what our importer does too, through a temp table)."""
+    from sqlalchemy import text
+
+    stage = f"bench_stage_{table}"
+    gdf.to_postgis(stage, engine, if_exists="replace")
+    cols = ", ".join(c for c in gdf.columns)
+    with engine.begin() as c:
+        c.execute(text(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"))
+        c.execute(text(f"DROP TABLE {stage}"))
 
 
 def _run(method: str, gpkg: Path) -> dict:
@@ -295,6 +355,104 @@ def run_real(extracts: list[Path], repeat: int = 3, record: bool = True, allow_a
     return result
 
 
+def _label(n: int) -> str:
+    return f"{n // 1_000_000}m" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def _city_gpkg(buildings: int, seed: int, data: Path, tmp: Path, log) -> tuple[Path, float | None]:
+    """The shared city file for this size if there is one, else a generated one (timed)."""
+    from bench.scale import city_sizes, generate, write_gpkg
+
+    shared = data / f"city_{_label(buildings)}.gpkg"
+    if shared.exists() and seed == 0:
+        return shared, None
+    t0 = time.perf_counter()
+    path = write_gpkg(generate(**city_sizes(buildings), seed=seed), tmp / f"city_{_label(buildings)}.gpkg")
+    return path, round(time.perf_counter() - t0, 2)
+
+
+def _truncate_layer(table: str) -> None:
+    from sqlalchemy import text
+
+    with owner_engine().begin() as c:
+        c.execute(text(f"TRUNCATE {table} RESTART IDENTITY CASCADE"))
+
+
+def run_city(sizes: list[int], layers: list[str], repeat: int = 3, seed: int = 0, data: Path = Path("/work/wt/data"),
+             record: bool = True, allow_any_db: bool = False, log=print) -> dict:
+    """Every layer of the city at each size: ours against read_file + to_postgis, same run."""
+    from bench.scale import LAYERS
+    from layers.importer import import_file, layer_spec
+
+    database = check_database(allow_any_db, "wangge_bench")
+    order = [name for name in LAYERS if name in layers]
+    out_sizes = []
+    with tempfile.TemporaryDirectory(prefix="wangge-bench-") as tmp:
+        for n in sizes:
+            gpkg, generated = _city_gpkg(n, seed, data, Path(tmp), log)
+            reps = repeat if n < 1_000_000 else 1
+            reps += 1 - reps % 2  # odd: ours runs last, so the next layer finds ours' rows
+            load = [round(x, 2) for x in os.getloadavg()]
+            log(f"=== {n:,} buildings: {gpkg} ({gpkg.stat().st_size / 2**20:.1f} MB), {reps} run(s) per method, load {load}")
+            _truncate()
+            if order and order[0] != "subdistricts":  # parents of the first layer asked for: loaded by ours, untimed
+                for name in LAYERS[:LAYERS.index(order[0])]:
+                    import_file(name, gpkg, source_layer=name)
+            elif order:  # the district row the sub-district refers to: made by one import of ours, then emptied
+                import_file("subdistricts", gpkg, source_layer="subdistricts")
+            per_layer = {}
+            for name in order:
+                table = layer_spec(name).table
+                runs: dict[str, list[dict]] = {"baseline": [], "ours": []}
+                for i in range(reps):
+                    for method in (("baseline", "ours") if i % 2 == 0 else ("ours", "baseline")):
+                        _truncate_layer(table)
+                        r = _run(f"layer_{method}:{name}", gpkg)
+                        runs[method].append(r)
+                        log(f"  {name:12s} {method:8s} {r['seconds']:8.2f} s  rows {r['rows']:>9,}  peak {r['peak_rss_mb']:6.0f} MB")
+                base, ours = _summary(runs["baseline"]), _summary(runs["ours"])
+                rows = sorted({r["rows"] for rs in runs.values() for r in rs})
+                per_layer[name] = {"rows": rows[0] if len(rows) == 1 else rows, "rows_equal": len(rows) == 1,
+                                   "baseline": base, "ours": ours, "ratio": round(base["median_s"] / ours["median_s"], 2),
+                                   "ours_rows_per_s": round(rows[-1] / ours["median_s"]),
+                                   "baseline_rows_per_s": round(rows[-1] / base["median_s"])}
+                log(f"  {name}: baseline {base['median_s']} s, ours {ours['median_s']} s, ratio {per_layer[name]['ratio']}x")
+            total = {m: round(sum(v[m]["median_s"] for v in per_layer.values()), 2) for m in ("baseline", "ours")}
+            out_sizes.append({"buildings": n, "date": datetime.now(UTC).isoformat(timespec="seconds"), "gpkg": str(gpkg), "gpkg_mb": round(gpkg.stat().st_size / 2**20, 1), "generate_s": generated,
+                              "repeat": reps, "load_average_before": load, "load_average_after": [round(x, 2) for x in os.getloadavg()],
+                              "layers": per_layer, "total_s": total, "ratio": round(total["baseline"] / total["ours"], 2) if total["ours"] else None})
+            log(f"  all layers: baseline {total['baseline']} s, ours {total['ours']} s")
+        _truncate()
+    if record and (common.RESULTS / "import_city.json").exists():  # sizes from an earlier run (1M under the heavy lock) kept
+        earlier = json.loads((common.RESULTS / "import_city.json").read_text())
+        mine = {s["buildings"] for s in out_sizes}
+        for s in earlier.get("sizes", []):
+            if s["buildings"] not in mine and set(s["layers"]) == set(order):
+                s.setdefault("date", earlier.get("date"))
+                s.setdefault("commit", earlier.get("commit"))
+                out_sizes.append(s)
+        out_sizes.sort(key=lambda s: s["buildings"])
+    growth = {}
+    for a, b in zip(out_sizes, out_sizes[1:]):
+        key = f"{_label(a['buildings'])}->{_label(b['buildings'])}"
+        growth[key] = {name: {m: round(b["layers"][name][m]["median_s"] / a["layers"][name][m]["median_s"], 2)
+                              for m in ("baseline", "ours")} for name in order}
+        growth[key]["all"] = {m: round(b["total_s"][m] / a["total_s"][m], 2) for m in ("baseline", "ours")}
+    result = {"benchmark": "import_city",
+              "what": "every layer of a bench/scale.py city (issue 18 proportions): layers.importer.import_file vs "
+                      "geopandas read_file + to_postgis into the same table, per layer, growing 10x at a time",
+              "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit(("layers", "gis", "bench")),
+              "database": database, "sizes": out_sizes, "growth_per_10x": growth, "versions": _versions()}
+    if record:
+        common.save("import_city", result, [[
+            result["date"], f"import_city:{name}", result["commit"], s["buildings"], s["repeat"], v["baseline"]["median_s"],
+            v["ours"]["median_s"], v["ratio"], v["baseline"]["peak_rss_mb"], v["ours"]["peak_rss_mb"], v["rows_equal"]]
+            for s in out_sizes if "commit" not in s for name, v in s["layers"].items()])
+    for key, g in growth.items():
+        log(f"growth {key}: " + ", ".join(f"{k} ours x{v['ours']} / baseline x{v['baseline']}" for k, v in g.items()))
+    return result
+
+
 def save(result: dict) -> None:
     common.save(result["benchmark"], result, [[
         result["date"], result["benchmark"], result["commit"], result["buildings"], result["repeat"],
@@ -312,11 +470,20 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--allow-any-db", action="store_true")
     ap.add_argument("--no-city", action="store_true", help="skip timing the import into a city with its grids")
     ap.add_argument("--real", nargs="*", type=Path, help="the real-extract case (default: tests/data/*.osm.pbf)")
-    ap.add_argument("--child", choices=("baseline", "ours", "city", "osm_ours", "osm_baseline"), help=argparse.SUPPRESS)
+    ap.add_argument("--sizes", help="the city case: building counts, e.g. 10000,100000,1000000")
+    ap.add_argument("--layers", default="all", help="the city case: 'all' or a comma-separated list of layers")
+    ap.add_argument("--data", type=Path, default=Path("/work/wt/data"), help="where city_{10k,100k,1m}.gpkg are looked for")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(_child(args.child, str(args.gpkg))))
         return None
+    if args.sizes:
+        from bench.scale import LAYERS
+
+        layers = list(LAYERS) if args.layers == "all" else [x.strip() for x in args.layers.split(",")]
+        return run_city([int(x) for x in args.sizes.split(",")], layers, args.repeat, args.seed, args.data,
+                        not args.no_record, args.allow_any_db)
     if args.real is not None:
         extracts = args.real or sorted((ROOT / "tests" / "data").glob("*.osm.pbf"), key=lambda p: -p.stat().st_size)
         return run_real(extracts, min(args.repeat, 5), not args.no_record, args.allow_any_db)

@@ -58,14 +58,20 @@ CASES: dict[str, dict] = {
     "pmedian_small": {"model": "pmedian", "radius": 300.0, "cutoff": 300.0, "p": 10, "penalty": 600.0, "window": 0.32},
     "pmedian_mid": {"model": "pmedian", "radius": 300.0, "cutoff": 300.0, "p": 15, "penalty": 600.0, "window": 0.40},
     "pmedian": {"model": "pmedian", "radius": 300.0, "cutoff": 300.0, "p": 100, "penalty": 600.0},
+    # issue 18's city: 100,000 homes x 5,000 candidates, p grown with the candidates (5x)
+    "mclp_city": {"model": "mclp", "radius": 300.0, "p": 500},
+    "pmedian_city": {"model": "pmedian", "radius": 300.0, "cutoff": 300.0, "p": 500, "penalty": 600.0},
 }
 
 
 # --- the instance -------------------------------------------------------------------------
 
-def instance(n_demand: int = 20_000, n_candidates: int = 1_000, seed: int = 0, log=print) -> dict:
-    """Homes, candidates and walking distances (cached): arrays in a dict."""
-    path = CACHE / f"city-{n_demand}-{n_candidates}-{int(MAX_CUTOFF)}-{seed}.npz"
+def instance(n_demand: int = 20_000, n_candidates: int = 1_000, seed: int = 0, log=print, city: bool | None = None) -> dict:
+    """Homes, candidates and walking distances (cached): arrays in a dict. ``city`` (default:
+    from 100,000 homes up): issue 18's proportions (``bench.scale.city_sizes``: a road edge
+    per 2 buildings, a grid per 20) instead of the lattice's default street blocks."""
+    city = n_demand >= 100_000 if city is None else city
+    path = CACHE / f"city-{n_demand}-{n_candidates}-{int(MAX_CUTOFF)}-{seed}{'-issue18' if city else ''}.npz"
     if path.exists():
         z = np.load(path)
         out = {k: z[k] for k in z.files}
@@ -73,10 +79,10 @@ def instance(n_demand: int = 20_000, n_candidates: int = 1_000, seed: int = 0, l
         return out
     from analysis import network
     from analysis.siting_inputs import candidates_on_roads, pairs_within
-    from bench.scale import METRIC_EPSG, generate
+    from bench.scale import METRIC_EPSG, city_sizes, generate
 
     t0 = time.perf_counter()
-    frames = generate(buildings=int(n_demand * 1.2), seed=seed)
+    frames = generate(**city_sizes(int(n_demand * 1.2)), seed=seed) if city else generate(buildings=int(n_demand * 1.2), seed=seed)
     b = frames["buildings"].to_crs(METRIC_EPSG)
     homes = b[b["households"] > 0].iloc[:n_demand]
     if len(homes) < n_demand:
@@ -244,7 +250,7 @@ def _same(a: float | None, b: float | None) -> bool | None:
 
 
 def run(cases: list[str], n_demand: int = 20_000, n_candidates: int = 1_000, spopt_cap: float = 600.0, mem_gb: float = 8.0,
-        time_limit: float = 600.0, record: bool = True, skip_baseline: bool = False, log=print) -> dict:
+        time_limit: float = 600.0, record: bool = True, skip_baseline: bool = False, log=print, record_as: str = "siting") -> dict:
     t_all = time.perf_counter()
     inst = instance(n_demand, n_candidates, log=log)
     if inst.get("cached"):
@@ -278,11 +284,11 @@ def run(cases: list[str], n_demand: int = 20_000, n_candidates: int = 1_000, spo
         "wall_s": round(time.perf_counter() - t_all, 1),
     }
     if record:
-        save(result)
+        save(result, record_as)
     return result
 
 
-def save(result: dict) -> None:
+def save(result: dict, name: str = "siting") -> None:
     rows = []
     for c in result["cases"]:
         o, b = c["ours"], c["spopt"]
@@ -291,7 +297,7 @@ def save(result: dict) -> None:
                      round(o["seconds"], 2) if o.get("finished") else "DNF", c["speedup"] or "",
                      round(b["peak_rss_mb"], 1) if b.get("peak_rss_mb") else "", round(o.get("peak_rss_mb", 0), 1),
                      c["same_objective"]])
-    common.save("siting", result, rows)
+    common.save(name, result, rows)
 
 
 def main(argv: list[str] | None = None) -> dict | None:
@@ -303,6 +309,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--memory-cap-gb", type=float, default=8.0, help="address-space cap for a spopt run")
     ap.add_argument("--time-limit", type=float, default=600.0, help="solver time limit (ours; spopt gets its cap)")
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--record-as", default="siting", help="results/<name>.json (siting_city for issue 18's 100,000 x 5,000)")
     ap.add_argument("--skip-baseline", action="store_true", help="ours only (a smoke check)")
     ap.add_argument("--child", choices=("ours", "spopt"), help=argparse.SUPPRESS)
     ap.add_argument("--case", help=argparse.SUPPRESS)
@@ -311,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         print(json.dumps(_child(args.child, args.case, args.time_limit, args.demand, args.candidates), default=float))
         return None
     return run(args.cases, args.demand, args.candidates, args.spopt_cap, args.memory_cap_gb, args.time_limit,
-               not args.no_record, args.skip_baseline)
+               not args.no_record, args.skip_baseline, record_as=args.record_as)
 
 
 if __name__ == "__main__":

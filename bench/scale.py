@@ -60,6 +60,13 @@ assert set(FACILITY_P) == {c.code for c in FACILITY_CATEGORIES}
 assert set(USES) == {u.code for u in BUILDING_USES}
 
 
+def city_sizes(buildings: int) -> dict[str, int]:
+    """Issue 18's city proportions for a building count: 1,000,000 buildings, 50,000 grids,
+    25,000 cameras, 4,000 facilities, 500,000 road edges, scaled down 10x at a time."""
+    return dict(buildings=buildings, grids=max(1, buildings // 20), cameras=max(1, buildings // 40),
+                facilities=max(len(FACILITY_CATEGORIES), buildings // 250), roads=max(4, buildings // 2))
+
+
 def generate(
     buildings: int = 100_000,
     grids: int | None = None,
@@ -79,7 +86,9 @@ def generate(
     if buildings < 1:
         raise ValueError("buildings must be at least 1")
     grids = grids or max(1, buildings // 20)
-    communities = communities or max(1, math.ceil(grids / 12))
+    # a community per 12 grids, at most 999 (a 3-digit code in one sub-district): a city's
+    # 50,000 grids become 999 communities of about 50 grids each
+    communities = communities or min(999, max(1, math.ceil(grids / 12)))
     cameras = max(1, buildings // 40) if cameras is None else cameras
     facilities = max(len(FACILITY_CATEGORIES), buildings // 250) if facilities is None else facilities
     if not 1 <= communities <= min(grids, 999):
@@ -382,12 +391,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cameras", type=int)
     ap.add_argument("--facilities", type=int)
     ap.add_argument("--roads", type=int, help="exact number of road edges (default: the lattice's)")
+    ap.add_argument("--city", action="store_true",
+                    help="issue 18's proportions (a grid per 20 buildings, a camera per 40, a facility per 250, a road edge per 2)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("/tmp/city.gpkg"))
     args = ap.parse_args(argv)
+    sizes = dict(buildings=args.buildings, grids=args.grids, cameras=args.cameras, facilities=args.facilities, roads=args.roads)
+    if args.city:
+        sizes = {**city_sizes(args.buildings), **{k: v for k, v in sizes.items() if v is not None}}
     t0 = time.perf_counter()
-    frames = generate(buildings=args.buildings, grids=args.grids, cameras=args.cameras, facilities=args.facilities,
-                      roads=args.roads, communities=args.communities, seed=args.seed)
+    frames = generate(**sizes, communities=args.communities, seed=args.seed)
     t1 = time.perf_counter()
     write_gpkg(frames, args.out)
     t2 = time.perf_counter()

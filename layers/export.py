@@ -23,10 +23,11 @@ WHERE a.valid_to IS NULL ORDER BY a.id"""
 
 
 def read_layer(conn: Connection, name: str, where: str = "", params: dict | None = None) -> gpd.GeoDataFrame:
-    """A layer as a GeoDataFrame in EPSG:4326, without the tile copy of its geometry."""
+    """A layer as a GeoDataFrame in EPSG:4326, without the columns the database derives from
+    the geometry (the tile copy, the look-up box centre and size of migration 0025)."""
     spec = layer_spec(name)
     cols = [r[0] for r in conn.execute(text(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND column_name <> 'geom_3857' ORDER BY ordinal_position"),
+        "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND is_generated = 'NEVER' ORDER BY ordinal_position"),
         {"t": spec.table})]
     clause = where or CURRENT.get(spec.table, "")
     sql = f"SELECT {', '.join(cols)} FROM {spec.table} {clause} ORDER BY 1"

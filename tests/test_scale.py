@@ -45,3 +45,17 @@ def test_small_city_imports_and_every_building_lands_in_a_grid(empty, tmp_path):
     assert count(empty, "subdistricts", "code = '420106020' AND metric_srid = 4547") == 1
     hh = np.asarray(frames["buildings"]["households"]).sum()
     assert int(empty.exec_driver_sql("SELECT sum(households) FROM buildings").scalar_one()) == hh
+
+
+def test_city_proportions_and_a_city_with_more_than_999_communities_worth_of_grids():
+    """Issue 18's city: 1,000,000 buildings, 50,000 grids, 25,000 cameras, 4,000 facilities,
+    500,000 road edges; its 50,000 grids (a community per 12 would be 4,167, more than a
+    3-digit code holds) go into 999 communities."""
+    from bench.scale import city_sizes
+
+    assert city_sizes(1_000_000) == dict(buildings=1_000_000, grids=50_000, cameras=25_000, facilities=4_000, roads=500_000)
+    frames = generate(buildings=24_000, grids=12_000, cameras=10, facilities=15, roads=30_000)
+    assert {k: len(v) for k, v in frames.items()} == {"subdistricts": 1, "communities": 999, "grids": 12_000, "buildings": 24_000,
+                                                      "roads": 30_000, "cameras": 10, "facilities": 15}
+    assert frames["communities"]["code"].is_unique and frames["grids"]["code"].is_unique
+    assert frames["grids"]["code"].str[:12].isin(frames["communities"]["code"]).all()

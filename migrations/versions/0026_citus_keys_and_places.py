@@ -21,13 +21,13 @@ changes (trigger), kept in step when a building moves (trigger on buildings; on 
 trigger on a shard cannot write a replicated table, by ``gis.citus.sync_building_places``).
 
 Revision ID: 0026
-Revises: 0024
+Revises: 0025
 Create Date: 2026-12-06
 """
 from alembic import op
 
 revision = "0026"
-down_revision = "0024"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
