@@ -405,23 +405,6 @@ def distribute(engine: Engine, shard_count: int = 32) -> Plan:
         owner = conn.execute(text("SELECT current_user")).scalar_one()
         conn.execute(text(ROW_OK_SQL.replace("{owner}", owner.replace("'", "''"))))
         conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
-        # assignments: replicated in the row form of their policies, on the columns of migration 0026 (the
-        # same rules; 0014's look up grids and buildings in sub-queries, which Citus cannot plan when the
-        # leader's overview joins assignments with buildings). Its place trigger would run on every
-        # node's copy, where it cannot read buildings: the writers name the place (grid/assign.py,
-        # grid/drafts.py, layers/cadres.py). Its key to cadres (kept on the coordinator) goes.
-        if "assignments" in ref and _kind(conn, "assignments") is None and _has_column(conn, "assignments", "place_grid_id"):
-            conn.execute(text(ROW_OK_SQL.replace("{owner}", conn.execute(text("SELECT current_user")).scalar_one().replace("'", "''"))))
-            conn.execute(text("GRANT EXECUTE ON FUNCTION wangge_row_ok(text, boolean, bpchar, bigint) TO PUBLIC"))
-            for sql in _policies("assignments", "wangge_row_ok('assignments', false, community_code, place_grid_id)",
-                                 "wangge_row_ok('assignments', true, community_code, place_grid_id)"):
-                conn.execute(text(sql))
-            conn.execute(text("DROP TRIGGER IF EXISTS assignments_place ON assignments"))
-            for table, name, _, parent in _foreign_keys(conn, ["assignments"]):
-                if table == "assignments" and parent == "cadres":
-                    conn.execute(text(f"ALTER TABLE assignments DROP CONSTRAINT {name}"))
-                    plan.foreign_keys_dropped.append(f"assignments.{name}")
-        held = [t for t in ref if _kind(conn, t) is None and (t in KEEP_ON_COORDINATOR or _subquery_policies(conn, t))]
         conn.execute(text("""CREATE TABLE IF NOT EXISTS wangge_citus_pending_fks (
                                table_name text, name text, definition text, parent text, PRIMARY KEY (table_name, name))"""))
         todo = [t for t in dist if _kind(conn, t) is None]
