@@ -222,7 +222,7 @@ def record_track(conn: Connection, records: list[dict], grid_id: int, username: 
     cadre_no = str(workers.iloc[0]) if len(workers) else username
     tracks = store_days(conn, days, cadre_no, grid.district_code, DEVICE_SOURCE, username)
     audit.record(conn, "record_patrol", "patrol_tracks", row_key=cadre_no,
-                 after={"source": DEVICE_SOURCE, "tracks": len(tracks), "fixes": int(len(fixes))})
+                 after={"tracks": len(tracks), "fixes": int(len(fixes))})  # (the action says it came from a phone)
     return {"cadre_no": cadre_no, "tracks": tracks, "fixes": int(len(fixes)), "imprecise": imprecise}
 
 

@@ -745,6 +745,8 @@ T: dict[str, tuple[str, str]] = {
     "audit.field.inserted": ("新增", "Added"),
     "audit.field.updated": ("更新", "Updated"),
     "audit.field.file": ("文件", "File"),
+    "audit.field.tracks": ("轨迹数", "Tracks"),
+    "audit.field.fixes": ("定位点数", "Position fixes"),
     "audit.field.grid_code": ("网格编码", "Grid code"),
     "audit.field.cadre_no": ("干部编号", "Cadre no."),
     "users.col.username": ("用户名", "User name"),
