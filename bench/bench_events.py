@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
-from bench.common import check_database, commit, owner_engine, peak_mb, save
+from bench.common import check_database, commit, owner_engine, peak_mb, save, signed_in
 
 AS_OF = datetime.fromisoformat("2026-12-06T12:00:00+08:00")
 MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
@@ -165,21 +165,7 @@ def open_cases_in(conn, n: int, seed: int = 16) -> None:
 
 
 def _session(username: str, role: str) -> str:
-    import secrets
-
-    from gis.db import transaction
-    from gis.scope import SYSTEM, use_scope
-    from layers import users as auth
-    from webapp import sessions
-
-    password = secrets.token_urlsafe(16)
-    with use_scope(SYSTEM), transaction() as conn:
-        if auth.get_user(conn, username) is None:
-            auth.create_user(conn, username, password, role, display_name="benchmark")
-        else:
-            auth.set_password(conn, username, password)
-        user = auth.authenticate(conn, username, password)
-        return sessions.open_session(conn, user.id, "bench_events")
+    return signed_in(username, role, "bench_events")
 
 
 def _tiles_at(bounds: tuple[float, float, float, float], z: int, cap: int) -> list[tuple[int, int, int]]:

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import common
-from bench.common import LAYER_TABLES, ROOT, check_database, commit, owner_engine
+from bench.common import LAYER_TABLES, ROOT, check_database, commit, owner_engine, signed_in
 
 CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -198,21 +198,7 @@ def bench_session() -> str:
     """A street leader's session for the benchmark's browser: tiles answer only signed-in users.
 
     The user ``bench_leader`` gets a fresh random password each run (nothing to keep)."""
-    import secrets
-
-    from layers import users as auth
-    from webapp import sessions
-    from gis.db import transaction
-    from gis.scope import SYSTEM, use_scope
-
-    password = secrets.token_urlsafe(16)
-    with use_scope(SYSTEM), transaction() as conn:
-        if auth.get_user(conn, "bench_leader") is None:
-            auth.create_user(conn, "bench_leader", password, "leader", display_name="benchmark")
-        else:
-            auth.set_password(conn, "bench_leader", password)
-        user = auth.authenticate(conn, "bench_leader", password)
-        return sessions.open_session(conn, user.id, "bench_map")
+    return signed_in("bench_leader", "leader", "bench_map")
 
 
 def _signed_context(browser, url: str, session: str | None, **options):

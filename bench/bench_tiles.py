@@ -33,7 +33,7 @@ import numpy as np
 from sqlalchemy import text
 
 from bench import common
-from bench.common import ROOT, check_database, commit, owner_engine
+from bench.common import ROOT, check_database, commit, owner_engine, signed_in
 
 LAYERS = ("communities", "grids", "roads", "buildings")
 
@@ -54,21 +54,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _session(username: str, role: str) -> str:
-    import secrets
-
-    from gis.db import transaction
-    from gis.scope import SYSTEM, use_scope
-    from layers import users as auth
-    from webapp import sessions
-
-    password = secrets.token_urlsafe(16)
-    with use_scope(SYSTEM), transaction() as conn:
-        if auth.get_user(conn, username) is None:
-            auth.create_user(conn, username, password, role, display_name="benchmark")
-        else:
-            auth.set_password(conn, username, password)
-        user = auth.authenticate(conn, username, password)
-        return sessions.open_session(conn, user.id, "bench_tiles")
+    return signed_in(username, role, "bench_tiles")
 
 
 def _tiles_at(centre: tuple[float, float], z: int, cap: int) -> list[tuple[int, int, int]]:

@@ -68,3 +68,23 @@ def save(name: str, result: dict, history_rows: Iterable[list]) -> Path:
             w.writerow(HISTORY_FIELDS)
         w.writerows(history_rows)
     return path
+
+
+def signed_in(username: str, role: str, label: str) -> str:
+    """A session id for ``username`` (created with ``role`` if missing): tiles and pages answer only
+    signed-in users. A fresh random password each run, so there is nothing to keep."""
+    import secrets
+
+    from gis.db import transaction
+    from gis.scope import SYSTEM, use_scope
+    from layers import users as auth
+    from webapp import sessions
+
+    password = secrets.token_urlsafe(16)
+    with use_scope(SYSTEM), transaction() as conn:
+        if auth.get_user(conn, username) is None:
+            auth.create_user(conn, username, password, role, display_name="benchmark")
+        else:
+            auth.set_password(conn, username, password)
+        user = auth.authenticate(conn, username, password)
+        return sessions.open_session(conn, user.id, label)
