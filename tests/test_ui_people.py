@@ -4,6 +4,7 @@ administrator answers "who looked at this person". Every screen read is in the a
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from sqlalchemy import text
@@ -139,8 +140,6 @@ def test_secretary_register_masked_in_the_browser(server, browser, accounts):
 
 def _frame_with(page, selector: str, timeout: float = 60):
     """The map frame holding ``selector`` (a page has several maps; reruns may swap frames)."""
-    import time
-
     deadline = time.time() + timeout
     while time.time() < deadline:
         for fr in page.frames:
@@ -157,9 +156,18 @@ def _selected_person(page, username: str, grids: tuple[int, ...]) -> dict:
     """The person the visit form has selected (by the masked ID its label shows), with their building's point."""
     box = page.locator(".st-key-visit_person")
     box.wait_for(timeout=60000)
-    label = box.inner_text() + " " + " ".join(i.input_value() for i in box.locator("input").all()) + " " + " ".join(
-        str(box.locator("[title]").evaluate_all("els => els.map(e => e.title)")))
-    found = MASKED.search(label)
+    # the select box is drawn before its chosen option's text while the page reruns: read it until
+    # the label carries a masked ID (a missing one after a minute is a failure)
+    deadline, label, found = time.time() + 60, "", None
+    while found is None and time.time() < deadline:
+        try:
+            label = box.inner_text() + " " + " ".join(i.input_value() for i in box.locator("input").all()) + " " + " ".join(
+                str(box.locator("[title]").evaluate_all("els => els.map(e => e.title)")))
+        except Exception:  # noqa: BLE001 - the element was replaced by a rerun between two reads
+            label = ""
+        found = MASKED.search(label)
+        if found is None:
+            time.sleep(0.5)
     assert found, f"no masked ID in the selected person's label: {label!r}"
     masked = found.group(0)
     with use_scope(SYSTEM), people.owner_transaction() as c:
