@@ -22,6 +22,7 @@ import base64
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -86,7 +87,9 @@ EXPECT: dict[str, T] = {
     # siting: the planner's job
     "siting_scenarios": T("system admin leader planner", "system admin planner"),
     "siting_scenario_sites": T("system admin leader planner", "system admin planner"),
-    "siting_scenario_demand": T("system admin leader planner", "system admin planner"),
+    # per-home rows of a scenario follow the buildings (migration 0013): whoever reads a home reads its demand
+    # weight; a worker or secretary sees their own homes' rows, not the scenario or its sites
+    "siting_scenario_demand": T(STAFF, "system admin planner"),
     "grid_drafts": T(ADMIN, ADMIN), "grid_draft_parts": T(ADMIN, ADMIN),
     # accounts: an administrator manages users; everyone reads their own row (never the hash)
     "users": T(ADMIN, ADMIN, delete=NOBODY),  # (and every user their own row; the app role has no DELETE: deactivate)
@@ -261,6 +264,38 @@ def cases(demo, real_scopes) -> dict:
 
 
 @pytest.fixture(scope="module")
+def filled(demo, real_scopes) -> Iterator[None]:
+    """A row in each table the demo leaves empty (a stored siting scenario with its sites and demand, a grid
+    draft with a part, an API key, a failed sign-in), so that every declared read and write is tried on a
+    row: an empty table would let any policy pass. The demand rows cover the worker's grid."""
+    grid = real_scopes["worker"].grids[0]
+    with owner_engine().begin() as c:
+        sc = c.execute(text("""INSERT INTO siting_scenarios (name, category, model, radius_m, cutoff_m, candidates, time_limit_s, status)
+                               VALUES ('atk_filled', 'kindergarten', 'lscp', 300, 300, 'roads', 1, 'optimal') RETURNING id""")).scalar_one()
+        c.execute(text("""INSERT INTO siting_scenario_sites (scenario_id, serial, site_key, existing, geom)
+                          SELECT :s, 1, 'atk', false, ST_PointOnSurface(geom) FROM grids WHERE id = :g"""), {"s": sc, "g": grid})
+        c.execute(text("""INSERT INTO siting_scenario_demand (scenario_id, building_id, weight, district_code, community_code, grid_id)
+                          SELECT :s, id, households, district_code, community_code, grid_id FROM buildings WHERE grid_id = :g"""),
+                  {"s": sc, "g": grid})
+        draft = c.execute(text("""INSERT INTO grid_drafts (community_code, district_code, created_by)
+                                  SELECT community_code, district_code, 'atk_filled' FROM grids WHERE id = :g RETURNING id"""),
+                          {"g": grid}).scalar_one()
+        c.execute(text("""INSERT INTO grid_draft_parts (draft_id, serial, district_code, geom)
+                          SELECT :d, 1, district_code, ST_Multi(geom) FROM grids WHERE id = :g"""), {"d": draft, "g": grid})
+        c.execute(text("SELECT apikey_add('atk_filled', 'atk-filled-key-0123456789')"))
+        c.execute(text("""INSERT INTO login_attempts (username, failed_count, last_failed_at) VALUES ('atk_filled', 1, now())
+                          ON CONFLICT (username) DO NOTHING"""))
+    try:
+        yield
+    finally:
+        with owner_engine().begin() as c:
+            c.execute(text("DELETE FROM siting_scenarios WHERE name = 'atk_filled'"))
+            c.execute(text("DELETE FROM grid_drafts WHERE created_by = 'atk_filled'"))
+            c.execute(text("DELETE FROM api_keys WHERE name = 'atk_filled'"))
+            c.execute(text("DELETE FROM login_attempts WHERE username = 'atk_filled'"))
+
+
+@pytest.fixture(scope="module")
 def people(demo, real_scopes) -> dict:
     """People rows to try (issue 17): the demo register's persons, groups and visits in the worker's grid
     (asserted), a patrol track there (made by the owner as the system; its segments come from the
@@ -415,7 +450,7 @@ TABLES = sorted(EXPECT)
 
 
 @pytest.mark.parametrize("table", TABLES)
-def test_no_scope_and_forged_scopes_get_nothing(demo, cases, people, table: str) -> None:
+def test_no_scope_and_forged_scopes_get_nothing(demo, cases, people, filled, table: str) -> None:
     rel = _catalog_relations().get(table)
     if rel is None:
         pytest.skip(f"{table} not in this schema")
@@ -446,15 +481,18 @@ def test_no_scope_and_forged_scopes_get_nothing(demo, cases, people, table: str)
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, cases, people, role: str) -> None:
-    """Reads: rows seen exactly when declared (for tables that hold rows). Writes: a copy of a row
-    the role can see (else any row) inserted, every row updated, every row deleted: refused
-    exactly when not declared."""
+def test_each_role_reads_and_writes_what_is_declared(demo, real_scopes, cases, people, filled, role: str) -> None:
+    """Reads: rows seen exactly when declared. Writes: a copy of a row the role can see (else any row)
+    inserted, every row updated, every row deleted: refused exactly when not declared. Every table holds
+    rows here (the fixtures fill those the demo leaves empty): an empty one would pass whatever its policy."""
     relations = _catalog_relations()
     wrong = []
     for table in TABLES:
         rel = relations.get(table)
-        if rel is None or _owner_rows(table) == 0:
+        if rel is None:
+            continue
+        if _owner_rows(table) == 0:
+            wrong.append(f"{table}: no row to try (fill it in a fixture)")
             continue
         spec = EXPECT[table]
         cols, upd = _columns(table)
