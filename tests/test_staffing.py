@@ -160,3 +160,18 @@ def test_staffing_cli(demo):
     assert bad.returncode == 1 and "NOPE" in json.loads(bad.stdout)["message"]
     stale = run("assign", "remove", GRID, "C0078", "--expect-version", "9999", "--json")
     assert stale.returncode == 4 and json.loads(stale.stdout)["conflict"] is True
+
+
+def test_state_equals_its_parts(demo, conn):
+    """The staffing screen reads ``state()`` (each part computed once); it must equal the parts asked for
+    one by one, for the sub-district and for one community."""
+    import pandas as pd
+
+    for community in (None, "420106010002"):
+        now = staffing.state(conn, community)
+        pd.testing.assert_frame_equal(now.gaps, staffing.gaps(conn, community))
+        pd.testing.assert_frame_equal(now.summary, staffing.summary(conn, community))
+        pd.testing.assert_frame_equal(now.workers, staffing.workers(conn, community))
+        one = staffing.grids(conn, community)
+        assert list(now.grids["code"]) == list(one["code"]) and list(now.grids["status"]) == list(one["status"])
+        assert now.grids.geometry.geom_equals(one.geometry).all() and len(now.grids) > 0

@@ -173,7 +173,8 @@ def import_file(layer: str, path, **options):
 @read
 def staffing_state(c) -> dict:
     """Grids with staffing status, the gap list, the summary per community and the workers."""
-    return {"grids": staffing.grids(c), "gaps": staffing.gaps(c), "summary": staffing.summary(c), "workers": staffing.workers(c)}
+    now = staffing.state(c)
+    return {"grids": now.grids, "gaps": now.gaps, "summary": now.summary, "workers": now.workers}
 
 
 @read
