@@ -126,6 +126,8 @@ EXPECT: dict[str, T] = {
     # kept by the owner's triggers, read under the buildings' own policy; tile versions per z14 cell (no data)
     "building_stats": T(STAFF, NOBODY),
     "tile_epochs": T(ANYONE, NOBODY),
+    # street lengths per grid kept by patrol_coverage() between road/outline changes (migration 0030): the owner's only
+    "grid_streets": T(NOBODY, NOBODY), "grid_streets_version": T(NOBODY, NOBODY),
     "api_keys": T(NOBODY, NOBODY),  # hashes, through apikey_check() and the owner's apikey_add/revoke only
     "alembic_version": T(NOBODY, NOBODY, force=False),  # the app role has no privilege at all
 }
@@ -266,7 +268,7 @@ def cases(demo, real_scopes) -> dict:
 @pytest.fixture(scope="module")
 def filled(demo, real_scopes) -> Iterator[None]:
     """A row in each table the demo leaves empty (a stored siting scenario with its sites and demand, a grid
-    draft with a part, an API key, a failed sign-in), so that every declared read and write is tried on a
+    draft with a part, an API key, a failed sign-in, a kept street length), so that every declared read and write is tried on a
     row: an empty table would let any policy pass. The demand rows cover the worker's grid."""
     grid = real_scopes["worker"].grids[0]
     with owner_engine().begin() as c:
@@ -283,6 +285,8 @@ def filled(demo, real_scopes) -> Iterator[None]:
         c.execute(text("""INSERT INTO grid_draft_parts (draft_id, serial, district_code, geom)
                           SELECT :d, 1, district_code, ST_Multi(geom) FROM grids WHERE id = :g"""), {"d": draft, "g": grid})
         c.execute(text("SELECT apikey_add('atk_filled', 'atk-filled-key-0123456789')"))
+        c.execute(text("""INSERT INTO grid_streets (grid_id, street_m, version) VALUES (-1, 0, -1)
+                          ON CONFLICT (grid_id) DO NOTHING"""))
         c.execute(text("""INSERT INTO login_attempts (username, failed_count, last_failed_at) VALUES ('atk_filled', 1, now())
                           ON CONFLICT (username) DO NOTHING"""))
     try:
@@ -293,6 +297,7 @@ def filled(demo, real_scopes) -> Iterator[None]:
             c.execute(text("DELETE FROM grid_drafts WHERE created_by = 'atk_filled'"))
             c.execute(text("DELETE FROM api_keys WHERE name = 'atk_filled'"))
             c.execute(text("DELETE FROM login_attempts WHERE username = 'atk_filled'"))
+            c.execute(text("DELETE FROM grid_streets WHERE grid_id = -1"))
 
 
 @pytest.fixture(scope="module")

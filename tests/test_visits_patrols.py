@@ -185,6 +185,35 @@ def test_patrol_import_gcj02_coverage_and_hours_match_a_geopandas_count(tmp_path
     assert abs(mine["hours"] - 2.5) < 0.01 and bool(mine["meets_minimum"])
 
 
+def test_street_lengths_are_kept_until_a_road_or_an_outline_changes(grid, sysconn):
+    """A grid no track came near has nothing covered and its walkable street length, measured once
+    and kept (migration 0030) until a road or a grid outline changes; an assignment keeps it."""
+    day = pd.Timestamp("2020-01-01").date()  # no track that day
+    version = "SELECT v FROM grid_streets_version"
+    measured = """SELECT g.id, coalesce(sum(ST_Length(ST_CollectionExtract(ST_Intersection(r.geom, g.geom), 2)::geography)), 0) AS m
+                    FROM grids g LEFT JOIN roads r ON r.walkable AND ST_Intersects(r.geom, g.geom)
+                   WHERE g.valid_to IS NULL GROUP BY g.id"""
+    first = patrols.coverage(sysconn, day, day).set_index("grid_id")
+    direct = pd.read_sql(text(measured), sysconn).set_index("id")["m"]
+    assert (first["households_covered"] == 0).all() and (first["street_covered_m"] == 0).all() and (first["tracks"] == 0).all()
+    assert np.allclose(first["street_m"].to_numpy(), direct.reindex(first.index).to_numpy(), rtol=1e-9, atol=0.05)
+    assert (first["street_m"] > 0).sum() > len(first) / 2
+    kept = sysconn.execute(text("SELECT count(*) FROM grid_streets WHERE version = (SELECT v FROM grid_streets_version)")).scalar_one()
+    assert kept == len(first)
+    v0 = sysconn.execute(text(version)).scalar_one()
+    sysconn.execute(text("UPDATE grids SET staff_version = staff_version + 1 WHERE id = :g"), {"g": grid["id"]})  # an assignment
+    assert sysconn.execute(text(version)).scalar_one() == v0
+    pd.testing.assert_frame_equal(patrols.coverage(sysconn, day, day).set_index("grid_id"), first)
+    # a walkable road of the grid closed: the grid's length is measured again, less that road's part
+    road, part = sysconn.execute(text("""
+        SELECT r.id, ST_Length(ST_CollectionExtract(ST_Intersection(r.geom, g.geom), 2)::geography) FROM roads r JOIN grids g ON g.id = :g
+         WHERE r.walkable AND ST_Intersects(r.geom, g.geom) ORDER BY 2 DESC LIMIT 1"""), {"g": grid["id"]}).one()
+    sysconn.execute(text("UPDATE roads SET walkable = false WHERE id = :r"), {"r": road})
+    assert sysconn.execute(text(version)).scalar_one() > v0
+    after = patrols.coverage(sysconn, day, day).set_index("grid_id")
+    assert after.loc[grid["id"], "street_m"] == pytest.approx(first.loc[grid["id"], "street_m"] - part, abs=0.05)
+
+
 def test_patrol_bands():
     assert [patrols.band(s) for s in (1.0, 0.95, 0.949, 0.9, 0.86, 0.5, None, float("nan"))] == [
         "band_1", "band_1", "band_2", "band_2", "band_3", "below", "none", "none"]
