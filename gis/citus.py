@@ -105,9 +105,9 @@ END $$"""
 # them (``_drop_summary_triggers``) and gives the two summaries a form that is right on Citus.
 SUMMARY_TRIGGERS: dict[str, tuple[str, ...]] = {
     "buildings": ("buildings_stats", "buildings_tile_epochs"),
-    "grids": ("grids_tile_epochs",), "assignments": ("assignments_tile_epochs",),
-    "communities": ("communities_tile_epochs",), "roads": ("roads_tile_epochs",),
-}
+    "grids": ("grids_tile_epochs", "grids_grid_streets"), "assignments": ("assignments_tile_epochs",),
+    "communities": ("communities_tile_epochs",), "roads": ("roads_tile_epochs", "roads_grid_streets"),
+}  # (and 0030's counter of road and outline changes: without it patrol_coverage() keeps no street length)
 
 # building_stats on Citus: a view summing the buildings on every read, with the reader's rights
 # (security_invoker: the buildings' own policies, on the shards, under the propagated scope), so the
@@ -142,7 +142,7 @@ def _drop_summary_triggers(conn: Connection) -> list[str]:
         names = "|".join(p for ps in SUMMARY_TRIGGERS.values() for p in ps)
         sweep = f"""DO $sweep$ DECLARE r record; BEGIN
           FOR r IN SELECT tgrelid::regclass AS t, tgname FROM pg_trigger WHERE NOT tgisinternal
-                   AND tgname ~ '^({names})_(insert|update|delete|truncate)_[0-9]+$' LOOP
+                   AND tgname ~ '^({names})_(insert|update|delete|truncate|bump)_[0-9]+$' LOOP
             EXECUTE 'DROP TRIGGER ' || quote_ident(r.tgname) || ' ON ' || r.t::text;
           END LOOP; END $sweep$"""
         failed = [r for r in conn.execute(text("SELECT nodename, nodeport, success, result FROM run_command_on_workers(:c)"),
