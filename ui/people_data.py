@@ -66,8 +66,10 @@ def period(days: int = 7) -> tuple[date, date]:
     return end - timedelta(days=days - 1), end
 
 
-@read(cache_it=False)
+@command(clears=False)
 def _coverage(c, a: date, b: date) -> pd.DataFrame:
+    """A read that commits: patrol_coverage() keeps the street lengths it measured (migration 0030)
+    for the next reader, which a rolled-back read would throw away."""
     return patrols.coverage(c, a, b)
 
 
