@@ -413,9 +413,10 @@ def tile_version(conn: Connection, layer: str, zq: int, x: int, y: int) -> int |
 # grids). tests/test_tiles_cache.py checks these policies against this table, so a policy that
 # starts reading something else fails there before a tile crosses scopes.
 AREA_TABLES = {"communities": (), "roads": (), "buildings": ("buildings",), "grids": ("buildings", "assignments")}
-# ... and the tables whose read policies those are (the layer's SQL and the policies' sub-queries)
+# ... and the tables whose read policies those are (the layer's SQL, its low-zoom form -- grids
+# below GRIDS_DETAIL_ZOOM join communities -- and the policies' sub-queries)
 LAYER_TABLES = {"communities": ("communities",), "roads": ("roads",), "buildings": ("buildings",),
-                "grids": ("grids", "building_stats", "assignments", "buildings")}
+                "grids": ("grids", "communities", "building_stats", "assignments", "buildings")}
 
 
 def _area_sql(layer: str) -> str:
