@@ -137,6 +137,55 @@ def _grid_tile_sql_times(centre, zooms: list[int], cap: int, repeat: int) -> dic
     return out
 
 
+def _mvtgeom_twice(sql: str) -> str:
+    """A tile's SQL in the form before issue 18's tiles work: the ``ST_AsMVTGeom`` step as a plain
+    CTE, which PostgreSQL inlines and so computes twice per feature (filter and output)."""
+    import re
+
+    m = re.search(r"FROM \(SELECT (.*?), mvtgeom FROM \(\n(.*?) OFFSET 0\) mvt\n\s*WHERE mvtgeom IS NOT NULL\) m", sql, re.S)
+    if m is None:
+        raise RuntimeError("webapp.tiles.tile_query changed form: update bench_tiles._mvtgeom_twice")
+    head = sql[:m.start()]
+    cut = head.index("SELECT ST_AsMVT")
+    return (head[:cut].rstrip() + ",\n        mvt AS (" + m.group(2) + ")\n        " + head[cut:]
+            + f"FROM (SELECT {m.group(1)}, mvtgeom FROM mvt WHERE mvtgeom IS NOT NULL) m\n")
+
+
+def _tile_sql_times(centre, zooms: list[int], cap: int, repeat: int) -> dict:
+    """Each layer's tile SQL before (``_mvtgeom_twice``) and after, in-process on the app role's
+    connection under an administrator's scope (the uncached requests' scope), the two forms
+    alternating tile by tile so the machine's load weighs on both alike: p50/p95 ms, and whether
+    every tile's bytes are equal."""
+    from gis.scope import Scope, use_scope
+    from webapp import tiles as wt
+
+    out = {}
+    with use_scope(Scope("bench_admin", "admin")), wt.tile_engine().connect() as conn:
+        for z in zooms:
+            row = {}
+            for layer in LAYERS:
+                if layer == "buildings" and z < 15:
+                    continue
+                times: dict[str, list[float]] = {"twice": [], "once": []}
+                same = True
+                for _ in range(repeat):
+                    for (_, x, y) in _tiles_at(centre, z, cap):
+                        sql, params, low = wt.tile_query(layer, z, x, y, size=512)
+                        got = {}
+                        for label, q in (("twice", _mvtgeom_twice(sql)), ("once", sql)):
+                            started = time.perf_counter()
+                            got[label] = conn.execute(text(q), params).scalar_one()
+                            times[label].append((time.perf_counter() - started) * 1000)
+                        same = same and got["twice"] == got["once"]
+                    conn.rollback()
+                row[layer] = {k: {"p50_ms": _pct(v, 50), "p95_ms": _pct(v, 95)} for k, v in times.items()} | {"same_bytes": same}
+            out[z] = row
+            print(f"  tile SQL z{z} (ST_AsMVTGeom twice -> once, p50/p95 ms): " + "; ".join(
+                f"{la} {r['twice']['p50_ms']}/{r['twice']['p95_ms']} -> {r['once']['p50_ms']}/{r['once']['p95_ms']}"
+                f"{'' if r['same_bytes'] else ' (BYTES DIFFER)'}" for la, r in row.items()), flush=True)
+    return out
+
+
 def run(zooms: list[int], cap: int, repeat: int, record: bool, allow_any_db: bool, label: str, app_root: Path | None = None) -> dict:
     database = check_database(allow_any_db, "wangge_dash_bench")
     with owner_engine().connect() as c:
@@ -186,9 +235,11 @@ def run(zooms: list[int], cap: int, repeat: int, record: bool, allow_any_db: boo
         server.terminate()
         server.wait(timeout=20)
     grid_sql = _grid_tile_sql_times(centre, [z for z in zooms if z <= 15], min(cap, 12), 1)
+    tile_sql = _tile_sql_times(centre, zooms, min(cap, 12), max(1, repeat - 1))
     entry = {"label": label, "app_root": str(app_root or ROOT), "date": datetime.now(UTC).isoformat(timespec="seconds"),
              "commit": commit(("gis", "webapp", "analysis", "migrations")), "database": database, "buildings": n, "grids": grids,
              "cap": cap, "repeat": repeat, "per_zoom": per_zoom, "grid_tile_sql_before_after": grid_sql,
+             "tile_sql_mvtgeom_twice_once": tile_sql,
              "aim": {"z15_uncached_p95_ms": 100}, "cpus": os.cpu_count(),
              "load_average_before_after": [load_before, list(os.getloadavg())]}
     if record:

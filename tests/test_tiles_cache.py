@@ -166,15 +166,106 @@ def test_a_cached_tile_never_crosses_scopes(demo: dict, accounts: dict, worker_b
     tiles.CACHE.clear()
 
 
-def test_keys_name_the_area_not_the_user() -> None:
+def _key(scope, layer: str) -> str:
+    with use_scope(scope), tiles.tile_engine().connect() as c:
+        return tiles.area_key(c, scope, layer)
+
+
+def test_keys_name_the_area_not_the_user(demo: dict) -> None:
+    """The key is what the policies let the scope read, computed by the database: the same area
+    under another name (or another role with the same reach) is the same key; a narrower area,
+    or another worker's grids, is another key; events stay per user."""
     from gis.scope import Scope
 
     a, b = Scope("a", "leader"), Scope("b", "leader")
-    assert tiles.area_key(a, "grids") == tiles.area_key(b, "grids")
-    assert tiles.area_key(a, "grids") != tiles.area_key(Scope("a", "leader", ("420106010001",)), "grids")
-    assert tiles.area_key(a, "grids") != tiles.area_key(Scope("a", "leader", resident_detail=True), "grids")
-    assert tiles.area_key(Scope("w", "worker", (), (1,)), "buildings") != tiles.area_key(Scope("w", "worker", (), (2,)), "buildings")
-    assert tiles.area_key(a, "events") != tiles.area_key(b, "events")  # events: per user (units)
+    with owner_engine().connect() as c:
+        codes = [r[0] for r in c.execute(text("SELECT code FROM communities ORDER BY code LIMIT 2"))]
+        grids = [int(r[0]) for r in c.execute(text("SELECT id FROM grids ORDER BY id LIMIT 2"))]
+    one = Scope("c", "leader", (codes[0],))
+    for layer in ("buildings", "grids"):
+        assert _key(a, layer) == _key(b, layer) == _key(Scope("x", "admin"), layer)  # the whole city, whoever asks
+        assert _key(a, layer) != _key(one, layer)
+        assert _key(one, layer) == _key(Scope("d", "secretary", (codes[0],)), layer)  # one community: the same rows
+        assert _key(one, layer) != _key(Scope("d", "secretary", (codes[1],)), layer)
+        assert _key(Scope("w", "worker", (), (grids[0],)), layer) != _key(Scope("w", "worker", (), (grids[1],)), layer)
+        assert _key(Scope("w", "worker", (), tuple(grids)), layer) == _key(Scope("v", "worker", (), tuple(reversed(grids))), layer)
+        assert _key(Scope("w", "worker", (), (grids[0],)), layer) != _key(a, layer)
+    # communities and roads: every signed-in scope reads every row
+    assert len({_key(s, layer) for s in (a, one, Scope("w", "worker", (), (grids[0],)), Scope("u", "unit"))
+                for layer in ("communities",)}) == 1
+    assert _key(a, "events") != _key(b, "events")  # events: per user (units see their own cases)
+    assert _key(None, "buildings") != _key(a, "buildings")  # no scope: nothing, and a key of its own
+
+
+def test_the_key_follows_every_policy_a_layer_reads(demo: dict) -> None:
+    """``AREA_TABLES`` holds what the read policies of a layer's tables depend on: each policy may
+    ask only for the owner, a valid scope, or ``wangge_area`` of a table the layer's key carries.
+    A policy that starts reading the role, the user or another table's area fails here (the key
+    would then let one scope's tile reach another)."""
+    import re
+
+    allowed_plain = (r"\(CURRENT_USER = 'wangge_owner'::name\)", r"\(\s*SELECT wangge_scope_role\(\) AS wangge_scope_role\) IS NOT NULL",
+                     r"wangge_scope\(\) IS NOT NULL")
+    with owner_engine().connect() as c:
+        quals = c.execute(text("SELECT tablename, string_agg(qual, ' OR ') FROM pg_policies "
+                               "WHERE cmd IN ('SELECT', 'ALL') AND schemaname = 'public' GROUP BY 1")).all()
+    quals = dict(quals)
+    for layer, tables in tiles.LAYER_TABLES.items():
+        for table in tables:
+            qual = quals[table]
+            areas = set(re.findall(r"wangge_area\('(\w+)'::text, (\w+)\)", qual))
+            assert areas <= {(t, "false") for t in tiles.AREA_TABLES[layer]}, (layer, table, areas)
+            rest = re.sub(r"wangge_area\('\w+'::text, false\)( wangge_area\(all_rows, communities, grids\))?", "", qual)
+            rest = re.sub(r"wangge_area\.(all_rows|communities|grids)\b", "", rest)
+            for pattern in allowed_plain:
+                rest = re.sub(pattern, "", rest)
+            assert "wangge_" not in rest and "current_setting" not in rest.lower(), (layer, table, rest)
+            # the tables a policy looks into are the layer's own (their policies are checked too)
+            for other in re.findall(r"FROM (\w+) \w+\s+WHERE", qual):
+                assert other in tables, (layer, table, other)
+
+
+def test_same_area_shares_and_narrower_never_gets_wider(demo: dict, accounts: dict, worker_building: dict) -> None:
+    """Through the route: an administrator's tile serves a leader of the whole city (same rows); a
+    secretary of one community, and the worker, each get their own; roads are everyone's."""
+    from gis.scope import Scope
+    from layers import users as auth
+    from webapp import sessions as web_sessions
+
+    x, y = worker_building["far"]
+    with owner_engine().connect() as c:
+        code = c.execute(text("SELECT community_code FROM grids WHERE id = :g"), {"g": worker_building["grid"]}).scalar_one()
+    password = secrets.token_urlsafe(12)
+    cookies = {}
+    with use_scope(SYSTEM), transaction() as conn:
+        for name, role, communities in (("t_admin_tc", "admin", ()), ("t_sec_tc", "secretary", (code,)), ("t_lead_tc", "leader", ())):
+            if auth.get_user(conn, name) is None:
+                auth.create_user(conn, name, password, role, display_name="测试" + name, communities=list(communities))
+            else:
+                auth.set_password(conn, name, password)
+            cookies[name] = web_sessions.open_session(conn, auth.authenticate(conn, name, password).id, "pytest")
+    from tests.accounts import session_token
+
+    worker = session_token(accounts["worker"])
+    tiles.CACHE.clear()
+    try:
+        made = _call("buildings", 15, x, y, cookies["t_admin_tc"])
+        assert made.headers["x-tile-cache"] == "miss" and made.status_code == 200
+        lead = _call("buildings", 15, x, y, cookies["t_lead_tc"])
+        assert lead.headers["x-tile-cache"] == "hit" and lead.body == made.body
+        for cookie, scope in ((cookies["t_sec_tc"], Scope("t_sec_tc", "secretary", (code,))),
+                              (worker, Scope(accounts["worker"].username, "worker", accounts["worker"].communities, accounts["worker"].grids))):
+            got = _call("buildings", 15, x, y, cookie)
+            assert got.headers["x-tile-cache"] == "miss"
+            with use_scope(scope), tiles.tile_engine().connect() as c:
+                own = tiles.tile(c, "buildings", 15, x, y)
+            assert (got.body if got.status_code == 200 else b"") == own != made.body
+        road = _call("roads", 15, x, y, cookies["t_admin_tc"])
+        assert road.headers["x-tile-cache"] == "miss"
+        again = _call("roads", 15, x, y, worker)
+        assert again.headers["x-tile-cache"] == "hit" and again.body == road.body
+    finally:
+        tiles.CACHE.clear()
 
 
 def test_low_zoom_roads_travel_as_one_feature_per_class(demo: dict) -> None:

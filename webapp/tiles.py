@@ -232,6 +232,24 @@ def gcj_offset(z: int, x: int, y: int) -> tuple[float, float]:
 def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None = None, size: int = 256) -> bytes:
     """The MVT bytes of one layer's tile (empty bytes where the layer has nothing to show).
 
+    See ``tile_query`` for the zoom rules and sizes."""
+    q = tile_query(layer, z, x, y, shift=shift, size=size)
+    if q is None:
+        return b""
+    sql, params, low = q
+    if low:
+        # the cells are counted in a hash table: tens of thousands of cases at low zoom would
+        # otherwise be sorted on disk under the default 4 MB (for this transaction only)
+        conn.execute(text("SELECT set_config('work_mem', '32MB', true)"))
+    data = conn.execute(text(sql), params).scalar_one()
+    return bytes(data or b"")
+
+
+def tile_query(layer: str, z: int, x: int, y: int, shift: str | None = None, size: int = 256) -> tuple[str, dict, bool] | None:
+    """The SQL and parameters of one layer's tile, and whether it is the aggregated (low-zoom) form;
+    None where the layer shows nothing at this zoom. (Apart from ``tile`` so that a benchmark can
+    EXPLAIN exactly what a tile runs.)
+
     ``size=512``: the map asks for 512-pixel tiles (a quarter of the requests of 256-pixel
     ones, which is what a browser's six connections per host make count); ``z/x/y`` then
     index the 512-pixel grid at display zoom ``z``, i.e. the standard tile ``z-1/x/y``.
@@ -246,7 +264,7 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None
     if not (0 <= zq <= MAX_ZOOM and 0 <= x < (1 << zq) and 0 <= y < (1 << zq)):
         raise ValueError(f"no tile {z}/{x}/{y} at {size} px")
     if z < spec.min_zoom:
-        return b""
+        return None
     dx, dy = gcj_offset(zq, x, y) if shift == "gcj02" else (0.0, 0.0)
     if dx or dy:
         # Rows are selected against the envelope moved back by the offset, then moved onto it.
@@ -257,15 +275,19 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None
     # An integer id travels as the MVT feature id (not a property): smaller tiles.
     fid = ", 'id'" if spec.int_id else ""
     body = spec.sql_low if spec.sql_low and z < spec.detail_zoom else spec.sql
+    # Each feature's ST_AsMVTGeom (clip, snap, Wagyu's validation: most of a building tile's
+    # work) is computed once: with the ``mvt`` step as a plain sub-query PostgreSQL inlined it
+    # and computed it twice, in the ``IS NOT NULL`` filter and again for the output (EXPLAIN at
+    # 1,000,000 buildings; bench/README.md "Tiles at 1,000,000 buildings"). ``OFFSET 0`` keeps
+    # the step apart without a materialised CTE's copy of every row.
     sql = f"""
         WITH bounds AS (SELECT ST_TileEnvelope(:zq, :x, :y) AS tile),
-        src AS ({body.replace(':env', box)}),
-        mvt AS (
-          SELECT src.*, ST_AsMVTGeom({geom}, bounds.tile, {EXTENT}, {spec.buffer}, true) AS mvtgeom
-          FROM src, bounds
-        )
+        src AS ({body.replace(':env', box)})
         SELECT ST_AsMVT(m, CAST(:name AS text), {EXTENT}, 'mvtgeom'{fid})
-        FROM (SELECT {", ".join(spec.attrs)}, mvtgeom FROM mvt WHERE mvtgeom IS NOT NULL) m
+        FROM (SELECT {", ".join(spec.attrs)}, mvtgeom FROM (
+                SELECT src.*, ST_AsMVTGeom({geom}, bounds.tile, {EXTENT}, {spec.buffer}, true) AS mvtgeom
+                FROM src, bounds OFFSET 0) mvt
+              WHERE mvtgeom IS NOT NULL) m
     """
     cell = 2 * 20037508.342789244 / (1 << zq) / (EVENT_CELLS if z >= EVENTS_COARSE_BELOW else EVENT_CELLS // 2)
     # the envelope with a cell's margin, moved back by the basemap's offset (as ``box`` above)
@@ -273,12 +295,7 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, shift: str | None
     params = {"z": z, "zq": zq, "x": x, "y": y, "dx": dx, "dy": dy, "name": layer, "major": list(MAJOR_ROADS), "cell": cell,
               "bx0": x0 - cell - dx, "bx1": x1 + cell - dx, "by0": y0 - cell - dy, "by1": y1 + cell - dy,
               "mx0": x0 - dx, "mx1": x1 - dx, "my0": y0 - dy, "my1": y1 - dy}
-    if spec.sql_low and z < spec.detail_zoom:
-        # the cells are counted in a hash table: tens of thousands of cases at low zoom would
-        # otherwise be sorted on disk under the default 4 MB (for this transaction only)
-        conn.execute(text("SELECT set_config('work_mem', '32MB', true)"))
-    data = conn.execute(text(sql), params).scalar_one()
-    return bytes(data or b"")
+    return sql, params, bool(spec.sql_low and z < spec.detail_zoom)
 
 
 
@@ -384,24 +401,62 @@ def tile_version(conn: Connection, layer: str, zq: int, x: int, y: int) -> int |
     on Citus, ``wangge db distribute`` drops them, gis/citus.py), so no tile of it may be cached --
     a cache that nothing invalidates would serve stale tiles. Checked in the same query (an index
     look-up in pg_trigger), so a database distributed while the server runs is followed at once."""
+    return tile_state(conn, layer, zq, x, y)[0]
+
+
+# What a map layer's tile holds of the asking scope's world: the read policies of the tables its
+# SQL reads decide which rows it carries, and nothing else about the user does (the attributes are
+# the same for everyone). Communities and roads: every valid scope reads every row (their policies
+# ask only for a valid signed scope). Buildings: the area ``wangge_area('buildings')`` gives (the
+# policy's own function). Grids: the outlines are everyone's, the verdict reads ``building_stats``
+# (the buildings' area) and ``assignments`` (its own area; its policy looks into buildings and
+# grids). tests/test_tiles_cache.py checks these policies against this table, so a policy that
+# starts reading something else fails there before a tile crosses scopes.
+AREA_TABLES = {"communities": (), "roads": (), "buildings": ("buildings",), "grids": ("buildings", "assignments")}
+# ... and the tables whose read policies those are (the layer's SQL, its low-zoom form -- grids
+# below GRIDS_DETAIL_ZOOM join communities -- and the policies' sub-queries)
+LAYER_TABLES = {"communities": ("communities",), "roads": ("roads",), "buildings": ("buildings",),
+                "grids": ("grids", "communities", "building_stats", "assignments", "buildings")}
+
+
+def _area_sql(layer: str) -> str:
+    """SQL text naming what ``layer``'s tile holds for the current scope: ``-`` when the scope is
+    not valid (every policy then yields nothing); else, per table of ``AREA_TABLES``, ``all`` or
+    its communities and grids (sorted, so the same area in another order is the same key)."""
+    parts = ["CASE WHEN wangge_scope() IS NULL THEN '-' ELSE 'signed' END"]
+    for table in AREA_TABLES[layer]:
+        parts.append(f"""(SELECT CASE WHEN a.all_rows THEN '{table}:all' ELSE format('{table}:c=%s:g=%s',
+                coalesce(array_to_string(ARRAY(SELECT DISTINCT u FROM unnest(a.communities) u ORDER BY 1), ','), '-'),
+                coalesce(array_to_string(ARRAY(SELECT DISTINCT u FROM unnest(a.grids) u ORDER BY 1), ','), '-')) END
+              FROM wangge_area('{table}', false) a)""")
+    return " || '|' || ".join(parts)
+
+
+def tile_state(conn: Connection, layer: str, zq: int, x: int, y: int) -> tuple[int | None, str | None]:
+    """``(version, area)`` of a tile in one query: ``tile_version``'s version, and for the layers of
+    ``AREA_TABLES`` the area its content depends on (``_area_sql``: computed by the database from the
+    scope it verified, with the function the policies use), so that users of the same area -- two
+    leaders of the whole city, an administrator -- share a cached tile and a narrower scope never
+    gets a wider one's. Other layers: None (the caller keys them by user)."""
     if layer not in EPOCH_LAYERS:
-        return data_version(conn)
+        return data_version(conn), None
     x0, y0, x1, y1 = epoch_cells(zq, x, y)
-    return conn.execute(text("""
+    row = conn.execute(text(f"""
         SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('public.' || :layer)
                                  AND tgname = :layer || '_tile_epochs_insert')
                THEN (SELECT coalesce(max(v), 0) FROM tile_epochs
-                     WHERE layer = :layer AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1) END"""),
-        {"layer": layer, "x0": x0, "y0": y0, "x1": x1, "y1": y1}).scalar_one()
+                     WHERE layer = :layer AND cx BETWEEN :x0 AND :x1 AND cy BETWEEN :y0 AND :y1) END AS v,
+               {_area_sql(layer)} AS area"""),
+        {"layer": layer, "x0": x0, "y0": y0, "x1": x1, "y1": y1}).one()
+    return row.v, row.area
 
 
-def area_key(scope, layer: str) -> str:
-    """The part of the cache key that stands for who asks: what row-level security decides a
-    tile holds. For the layers of the map it is the scope's area (role, communities, grids,
-    resident detail; the policies read nothing else), so everyone with the same area shares a
-    tile and nobody else does; for events (units see the cases dispatched to them) the user too."""
-    if layer in EPOCH_LAYERS:
-        return f"{scope.role}|{','.join(scope.communities)}|{','.join(map(str, scope.grids))}|{int(scope.resident_detail)}"
+def area_key(conn: Connection, scope, layer: str) -> str:
+    """The part of the cache key that stands for who asks: for the map's layers (``AREA_TABLES``)
+    the area the database gives for the scope of this connection's transaction (``tile_state``);
+    for the others (events: units see the cases dispatched to them) the user."""
+    if layer in AREA_TABLES:
+        return str(tile_state(conn, layer, 0, 0, 0)[1])
     return cache_key(scope)
 
 
@@ -471,14 +526,15 @@ def tile_endpoint(request):  # starlette.requests.Request -> Response; sync: Sta
     hit = False
     try:
         size = int(request.query_params.get("size", 256))
-        key = (area_key(scope, p["layer"]), p["layer"], z, x, y, shift, size)
         spec = _layers().get(p["layer"])
-        if spec is not None and spec.fresh_s:
-            key += (int(time.time() // spec.fresh_s),)
         started = time.perf_counter()
         with use_scope(scope), tile_engine().connect() as conn:
             zq = z - 1 if size == 512 else z
-            version = tile_version(conn, p["layer"], zq, x, y) if 0 <= zq else 0
+            version, area = tile_state(conn, p["layer"], zq, x, y) if 0 <= zq else (0, None)
+            # the layer's area as the database computed it for this scope, else (other layers) the user
+            key = (area if area is not None else cache_key(scope), p["layer"], z, x, y, shift, size)
+            if spec is not None and spec.fresh_s:
+                key += (int(time.time() // spec.fresh_s),)
             use_cache = use_cache and version is not None  # no versions kept (on Citus): never from the cache
             data = CACHE.get(key, version, CACHE.EPOCH_TTL_S if p["layer"] in EPOCH_LAYERS else None) if use_cache else None
             hit = data is not None
