@@ -472,7 +472,8 @@ def _merge_earlier(out_sizes: list[dict], order: list[str]) -> list[dict]:
 
 
 def run_city(sizes: list[int], layers: list[str], repeat: int = 3, seed: int = 0, data: Path = Path("/work/wt/data"),
-             record: bool = True, allow_any_db: bool = False, log=print, before: str | None = None) -> dict:
+             record: bool = True, allow_any_db: bool = False, log=print, before: str | None = None,
+             ours_first: bool = False) -> dict:
     """Every layer of the city at each size: ours against read_file + to_postgis, same run.
 
     ``before`` (a git ref): the buildings layer is also imported by that commit's code on that
@@ -507,6 +508,8 @@ def run_city(sizes: list[int], layers: list[str], repeat: int = 3, seed: int = 0
                 methods = ("baseline", "ours")
                 if before and name == "buildings":  # the earlier commit on its schema, then this one on its own
                     methods = ("baseline_before", "before", "baseline", "ours")
+                if ours_first:  # a check on the order (one run each at 1M): ours before the baseline
+                    methods = methods[::-1]
                 runs: dict[str, list[dict]] = {m: [] for m in methods}
                 prints: dict[str, list[dict]] = {"before": [], "ours": []}
                 for i in range(reps):
@@ -596,6 +599,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--layers", default="all", help="the city case: 'all' or a comma-separated list of layers")
     ap.add_argument("--data", type=Path, default=Path("/work/wt/data"), help="where city_{10k,100k,1m}.gpkg are looked for")
     ap.add_argument("--before", help="the city case: also import buildings with this git ref's code on its schema (before/after, same run)")
+    ap.add_argument("--ours-first", action="store_true", help="the city case: ours runs before the baseline in each pair (an order check)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -606,7 +610,7 @@ def main(argv: list[str] | None = None) -> dict | None:
 
         layers = list(LAYERS) if args.layers == "all" else [x.strip() for x in args.layers.split(",")]
         return run_city([int(x) for x in args.sizes.split(",")], layers, args.repeat, args.seed, args.data,
-                        not args.no_record, args.allow_any_db, before=args.before)
+                        not args.no_record, args.allow_any_db, before=args.before, ours_first=args.ours_first)
     if args.real is not None:
         extracts = args.real or sorted((ROOT / "tests" / "data").glob("*.osm.pbf"), key=lambda p: -p.stat().st_size)
         return run_real(extracts, min(args.repeat, 5), not args.no_record, args.allow_any_db)
