@@ -39,7 +39,16 @@ city import finds them), the two methods alternate and ours runs last, so the ne
 ours' rows (buildings with their grid and community, facilities with their community). The
 baseline appends the file's columns the table has, plus ``district_code`` (which the file does
 not carry and the table requires), into the same real table. Row counts must match per layer.
-Writes bench/results/import_city.json (every size, every layer, growth per 10x).
+Writes bench/results/import_city.json (every size, every layer, growth per 10x); a run of some
+layers replaces those layers' figures and keeps the others'.
+
+Before and after in the same run (issue 18: the buildings import at 1,000,000): ``--before REF``
+also imports the buildings with REF's code (``git archive``) on REF's schema (the migrations
+taken down to its head on the empty table, and back up for this checkout's runs), each against
+the baseline on the same schema, and compares the rows both leave (ids, grid, community, box
+columns, building_stats):
+
+    python -m bench.bench_import --sizes 10000,100000 --layers buildings --before 01df6e8
 """
 from __future__ import annotations
 
@@ -175,9 +184,13 @@ def _to_postgis_rls(gdf, table: str, engine) -> None:
         c.execute(text(f"DROP TABLE {stage}"))
 
 
-def _run(method: str, gpkg: Path) -> dict:
+def _run(method: str, gpkg: Path, tree: Path | None = None) -> dict:
+    """One run in a fresh process; ``tree``: the source tree to run (``--before``: an earlier commit's)."""
+    env = os.environ.copy()
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     out = subprocess.run([sys.executable, "-m", "bench.bench_import", "--child", method, "--gpkg", str(gpkg)],
-                         cwd=ROOT, capture_output=True, text=True, env=os.environ.copy())
+                         cwd=tree or ROOT, capture_output=True, text=True, env=env)
     if out.returncode:
         raise RuntimeError(f"{method} run failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -378,9 +391,95 @@ def _truncate_layer(table: str) -> None:
         c.execute(text(f"TRUNCATE {table} RESTART IDENTITY CASCADE"))
 
 
+CITY_FINGERPRINT = """
+SELECT (SELECT count(*) FROM buildings), (SELECT count(grid_id) FROM buildings),
+  (SELECT md5(coalesce(string_agg(concat_ws('|', id, source_id, district_code, community_code, grid_id, name, address, use, floors,
+          height_m, households, residents, households_source, encode(ST_AsEWKB(geom), 'hex'), encode(ST_AsEWKB(geom_3857), 'hex'),
+          cx_3857::text, cy_3857::text, r_3857::text), E'\\n' ORDER BY id), '')) FROM buildings),
+  (SELECT md5(coalesce(string_agg(concat_ws('|', community_code, grid_id, buildings, households, residents, estimated_buildings),
+          E'\\n' ORDER BY community_code, grid_id), '')) FROM building_stats)"""
+
+
+def commit_of(ref: str) -> str:
+    return subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def _before_tree(ref: str, tmp: Path) -> tuple[Path, str]:
+    """``ref``'s source (``git archive``) with this checkout's ``.env``, and its migrations' head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    tree = tmp / "before"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    if (ROOT / ".env").exists():
+        (tree / ".env").write_text((ROOT / ".env").read_text())
+    cfg = Config(str(tree / "alembic.ini"))
+    cfg.set_main_option("script_location", str(tree / "migrations"))
+    return tree, ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def _schema(revision: str | None) -> None:
+    """The schema at ``revision`` (None: this checkout's head); the buildings table is empty here."""
+    from sqlalchemy import text
+
+    from gis.migrate import downgrade, upgrade
+
+    with owner_engine().connect() as c:
+        now = c.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    owner_engine().dispose()  # no cached plan outlives a column change
+    if revision is None:
+        upgrade()
+    elif now != revision:
+        downgrade(revision=revision)
+
+
+def _city_fingerprint() -> dict:
+    from sqlalchemy import text
+
+    with owner_engine().connect() as c:
+        n, gridded, rows, stats = c.execute(text(CITY_FINGERPRINT)).one()
+    return {"buildings": int(n), "in_grids": int(gridded), "rows_md5": rows, "building_stats_md5": stats}
+
+
+def _merge_earlier(out_sizes: list[dict], order: list[str]) -> list[dict]:
+    """Sizes and layers of the recorded run that this run did not measure are kept: a run of some
+    layers (``--layers buildings``) replaces those layers' figures in each size, keeps the others."""
+    earlier = json.loads((common.RESULTS / "import_city.json").read_text())
+    mine = {s["buildings"]: s for s in out_sizes}
+    merged = []
+    for e in earlier.get("sizes", []):
+        e.setdefault("date", earlier.get("date"))
+        e.setdefault("commit", earlier.get("commit"))
+        new = mine.pop(e["buildings"], None)
+        if new is None:
+            merged.append(e)
+            continue
+        if set(new["layers"]) >= set(e["layers"]):
+            merged.append(new)
+            continue
+        e = {**e, "layers": {**e["layers"], **new["layers"]}}
+        runs = e.setdefault("layer_runs", {})
+        for name in new["layers"]:
+            runs[name] = {k: new[k] for k in ("date", "repeat", "load_average_before", "load_average_after", "gpkg")}
+        e["total_s"] = {m: round(sum(v[m]["median_s"] for v in e["layers"].values()), 2) for m in ("baseline", "ours")}
+        e["ratio"] = round(e["total_s"]["baseline"] / e["total_s"]["ours"], 2) if e["total_s"]["ours"] else None
+        e["new"] = True
+        merged.append(e)
+    merged += mine.values()
+    return sorted(merged, key=lambda s: s["buildings"])
+
+
 def run_city(sizes: list[int], layers: list[str], repeat: int = 3, seed: int = 0, data: Path = Path("/work/wt/data"),
-             record: bool = True, allow_any_db: bool = False, log=print) -> dict:
-    """Every layer of the city at each size: ours against read_file + to_postgis, same run."""
+             record: bool = True, allow_any_db: bool = False, log=print, before: str | None = None,
+             ours_first: bool = False) -> dict:
+    """Every layer of the city at each size: ours against read_file + to_postgis, same run.
+
+    ``before`` (a git ref): the buildings layer is also imported by that commit's code on that
+    commit's schema (migrations down to its head, on the empty table), against the baseline on
+    that schema too, in the same run: before and after, each with its own ratio, and the rows
+    each leaves compared (ids, grid, community, box columns, building_stats)."""
     from bench.scale import LAYERS
     from layers.importer import import_file, layer_spec
 
@@ -388,6 +487,9 @@ def run_city(sizes: list[int], layers: list[str], repeat: int = 3, seed: int = 0
     order = [name for name in LAYERS if name in layers]
     out_sizes = []
     with tempfile.TemporaryDirectory(prefix="wangge-bench-") as tmp:
+        tree, before_head = _before_tree(before, Path(tmp)) if before else (None, None)
+        if before:
+            log(f"before: {before} ({commit_of(before)}), schema {before_head}, from {tree}")
         for n in sizes:
             gpkg, generated = _city_gpkg(n, seed, data, Path(tmp), log)
             reps = repeat if n < 1_000_000 else 1
@@ -403,19 +505,41 @@ def run_city(sizes: list[int], layers: list[str], repeat: int = 3, seed: int = 0
             per_layer = {}
             for name in order:
                 table = layer_spec(name).table
-                runs: dict[str, list[dict]] = {"baseline": [], "ours": []}
+                methods = ("baseline", "ours")
+                if before and name == "buildings":  # the earlier commit on its schema, then this one on its own
+                    methods = ("baseline_before", "before", "baseline", "ours")
+                if ours_first:  # a check on the order (one run each at 1M): ours before the baseline
+                    methods = methods[::-1]
+                runs: dict[str, list[dict]] = {m: [] for m in methods}
+                prints: dict[str, list[dict]] = {"before": [], "ours": []}
                 for i in range(reps):
-                    for method in (("baseline", "ours") if i % 2 == 0 else ("ours", "baseline")):
+                    for method in (methods if i % 2 == 0 else methods[::-1]):
                         _truncate_layer(table)
-                        r = _run(f"layer_{method}:{name}", gpkg)
+                        if len(methods) > 2:
+                            _schema(before_head if method in ("baseline_before", "before") else None)
+                        kind = {"baseline_before": "baseline", "before": "ours"}.get(method, method)
+                        r = _run(f"layer_{kind}:{name}", gpkg, tree if method in ("baseline_before", "before") else None)
                         runs[method].append(r)
-                        log(f"  {name:12s} {method:8s} {r['seconds']:8.2f} s  rows {r['rows']:>9,}  peak {r['peak_rss_mb']:6.0f} MB")
+                        if method in prints and len(methods) > 2:
+                            prints[method].append(_city_fingerprint())
+                        log(f"  {name:12s} {method:15s} {r['seconds']:8.2f} s  rows {r['rows']:>9,}  peak {r['peak_rss_mb']:6.0f} MB")
                 base, ours = _summary(runs["baseline"]), _summary(runs["ours"])
                 rows = sorted({r["rows"] for rs in runs.values() for r in rs})
                 per_layer[name] = {"rows": rows[0] if len(rows) == 1 else rows, "rows_equal": len(rows) == 1,
                                    "baseline": base, "ours": ours, "ratio": round(base["median_s"] / ours["median_s"], 2),
                                    "ours_rows_per_s": round(rows[-1] / ours["median_s"]),
                                    "baseline_rows_per_s": round(rows[-1] / base["median_s"])}
+                if len(methods) > 2:
+                    b0, o0 = _summary(runs["baseline_before"]), _summary(runs["before"])
+                    same = len({json.dumps(p, sort_keys=True) for p in prints["before"] + prints["ours"]}) == 1
+                    per_layer[name]["before"] = {
+                        "what": f"{before} ({commit_of(before)}): its code on its schema ({before_head}), against the baseline on that schema",
+                        "baseline": b0, "ours": o0, "ratio": round(b0["median_s"] / o0["median_s"], 2)}
+                    per_layer[name]["after_vs_before"] = round(o0["median_s"] / ours["median_s"], 2)
+                    per_layer[name]["identical_to_before"] = same
+                    per_layer[name]["fingerprints"] = prints
+                    log(f"  {name}: before {o0['median_s']} s vs baseline {b0['median_s']} s (ratio {per_layer[name]['before']['ratio']}x); "
+                        f"after {ours['median_s']} s vs baseline {base['median_s']} s; rows identical to before: {same}")
                 log(f"  {name}: baseline {base['median_s']} s, ours {ours['median_s']} s, ratio {per_layer[name]['ratio']}x")
             total = {m: round(sum(v[m]["median_s"] for v in per_layer.values()), 2) for m in ("baseline", "ours")}
             out_sizes.append({"buildings": n, "date": datetime.now(UTC).isoformat(timespec="seconds"), "gpkg": str(gpkg), "gpkg_mb": round(gpkg.stat().st_size / 2**20, 1), "generate_s": generated,
@@ -423,20 +547,21 @@ def run_city(sizes: list[int], layers: list[str], repeat: int = 3, seed: int = 0
                               "layers": per_layer, "total_s": total, "ratio": round(total["baseline"] / total["ours"], 2) if total["ours"] else None})
             log(f"  all layers: baseline {total['baseline']} s, ours {total['ours']} s")
         _truncate()
-    if record and (common.RESULTS / "import_city.json").exists():  # sizes from an earlier run (1M under the heavy lock) kept
-        earlier = json.loads((common.RESULTS / "import_city.json").read_text())
-        mine = {s["buildings"] for s in out_sizes}
-        for s in earlier.get("sizes", []):
-            if s["buildings"] not in mine and set(s["layers"]) == set(order):
-                s.setdefault("date", earlier.get("date"))
-                s.setdefault("commit", earlier.get("commit"))
-                out_sizes.append(s)
-        out_sizes.sort(key=lambda s: s["buildings"])
+        if before:
+            _schema(None)
+    for s in out_sizes:
+        s["new"] = True
+    if record and (common.RESULTS / "import_city.json").exists():  # sizes and layers from earlier runs (1M under the heavy lock) kept
+        out_sizes = _merge_earlier(out_sizes, order)
     growth = {}
     for a, b in zip(out_sizes, out_sizes[1:]):
         key = f"{_label(a['buildings'])}->{_label(b['buildings'])}"
         growth[key] = {name: {m: round(b["layers"][name][m]["median_s"] / a["layers"][name][m]["median_s"], 2)
-                              for m in ("baseline", "ours")} for name in order}
+                              for m in ("baseline", "ours")} for name in b["layers"] if name in a["layers"]}
+        for name in b["layers"]:
+            if "before" in b["layers"][name] and "before" in a["layers"].get(name, {}):
+                growth[key][name]["before"] = round(b["layers"][name]["before"]["ours"]["median_s"]
+                                                    / a["layers"][name]["before"]["ours"]["median_s"], 2)
         growth[key]["all"] = {m: round(b["total_s"][m] / a["total_s"][m], 2) for m in ("baseline", "ours")}
     result = {"benchmark": "import_city",
               "what": "every layer of a bench/scale.py city (issue 18 proportions): layers.importer.import_file vs "
@@ -447,7 +572,7 @@ def run_city(sizes: list[int], layers: list[str], repeat: int = 3, seed: int = 0
         common.save("import_city", result, [[
             result["date"], f"import_city:{name}", result["commit"], s["buildings"], s["repeat"], v["baseline"]["median_s"],
             v["ours"]["median_s"], v["ratio"], v["baseline"]["peak_rss_mb"], v["ours"]["peak_rss_mb"], v["rows_equal"]]
-            for s in out_sizes if "commit" not in s for name, v in s["layers"].items()])
+            for s in out_sizes if s.pop("new", False) for name, v in s["layers"].items() if name in order])
     for key, g in growth.items():
         log(f"growth {key}: " + ", ".join(f"{k} ours x{v['ours']} / baseline x{v['baseline']}" for k, v in g.items()))
     return result
@@ -473,6 +598,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--sizes", help="the city case: building counts, e.g. 10000,100000,1000000")
     ap.add_argument("--layers", default="all", help="the city case: 'all' or a comma-separated list of layers")
     ap.add_argument("--data", type=Path, default=Path("/work/wt/data"), help="where city_{10k,100k,1m}.gpkg are looked for")
+    ap.add_argument("--before", help="the city case: also import buildings with this git ref's code on its schema (before/after, same run)")
+    ap.add_argument("--ours-first", action="store_true", help="the city case: ours runs before the baseline in each pair (an order check)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -483,7 +610,7 @@ def main(argv: list[str] | None = None) -> dict | None:
 
         layers = list(LAYERS) if args.layers == "all" else [x.strip() for x in args.layers.split(",")]
         return run_city([int(x) for x in args.sizes.split(",")], layers, args.repeat, args.seed, args.data,
-                        not args.no_record, args.allow_any_db)
+                        not args.no_record, args.allow_any_db, before=args.before, ours_first=args.ours_first)
     if args.real is not None:
         extracts = args.real or sorted((ROOT / "tests" / "data").glob("*.osm.pbf"), key=lambda p: -p.stat().st_size)
         return run_real(extracts, min(args.repeat, 5), not args.no_record, args.allow_any_db)

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     # (CGCS2000 3-degree Gauss-Krüger zone inside China, UTM elsewhere).
     metric_srid: int = 0
 
+    # --- bulk imports (layers.base.copy_rows) ---------------------------------------------
+    # Memory for one large load, local to its transaction: the sorts of the index builds and
+    # of the statement triggers' transition tables stay in memory instead of spilling to disk
+    # (the server defaults, 64 MB and 4 MB, spill at 1,000,000 buildings).
+    import_work_mem: str = "256MB"
+    import_maintenance_work_mem: str = "512MB"
+
     # --- administrative defaults for imports that carry no codes (OSM extracts) ---------
     default_district_code: str = "420106"
     default_subdistrict_code: str = "420106010"

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, text
 
 from gis.ewkb import ewkb, ewkb_hex
 from gis.problems import Problem, remedy
+from gis.settings import get_settings
 from layers.vocab import Term, normalise
 
 Kind = Literal["text", "int", "float", "bool", "date", "vocab"]
@@ -318,15 +319,40 @@ def copy_rows(conn: Connection, table: str, frame: pd.DataFrame, columns: list[s
     a table with fewer rows than it brings builds the secondary indexes after the rows
     (inside a savepoint: a failure restores them with everything else)."""
     if bulk and len(frame) >= REBUILD_INDEXES_MIN_ROWS:
-        with conn.begin_nested():
-            indexes = _secondary_indexes(conn, table) if _fewer_rows_than(conn, table, len(frame)) else []
+        with conn.begin_nested(), _bulk_memory(conn):
+            fewer = _fewer_rows_than(conn, table, len(frame))
+            indexes = _secondary_indexes(conn, table) if fewer else []
+            keys = _foreign_keys(conn, table) if fewer and not _citus(conn) else []
             for name, _ in indexes:
                 conn.execute(text(f"DROP INDEX {name}"))
+            for name, _ in keys:
+                conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
             _copy(conn, table, frame, columns)
             for _, ddl in indexes:
                 conn.execute(text(ddl))
+            for name, ddl in keys:  # validated by one join over the table, not by a check per row
+                conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {name} {ddl}"))
     else:
         _copy(conn, table, frame, columns)
+
+
+@contextmanager
+def _bulk_memory(conn: Connection) -> Iterator[None]:
+    """Sort memory for one large load (settings ``import_work_mem``, ``import_maintenance_work_mem``),
+    local to the transaction and given back afterwards."""
+    s = get_settings()
+    before = conn.execute(text("SELECT current_setting('work_mem'), current_setting('maintenance_work_mem')")).one()
+    conn.execute(text("SELECT set_config('work_mem', :w, true), set_config('maintenance_work_mem', :m, true)"),
+                 {"w": s.import_work_mem, "m": s.import_maintenance_work_mem})
+    yield
+    conn.execute(text("SELECT set_config('work_mem', :w, true), set_config('maintenance_work_mem', :m, true)"),
+                 {"w": before[0], "m": before[1]})
+
+
+def _citus(conn: Connection) -> bool:
+    from gis.citus import is_citus
+
+    return is_citus(conn)
 
 
 def _copy(conn: Connection, table: str, frame: pd.DataFrame, columns: list[str]) -> None:
@@ -423,6 +449,18 @@ def _python_values(s: pd.Series, kind: str):
 
 def _fewer_rows_than(conn: Connection, table: str, n: int) -> bool:
     return int(conn.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT :n) s"), {"n": n}).scalar_one()) < n
+
+
+def _foreign_keys(conn: Connection, table: str) -> list[tuple[str, str]]:
+    """(quoted name, definition) of the table's own foreign keys. A large load into a table
+    holding fewer rows than it brings drops them and adds them back after the rows: PostgreSQL
+    then checks every row by one join (``RI_Initial_Check``; the owner may, row-level security
+    notwithstanding) instead of one look-up per row and key queued as an after-trigger event
+    (15.5 s of 54 s of the buildings INSERT at 1,000,000 buildings, growing faster than the rows).
+    Same constraints, same names; a row that breaks one fails the load as before."""
+    return [tuple(r) for r in conn.execute(text("""
+        SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE conrelid = to_regclass(:t) AND contype = 'f' ORDER BY conname"""), {"t": table}).all()]
 
 
 def _secondary_indexes(conn: Connection, table: str) -> list[tuple[str, str]]:

@@ -102,7 +102,7 @@ def estimate_households(frame: pd.DataFrame, geoms: np.ndarray) -> pd.DataFrame:
     hh = out["households"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     res = out["residents"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     use = out["use"].fillna("residential").astype(str).to_numpy()
-    share = np.array([ESTIMATED_USES.get(u, 0.0) for u in use])
+    share = pd.Series(use).map(ESTIMATED_USES).fillna(0.0).to_numpy(dtype=float)  # (vectorised: 1.5 s at 1,000,000 as a loop)
     todo = ~given & (share > 0) & ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
     if todo.any():
         g = gpd.GeoSeries(geoms[todo], crs=4326)
@@ -184,24 +184,51 @@ def _pick_grids(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) -> No
     """Each new building's grid, and so its community, chosen as ASSIGN_GRIDS chooses but
     before the rows are written: written once, not written and then rewritten by an UPDATE
     (which recomputes the EPSG:3857 copy, re-checks validity and re-indexes every row: 5 s
-    for 100,000 buildings). The footprints go to a temporary table for the join."""
+    for 100,000 buildings).
+
+    A building within a current grid (most of them) takes that grid, the lowest id if more
+    than one holds it (the query's ``'Infinity'`` rank, ties by ``g.id``): found here, with the
+    current grids read once and each prepared grid tested against the footprints its box
+    meets (``contains(grid, building)`` is ``ST_Within(building, grid)``; 2.2 s at 1,000,000
+    buildings where the join in SQL took 16 s with the footprints' copy and GiST index). The
+    rest (across a grid boundary, or outside every grid) go to the server, which ranks their
+    grids by shared area exactly as before; usually few."""
     frame["grid_id"] = pd.array([None] * len(frame), dtype="Int64")
-    if not len(frame) or not conn.execute(text("SELECT EXISTS (SELECT 1 FROM grids WHERE valid_to IS NULL)")).scalar_one():
+    if not len(frame):
         return
-    conn.execute(text("DROP TABLE IF EXISTS _stage_footprints"))  # an earlier import in the same transaction
-    conn.execute(text("CREATE TEMP TABLE _stage_footprints (n integer, geom geometry) ON COMMIT DROP"))
-    copy_rows(conn, "_stage_footprints", pd.DataFrame({"n": np.arange(len(frame)), "geom": frame["geom"].to_numpy()}), ["n", "geom"])
-    conn.execute(text("CREATE INDEX ON _stage_footprints USING gist (geom)"))
-    conn.execute(text("ANALYZE _stage_footprints"))
-    with without_jit(conn):
-        picks = conn.execute(text(_PICK_GRID.format(key="n", source="_stage_footprints", where="TRUE"))).all()
-    if picks:
-        n = np.array([p[0] for p in picks])
-        grid_id = frame["grid_id"].array.copy()
-        grid_id[n] = [p[1] for p in picks]
-        community = frame["community_code"].to_numpy(dtype=object).copy()
-        community[n] = [p[2] for p in picks]
-        frame["grid_id"], frame["community_code"] = grid_id, community
+    grids = conn.execute(text("SELECT id, community_code, ST_AsBinary(geom) FROM grids WHERE valid_to IS NULL ORDER BY id")).all()
+    if not grids:
+        return
+    gid = np.array([g[0] for g in grids], dtype=np.int64)
+    gcommunity = np.array([g[1] for g in grids], dtype=object)
+    outlines = shapely.from_wkb([bytes(g[2]) for g in grids])
+    geoms = np.asarray(frame["geom"].to_numpy(), dtype=object)
+    present = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+    pick = np.full(len(frame), -1, dtype=np.int64)  # position in `grids`
+    if len(present):
+        gi, bi = shapely.STRtree(geoms[present]).query(outlines, predicate="contains")
+        if len(bi):
+            b = present[bi]
+            order = np.lexsort((gid[gi], b))  # by building, then grid id: the first is the pick
+            b, g = b[order], gi[order]
+            first = np.r_[True, b[1:] != b[:-1]]
+            pick[b[first]] = g[first]
+    grid_id = np.where(pick >= 0, gid[np.maximum(pick, 0)], -1)
+    community = frame["community_code"].to_numpy(dtype=object).copy()
+    community[pick >= 0] = gcommunity[pick[pick >= 0]]
+    rest = present[pick[present] < 0]
+    if len(rest):
+        conn.execute(text("DROP TABLE IF EXISTS _stage_footprints"))  # an earlier import in the same transaction
+        conn.execute(text("CREATE TEMP TABLE _stage_footprints (n integer, geom geometry) ON COMMIT DROP"))
+        copy_rows(conn, "_stage_footprints", pd.DataFrame({"n": rest, "geom": geoms[rest]}), ["n", "geom"])
+        conn.execute(text("CREATE INDEX ON _stage_footprints USING gist (geom)"))
+        conn.execute(text("ANALYZE _stage_footprints"))
+        with without_jit(conn):
+            picks = conn.execute(text(_PICK_GRID.format(key="n", source="_stage_footprints", where="TRUE"))).all()
+        for n, g, c in picks:
+            grid_id[n], community[n] = g, c
+    frame["grid_id"] = pd.arrays.IntegerArray(np.where(grid_id >= 0, grid_id, 0).astype(np.int64), grid_id < 0)
+    frame["community_code"] = community
 
 
 def _write_groups(conn: Connection, frame: pd.DataFrame, ctx: ImportContext) -> None:

@@ -27,7 +27,8 @@ def read_layer(conn: Connection, name: str, where: str = "", params: dict | None
     the geometry (the tile copy, the look-up box centre and size of migration 0025)."""
     spec = layer_spec(name)
     cols = [r[0] for r in conn.execute(text(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND is_generated = 'NEVER' ORDER BY ordinal_position"),
+        "SELECT column_name FROM information_schema.columns WHERE table_name = :t AND is_generated = 'NEVER' "
+        "AND column_name NOT IN ('cx_3857', 'cy_3857', 'r_3857') ORDER BY ordinal_position"),  # (buildings': filled by a trigger, 0028)
         {"t": spec.table})]
     clause = where or CURRENT.get(spec.table, "")
     sql = f"SELECT {', '.join(cols)} FROM {spec.table} {clause} ORDER BY 1"
