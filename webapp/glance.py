@@ -41,7 +41,9 @@ ROLES = ("leader",)
 # the two lists equal): (url path, title key). The overview is the dashboard's landing page.
 LEADER_SCREENS = (("", "page.overview"), ("coverage", "page.coverage"), ("staffing", "page.staffing"),
                   ("event-kpi", "page.events_kpi"), ("people", "page.people_overview"))
-MAP_LAYERS = ("roads", "buildings", "communities", "grids")
+# in the order their tiles are asked for (a browser sends six requests at a time): the grids
+# first, what the leader opens the page for; drawn in the dashboard's order (TILE_Z) all the same
+MAP_LAYERS = ("grids", "communities", "roads", "buildings")
 
 
 def _lang(asked: str | None) -> str:
@@ -136,7 +138,7 @@ def map_script(bounds: tuple[float, float, float, float] | None, lang: str) -> s
     to the area. ``window.map``: the benchmark and the tests look for the drawn grid outlines."""
     w, s, e, n = bounds or (114.2, 30.5, 114.4, 30.6)
     layers = []
-    for name in MAP_LAYERS:
+    for name in MAP_LAYERS:  # the grids first: their tiles are asked for before the other layers'
         style = TILE_STYLES[name] % {"bz": BUILDINGS_MIN_ZOOM}
         layers.append(f"""new L.WgFastTiles('/tiles/{name}/{{z}}/{{x}}/{{y}}.pbf?size=512', {{
             interactive: false, tileSize: 512, maxNativeZoom: 18, maxZoom: 19, zIndex: {TILE_Z[name]},
@@ -229,6 +231,14 @@ a {{ color: #b91c1c; }}
 <span class="cap">{html.escape(t('glance.screens', lang))}</span>{screens}</nav>
 {body}
 </main></body></html>"""
+
+
+def warm() -> None:
+    """Read the page's figures once at start-up (discarded): the first leader after a restart
+    then finds the analysis imported, a pooled connection open with PostGIS loaded in it and the
+    queries planned once, instead of paying for them (a third of a second at 10,000 buildings)."""
+    with use_scope(SYSTEM), transaction() as conn:
+        overview(conn, None)
 
 
 def glance_endpoint(request):  # starlette Request -> Response; sync: Starlette runs it in a thread

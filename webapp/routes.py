@@ -25,9 +25,10 @@ def middleware() -> list[Middleware]:
 
 @asynccontextmanager
 async def lifespan(_app) -> AsyncIterator[None]:
-    """Warm the tile queries at start-up (in a thread: it talks to the database)."""
+    """Warm the tile queries and the leader's first view at start-up (in a thread: it talks to the database)."""
     try:
         await anyio.to_thread.run_sync(tiles.warm)
+        await anyio.to_thread.run_sync(glance.warm)
     except Exception as exc:  # no database yet: the pages say so; tiles warm on first use
         print(f"tile warm-up skipped: {exc}")
     yield
