@@ -76,6 +76,44 @@ def overview(conn, subdistrict: str | None) -> dict:
     return {"subdistricts": names, "code": code, "figures": figures, "bounds": ov.bounds(conn, code)}
 
 
+class _Recent:
+    """The page's reads, kept for ``TTL_S`` seconds per user and sub-district while nothing was
+    written: as the dashboard's reads are kept (ui/cache.py: 30 s, keyed by ``cache_key``), and
+    also forgotten at once when an import or an edit lands (the newest audit row's id, one
+    index look-up, is part of the key). A city's figures read 50,000 grids' verdicts."""
+
+    TTL_S = 30.0
+    MAX = 2000
+
+    def __init__(self) -> None:
+        from threading import Lock
+
+        self._items: dict[tuple, tuple[float, dict]] = {}
+        self._lock = Lock()
+
+    def read(self, conn, scope, subdistrict: str | None) -> dict:
+        import time
+
+        from gis.scope import cache_key
+        from webapp.tiles import data_version
+
+        key = (cache_key(scope), subdistrict, data_version(conn))
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit and now - hit[0] < self.TTL_S:
+                return hit[1]
+        data = overview(conn, subdistrict)
+        with self._lock:
+            if len(self._items) >= self.MAX:
+                self._items.clear()
+            self._items[key] = (now, data)
+        return data
+
+
+RECENT = _Recent()
+
+
 def _metric(label: str, value: str, caption: str = "", delta: tuple[str, bool] | None = None, key: str = "") -> str:
     d = ""
     if delta:
@@ -259,8 +297,9 @@ def glance_endpoint(request):  # starlette Request -> Response; sync: Starlette 
     if user.role not in ROLES:
         return RedirectResponse(f"/?lang={lang}", status_code=303)
     sub = q.get("sub")
-    with use_scope(user.scope()), transaction() as conn:
-        data = overview(conn, sub if sub and len(sub) <= 32 else None)
+    scope = user.scope()
+    with use_scope(scope), transaction() as conn:
+        data = RECENT.read(conn, scope, sub if sub and len(sub) <= 32 else None)
     return HTMLResponse(page(user, data, lang), headers={"Cache-Control": "private, no-store"})
 
 
