@@ -182,3 +182,34 @@ def test_the_first_view_links_the_leaders_screens() -> None:
     assert [key for _, key in glance.LEADER_SCREENS] == [title for _, title, _ in screens]
     assert [p for p, _ in glance.LEADER_SCREENS][1:] == [p for p, _, _ in screens][1:]
     assert set(glance.ROLES) == {r for r, s in ROLE_SCREENS.items() if s and s[0][0] == "overview"}
+
+
+def _shown(body: bytes, key: str) -> str:
+    import re
+
+    m = re.search(rf'data-key="{key}"><div class="label">[^<]*</div><div class="value">([^<]*)</div>', body.decode())
+    assert m, f"no figure {key} on the page"
+    return m.group(1)
+
+
+def test_an_edit_shows_on_the_first_view_at_once(server: str, demo: dict, accounts: dict) -> None:  # noqa: F811
+    """The page keeps its reads a little while (as the dashboard does), but an edit is on it the
+    next time it opens: the newest audit row is part of what it keeps them under."""
+    from gis.db import app_engine
+    from gis.scope import Scope
+
+    cookie = session_token(accounts["leader"])
+    before = int(_shown(_get(server, "/glance", cookie).body, "households").replace(",", ""))
+    assert int(_shown(_get(server, "/glance", cookie).body, "households").replace(",", "")) == before  # kept
+    leader = Scope(accounts["leader"].username, "leader")
+    with owner_engine().connect() as c:
+        bid = c.execute(text("SELECT id FROM buildings WHERE grid_id IS NOT NULL ORDER BY id LIMIT 1")).scalar_one()
+    try:
+        with use_scope(leader), app_engine().begin() as c:
+            assert c.execute(text("UPDATE buildings SET households = households + 11 WHERE id = :i"), {"i": bid}).rowcount == 1
+        after = _get(server, "/glance", cookie).body
+        assert int(_shown(after, "households").replace(",", "")) == before + 11
+        assert _shown(after, "households") == f"{before + 11:,}"  # formatted as the dashboard formats it
+    finally:
+        with owner_engine().begin() as c:
+            c.execute(text("UPDATE buildings SET households = households - 11 WHERE id = :i"), {"i": bid})

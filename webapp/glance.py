@@ -25,6 +25,8 @@ import json
 import re
 from urllib.parse import quote, urlencode
 
+from sqlalchemy import text
+
 from gis.db import transaction
 from gis.scope import SYSTEM, use_scope
 from gis.settings import get_settings
@@ -76,11 +78,20 @@ def overview(conn, subdistrict: str | None) -> dict:
     return {"subdistricts": names, "code": code, "figures": figures, "bounds": ov.bounds(conn, code)}
 
 
+def written(conn) -> tuple[int, int]:
+    """What changes when anything the figures count is written: the newest audit row (imports,
+    the administrator's edits) and the newest tile version (migration 0024's triggers bump it on
+    every write to buildings, grids, assignments, communities and roads, audited or not)."""
+    row = conn.execute(text("SELECT audit_version(), (SELECT coalesce(max(v), 0) FROM tile_epochs)")).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
 class _Recent:
     """The page's reads, kept for ``TTL_S`` seconds per user and sub-district while nothing was
-    written: as the dashboard's reads are kept (ui/cache.py: 30 s, keyed by ``cache_key``), and
-    also forgotten at once when an import or an edit lands (the newest audit row's id, one
-    index look-up, is part of the key). A city's figures read 50,000 grids' verdicts."""
+    written: as the dashboard's reads are kept (ui/cache.py: 30 s, keyed by ``cache_key``), but
+    forgotten at once when anything they count is written (:func:`written` is part of the key;
+    coverage results, recomputed by the leader, age out with the 30 s as on the dashboard).
+    A city's figures read 50,000 grids' verdicts."""
 
     TTL_S = 30.0
     MAX = 2000
@@ -95,9 +106,8 @@ class _Recent:
         import time
 
         from gis.scope import cache_key
-        from webapp.tiles import data_version
 
-        key = (cache_key(scope), subdistrict, data_version(conn))
+        key = (cache_key(scope), subdistrict, *written(conn))
         now = time.monotonic()
         with self._lock:
             hit = self._items.get(key)
