@@ -43,9 +43,11 @@ ROLES = ("leader",)
 # the two lists equal): (url path, title key). The overview is the dashboard's landing page.
 LEADER_SCREENS = (("", "page.overview"), ("coverage", "page.coverage"), ("staffing", "page.staffing"),
                   ("event-kpi", "page.events_kpi"), ("people", "page.people_overview"))
-# in the order their tiles are asked for (a browser sends six requests at a time): the grids
-# first, what the leader opens the page for; drawn in the dashboard's order (TILE_Z) all the same
+# The map's tile layers, drawn in the dashboard's order (TILE_Z). FIRST_LAYERS are asked for at
+# once (a browser sends six requests at a time): the grids, what the leader opens the page for,
+# and the community outlines (light); the others when the grids are in (map_script).
 MAP_LAYERS = ("grids", "communities", "roads", "buildings")
+FIRST_LAYERS = ("communities", "grids")
 
 
 def _lang(asked: str | None) -> str:
@@ -183,24 +185,41 @@ def _legend(lang: str) -> str:
 
 def map_script(bounds: tuple[float, float, float, float] | None, lang: str) -> str:
     """Leaflet with the Streamlit map's tile layers (same styles, same canvas drawing), fitted
-    to the area. ``window.map``: the benchmark and the tests look for the drawn grid outlines."""
+    to the area. ``window.map``: the benchmark and the tests look for the drawn grid outlines.
+
+    The grids and community outlines are asked for first; roads and buildings once the grids
+    are in (or after a second at most): at a city's size the low-zoom road tiles are the
+    largest (hundreds of kB, every main road of a quarter of the city), and decoding them on the
+    browser's one thread held the grids back. ``window.__wgLoaded``: when each layer's tiles in
+    view were all in (``performance.now()``, from navigation), for the benchmark."""
     w, s, e, n = bounds or (114.2, 30.5, 114.4, 30.6)
-    layers = []
-    for name in MAP_LAYERS:  # the grids first: their tiles are asked for before the other layers'
+    makers = []
+    for name in MAP_LAYERS:
         style = TILE_STYLES[name] % {"bz": BUILDINGS_MIN_ZOOM}
-        layers.append(f"""new L.WgFastTiles('/tiles/{name}/{{z}}/{{x}}/{{y}}.pbf?size=512', {{
+        makers.append(f"""{name}: function () {{ return new L.WgFastTiles('/tiles/{name}/{{z}}/{{x}}/{{y}}.pbf?size=512', {{
             interactive: false, tileSize: 512, maxNativeZoom: 18, maxZoom: 19, zIndex: {TILE_Z[name]},
             {"minZoom: %d," % BUILDINGS_MIN_ZOOM if name == "buildings" else ""}
             className: 'wg-tiles-{name}',
             vectorTileLayerStyles: {{ {name}: (function () {{ return {style}; }})() }}
-        }}).addTo(map);""")
+        }}); }}""")
     return f"""
 var COLOURS = {json.dumps(COLOURS)}, MAJOR = {json.dumps(list(MAJOR_ROADS), ensure_ascii=False)};
 var map = L.map('map', {{zoomSnap: 0.25, maxZoom: 19}});
 window.map = map;
+window.__wgLoaded = {{}};
 map.fitBounds([[{s}, {w}], [{n}, {e}]]);
 {FAST_TILES_JS}
-{"".join(layers)}
+var MAKE = {{ {", ".join(makers)} }};
+function addLayer(name) {{
+  var layer = MAKE[name]();
+  layer.once('load', function () {{ window.__wgLoaded[name] = performance.now(); }});
+  return layer.addTo(map);
+}}
+var rest = {json.dumps([m for m in MAP_LAYERS if m not in FIRST_LAYERS])}, restAdded = false;
+function addRest() {{ if (!restAdded) {{ restAdded = true; rest.forEach(addLayer); }} }}
+{"".join(f"addLayer({json.dumps(m)});" for m in FIRST_LAYERS if m != "grids")}
+addLayer('grids').once('load', addRest);
+setTimeout(addRest, 1000);
 L.control.scale({{metric: true, imperial: false, position: 'bottomleft'}}).addTo(map);
 map.attributionControl.setPrefix({json.dumps(t('map.attribution', lang), ensure_ascii=False)});
 var legend = L.control({{position: 'bottomright'}});
