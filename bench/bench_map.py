@@ -19,7 +19,11 @@ from one local server process running ``webapp.tiles.routes()`` (uvicorn, as the
 dashboard does), and every non-local request is blocked.
 
 Also timed, for the record: the whole dashboard (``streamlit run app.py``, street
-leader's page) from navigation to its map's grid outlines drawn, at the largest size.
+leader's page) from navigation to its map's grid outlines drawn, at the largest size, and in
+the same run the leader's first view outside Streamlit (``/glance``, webapp/glance.py) the same
+way (``--dashboard-only`` times only these two, on the city already in the database;
+``--leader-pages streamlit`` only the Streamlit page, e.g. with ``--app-root`` of a checkout
+that has no ``/glance``).
 
     WANGGE_DB_NAME=wangge_bench_map python -m bench.bench_map [--sizes 10000 50000 100000] [--repeat 3]
 
@@ -431,59 +435,176 @@ def _breakdown(r: dict, runs: list[dict]) -> dict:
             "later_runs_ms": [x["ms"] for x in runs[1:]]}
 
 
-def dashboard_time(browser, n: int, repeat: int, session: str, log=print, cold_restarts: int = 2) -> dict:
-    """The street leader's page of ``streamlit run app.py`` on the city already loaded.
+GLANCE_PATH = "/glance"  # webapp/signin.py GLANCE_PATH: the leader's first view outside Streamlit
+PAGES = ("streamlit", "glance")
+
+
+ALL_LAYERS_JS = """() => { var l = window.__wgLoaded || {}, names = ['grids', 'communities', 'roads'];
+    if (window.map && window.map.getZoom() >= 15) names.push('buildings');
+    for (var i = 0; i < names.length; i++) if (!l[names[i]]) return 0;
+    return Math.max.apply(null, names.map(function (k) { return l[k]; })); }"""
+
+
+def time_glance(browser, url: str, timeout_s: float = 180, session: str | None = None, ctx=None) -> dict:
+    """The leader's first view (``/glance``, webapp/glance.py): navigation to its map's grid
+    outlines drawn, as :func:`time_dashboard` times the Streamlit page, with the moments in
+    between: the HTML, the figures on screen, Leaflet's map made, the first and last tile."""
+    own = ctx is None
+    if own:
+        ctx = _signed_context(browser, url, session, viewport={"width": 1400, "height": 1400})
+        ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")) else r.abort())
+    p = ctx.new_page()
+    tiles: list[dict] = []
+    started = time.perf_counter()
+
+    def ms() -> float:
+        return round((time.perf_counter() - started) * 1000, 1)
+
+    def on_request(r):
+        if "/tiles/" in r.url:
+            tiles.append({"url": r.url.split("/tiles/")[1].split("?")[0], "req_ms": ms()})
+
+    def on_response(r):
+        if "/tiles/" in r.url:
+            name = r.url.split("/tiles/")[1].split("?")[0]
+            for t in tiles:
+                if t["url"] == name and "resp_ms" not in t:
+                    h = r.headers
+                    t.update(resp_ms=ms(), status=r.status, cache=h.get("x-tile-cache"),
+                             db_ms=float(h.get("server-timing", "db;dur=0").split("dur=")[-1] or 0),
+                             bytes=int(h.get("content-length") or 0))
+                    break
+
+    p.on("request", on_request)
+    p.on("response", on_response)
+    marks: dict[str, float] = {}
+    p.goto(url, timeout=timeout_s * 1000, wait_until="commit")
+    marks["html"] = ms()
+    if "/glance" not in p.url:
+        raise SystemExit(f"{url} did not open the leader's first view (now at {p.url}): is the session a leader's?")
+    p.wait_for_selector("#figures", timeout=timeout_s * 1000)
+    marks["figures"] = ms()
+    p.wait_for_function("() => !!window.map", timeout=timeout_s * 1000, polling=20)
+    marks["leaflet"] = ms()
+    p.wait_for_function(GRIDS_DRAWN_JS, timeout=timeout_s * 1000, polling=20)
+    marks["drawn"] = ms()
+    # the page asks for roads and buildings once the grids are in: when every layer in view was
+    # (the page's own clock, from navigation start), so the whole map's time is on record too
+    p.wait_for_function(ALL_LAYERS_JS, timeout=timeout_s * 1000, polling=50)
+    marks["all_layers_loaded"] = round(p.evaluate(ALL_LAYERS_JS), 1)
+    if tiles:
+        marks["first_tile_request"] = min(t["req_ms"] for t in tiles)
+        marks["last_tile_response"] = max(t.get("resp_ms", 0) for t in tiles)
+    p.close()
+    if own:
+        ctx.close()
+    done = [t for t in tiles if "db_ms" in t]
+    return {"ms": marks["drawn"], "all_layers_ms": marks["all_layers_loaded"], "marks": marks, "tiles": len(done),
+            "tile_db_ms_max": max((t["db_ms"] for t in done), default=None),
+            "tile_db_ms_sum": round(sum(t["db_ms"] for t in done), 1),
+            "tile_cache_hits": sum(1 for t in done if t["cache"] == "hit"),
+            "tile_bytes": sum(t["bytes"] for t in done)}
+
+
+def _timer(kind: str):
+    return time_glance if kind == "glance" else time_dashboard
+
+
+def _url(base: str, kind: str) -> str:
+    return base + (GLANCE_PATH if kind == "glance" else "/")
+
+
+def _context(browser, url: str, session: str):
+    ctx = _signed_context(browser, url, session, viewport={"width": 1400, "height": 1400})
+    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")) else r.abort())
+    return ctx
+
+
+class _Served:
+    """``streamlit run app.py`` on a free port for the ``with`` block (its log appended to ``log_path``)."""
+
+    def __init__(self, log_path: Path):
+        self.log_path = log_path
+
+    def __enter__(self) -> str:
+        port = _free_port()
+        self.proc = _streamlit(port, self.log_path)
+        try:
+            _wait_port(port, self.proc)
+        except BaseException:
+            self.__exit__()
+            raise
+        time.sleep(3)  # the lifespan's warm-up of the tile connections finishes
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+def dashboard_time(browser, n: int, repeat: int, session: str, log=print, cold_restarts: int = 2,
+                   pages: tuple[str, ...] = PAGES) -> dict:
+    """The street leader's first map, on the city already loaded, for each of ``pages``: the
+    Streamlit dashboard (``streamlit``: ``/``, the leader's overview; the baseline) and the
+    leader's first view outside Streamlit (``glance``: ``/glance``), both served by one
+    ``streamlit run app.py``.
 
     Cold: the first load after the dashboard process starts (its caches empty, its tile
-    connections just opened), ``cold_restarts`` times. Warm: ``repeat`` loads after that, each
-    in a fresh browser context; returning: ``repeat`` loads in one context (the browser's cache
-    holds Streamlit's own scripts, as for someone who opened the dashboard before)."""
+    connections just opened), ``cold_restarts`` times per page, each page in a process of its
+    own. Warm: ``repeat`` loads of each page (alternating) in one process after one untimed load
+    of each, each in a fresh browser context; returning: ``repeat`` loads in one context per page
+    (the browser's cache holds the scripts, as for someone who opened the page before).
+    Returns the Streamlit page's figures at the top level (as before) and each page's under its name."""
+    out: dict[str, dict] = {k: {"cold": [], "warm": [], "returning": []} for k in pages}
     with tempfile.TemporaryDirectory(prefix="wangge-bench-dash-") as tmp:
         log_path = Path(tmp) / "streamlit.log"
         log_path.touch()
-        cold, warm, returning = [], [], []
+        offset = 0
+
+        def measure(kind: str, base: str, ctx=None) -> dict:
+            nonlocal offset
+            _, offset = _runs_since(log_path, offset)
+            r = _timer(kind)(browser, _url(base, kind), session=session, ctx=ctx)
+            time.sleep(1.0)
+            runs, offset = _runs_since(log_path, offset)
+            return _breakdown(r, runs)
+
         for restart in range(cold_restarts):
-            port = _free_port()
-            proc = _streamlit(port, log_path)
-            try:
-                _wait_port(port, proc)
-                time.sleep(3)  # the lifespan's warm-up of the tile connections finishes
-                url = f"http://127.0.0.1:{port}/"
-                offset = len(log_path.read_bytes())
-                r = time_dashboard(browser, url, session=session)
-                time.sleep(1.0)
-                runs, offset = _runs_since(log_path, offset)
-                cold.append(_breakdown(r, runs))
-                log(f"  dashboard (leader, {n:,}) cold {restart + 1}: {r['ms']:.0f} ms {r['marks']} script {cold[-1]['script_ms']} ms")
-                if restart < cold_restarts - 1:
-                    continue
+            for kind in (pages if restart % 2 == 0 else tuple(reversed(pages))):
+                with _Served(log_path) as base:
+                    r = measure(kind, base)
+                out[kind]["cold"].append(r)
+                log(f"  {kind} (leader, {n:,}) cold {restart + 1}: {r['ms']:.0f} ms {r['marks']} script {r['script_ms']} ms")
+        with _Served(log_path) as base:
+            for kind in pages:  # untimed: the process's first load of each page
+                measure(kind, base)
+            for i in range(repeat):
+                for kind in (pages if i % 2 == 0 else tuple(reversed(pages))):
+                    r = measure(kind, base)
+                    out[kind]["warm"].append(r)
+                    log(f"  {kind} warm {i + 1}: {r['ms']:.0f} ms {r['marks']} script {r['script_ms']} ms")
+            for kind in pages:
+                ctx = _context(browser, base, session)
+                measure(kind, base, ctx)  # the browser's cache filled (untimed)
                 for i in range(repeat):
-                    r = time_dashboard(browser, url, session=session)
-                    time.sleep(1.0)
-                    runs, offset = _runs_since(log_path, offset)
-                    warm.append(_breakdown(r, runs))
-                    log(f"  dashboard warm {i + 1}: {r['ms']:.0f} ms {r['marks']} script {warm[-1]['script_ms']} ms")
-                ctx = _signed_context(browser, url, session, viewport={"width": 1400, "height": 1400})
-                ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")) else r.abort())
-                time_dashboard(browser, url, session=session, ctx=ctx)  # the browser's cache filled (untimed)
-                time.sleep(1.0)
-                runs, offset = _runs_since(log_path, offset)
-                for i in range(repeat):
-                    r = time_dashboard(browser, url, session=session, ctx=ctx)
-                    time.sleep(1.0)
-                    runs, offset = _runs_since(log_path, offset)
-                    returning.append(_breakdown(r, runs))
-                    log(f"  dashboard returning {i + 1}: {r['ms']:.0f} ms {r['marks']} script {returning[-1]['script_ms']} ms")
+                    r = measure(kind, base, ctx)
+                    out[kind]["returning"].append(r)
+                    log(f"  {kind} returning {i + 1}: {r['ms']:.0f} ms {r['marks']} script {r['script_ms']} ms")
                 ctx.close()
-            finally:
-                proc.terminate()
-                proc.wait(timeout=20)
     med = lambda xs: statistics.median(x["ms"] for x in xs) if xs else None  # noqa: E731
-    return {"buildings": n, "cold_ms": med(cold), "warm_median_ms": med(warm), "returning_median_ms": med(returning),
-            "runs_ms": [x["ms"] for x in cold + warm], "cold": cold, "warm": warm, "returning": returning}
+    summary = {k: {"cold_ms": med(v["cold"]), "warm_median_ms": med(v["warm"]), "returning_median_ms": med(v["returning"]),
+                   "runs_ms": [x["ms"] for x in v["cold"] + v["warm"]], **v} for k, v in out.items()}
+    for k, v in summary.items():  # the whole map (every layer in view loaded), where the page says
+        for part in ("cold", "warm", "returning"):
+            whole = [x["all_layers_ms"] for x in v[part] if x.get("all_layers_ms") is not None]
+            v[f"{part}_all_layers_median_ms"] = statistics.median(whole) if whole else None
+    base = summary.get("streamlit") or {"cold_ms": None, "warm_median_ms": None, "returning_median_ms": None,
+                                        "runs_ms": [], "cold": [], "warm": [], "returning": []}
+    return {"buildings": n, **base, "glance": summary.get("glance")}
 
 
-def dashboard_only(repeat: int, record: bool, allow_any_db: bool, label: str = "", log=print) -> dict:
+def dashboard_only(repeat: int, record: bool, allow_any_db: bool, label: str = "", log=print,
+                   pages: tuple[str, ...] = PAGES) -> dict:
     """The leader's dashboard on the city in the database (loaded beforehand, e.g. a 1,000,000-
     building GeoPackage imported under the heavy-job lock): cold, warm and returning, with the
     breakdown. Recorded into ``results/dashboard.json`` (one entry per size and label kept)."""
@@ -499,15 +620,20 @@ def dashboard_only(repeat: int, record: bool, allow_any_db: bool, label: str = "
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             session = bench_session()
-            dash = dashboard_time(browser, n, repeat, session, log)
+            dash = dashboard_time(browser, n, repeat, session, log, pages=pages)
         finally:
             browser.close()
     entry = {"label": label, "app_root": str(APP_ROOT), "date": datetime.now(UTC).isoformat(timespec="seconds"),
              "commit": commit(("gis", "ui", "webapp", "analysis", "layers", "migrations")), "database": database,
              "buildings": n, "grids": grids, "repeat": repeat, **dash,
              "load_average_before_after": [load_before, list(os.getloadavg())]}
-    log(f"dashboard ({label or 'now'}, {n:,} buildings): cold {dash['cold_ms']:.0f} ms, warm {dash['warm_median_ms']:.0f} ms, "
-        f"returning {dash['returning_median_ms']:.0f} ms")
+    if dash["cold_ms"] is not None:
+        log(f"dashboard ({label or 'now'}, {n:,} buildings): cold {dash['cold_ms']:.0f} ms, warm {dash['warm_median_ms']:.0f} ms, "
+            f"returning {dash['returning_median_ms']:.0f} ms")
+    if dash.get("glance"):
+        g = dash["glance"]
+        log(f"leader's first view /glance ({label or 'now'}, {n:,} buildings): cold {g['cold_ms']:.0f} ms, "
+            f"warm {g['warm_median_ms']:.0f} ms, returning {g['returning_median_ms']:.0f} ms")
     if record:
         path = common.RESULTS / "dashboard.json"
         old = json.loads(path.read_text()) if path.exists() else {"benchmark": "dashboard", "what": (
@@ -515,9 +641,19 @@ def dashboard_only(repeat: int, record: bool, allow_any_db: bool, label: str = "
             "outlines drawn; cold = first load after the process starts, warm = later loads in fresh browser "
             "contexts, returning = later loads in one context (browser cache kept)"), "aim_ms": 1500, "entries": []}
         old["entries"].append(entry)
-        common.save("dashboard", old, [[entry["date"], f"dashboard-{k}{'-' + label if label else ''}", entry["commit"], n,
-                                        repeat, "", round(entry[f"{k}_ms" if k == "cold" else f"{k}_median_ms"] / 1000, 3),
-                                        "", "", "", ""] for k in ("cold", "warm", "returning")])
+        old.setdefault("glance", "glance: the leader's first view outside Streamlit (/glance, webapp/glance.py), timed the "
+                                 "same way in the same run; its history rows carry the Streamlit page as the baseline")
+        key = lambda k: f"{k}_ms" if k == "cold" else f"{k}_median_ms"  # noqa: E731
+        rows = [[entry["date"], f"dashboard-{k}{'-' + label if label else ''}", entry["commit"], n,
+                 repeat, "", round(entry[key(k)] / 1000, 3), "", "", "", ""] for k in ("cold", "warm", "returning")
+                if entry[key(k)] is not None]
+        if entry.get("glance"):
+            g = entry["glance"]
+            rows += [[entry["date"], f"glance-{k}{'-' + label if label else ''}", entry["commit"], n, repeat,
+                      round(entry[key(k)] / 1000, 3) if entry[key(k)] is not None else "", round(g[key(k)] / 1000, 3),
+                      round(entry[key(k)] / g[key(k)], 1) if entry[key(k)] is not None else "", "", "", ""]
+                     for k in ("cold", "warm", "returning")]
+        common.save("dashboard", old, rows)
     return entry
 
 
@@ -544,6 +680,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     ap.add_argument("--dashboard-only", action="store_true",
                     help="time only the leader's dashboard (and --tiles), on the city already in the database")
     ap.add_argument("--label", default="", help="a word recorded with a --dashboard-only run (before/after)")
+    ap.add_argument("--leader-pages", dest="dash_pages", nargs="+", choices=PAGES, default=list(PAGES),
+                    help="with --dashboard-only: which leader pages to time (the Streamlit dashboard, the first view /glance)")
     ap.add_argument("--app-root", type=Path, help="serve the dashboard from this checkout (e.g. the commit before a change)")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--pages", type=Path, help=argparse.SUPPRESS)
@@ -555,7 +693,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         global APP_ROOT
         APP_ROOT = args.app_root.resolve()
     if args.dashboard_only:
-        return dashboard_only(args.repeat, not args.no_record, args.allow_any_db, args.label)
+        return dashboard_only(args.repeat, not args.no_record, args.allow_any_db, args.label, pages=tuple(args.dash_pages))
     result = run(args.sizes, args.repeat, not args.no_dashboard, not args.no_record, args.allow_any_db)
     for r in result["sizes"]:
         for view, v in r["views"].items():

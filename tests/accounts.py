@@ -83,13 +83,16 @@ def apptest(account: Account | None, **query: str):
     return at.run()
 
 
-def browser_sign_in(page, server: str, account: Account, lang: str = "zh") -> None:
-    """Through the real form: the cookie it sets stays in the browser context."""
+def browser_sign_in(page, server: str, account: Account, lang: str = "zh", landing: bool = False) -> None:
+    """Through the real form: the cookie it sets stays in the browser context. A leader lands on
+    the first view (``/glance``); unless ``landing``, the test goes on to the dashboard."""
     page.goto(f"{server}/signin?lang={lang}")
     page.fill("#username", account.username)
     page.fill("#password", account.password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/signin" not in url, timeout=30000)
+    if not landing and "/glance" in page.url:
+        page.goto(f"{server}/?lang={lang}")
 
 
 def open_screen(account: Account, path: str):

@@ -20,6 +20,10 @@ FLOOR = {"gis": 0, "layers": 1, "grid": 2, "analysis": 2, "webapp": 3, "ui": 4, 
 ALLOWED = {
     # The sign-in form shows the dashboard's words; ui/i18n.py is a table that imports nothing.
     ("webapp.signin", "ui.i18n"),
+    # The leader's plain first view (webapp/glance.py) shows the dashboard's words and numbers as
+    # the screens format them; ui/fmt.py imports only gis.settings (and pandas).
+    ("webapp.glance", "ui.i18n"),
+    ("webapp.glance", "ui.fmt"),
 }
 
 

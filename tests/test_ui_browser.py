@@ -196,6 +196,9 @@ def test_sign_in_then_leader_overview(server: str, browser, demo: dict, accounts
         s.page.fill("#username", accounts["leader"].username)
         s.page.fill("#password", accounts["leader"].password)
         s.page.click("button[type=submit]")
+        s.page.wait_for_url(lambda url: "/glance" in url, timeout=30000)  # the leader's first view (tests/test_glance.py) …
+        s.page.click("#full-dashboard")  # … one click from the whole dashboard
+        s.page.wait_for_url(lambda url: "/glance" not in url, timeout=30000)
         s.page.get_by_text("关键指标").wait_for(timeout=60000)
         s.wait_idle()
         frame = s.map_frame()

@@ -2,7 +2,8 @@
 headless Chromium the way a street leader reads it.
 
 Screens are enumerated from each role's navigation (the sidebar's links), not from a list
-here, so a screen another developer adds is covered the day it is registered. Each page's
+here, so a screen another developer adds is covered the day it is registered; the leader's
+first view outside Streamlit (``/glance``, webapp/glance.py) is read too. Each page's
 text is the main area's ``innerText`` (Material icon names removed: they are glyphs, not
 words) plus the header and the drawn cells of every table (a Streamlit table is a canvas;
 its cells are in an accessibility grid). The checks: no raw identifier (snake_case words,
@@ -20,6 +21,7 @@ from sqlalchemy import text
 
 from gis.db import owner_engine
 from ui.screens import ROLE_SCREENS
+from webapp.glance import ROLES as FIRST_VIEW_ROLES
 from tests.test_ui_browser import SHOTS, Session, browser, server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
@@ -192,7 +194,18 @@ def test_every_screen_reads_cleanly(server: str, browser, accounts: dict, analys
                 seen += 1
                 if found := problems(body, lang, names):
                     report[f"{role} {url}"] = found
+            if role in FIRST_VIEW_ROLES:  # the leader's first view outside Streamlit (webapp/glance.py)
+                url = f"{server}/glance?lang={lang}"
+                s.page.goto(url)
+                s.page.wait_for_selector(".wg-legend", timeout=120000)
+                # the header's words too, not its language switch (named in its own language, as the
+                # dashboard's "语言 / Language" picker in the sidebar, which is not read either)
+                body = "\n".join([s.page.inner_text("main"), s.page.inner_text("header .app"), s.page.inner_text("header .who")])
+                s.shot(f"text_{role}_glance_{lang}")
+                seen += 1
+                if found := problems(body, lang, names):
+                    report[f"{role} {url}"] = found
         finally:
             s.close()
-    assert seen == sum(len(ROLE_SCREENS[r]) for r in ROLES)
+    assert seen == sum(len(ROLE_SCREENS[r]) + (r in FIRST_VIEW_ROLES) for r in ROLES)
     assert not report, "\n".join(f"{where}:\n  " + "\n  ".join(p) for where, p in report.items())

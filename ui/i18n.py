@@ -25,6 +25,9 @@ T: dict[str, tuple[str, str]] = {
     "app.sign_out": ("退出登录", "Sign out"),
     "app.choose_file": ("选择文件", "Choose file"),
     "app.choose": ("请选择", "Choose"),
+    # --- the street leader's first view (webapp/glance.py) -------------------------------
+    "glance.full_dashboard": ("打开完整仪表盘", "Open the full dashboard"),
+    "glance.screens": ("其他页面：", "Other screens:"),
     # --- administrator: users and audit (ui/screens/accounts.py, audit.py) ---------------
     "page.users": ("用户管理", "Users"),
     "page.audit": ("操作日志", "Audit log"),

@@ -20,6 +20,11 @@ from ui.i18n import t
 from webapp.sessions import open_session
 
 SIGNIN_PATH = "/signin"
+# The street leader's first view (webapp/glance.py): where a leader lands after signing in
+# without asking for a page, drawn in well under the Streamlit dashboard's time; every other
+# role lands on the dashboard ("/"), as before.
+GLANCE_PATH = "/glance"
+LANDING = {"leader": GLANCE_PATH}
 MAX_FORM_BYTES = 4096  # a username and a password; anything larger is not a sign-in
 # Paths a browser may load without a session: the form itself, Streamlit's own plumbing
 # (the page script checks the session again), static files, and tiles (which answer an
@@ -156,9 +161,21 @@ async def signin_endpoint(request):  # starlette Request -> Response
         status = 429 if code in ("slow_down", "locked") else 401
         shown = username if len(username) <= 64 else ""
         return HTMLResponse(page(lang, error_text(code or "bad_credentials", wait, lang), shown, next_path), status_code=status)
+    if next_path == "/":  # no page asked for: the role's landing page
+        next_path = await to_thread.run_sync(landing, token)
     response = RedirectResponse(next_path + ("&" if "?" in next_path else "?") + f"lang={lang}", status_code=303)
     response.set_cookie(value=token, **cookie_header_args())
     return response
+
+
+def landing(token: str) -> str:
+    """Where a user lands after signing in with no page asked for: their role's ``LANDING``
+    page, else the dashboard. The session's scope is read through the tiles' session cache,
+    which the first map's tiles then find filled."""
+    from webapp.tiles import SESSIONS
+
+    scope = SESSIONS.scope_for(token)
+    return LANDING.get(getattr(scope, "role", None), "/")
 
 
 class SignInRedirect:
