@@ -15,13 +15,13 @@ columns still say what the footprint says, as a generated column would. The trig
 nothing but the row (it runs on a Citus shard as it runs here).
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0027
 Create Date: 2026-12-07
 """
 from alembic import op
 
 revision = "0028"
-down_revision = "0026"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

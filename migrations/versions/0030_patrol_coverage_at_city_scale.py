@@ -25,14 +25,14 @@ every call measures, as before, but still only cuts the patrolled grids into pie
 The figures returned are unchanged (tests/test_visits_patrols.py compares them with geopandas).
 
 Revision ID: 0030
-Revises: 0026
+Revises: 0028
 Create Date: 2026-12-07
 """
 from alembic import op
 from sqlalchemy import text
 
 revision = "0030"
-down_revision = "0026"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
