@@ -268,9 +268,28 @@ def cases(demo, real_scopes) -> dict:
 @pytest.fixture(scope="module")
 def filled(demo, real_scopes) -> Iterator[None]:
     """A row in each table the demo leaves empty (a stored siting scenario with its sites and demand, a grid
-    draft with a part, an API key, a failed sign-in, a kept street length), so that every declared read and write is tried on a
+    draft with a part, an API key, a failed sign-in, a kept street length; the coverage results and a user with an
+    open session when the database has none), so that every declared read and write is tried on a
     row: an empty table would let any policy pass. The demand rows cover the worker's grid."""
+    from analysis import cameras, compliance, services
+    from gis.db import transaction
+    from layers import users as auth
+    from webapp import sessions
+
     grid = real_scopes["worker"].grids[0]
+    with transaction(owner=True) as c:  # the coverage results, as `wangge coverage` and `wangge compliance` store them
+        if not c.execute(text("SELECT count(*) FROM coverage_runs")).scalar_one():
+            cameras.refresh(c, cameras.detail_level())
+            services.refresh(c)
+            compliance.refresh(c)
+    with owner_engine().begin() as c:
+        c.execute(text("DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE username = 'atk_filled_user')"))
+        c.execute(text("DELETE FROM users WHERE username = 'atk_filled_user'"))
+    with use_scope(SYSTEM), transaction() as c:  # a user with an open session, as the sign-in form leaves them
+        auth.create_user(c, "atk_filled_user", "Atk-filled-0123456789", "worker", grids=(grid,))
+    with use_scope(SYSTEM), transaction() as c:
+        user = auth.authenticate(c, "atk_filled_user", "Atk-filled-0123456789")  # the database opens the session
+        sessions.open_session(c, user.id, "pytest")
     with owner_engine().begin() as c:
         sc = c.execute(text("""INSERT INTO siting_scenarios (name, category, model, radius_m, cutoff_m, candidates, time_limit_s, status)
                                VALUES ('atk_filled', 'kindergarten', 'lscp', 300, 300, 'roads', 1, 'optimal') RETURNING id""")).scalar_one()
@@ -298,6 +317,8 @@ def filled(demo, real_scopes) -> Iterator[None]:
             c.execute(text("DELETE FROM api_keys WHERE name = 'atk_filled'"))
             c.execute(text("DELETE FROM login_attempts WHERE username = 'atk_filled'"))
             c.execute(text("DELETE FROM grid_streets WHERE grid_id = -1"))
+            c.execute(text("DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE username = 'atk_filled_user')"))
+            c.execute(text("DELETE FROM users WHERE username = 'atk_filled_user'"))
 
 
 @pytest.fixture(scope="module")
