@@ -7,18 +7,20 @@ from sqlalchemy import text
 from gis.db import owner_engine
 
 
-def _screen(name: str):
+def _screen(name: str, geojson_limit: int | None = None):
     from streamlit.testing.v1 import AppTest
 
-    def page(name: str) -> None:
+    def page(name: str, geojson_limit: int | None) -> None:
         from gis.scope import Scope, set_scope
         from ui.screens import grids, staffing
 
+        if geojson_limit is not None:  # (a city's grid count, without a city)
+            staffing.STAFFING_GEOJSON_LIMIT = geojson_limit
         # The screen alone, without the page script's sign-in: act as the role that owns it.
         set_scope(Scope(user="t_admin", role="admin") if name == "grids" else Scope(user="t_leader", role="leader"))
         {"grids": grids.render, "staffing": staffing.render}[name]()
 
-    return AppTest.from_function(page, args=(name,), default_timeout=180).run()
+    return AppTest.from_function(page, args=(name, geojson_limit), default_timeout=180).run()
 
 
 def test_grid_screen_checks_proposes_and_discards(demo):
@@ -79,3 +81,22 @@ def test_building_head_assignment(demo, conn):
     building = conn.execute(text("SELECT source_id FROM buildings ORDER BY id LIMIT 1")).scalar_one()
     assign(conn, "C0078", building=building, role="building_head", actor="test")
     assert [s["cadre_no"] for s in staff(conn, target(conn, building=building)) if s["role"] == "building_head"].count("C0078") == 1
+
+
+def test_staffing_map_of_a_city_draws_grid_tiles(demo):
+    """Above STAFFING_GEOJSON_LIMIT grids the staffing map draws the grid tiles (a city's 50,000 outlines
+    were 28 MB of GeoJSON in the page) and says where the worker-level findings are; below it, no such note."""
+    from ui.screens import staffing
+
+    note = "地图按网格状态着色"
+    small = _screen("staffing")
+    assert not small.exception, small.exception
+    assert not any(note in c.value for c in small.caption)
+    city = _screen("staffing", geojson_limit=10)
+    try:
+        assert not city.exception, city.exception
+        shown = [c.value for c in city.caption if note in c.value]
+        assert len(shown) == 1 and "69 个网格" in shown[0], shown
+        assert {m.label: m.value for m in city.metric} == {m.label: m.value for m in small.metric}  # the same figures either way
+    finally:
+        staffing.STAFFING_GEOJSON_LIMIT = 5000

@@ -615,6 +615,8 @@ T: dict[str, tuple[str, str]] = {
     "layer.draft": ("方案网格", "Proposed grids"),
     "layer.staffing": ("网格人员状态", "Grid staffing"),
     "staff.no_worker": ("无专职网格员的网格", "Grids without a full-time worker"),
+    "staff.map_tiles": ("本区域共 {n} 个网格：地图按网格状态着色（与总览相同）；人员超负荷、距离过远等见下方缺口列表。",
+                        "{n} grids in this area: the map colours them by grid status (as on the overview); overloaded or distant workers are in the gap list below."),
     "staff.no_grids": ("还没有网格：先划分网格（网格管理页或 `wangge grid delineate`），再分配网格员。",
                        "No grids yet: delineate grids first (Grids screen or `wangge grid delineate`), then assign workers."),
     # --- households where the source had none (issue 13) -----------------------------------

@@ -35,6 +35,11 @@ def _fixes(text_: object, lang: str) -> str:
     return f"{rule_short(code.strip(), lang)}{_colon(lang)}{one_language(rest.strip(), lang)}"
 
 
+# Up to this many grids travel to the map as GeoJSON, each coloured by its staffing status; beyond
+# it the map draws the grid tiles (the same layer as the overview's).
+STAFFING_GEOJSON_LIMIT = 5000
+
+
 def render() -> None:
     lang = language()
     sub = subdistrict()
@@ -49,8 +54,14 @@ def render() -> None:
                    help=rule_short("households_per_worker", lang, full=True))
     for col, key in zip(cols[2:], ("no_worker", "overloaded", "far", "idle")):
         col.metric(t(f"staff.{key}", lang), int(per[key].iloc[-1]))
-    view = wmap.MapView(bounds=data.bounds(sub), tiles=("communities", "roads"),
-                        small=[wmap.GeoLayer("staffing", grids.assign(st=grids["status"])[["id", "st", "geom"]].rename_geometry("geometry"))])
+    if len(grids) > STAFFING_GEOJSON_LIMIT:
+        # a city's grids as GeoJSON would be tens of megabytes in the page (28 MB for 50,000): the grid
+        # tiles instead, coloured as on the overview; who is overloaded or far is in the gap list below
+        view = wmap.MapView(bounds=data.bounds(sub), tiles=("grids", "communities", "roads"))
+        st.caption(t("staff.map_tiles", lang, n=fmt_int(len(grids))))
+    else:
+        view = wmap.MapView(bounds=data.bounds(sub), tiles=("communities", "roads"),
+                            small=[wmap.GeoLayer("staffing", grids.assign(st=grids["status"])[["id", "st", "geom"]].rename_geometry("geometry"))])
     found = search_box(view, "staffing_map", lang)  # a grid, worker, building or address frames the map
     clicked = wmap.show(view, lang, key=f"staffing_map_{found[0]}_{found[1]}" if found else "staffing_map") or found
     if clicked and clicked[0] in ("staffing", "grids"):  # a click on the map (or a found grid) picks the grid to staff
