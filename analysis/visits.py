@@ -334,6 +334,25 @@ def overdue_grids(conn: Connection, community: str | None = None, grid_ids: list
     return frame
 
 
+def overdue_communities(conn: Connection, on: date | None = None) -> gpd.GeoDataFrame:
+    """The communities the caller may see with their overdue visits, in the columns of
+    :func:`overdue_grids` (``grid_name`` holds the community's name, ``id`` a serial): the map of a
+    whole city, where 50,000 grid outlines would be tens of megabytes in the page. The counts are
+    ``people_counts('community')``: counts only, nothing logged, as for the grids."""
+    on = on or today()
+    frame = gpd.read_postgis(text("""
+        SELECT row_number() OVER (ORDER BY c.code) AS id, c.code::text AS code, c.name AS grid_name, c.code::text AS community_code,
+               coalesce(pc.persons, 0) AS persons, coalesce(pc.scheduled, 0) AS scheduled,
+               coalesce(pc.due_today, 0) AS due_today, coalesce(pc.overdue, 0) AS overdue, c.geom
+          FROM communities c LEFT JOIN people_counts('community', CAST(:d AS date)) pc ON pc.code = c.code::text
+         WHERE c.geom IS NOT NULL
+         ORDER BY c.code"""), conn, geom_col="geom", params={"d": on})
+    frame["overdue_rate"] = [round(o / s, 4) if s else None for o, s in zip(frame["overdue"], frame["scheduled"])]
+    frame["rate_band"] = [overdue_band(int(o), int(s)) for o, s in zip(frame["overdue"], frame["scheduled"])]
+    frame["count_band"] = count_bands(frame["overdue"])[0] if len(frame) else []
+    return frame
+
+
 DAYS_BANDS = (7, 30)  # a building's most overdue person: up to a week late, up to a month, more
 
 

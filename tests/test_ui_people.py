@@ -54,6 +54,22 @@ def test_leader_sees_counts_only(accounts):
     assert _log(lead.username) == before  # counts are not reads of a person
 
 
+def test_leader_map_of_a_city_is_per_community(accounts, monkeypatch):
+    """Above OVERDUE_GRIDS_LIMIT grids (a city: 50,000) the leader's overdue map shows communities, not
+    every grid's outline; the tables and figures are the same, and nobody's record is read."""
+    from ui.screens import people as screen
+
+    lead = accounts["leader"]
+    before = _log(lead.username)
+    monkeypatch.setattr(screen, "OVERDUE_GRIDS_LIMIT", 10)
+    at = open_screen(lead, "people")
+    assert not at.exception, at.exception
+    body = _body(at)
+    assert "地图按社区显示逾期走访率" in body and "地图按网格显示逾期走访率" not in body
+    assert "逾期率" in body and not MASKED.search(body) and "某" not in body
+    assert _log(lead.username) == before
+
+
 def test_admin_answers_who_looked_at_this_person(accounts):
     sec = accounts["secretary"]
     open_screen(sec, "people")  # the secretary lists the register

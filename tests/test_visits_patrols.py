@@ -334,6 +334,13 @@ def test_overdue_grids_are_counts_for_each_role_and_read_no_person(grid, sysconn
         assert not {"name", "id_masked", "person_id"} & set(f.columns)
         assert set(f["rate_band"]) <= {"none", "zero", "low", "mid", "high"}
         assert all(b == visits.overdue_band(o, s) for b, o, s in zip(f["rate_band"], f["overdue"], f["scheduled"]))
+    with use_scope(lead), app_engine().connect() as c:  # a city's map: per community, the same counts
+        coms = visits.overdue_communities(c)
+    per = allg.groupby("community_code")[["persons", "scheduled", "due_today", "overdue"]].sum()
+    got = coms.set_index("code")[["persons", "scheduled", "due_today", "overdue"]]
+    assert len(got) >= len(per) and (got.loc[per.index].to_numpy() == per.to_numpy()).all()
+    assert not {"name", "id_masked", "person_id"} & set(coms.columns) and coms["id"].is_unique
+    assert all(b == visits.overdue_band(o, s) for b, o, s in zip(coms["rate_band"], coms["overdue"], coms["scheduled"]))
     with use_scope(SYSTEM), people.owner_transaction() as c:
         assert c.execute(text("SELECT count(*) FROM person_access_log")).scalar_one() == logged  # nobody's record was read
 

@@ -917,6 +917,8 @@ T: dict[str, tuple[str, str]] = {
                                  "The map colours each grid by its overdue visit rate; switch to overdue counts at the top right. Click a grid for its figures."),
     "people.overdue_map_help": ("地图上红、橙、黄色的楼栋住着逾期未走访的人员，网格底色是本网格的逾期率。点击楼栋或网格查看人数。",
                                 "Red, orange and yellow buildings house people whose visit is overdue; the grid's colour is its overdue rate. Click for the figures."),
+    "people.overdue_map_communities": ("网格较多，地图按社区显示逾期走访率；右上角可切换为逾期人数。点击社区查看人数和比例，各网格见下表。",
+                                       "With this many grids the map colours each community by its overdue visit rate; switch to overdue counts at the top right. Click a community for its figures; the grids are in the table below."),
     "people.no_grids": ("没有可显示的网格。", "No grids to show."),
     "people.no_address": ("（无地址）", "(no address)"),
     "people.tip_overdue_here": ("逾期未走访：{n} 人", "Overdue: {n}"),

@@ -116,6 +116,12 @@ def overdue_grids(c, community: str | None = None, grid_ids: tuple[int, ...] | N
     return visits.overdue_grids(c, community=community, grid_ids=list(grid_ids) if grid_ids is not None else None)
 
 
+@read
+def overdue_communities(c) -> gpd.GeoDataFrame:
+    """Communities with their overdue-visit counts (a city's map: counts only)."""
+    return visits.overdue_communities(c)
+
+
 @read(cache_it=False)
 def overdue_buildings(c, due: pd.DataFrame) -> gpd.GeoDataFrame:
     """The buildings of the worker's overdue people (from the due list the screen already read)."""

@@ -344,14 +344,19 @@ def _overdue_layers(frame: gpd.GeoDataFrame, lang: str, counts: bool = True) -> 
     return out, args
 
 
-def _overdue_map(frame: gpd.GeoDataFrame, lang: str, key: str) -> None:
-    """Grids coloured by their overdue-visit rate (or count: the layer switch, top right); a click
-    on a grid opens its figures. Counts and rates only, for every role that sees this map."""
+# Up to this many grids the leader's overdue map shows each grid; beyond it (a city: 50,000 outlines,
+# tens of megabytes in the page) each community.
+OVERDUE_GRIDS_LIMIT = 5000
+
+
+def _overdue_map(frame: gpd.GeoDataFrame, lang: str, key: str, by_community: bool = False) -> None:
+    """Grids (or communities) coloured by their overdue-visit rate (or count: the layer switch, top
+    right); a click opens their figures. Counts and rates only, for every role that sees this map."""
     small, legend = _overdue_layers(frame, lang)
     if not small:
         st.caption(t("people.no_grids", lang))
         return
-    st.caption(t("people.overdue_map_grids", lang))
+    st.caption(t("people.overdue_map_communities" if by_community else "people.overdue_map_grids", lang))
     wmap.show(wmap.MapView(bounds=tuple(frame.total_bounds), tiles=("roads",), small=small, height=480, legend_args=legend),
               lang, key=key)
 
@@ -427,7 +432,10 @@ def render_leader() -> None:
     st.subheader(t("people.by_community", lang))
     st.dataframe(_overdue_table(com, names, lang, "community"), hide_index=True, width="stretch")
     st.subheader(t("people.by_grid", lang))
-    _overdue_map(people_data.overdue_grids(), lang, key="overdue_map_all")
+    if len(data.grid_choices(None)) > OVERDUE_GRIDS_LIMIT:
+        _overdue_map(people_data.overdue_communities(), lang, key="overdue_map_communities", by_community=True)
+    else:
+        _overdue_map(people_data.overdue_grids(), lang, key="overdue_map_all")
     grid = people_data.counts("grid")
     choices = data.grid_choices(None)  # a grid by its name too, as the secretary's table shows it
     grid_names = dict(zip(choices["code"], choices["code"] + " " + choices["name"].fillna("")))
