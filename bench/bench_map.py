@@ -253,18 +253,13 @@ GRIDS_DRAWN_JS = """() => { var n = 0; if (!window.map) return false;
     return n > 0; }"""
 
 
-def time_dashboard(browser, url: str, timeout_s: float = 180, session: str | None = None, ctx=None) -> dict:
-    """The whole dashboard (street leader): navigation to its map's grid outlines drawn, with
-    the moments in between (milliseconds from navigation): the page's HTML, the title (the
-    script's first element on screen), the map's iframe, Leaflet's map made, the first and last
-    tile request, and every tile's server time (``Server-Timing``) and cache verdict.
-
-    ``ctx``: a browser context to reuse (a returning user: the browser's cache holds
-    Streamlit's scripts); by default a fresh one (nothing cached in the browser)."""
-    own = ctx is None
-    if own:
+def _timed_page(browser, url: str, session: str | None, ctx, allowed: tuple[str, ...]):
+    """A new page in ``ctx`` (or in a fresh signed-in context that lets only ``allowed`` URLs through:
+    the caller closes it) recording each tile's request and response moments, and the clock they
+    are measured on (milliseconds since this call)."""
+    if ctx is None:
         ctx = _signed_context(browser, url, session, viewport={"width": 1400, "height": 1400})
-        ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:")) else r.abort())
+        ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(allowed) else r.abort())
     p = ctx.new_page()
     tiles: list[dict] = []
     started = time.perf_counter()
@@ -289,6 +284,19 @@ def time_dashboard(browser, url: str, timeout_s: float = 180, session: str | Non
 
     p.on("request", on_request)
     p.on("response", on_response)
+    return ctx, p, tiles, ms
+
+
+def time_dashboard(browser, url: str, timeout_s: float = 180, session: str | None = None, ctx=None) -> dict:
+    """The whole dashboard (street leader): navigation to its map's grid outlines drawn, with
+    the moments in between (milliseconds from navigation): the page's HTML, the title (the
+    script's first element on screen), the map's iframe, Leaflet's map made, the first and last
+    tile request, and every tile's server time (``Server-Timing``) and cache verdict.
+
+    ``ctx``: a browser context to reuse (a returning user: the browser's cache holds
+    Streamlit's scripts); by default a fresh one (nothing cached in the browser)."""
+    own = ctx is None
+    ctx, p, tiles, ms = _timed_page(browser, url, session, ctx, ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "about:"))
     marks: dict[str, float] = {}
     p.goto(url, timeout=timeout_s * 1000, wait_until="commit")
     marks["html"] = ms()
@@ -450,33 +458,7 @@ def time_glance(browser, url: str, timeout_s: float = 180, session: str | None =
     outlines drawn, as :func:`time_dashboard` times the Streamlit page, with the moments in
     between: the HTML, the figures on screen, Leaflet's map made, the first and last tile."""
     own = ctx is None
-    if own:
-        ctx = _signed_context(browser, url, session, viewport={"width": 1400, "height": 1400})
-        ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")) else r.abort())
-    p = ctx.new_page()
-    tiles: list[dict] = []
-    started = time.perf_counter()
-
-    def ms() -> float:
-        return round((time.perf_counter() - started) * 1000, 1)
-
-    def on_request(r):
-        if "/tiles/" in r.url:
-            tiles.append({"url": r.url.split("/tiles/")[1].split("?")[0], "req_ms": ms()})
-
-    def on_response(r):
-        if "/tiles/" in r.url:
-            name = r.url.split("/tiles/")[1].split("?")[0]
-            for t in tiles:
-                if t["url"] == name and "resp_ms" not in t:
-                    h = r.headers
-                    t.update(resp_ms=ms(), status=r.status, cache=h.get("x-tile-cache"),
-                             db_ms=float(h.get("server-timing", "db;dur=0").split("dur=")[-1] or 0),
-                             bytes=int(h.get("content-length") or 0))
-                    break
-
-    p.on("request", on_request)
-    p.on("response", on_response)
+    ctx, p, tiles, ms = _timed_page(browser, url, session, ctx, ("http://127.0.0.1", "data:", "blob:", "about:"))
     marks: dict[str, float] = {}
     p.goto(url, timeout=timeout_s * 1000, wait_until="commit")
     marks["html"] = ms()

@@ -196,7 +196,8 @@ def test_street_lengths_are_kept_until_a_road_or_an_outline_changes(grid, syscon
     first = patrols.coverage(sysconn, day, day).set_index("grid_id")
     direct = pd.read_sql(text(measured), sysconn).set_index("id")["m"]
     assert (first["households_covered"] == 0).all() and (first["street_covered_m"] == 0).all() and (first["tracks"] == 0).all()
-    assert np.allclose(first["street_m"].to_numpy(), direct.reindex(first.index).to_numpy(), rtol=1e-9, atol=0.05)
+    # (patrols.coverage rounds metres to 0.1: within 0.05 of the exact length, twice that for a difference)
+    assert np.allclose(first["street_m"].to_numpy(), direct.reindex(first.index).to_numpy(), rtol=1e-9, atol=0.051)
     assert (first["street_m"] > 0).sum() > len(first) / 2
     kept = sysconn.execute(text("SELECT count(*) FROM grid_streets WHERE version = (SELECT v FROM grid_streets_version)")).scalar_one()
     assert kept == len(first)
@@ -211,7 +212,7 @@ def test_street_lengths_are_kept_until_a_road_or_an_outline_changes(grid, syscon
     sysconn.execute(text("UPDATE roads SET walkable = false WHERE id = :r"), {"r": road})
     assert sysconn.execute(text(version)).scalar_one() > v0
     after = patrols.coverage(sysconn, day, day).set_index("grid_id")
-    assert after.loc[grid["id"], "street_m"] == pytest.approx(first.loc[grid["id"], "street_m"] - part, abs=0.05)
+    assert after.loc[grid["id"], "street_m"] == pytest.approx(first.loc[grid["id"], "street_m"] - part, abs=0.101)
 
 
 def test_patrol_bands():
